@@ -1,0 +1,64 @@
+"""The storage connection as a Prefect block (prefect-aws `S3Bucket`), built from the settings.
+
+One client configuration serves R2, MinIO and AWS S3 alike: Signature V4, path-style
+addressing, checksums only when the operation requires them (R2 and older MinIO reject the
+CRC32 checksums boto3 >= 1.36 sends by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.config import Config
+from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
+
+from core.settings import Settings
+
+STORAGE_BLOCK_NAME = "automl-storage"
+CREDENTIALS_BLOCK_NAME = "automl-storage-credentials"
+
+
+def client_config() -> Config:
+    """The botocore configuration every S3 client of the project uses."""
+    return Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=10,
+        read_timeout=120,
+    )
+
+
+def build_storage_block(settings: Settings, endpoint_url: str | None = None) -> S3Bucket:
+    """An unsaved `S3Bucket` for the configured store (or `endpoint_url`, the embedded one)."""
+    endpoint = endpoint_url or settings.endpoint_url
+    if endpoint is None:
+        raise ValueError("no S3 endpoint: set R2_ENDPOINT or start the embedded server")
+    credentials = AwsCredentials(
+        aws_access_key_id=settings.r2_access_key_id.get_secret_value(),
+        aws_secret_access_key=settings.r2_secret_access_key,
+        region_name=settings.r2_region,
+        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint, config=client_config()),
+    )
+    return S3Bucket(bucket_name=settings.r2_bucket_name, credentials=credentials)
+
+
+def save_storage_block(settings: Settings, endpoint_url: str | None = None) -> S3Bucket:
+    """Builds the block and saves it (and its credentials) so it shows in the Prefect UI."""
+    bucket = build_storage_block(settings, endpoint_url)
+    bucket.credentials.save(CREDENTIALS_BLOCK_NAME, overwrite=True)
+    bucket.save(STORAGE_BLOCK_NAME, overwrite=True)
+    return bucket
+
+
+def load_storage_block() -> S3Bucket:
+    """The saved storage block; flows and tasks reach storage only through it."""
+    block: S3Bucket = S3Bucket.load(STORAGE_BLOCK_NAME, validate=False)  # type: ignore[assignment]
+    return block
+
+
+def s3_client(bucket: S3Bucket) -> Any:
+    """The boto3 S3 client of a storage block (cached by prefect-aws per credentials)."""
+    return bucket.credentials.get_s3_client()

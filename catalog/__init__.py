@@ -1,0 +1,1 @@
+"""The catalog database: tables, migrations and queries; nothing else touches SQL."""

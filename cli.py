@@ -1,0 +1,129 @@
+"""The `automl` command: up, setup-storage, token. Errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import AutomlError
+from core.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="automl",
+    help="Storage and pipeline layer of the AutoML platform (S3/R2 + Prefect).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_settings_or_fail() -> Settings:
+    try:
+        return get_settings()
+    except AutomlError as exc:
+        fail(exc.message)
+
+
+@app.command()
+def up() -> None:
+    """Start the local stack (embedded S3, Prefect server and UI, setup-storage, deployments)
+    and serve until Ctrl-C, then stop everything it started."""
+    from prefect import serve
+
+    from deployments.local import local_deployments
+    from stack import local_stack
+
+    settings = load_settings_or_fail()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        with local_stack(settings) as endpoints:
+            table = Table(title="automl stack", show_header=False)
+            table.add_row("Prefect UI", endpoints.prefect_ui_url)
+            table.add_row("Prefect API", endpoints.prefect_api_url)
+            table.add_row("S3 endpoint", endpoints.s3_endpoint)
+            table.add_row("bucket", endpoints.bucket)
+            table.add_row("endpoints file", str(settings.data_dir / "endpoints.json"))
+            console.print(table)
+            console.print("serving deployments; press Ctrl-C to stop", highlight=False)
+            try:
+                serve(*local_deployments(), print_starting_message=False)
+            except KeyboardInterrupt:
+                pass
+    except KeyboardInterrupt:
+        pass
+    except AutomlError as exc:
+        fail(exc.message)
+    console.print("stopped", highlight=False)
+
+
+@app.command("setup-storage")
+def setup_storage_command() -> None:
+    """Run the setup-storage flow against the configured store (R2_ENDPOINT)."""
+    from blocks.storage import save_storage_block
+    from flows.setup_storage import setup_storage
+
+    settings = load_settings_or_fail()
+    if settings.embedded:
+        fail("R2_ENDPOINT is not set; `automl up` sets up its embedded store by itself")
+    try:
+        save_storage_block(settings)
+        steps = setup_storage()
+    except AutomlError as exc:
+        fail(exc.message)
+    except Exception as exc:  # a store or Prefect failure: say what, not a traceback
+        fail(f"setup-storage failed: {exc}", code=1)
+    table = Table("step", "outcome", "detail", title=f"bucket {settings.r2_bucket_name}")
+    for step in steps:
+        table.add_row(step.step, step.outcome, step.detail)
+    console.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="User id (letters, digits, - _ .)")],
+    tier: Annotated[str, typer.Option("--tier", help="Tier name, e.g. free, pro, enterprise")],
+) -> None:
+    """Create an API token for a user; it is printed once and stored only as a hash."""
+    from catalog.accounts import create_token
+    from catalog.database import Catalog, migrate
+
+    settings = load_settings_or_fail()
+    try:
+        settings.tier(tier)
+        migrate(settings.catalog_url)
+        catalog = Catalog(settings.catalog_url)
+        with catalog.session() as session:
+            token = create_token(session, settings, user, tier)
+        catalog.dispose()
+    except AutomlError as exc:
+        fail(exc.message)
+    errors.print(f"token for user {user!r} ({tier}); shown once, keep it safe:", highlight=False)
+    print(token)
+
+
+def main() -> None:
+    """Entry point of the `automl` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

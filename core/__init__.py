@@ -1,0 +1,1 @@
+"""Settings, bucket keys, error codes and event names: facts defined once, imported everywhere."""

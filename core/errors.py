@@ -1,0 +1,79 @@
+"""The one place that defines error codes: one exception hierarchy, a code and HTTP status each."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AutomlError(Exception):
+    """Base of every error the storage layer reports to a person or a client."""
+
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(AutomlError):
+    """A setting or argument is invalid; nothing was changed."""
+
+    code = "invalid_configuration"
+    http_status = 500
+
+
+class InvalidInputError(AutomlError):
+    code = "invalid_input"
+    http_status = 400
+
+
+class InvalidKeyPartError(InvalidInputError):
+    """A user-supplied string would not be safe inside a bucket key."""
+
+    code = "invalid_name"
+
+
+class UnauthenticatedError(AutomlError):
+    code = "unauthenticated"
+    http_status = 401
+
+
+class NotFoundError(AutomlError):
+    code = "not_found"
+    http_status = 404
+
+
+class ConflictError(AutomlError):
+    code = "conflict"
+    http_status = 409
+
+
+class ExpiredError(AutomlError):
+    code = "expired"
+    http_status = 410
+
+
+class FileTooLargeError(AutomlError):
+    code = "file_too_large"
+    http_status = 413
+
+
+class ContentRejectedError(AutomlError):
+    code = "content_rejected"
+    http_status = 422
+
+
+class OrchestratorUnavailableError(AutomlError):
+    code = "orchestrator_unavailable"
+    http_status = 503
+
+
+class StorageUnavailableError(AutomlError):
+    code = "storage_unavailable"
+    http_status = 503
+
+
+class QuotaExceededError(AutomlError):
+    code = "quota_exceeded"
+    http_status = 507

@@ -1,0 +1,191 @@
+"""The one place that reads the environment: every variable of the spec, validated at start-up."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.errors import ConfigurationError
+
+MiB = 1024**2
+GiB = 1024**3
+TiB = 1024**4
+
+MAX_PRESIGN_EXPIRES_SECONDS = 604_800  # SigV4 presigned URLs cannot live longer than 7 days.
+
+
+class Tier(BaseModel):
+    """Limits of one subscription tier."""
+
+    max_file_bytes: int = Field(gt=0)
+    quota_bytes: int = Field(gt=0)
+
+
+DEFAULT_TIERS: dict[str, Tier] = {
+    "free": Tier(max_file_bytes=100 * MiB, quota_bytes=1 * GiB),
+    "pro": Tier(max_file_bytes=5 * GiB, quota_bytes=100 * GiB),
+    "enterprise": Tier(max_file_bytes=5 * TiB, quota_bytes=10 * TiB),
+}
+
+# Credentials of the embedded server; it accepts anything, these are just the documented values.
+EMBEDDED_ACCESS_KEY = "minioadmin"
+EMBEDDED_SECRET_KEY = "minioadmin"
+
+
+class Settings(BaseSettings):
+    """Configuration of the storage layer (spec section 1). Secrets stay `SecretStr`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        case_sensitive=False,
+        extra="ignore",
+        hide_input_in_errors=True,
+        populate_by_name=True,
+    )
+
+    r2_endpoint: AnyHttpUrl | None = Field(default=None, alias="R2_ENDPOINT")
+    r2_access_key_id: SecretStr = Field(
+        default=SecretStr(EMBEDDED_ACCESS_KEY), alias="R2_ACCESS_KEY_ID"
+    )
+    r2_secret_access_key: SecretStr = Field(
+        default=SecretStr(EMBEDDED_SECRET_KEY), alias="R2_SECRET_ACCESS_KEY"
+    )
+    r2_bucket_name: str = Field(
+        default="automl-datasets",
+        alias="R2_BUCKET_NAME",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    )
+    r2_region: str = Field(default="auto", alias="R2_REGION", min_length=1)
+    presign_expires_seconds: int = Field(
+        default=3600, alias="AUTOML_PRESIGN_EXPIRES_SECONDS", ge=1, le=MAX_PRESIGN_EXPIRES_SECONDS
+    )
+    database_url: str | None = Field(default=None, alias="AUTOML_DATABASE_URL")
+    data_dir: Path = Field(default=Path(".automl"), alias="AUTOML_DATA_DIR")
+    tiers: Annotated[dict[str, Tier], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_TIERS), alias="AUTOML_TIERS"
+    )
+    multipart_threshold_bytes: int = Field(
+        default=100 * MiB, alias="AUTOML_MULTIPART_THRESHOLD_BYTES", ge=5 * MiB, le=5 * GiB
+    )
+    temp_retention_days: int = Field(
+        default=30, alias="AUTOML_TEMP_RETENTION_DAYS", ge=1, le=3650
+    )
+    cors_origins: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, alias="AUTOML_CORS_ORIGINS"
+    )
+    prefect_port: int = Field(default=4200, alias="AUTOML_PREFECT_PORT", ge=1, le=65535)
+    api_host: str = Field(default="127.0.0.1", alias="AUTOML_API_HOST", min_length=1)
+    api_port: int = Field(default=8000, alias="AUTOML_API_PORT", ge=1, le=65535)
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _parse_tiers(cls, value: Any) -> Any:
+        """`AUTOML_TIERS` overrides or adds tiers on top of the defaults."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from exc
+            if not isinstance(value, dict):
+                raise ValueError('must be a JSON object like {"free": {...}}')
+            return {**{k: v.model_dump() for k, v in DEFAULT_TIERS.items()}, **value}
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        """Comma-separated browser origins allowed to upload, e.g. `https://app.example.com`."""
+        if isinstance(value, str):
+            origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+            for origin in origins:
+                if origin != "*" and not origin.startswith(("http://", "https://")):
+                    raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+            return origins or None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("not a SQLAlchemy database URL") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _tiers_consistent(self) -> Settings:
+        for name, tier in self.tiers.items():
+            if tier.max_file_bytes > tier.quota_bytes:
+                raise ValueError(f"tier {name!r} allows a file larger than its quota")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no endpoint is configured: the in-process S3 server is used."""
+        return self.r2_endpoint is None
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return str(self.r2_endpoint).rstrip("/") if self.r2_endpoint else None
+
+    @property
+    def catalog_url(self) -> str:
+        """The catalog's SQLAlchemy URL: the configured one, else a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    def tier(self, name: str) -> Tier:
+        try:
+            return self.tiers[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tiers))
+            raise ConfigurationError(f"unknown tier {name!r} (known: {known})") from None
+
+
+_FIELD_TO_VARIABLE = {
+    name: (field.alias or name).upper() for name, field in Settings.model_fields.items()
+}
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad variable, naming the variable and what is wrong (never its value)."""
+    lines = []
+    for error in exc.errors():
+        location = error["loc"][0] if error["loc"] else ""
+        variable = _FIELD_TO_VARIABLE.get(str(location), str(location)) or "AUTOML_TIERS"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{variable}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings() -> Settings:
+    """Reads and validates the environment; a bad value raises `ConfigurationError`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests clear the cache with `get_settings.cache_clear()`)."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""How the flows are served and triggered locally (`prefect.yaml` holds the same for production)."""

@@ -1,0 +1,18 @@
+"""The deployments `automl up` serves from its own process (a Prefect runner)."""
+
+from __future__ import annotations
+
+from prefect.deployments.runner import RunnerDeployment
+
+from flows.setup_storage import setup_storage
+
+
+def local_deployments() -> list[RunnerDeployment]:
+    """Every deployment of the project, named as in `prefect.yaml`."""
+    return [
+        setup_storage.to_deployment(
+            name="setup-storage",
+            description="Creates and secures the bucket; run on demand or by `automl up`.",
+            tags=["automl", "storage"],
+        ),
+    ]

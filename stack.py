@@ -1,0 +1,195 @@
+"""The local stack of `automl up`: embedded S3 (unless R2_* is set), a Prefect server (unless
+PREFECT_API_URL is set), the catalog, `setup-storage`, and the served deployments."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from blocks.embedded_s3 import EmbeddedS3Server
+from core.errors import ConfigurationError
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PREFECT_READY_TIMEOUT_SECONDS = 90.0
+LOCAL_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """What the stack prints and writes to `$AUTOML_DATA_DIR/endpoints.json` (never a secret)."""
+
+    api_url: str | None
+    prefect_ui_url: str
+    prefect_api_url: str
+    s3_endpoint: str
+    bucket: str
+
+    def write(self, data_dir: Path) -> Path:
+        path = data_dir / "endpoints.json"
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+
+def ensure_port_free(host: str, port: int, variable: str) -> None:
+    """Fails in one line, naming the variable that moves the port, if the port is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use; set {variable} to a free port"
+            ) from None
+
+
+class PrefectServerProcess:
+    """`prefect server start` as a child process group with its own SQLite database."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.port = port
+        self.home = (data_dir / "prefect").resolve()
+        self.log_path = data_dir / "prefect-server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOCAL_HOST}:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{LOCAL_HOST}:{self.port}"
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_API_HOST": LOCAL_HOST,
+            "PREFECT_SERVER_API_PORT": str(self.port),
+            "PREFECT_UI_API_URL": self.api_url,
+        }
+        env.pop("PREFECT_API_URL", None)
+        log = self.log_path.open("ab")
+        prefect = Path(sys.executable).parent / "prefect"
+        self._process = subprocess.Popen(
+            [str(prefect), "server", "start", "--host", LOCAL_HOST, "--port", str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own group: stopped as a whole, never orphaned
+        )
+        log.close()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + PREFECT_READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"the Prefect server exited ({self._process.returncode}); "
+                    f"see {self.log_path}:\n{self._log_tail()}"
+                )
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the Prefect server did not start in time; see {self.log_path}")
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # workers the server's group may still hold
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@contextmanager
+def object_store(settings: Settings) -> Iterator[str]:
+    """The configured S3 endpoint, or the embedded server started for as long as the stack runs."""
+    if settings.endpoint_url is not None:
+        yield settings.endpoint_url
+        return
+    with EmbeddedS3Server(host=LOCAL_HOST) as server:
+        yield server.endpoint_url
+
+
+@contextmanager
+def prefect_server(settings: Settings) -> Iterator[tuple[str, str]]:
+    """(api_url, ui_url): the server of PREFECT_API_URL, or a local one started for the stack."""
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        yield configured, configured.removesuffix("/api")
+        return
+    ensure_port_free(LOCAL_HOST, settings.prefect_port, "AUTOML_PREFECT_PORT")
+    server = PrefectServerProcess(settings.data_dir, settings.prefect_port)
+    try:
+        server.start()
+        yield server.api_url, server.ui_url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def local_stack(settings: Settings) -> Iterator[Endpoints]:
+    """Starts everything but the served deployments; stops all of it on exit."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from blocks.storage import save_storage_block
+    from catalog.database import migrate
+    from flows.setup_storage import setup_storage
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        migrate(settings.catalog_url)
+        s3_endpoint = stack.enter_context(object_store(settings))
+        api_url, ui_url = stack.enter_context(prefect_server(settings))
+        os.environ["PREFECT_API_URL"] = api_url  # for the flow-run processes the runner starts
+        stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api_url}))
+        save_storage_block(settings, s3_endpoint)
+        setup_storage()
+        endpoints = Endpoints(
+            api_url=None,
+            prefect_ui_url=ui_url,
+            prefect_api_url=api_url,
+            s3_endpoint=s3_endpoint,
+            bucket=settings.r2_bucket_name,
+        )
+        endpoints.write(settings.data_dir)
+        yield endpoints

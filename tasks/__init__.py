@@ -1,0 +1,1 @@
+"""Small retryable Prefect tasks, one concern a module."""

@@ -1,0 +1,335 @@
+"""Retryable Prefect tasks over the storage block: streamed transfers, object facts, presigning.
+
+Tasks take keys and local paths, never credentials or file contents. They retry with backoff
+on transient failures (5xx, throttling, timeouts, dropped connections) and fail at once on 4xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from prefect import Task, task
+from prefect.client.schemas.objects import TaskRun
+from prefect.logging import get_run_logger
+from prefect.states import State
+from prefect.tasks import exponential_backoff
+from prefect_aws import S3Bucket
+
+from blocks.storage import load_storage_block, s3_client
+
+MiB = 1024**2
+
+# Multipart from 16 MiB on, in 16 MiB parts: at most 10,000 parts covers ~156 GiB; larger files
+# get proportionally larger parts (see `transfer_config`).
+MULTIPART_THRESHOLD = 16 * MiB
+MIN_PART_SIZE = 16 * MiB
+MAX_PARTS = 10_000
+TRANSFER_CONCURRENCY = 4
+
+TASK_RETRIES = 4
+TASK_RETRY_DELAYS = exponential_backoff(backoff_factor=1)
+TASK_RETRY_JITTER = 0.5
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+        "TooManyRequests",
+    }
+)
+_CONNECTION_ERRORS = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def is_transient_storage_error(exc: BaseException | None) -> bool:
+    """True for failures worth retrying: 5xx, throttling and connection errors, never 4xx.
+
+    The transfer manager wraps client errors (`S3UploadFailedError`), so the cause chain is
+    walked.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            return status >= 500 or status == 429 or error.get("Code") in _TRANSIENT_CODES
+        if isinstance(exc, _CONNECTION_ERRORS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def retry_on_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect `retry_condition_fn`: retry a failed storage task only on transient errors."""
+    try:
+        state.result(raise_on_failure=True)
+    except Exception as exc:
+        return is_transient_storage_error(exc)
+    return False
+
+
+storage_task = task(
+    retries=TASK_RETRIES,
+    retry_delay_seconds=TASK_RETRY_DELAYS,
+    retry_jitter_factor=TASK_RETRY_JITTER,
+    retry_condition_fn=retry_on_transient,
+)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What the store says about one object."""
+
+    key: str
+    size: int
+    etag: str
+    content_type: str | None
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class PresignedRequest:
+    """A request a client can send straight to storage, with every header it must send."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+def transfer_config(size_bytes: int) -> TransferConfig:
+    """Transfer-manager settings: streamed multipart, part size grown to stay under 10,000."""
+    part_size = max(MIN_PART_SIZE, -(-size_bytes // MAX_PARTS))
+    return TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=part_size,
+        max_concurrency=TRANSFER_CONCURRENCY,
+        use_threads=True,
+    )
+
+
+class _ProgressLog:
+    """Transfer callback that logs progress at most every few seconds (long transfers)."""
+
+    def __init__(self, verb: str, key: str, total: int, every_seconds: float = 5.0) -> None:
+        self._verb, self._key, self._total = verb, key, total
+        self._done = 0
+        self._every = every_seconds
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+        self._logger = _logger()
+
+    def __call__(self, transferred: int) -> None:
+        with self._lock:
+            self._done += transferred
+            now = time.monotonic()
+            if now - self._last >= self._every:
+                self._last = now
+                percent = 100 * self._done / self._total if self._total else 100.0
+                self._logger.info(
+                    "%s %s: %.0f%% (%d of %d bytes)",
+                    self._verb,
+                    self._key,
+                    percent,
+                    self._done,
+                    self._total,
+                )
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        return get_run_logger()
+    except Exception:
+        return logging.getLogger(__name__)
+
+
+def _bucket() -> S3Bucket:
+    return load_storage_block()
+
+
+def _is_missing(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code")
+    return code in {"404", "NoSuchKey", "NotFound"}
+
+
+def head_object(bucket: S3Bucket, key: str) -> ObjectInfo | None:
+    """The object's size, ETag and type, or None if there is no such key."""
+    try:
+        head = s3_client(bucket).head_object(Bucket=bucket.bucket_name, Key=key)
+    except ClientError as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    return ObjectInfo(
+        key=key,
+        size=int(head["ContentLength"]),
+        etag=str(head["ETag"]).strip('"'),
+        content_type=head.get("ContentType"),
+        last_modified=head["LastModified"],
+    )
+
+
+@storage_task(task_run_name="object-info-{key}")
+def object_info(key: str) -> ObjectInfo | None:
+    """Exists, size and ETag of one object in one request."""
+    return head_object(_bucket(), key)
+
+
+@storage_task(task_run_name="upload-{key}")
+def upload_file(local_path: Path, key: str, content_type: str | None = None) -> ObjectInfo:
+    """Streams a local file to `key` with the transfer manager (multipart above 16 MiB)."""
+    bucket = _bucket()
+    size = local_path.stat().st_size
+    extra: dict[str, str] = {"ContentType": content_type} if content_type else {}
+    s3_client(bucket).upload_file(
+        Filename=str(local_path),
+        Bucket=bucket.bucket_name,
+        Key=key,
+        ExtraArgs=extra or None,
+        Config=transfer_config(size),
+        Callback=_ProgressLog("uploaded", key, size),
+    )
+    info = head_object(bucket, key)
+    if info is None or info.size != size:
+        raise RuntimeError(f"upload of {key} did not land whole")
+    return info
+
+
+@storage_task(task_run_name="download-{key}")
+def download_file(key: str, local_path: Path) -> int:
+    """Streams `key` to a local file in chunks (never whole into memory); returns its size."""
+    bucket = _bucket()
+    info = head_object(bucket, key)
+    if info is None:
+        raise FileNotFoundError(f"no object at {key}")
+    local_path.parent.mkdir(parents=True, exist_ok=True)
+    s3_client(bucket).download_file(
+        Bucket=bucket.bucket_name,
+        Key=key,
+        Filename=str(local_path),
+        Config=transfer_config(info.size),
+        Callback=_ProgressLog("downloaded", key, info.size),
+    )
+    return local_path.stat().st_size
+
+
+@storage_task(task_run_name="delete-{key}")
+def delete_object(key: str) -> bool:
+    """Deletes `key`; True if it existed. Deleting a missing key is not an error (idempotent)."""
+    bucket = _bucket()
+    existed = head_object(bucket, key) is not None
+    s3_client(bucket).delete_object(Bucket=bucket.bucket_name, Key=key)
+    return existed
+
+
+@storage_task(task_run_name="copy-{source_key}")
+def copy_object(source_key: str, destination_key: str) -> ObjectInfo:
+    """Server-side copy (multipart copy for large objects, so 5 TiB objects work)."""
+    bucket = _bucket()
+    info = head_object(bucket, source_key)
+    if info is None:
+        raise FileNotFoundError(f"no object at {source_key}")
+    s3_client(bucket).copy(
+        CopySource={"Bucket": bucket.bucket_name, "Key": source_key},
+        Bucket=bucket.bucket_name,
+        Key=destination_key,
+        Config=transfer_config(info.size),
+    )
+    copied = head_object(bucket, destination_key)
+    if copied is None or copied.size != info.size:
+        raise RuntimeError(f"copy of {source_key} to {destination_key} did not land whole")
+    return copied
+
+
+def _expiry(expires_in: int) -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
+
+
+UPLOAD_CONTENT_TYPE = "application/octet-stream"
+
+
+@storage_task(task_run_name="presign-put-{key}")
+def presign_put(
+    key: str, size_bytes: int, expires_in: int, write_once: bool = True
+) -> PresignedRequest:
+    """A SigV4 PUT URL bound to the content type, the exact length and (if asked) `If-None-Match`.
+
+    The bound headers are signed, so a client sending another length or type is refused by the
+    store; `If-None-Match: *` makes the URL write its key once where the store honours it.
+    """
+    bucket = _bucket()
+    params: dict[str, Any] = {
+        "Bucket": bucket.bucket_name,
+        "Key": key,
+        "ContentType": UPLOAD_CONTENT_TYPE,
+        "ContentLength": size_bytes,
+    }
+    headers = {"Content-Type": UPLOAD_CONTENT_TYPE, "Content-Length": str(size_bytes)}
+    if write_once:
+        params["IfNoneMatch"] = "*"
+        headers["If-None-Match"] = "*"
+    url = s3_client(bucket).generate_presigned_url(
+        "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
+    )
+    return PresignedRequest(url=url, method="PUT", headers=headers, expires_at=_expiry(expires_in))
+
+
+@storage_task(task_run_name="presign-get-{key}")
+def presign_get(key: str, expires_in: int, download_name: str | None = None) -> PresignedRequest:
+    """A SigV4 GET URL; `download_name` sets the browser's file name (already a checked name)."""
+    bucket = _bucket()
+    params: dict[str, Any] = {"Bucket": bucket.bucket_name, "Key": key}
+    if download_name:
+        params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+    url = s3_client(bucket).generate_presigned_url(
+        "get_object", Params=params, ExpiresIn=expires_in, HttpMethod="GET"
+    )
+    return PresignedRequest(url=url, method="GET", headers={}, expires_at=_expiry(expires_in))
+
+
+@storage_task(task_run_name="presign-part-{key}-{part_number}")
+def presign_upload_part(
+    key: str, multipart_upload_id: str, part_number: int, expires_in: int
+) -> PresignedRequest:
+    """A SigV4 PUT URL for one part of a multipart upload."""
+    if not 1 <= part_number <= MAX_PARTS:
+        raise ValueError(f"part number must be within 1..{MAX_PARTS}, got {part_number}")
+    bucket = _bucket()
+    url = s3_client(bucket).generate_presigned_url(
+        "upload_part",
+        Params={
+            "Bucket": bucket.bucket_name,
+            "Key": key,
+            "UploadId": multipart_upload_id,
+            "PartNumber": part_number,
+        },
+        ExpiresIn=expires_in,
+        HttpMethod="PUT",
+    )
+    return PresignedRequest(url=url, method="PUT", headers={}, expires_at=_expiry(expires_in))

@@ -1,0 +1,250 @@
+"""Session fixtures: one S3 server per kind, one Prefect test harness, one PostgreSQL server.
+
+Stores: `default` is the embedded moto server, or the server named by AUTOML_TEST_S3_ENDPOINT
+(e.g. MinIO); `strict` is LocalStack's S3 with signature checks on. Storage-facing tests run
+against both. Under CI=true nothing that a test needs may be skipped: it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
+from prefect_aws import S3Bucket
+
+from blocks.embedded_s3 import EmbeddedS3Server
+from blocks.storage import build_storage_block, save_storage_block, s3_client
+from core.settings import Settings, get_settings
+from tests.support.localstack import localstack_python, run_localstack
+from tests.support.postgres import postgres_bin_dir, run_postgres
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+STORE_KINDS = ("default", "strict")
+S3_ENV = ("R2_ENDPOINT", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME", "R2_REGION")
+
+
+def require(reason: str) -> None:
+    """Skips a test whose tool is missing on a developer machine; fails it under CI."""
+    if IN_CI:
+        pytest.fail(f"required under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Every test starts from the spec's defaults in its own data dir."""
+    for name in list(os.environ):
+        if name.startswith(("R2_", "AUTOML_")) and not name.startswith("AUTOML_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AUTOML_DATA_DIR", str(tmp_path / "automl-data"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """How to reach one S3 server."""
+
+    kind: str
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str
+
+
+@pytest.fixture(scope="session")
+def default_store_spec() -> Iterator[StoreSpec]:
+    endpoint = os.environ.get("AUTOML_TEST_S3_ENDPOINT")
+    if endpoint:
+        yield StoreSpec(
+            "default",
+            endpoint,
+            os.environ.get("AUTOML_TEST_S3_ACCESS_KEY_ID", "minioadmin"),
+            os.environ.get("AUTOML_TEST_S3_SECRET_ACCESS_KEY", "minioadmin"),
+            os.environ.get("AUTOML_TEST_S3_REGION", "us-east-1"),
+        )
+        return
+    with EmbeddedS3Server() as server:
+        yield StoreSpec("default", server.endpoint_url, "minioadmin", "minioadmin", "auto")
+
+
+@pytest.fixture(scope="session")
+def strict_store_spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreSpec]:
+    if localstack_python() is None:
+        require("LocalStack is not installed; run scripts/install-localstack.sh")
+    with run_localstack(tmp_path_factory.mktemp("localstack")) as endpoint:
+        yield StoreSpec("strict", endpoint, "test", "test", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One Prefect server for the whole session; flows run for real against it."""
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        yield
+
+
+@dataclass(frozen=True)
+class Store:
+    """One test's view of a store: its settings, the saved block, and a boto3 client."""
+
+    spec: StoreSpec
+    settings: Settings
+    block: S3Bucket
+    client: Any
+
+    @property
+    def bucket_name(self) -> str:
+        return self.settings.r2_bucket_name
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket_name, Prefix=prefix
+        )
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def create_bucket(self) -> None:
+        arguments: dict[str, Any] = {"Bucket": self.bucket_name}
+        if self.spec.region != "us-east-1":
+            arguments["CreateBucketConfiguration"] = {"LocationConstraint": self.spec.region}
+        self.client.create_bucket(**arguments)
+
+    def remove_bucket(self) -> None:
+        try:
+            for key in self.keys():
+                self.client.delete_object(Bucket=self.bucket_name, Key=key)
+            self.client.delete_bucket(Bucket=self.bucket_name)
+        except ClientError:
+            pass
+
+
+def use_store(spec: StoreSpec, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """Points the settings at `spec` with a fresh bucket name and saves the storage block."""
+    values = {
+        "R2_ENDPOINT": spec.endpoint,
+        "R2_ACCESS_KEY_ID": spec.access_key,
+        "R2_SECRET_ACCESS_KEY": spec.secret_key,
+        "R2_BUCKET_NAME": f"automl-test-{uuid.uuid4().hex[:16]}",
+        "R2_REGION": spec.region,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    block = save_storage_block(settings)
+    return Store(spec, settings, block, s3_client(block))
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(
+    request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """A store of each kind with a bucket name no other test uses; the bucket does not exist."""
+    spec: StoreSpec = request.getfixturevalue(f"{request.param}_store_spec")
+    handle = use_store(spec, monkeypatch)
+    yield handle
+    handle.remove_bucket()
+
+
+@pytest.fixture
+def bucket(store: Store) -> Store:
+    """A store of each kind with a fresh, empty bucket."""
+    store.create_bucket()
+    return store
+
+
+_signature_checks: dict[str, bool] = {}
+
+
+def checks_signatures(spec: StoreSpec) -> bool:
+    """Probes a store: does it refuse a presigned URL whose signature was tampered with?"""
+    if spec.kind not in _signature_checks:
+        client = s3_client(
+            build_storage_block(
+                Settings(
+                    R2_ENDPOINT=spec.endpoint,
+                    R2_ACCESS_KEY_ID=spec.access_key,
+                    R2_SECRET_ACCESS_KEY=spec.secret_key,
+                    R2_REGION=spec.region,
+                )
+            )
+        )
+        probe_bucket = f"automl-probe-{uuid.uuid4().hex[:12]}"
+        arguments: dict[str, Any] = {"Bucket": probe_bucket}
+        if spec.region != "us-east-1":
+            arguments["CreateBucketConfiguration"] = {"LocationConstraint": spec.region}
+        client.create_bucket(**arguments)
+        client.put_object(Bucket=probe_bucket, Key="probe", Body=b"probe")
+        url = client.generate_presigned_url(
+            "get_object", Params={"Bucket": probe_bucket, "Key": "probe"}, ExpiresIn=60
+        )
+        tampered = url[:-1] + ("0" if url[-1] != "0" else "1")
+        _signature_checks[spec.kind] = httpx.get(tampered).status_code == 403
+        client.delete_object(Bucket=probe_bucket, Key="probe")
+        client.delete_bucket(Bucket=probe_bucket)
+    return _signature_checks[spec.kind]
+
+
+@pytest.fixture
+def signing_bucket(
+    request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """A fresh bucket on the first store that checks presigned signatures (found by probing)."""
+    for kind in STORE_KINDS:
+        try:
+            spec: StoreSpec = request.getfixturevalue(f"{kind}_store_spec")
+        except pytest.skip.Exception:
+            continue
+        if checks_signatures(spec):
+            handle = use_store(spec, monkeypatch)
+            handle.create_bucket()
+            yield handle
+            handle.remove_bucket()
+            return
+    require("no store that checks presigned signatures is available")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    url = os.environ.get("AUTOML_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    if postgres_bin_dir() is None:
+        require("PostgreSQL is not installed (apt-get install postgresql)")
+    with run_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty catalog database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    import sqlalchemy as sa
+
+    server_url: str = request.getfixturevalue("postgres_server")
+    name = f"automl_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

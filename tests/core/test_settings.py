@@ -1,0 +1,90 @@
+"""Settings come from the spec's variables and refuse bad values in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import ConfigurationError
+from core.settings import GiB, MiB, load_settings
+
+
+def test_defaults_follow_the_spec() -> None:
+    settings = load_settings()
+    assert settings.embedded
+    assert settings.r2_bucket_name == "automl-datasets"
+    assert settings.r2_region == "auto"
+    assert settings.presign_expires_seconds == 3600
+    assert settings.multipart_threshold_bytes == 100 * MiB
+    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
+    assert settings.tier("free").max_file_bytes == 100 * MiB
+    assert settings.tier("free").quota_bytes == 1 * GiB
+    assert settings.tier("pro").quota_bytes == 100 * GiB
+    assert settings.catalog_url.startswith("sqlite:///")
+    assert settings.catalog_url.endswith("/automl-data/catalog.db")
+
+
+def test_configured_endpoint_turns_off_the_embedded_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("R2_ENDPOINT", "https://acct.r2.cloudflarestorage.com/")
+    settings = load_settings()
+    assert not settings.embedded
+    assert settings.endpoint_url == "https://acct.r2.cloudflarestorage.com"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("R2_ENDPOINT", "not a url", "R2_ENDPOINT: "),
+        ("R2_ENDPOINT", "ftp://example.com", "R2_ENDPOINT: "),
+        ("AUTOML_PRESIGN_EXPIRES_SECONDS", "604801", "AUTOML_PRESIGN_EXPIRES_SECONDS: "),
+        ("AUTOML_PRESIGN_EXPIRES_SECONDS", "0", "AUTOML_PRESIGN_EXPIRES_SECONDS: "),
+        ("AUTOML_TIERS", "{not json", "AUTOML_TIERS: not valid JSON"),
+        ("AUTOML_TIERS", "[1, 2]", "AUTOML_TIERS: must be a JSON object"),
+        ("AUTOML_TIERS", '{"free": {"max_file_bytes": -1, "quota_bytes": 5}}', "AUTOML_TIERS"),
+        ("AUTOML_TIERS", '{"free": {"max_file_bytes": 10}}', "AUTOML_TIERS"),
+        ("AUTOML_API_PORT", "99999", "AUTOML_API_PORT: "),
+        ("R2_BUCKET_NAME", "Bad_Bucket", "R2_BUCKET_NAME: "),
+        ("AUTOML_DATABASE_URL", "::nonsense::", "AUTOML_DATABASE_URL: "),
+        ("AUTOML_CORS_ORIGINS", "app.example.com", "AUTOML_CORS_ORIGINS: "),
+    ],
+)
+def test_a_bad_value_stops_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, complaint: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert complaint in raised.value.message
+    assert "\n" not in raised.value.message
+
+
+def test_tiers_override_merges_with_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AUTOML_TIERS",
+        '{"free": {"max_file_bytes": 10, "quota_bytes": 100}, '
+        '"team": {"max_file_bytes": 1000, "quota_bytes": 5000}}',
+    )
+    settings = load_settings()
+    assert settings.tier("free").quota_bytes == 100
+    assert settings.tier("team").max_file_bytes == 1000
+    assert settings.tier("pro").quota_bytes == 100 * GiB
+
+
+def test_unknown_tier_is_a_clear_error() -> None:
+    with pytest.raises(ConfigurationError, match="unknown tier 'gold'"):
+        load_settings().tier("gold")
+
+
+def test_secrets_never_show_in_repr_dump_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "s3cr3t-value-that-must-not-leak"
+    monkeypatch.setenv("R2_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("R2_ACCESS_KEY_ID", "key-id-" + secret)
+    settings = load_settings()
+    assert secret not in repr(settings)
+    assert secret not in str(settings)
+    assert secret not in settings.model_dump_json()
+    assert settings.r2_secret_access_key.get_secret_value() == secret
+
+    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", "nope")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert secret not in raised.value.message

@@ -1,0 +1,112 @@
+"""An HTTP proxy in front of a real S3 server that answers chosen requests with an error.
+
+Used only for faults a real store cannot be made to produce on demand (a 503 burst, a MinIO-like
+`NotImplemented`); every other request reaches the real server unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+Matcher = Callable[[str, str], bool]  # (method, path with query) -> applies
+
+
+@dataclass
+class Fault:
+    matches: Matcher
+    status: int
+    code: str
+    times: int  # how many matching requests fail; then they pass through
+    hits: int = 0
+
+
+@dataclass
+class FaultProxy:
+    endpoint_url: str
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, matches: Matcher, status: int, code: str, times: int = 1_000_000) -> Fault:
+        fault = Fault(matches, status, code, times)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+
+def _error_body(code: str) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+        f"<Message>injected by the test proxy</Message></Error>"
+    ).encode()
+
+
+@contextmanager
+def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
+    """Starts the proxy on a free 127.0.0.1 port for the duration of the block."""
+    target = urlsplit(upstream)
+    state = FaultProxy(endpoint_url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            with state.lock:
+                state.requests.append((self.command, self.path))
+                fault = next(
+                    (
+                        f
+                        for f in state.faults
+                        if f.hits < f.times and f.matches(self.command, self.path)
+                    ),
+                    None,
+                )
+                if fault is not None:
+                    fault.hits += 1
+            if fault is not None:
+                payload = _error_body(fault.code)
+                self.send_response(fault.status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            headers["Host"] = self.headers.get("Host", "")
+            connection.request(self.command, self.path, body=body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            self.send_response(response.status, response.reason)
+            for name, value in response.getheaders():
+                if name.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+            connection.close()
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

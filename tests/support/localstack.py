@@ -1,0 +1,227 @@
+"""Start LocalStack's S3 on 127.0.0.1 for tests that need a signature-checking store.
+
+LocalStack runs from its own Python 3.13 venv, installed by
+``scripts/install-localstack.sh`` (``AUTOML_LOCALSTACK_VENV``, default
+``~/.cache/automl/localstack-venv``). It checks SigV4 signatures, presigned URLs
+included, against access key ``test`` / secret key ``test``.
+
+Everything it writes (state, temp files, its log) stays under the ``data_dir``
+given to :func:`run_localstack`; it binds only ``127.0.0.1:<free port>``, and its
+analytics, DNS server and certificate download are switched off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = [
+    "ACCESS_KEY",
+    "REGION",
+    "SECRET_KEY",
+    "localstack_python",
+    "localstack_venv",
+    "run_localstack",
+]
+
+ACCESS_KEY = "test"
+SECRET_KEY = "test"
+REGION = "us-east-1"
+
+#: Written by scripts/install-localstack.sh once the venv is complete.
+_MARKER = ".automl-localstack-installed"
+_LOG_NAME = "localstack.log"
+_STARTUP_TIMEOUT = 90.0
+_STOP_TIMEOUT = 15.0
+_PORT_ATTEMPTS = 3
+# Loopback only: never go through an http_proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def localstack_venv() -> Path:
+    """Return where ``scripts/install-localstack.sh`` puts (or put) the LocalStack venv."""
+    configured = os.environ.get("AUTOML_LOCALSTACK_VENV", "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "automl" / "localstack-venv"
+
+
+def localstack_python() -> Path | None:
+    """Return the LocalStack venv's python, or ``None`` if the install is missing or partial."""
+    venv = localstack_venv()
+    python = venv / "bin" / "python"
+    if (venv / _MARKER).is_file() and python.exists() and os.access(python, os.X_OK):
+        return python
+    return None
+
+
+def _free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _environment(port: int, data_dir: Path) -> dict[str, str]:
+    """Build LocalStack's environment from scratch (the caller's is not inherited).
+
+    A minimal environment keeps generic variables LocalStack also reads (``DEBUG``,
+    ``DATA_DIR``, ``PERSISTENCE``, ``CI``, ``AWS_*`` ...) from leaking in.
+    """
+    tmp = data_dir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {
+        key: os.environ[key]
+        for key in ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
+        if key in os.environ
+    }
+    env.update(
+        {
+            # Gateway: plain HTTP/1.1 + HTTP/2 via hypercorn, loopback only.
+            "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+            "GATEWAY_SERVER": "hypercorn",
+            "LOCALSTACK_HOST": f"127.0.0.1:{port}",
+            "SERVICES": "s3",
+            "EAGER_SERVICE_LOADING": "1",
+            # Check SigV4 signatures, presigned URLs included.
+            "S3_SKIP_SIGNATURE_VALIDATION": "0",
+            # No network: analytics, certificate download, DNS server, update checks off.
+            "DISABLE_EVENTS": "1",
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "SKIP_INFRA_DOWNLOADS": "1",
+            "DNS_ADDRESS": "0",
+            # Every write under data_dir, nothing persisted between runs.
+            "PERSISTENCE": "0",
+            "FILESYSTEM_ROOT": str(data_dir / "filesystem"),
+            "LOCALSTACK_VOLUME_DIR": str(data_dir / "volume"),
+            "CONFIG_DIR": str(data_dir / "config"),
+            "XDG_CACHE_HOME": str(data_dir / "cache"),
+            "TMPDIR": str(tmp),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _log_tail(log_path: Path, lines: int = 40) -> str:
+    """Return the last ``lines`` lines of LocalStack's log, for error messages."""
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return f"(no log at {log_path}: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _s3_ready(endpoint: str) -> bool:
+    """Tell whether ``/_localstack/health`` reports S3 as available or running."""
+    try:
+        with _OPENER.open(f"{endpoint}/_localstack/health", timeout=2) as response:
+            health = json.loads(response.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return False
+    services = health.get("services") if isinstance(health, dict) else None
+    return isinstance(services, dict) and services.get("s3") in ("available", "running")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate LocalStack's whole process group and reap the leader."""
+    pgid = process.pid  # start_new_session=True: the leader's pid is the group id
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    try:
+        process.wait(timeout=_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        process.wait()
+    # Children that outlived the leader keep the group (and so its id) alive.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _start(
+    python: Path, data_dir: Path, log_path: Path, timeout: float
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start LocalStack and wait until S3 is ready; raise RuntimeError otherwise.
+
+    Retries on another port if the chosen one was taken in the meantime.
+    """
+    deadline = time.monotonic() + timeout
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        port = _free_port()
+        endpoint = f"http://127.0.0.1:{port}"
+        with log_path.open("ab") as log:
+            log.write(f"--- automl: starting LocalStack on {endpoint}\n".encode())
+            log.flush()
+            process = subprocess.Popen(
+                [str(python), "-m", "localstack.runtime.main"],
+                cwd=data_dir,
+                env=_environment(port, data_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            while True:
+                if _s3_ready(endpoint):
+                    return process, endpoint
+                code = process.poll()
+                if code is not None:
+                    tail = _log_tail(log_path)
+                    if "address already in use" in tail.lower() and attempt < _PORT_ATTEMPTS:
+                        break  # port race: try another one
+                    raise RuntimeError(
+                        f"LocalStack exited with code {code} before S3 was ready "
+                        f"(log {log_path}):\n{tail}"
+                    )
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"LocalStack S3 not ready on {endpoint} after {timeout:.0f} s "
+                        f"(log {log_path}):\n{_log_tail(log_path)}"
+                    )
+                time.sleep(0.2)
+        except BaseException:
+            _stop(process)
+            raise
+        _stop(process)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def run_localstack(data_dir: Path, *, startup_timeout: float = _STARTUP_TIMEOUT) -> Iterator[str]:
+    """Run LocalStack's S3 on a free 127.0.0.1 port and yield its endpoint URL.
+
+    The endpoint is ``http://127.0.0.1:<port>``; use access key ``test``, secret
+    key ``test`` and region ``us-east-1``. LocalStack's output goes to
+    ``data_dir/localstack.log``. On exit the whole process group is terminated
+    and waited for.
+
+    Raises:
+        RuntimeError: LocalStack is not installed (run scripts/install-localstack.sh),
+            exits early, or S3 is not ready within ``startup_timeout`` seconds;
+            the message carries the tail of the log.
+    """
+    python = localstack_python()
+    if python is None:
+        raise RuntimeError(
+            f"LocalStack is not installed in {localstack_venv()}: run scripts/install-localstack.sh"
+        )
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / _LOG_NAME
+    process, endpoint = _start(python, data_dir, log_path, startup_timeout)
+    try:
+        yield endpoint
+    finally:
+        _stop(process)
