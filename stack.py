@@ -47,6 +47,8 @@ class Endpoints:
 def ensure_port_free(host: str, port: int, variable: str) -> None:
     """Fails in one line, naming the variable that moves the port, if the port is taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As servers do: a port left in TIME_WAIT by a stack just stopped is free to reuse.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

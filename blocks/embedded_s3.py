@@ -19,6 +19,7 @@ class EmbeddedS3Server:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         # moto binds 0.0.0.0 unless told otherwise; port 0 lets the OS pick a free port.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._endpoint: str | None = None
 

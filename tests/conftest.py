@@ -16,6 +16,7 @@ from typing import Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from prefect_aws import S3Bucket
 from blocks.embedded_s3 import EmbeddedS3Server
 from blocks.storage import build_storage_block, save_storage_block, s3_client
 from core.settings import Settings, get_settings
+from tests.support.fault_proxy import FaultProxy, fault_proxy
 from tests.support.localstack import localstack_python, run_localstack
 from tests.support.postgres import postgres_bin_dir, run_postgres
 
@@ -248,3 +250,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def faulty_bucket(
+    default_store_spec: StoreSpec, prefect_api: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Store, FaultProxy]]:
+    """A fresh bucket on the default store, reached through a proxy that can inject faults."""
+    with fault_proxy(default_store_spec.endpoint) as proxy:
+        spec = StoreSpec(
+            "default",
+            proxy.endpoint_url,
+            default_store_spec.access_key,
+            default_store_spec.secret_key,
+            default_store_spec.region,
+        )
+        handle = use_store(spec, monkeypatch)
+        handle.create_bucket()
+        yield handle, proxy
+        proxy.faults.clear()
+        handle.remove_bucket()

@@ -89,10 +89,11 @@ def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
             response = connection.getresponse()
             payload = response.read()
             self.send_response(response.status, response.reason)
+            length = response.getheader("Content-Length") if self.command == "HEAD" else None
             for name, value in response.getheaders():
                 if name.lower() not in {"transfer-encoding", "connection", "content-length"}:
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Content-Length", length or str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)

@@ -2,8 +2,12 @@
 
 LocalStack runs from its own Python 3.13 venv, installed by
 ``scripts/install-localstack.sh`` (``AUTOML_LOCALSTACK_VENV``, default
-``~/.cache/automl/localstack-venv``). It checks SigV4 signatures, presigned URLs
-included, against access key ``test`` / secret key ``test``.
+``~/.cache/automl/localstack-venv``). It checks the SigV4 signature, expiry and
+signed headers of presigned URLs against access key ``test`` / secret key
+``test`` (requests signed in headers by an SDK are not checked).
+
+Environment knobs: ``AUTOML_LOCALSTACK_VENV`` (where the venv is) and
+``AUTOML_LOCALSTACK_GATEWAY_SERVER`` (``twisted``, the default, or ``hypercorn``).
 
 Everything it writes (state, temp files, its log) stays under the ``data_dir``
 given to :func:`run_localstack`; it binds only ``127.0.0.1:<free port>``, and its
@@ -42,6 +46,39 @@ _LOG_NAME = "localstack.log"
 _STARTUP_TIMEOUT = 90.0
 _STOP_TIMEOUT = 15.0
 _PORT_ATTEMPTS = 3
+# Run in LocalStack's interpreter before its main(), to keep it on the loopback:
+# - its twisted gateway listens on 0.0.0.0 whatever GATEWAY_LISTEN says (its own
+#   "TODO: interface = host?"), so IPv4 listeners get the loopback interface;
+# - it resolves "s3.<LOCALSTACK_HOST>" (s3.127.0.0.1) through the system DNS
+#   server to pick a hostname for internal clients; the answer is fixed to "no";
+# - S3 keeps object bodies under a fixed /tmp/localstack-s3-storage (shared by all
+#   instances, left behind on exit); it is moved into data_dir.
+_LAUNCHER = """
+import os
+
+from twisted.internet import endpoints
+
+_tcp4 = endpoints.TCP4ServerEndpoint
+
+
+def _loopback_tcp4(reactor, port, backlog=50, interface=""):
+    return _tcp4(reactor, port, backlog, interface or "127.0.0.1")
+
+
+endpoints.TCP4ServerEndpoint = _loopback_tcp4
+
+from localstack.utils.aws import aws_stack
+
+aws_stack.CACHE_S3_HOSTNAME_DNS_STATUS = False
+
+from localstack.services.s3 import provider
+
+provider.DEFAULT_S3_TMP_DIR = os.environ["AUTOML_LOCALSTACK_S3_DIR"]
+
+from localstack.runtime.main import main
+
+main()
+"""
 # Loopback only: never go through an http_proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -71,6 +108,18 @@ def _free_port() -> int:
         return port
 
 
+def _gateway_server() -> str:
+    """Return LocalStack's HTTP server: twisted unless ``AUTOML_LOCALSTACK_GATEWAY_SERVER`` says.
+
+    twisted rather than hypercorn: with hypercorn, (1) shutdown hangs until killed
+    while a client (a pooled boto3 connection) still holds a keep-alive connection,
+    and (2) a refused request with a body over ~5 MiB gets its 403 without the body
+    being read, so clients that send the whole body first (httpx, urllib, botocore)
+    stall until their write timeout. S3 behaves the same on both.
+    """
+    return os.environ.get("AUTOML_LOCALSTACK_GATEWAY_SERVER", "").strip() or "twisted"
+
+
 def _environment(port: int, data_dir: Path) -> dict[str, str]:
     """Build LocalStack's environment from scratch (the caller's is not inherited).
 
@@ -86,25 +135,26 @@ def _environment(port: int, data_dir: Path) -> dict[str, str]:
     }
     env.update(
         {
-            # Gateway: plain HTTP/1.1 + HTTP/2 via hypercorn, loopback only.
             "GATEWAY_LISTEN": f"127.0.0.1:{port}",
-            "GATEWAY_SERVER": "hypercorn",
+            "GATEWAY_SERVER": _gateway_server(),
             "LOCALSTACK_HOST": f"127.0.0.1:{port}",
             "SERVICES": "s3",
             "EAGER_SERVICE_LOADING": "1",
             # Check SigV4 signatures, presigned URLs included.
             "S3_SKIP_SIGNATURE_VALIDATION": "0",
-            # No network: analytics, certificate download, DNS server, update checks off.
+            # No network: analytics, certificate download and DNS server off.
             "DISABLE_EVENTS": "1",
             "SKIP_SSL_CERT_DOWNLOAD": "1",
-            "SKIP_INFRA_DOWNLOADS": "1",
             "DNS_ADDRESS": "0",
             # Every write under data_dir, nothing persisted between runs.
             "PERSISTENCE": "0",
             "FILESYSTEM_ROOT": str(data_dir / "filesystem"),
+            "AUTOML_LOCALSTACK_S3_DIR": str(data_dir / "s3-storage"),
             "LOCALSTACK_VOLUME_DIR": str(data_dir / "volume"),
             "CONFIG_DIR": str(data_dir / "config"),
             "XDG_CACHE_HOME": str(data_dir / "cache"),
+            # Also where S3 object bodies spill to disk (LocalStack logs that TMPDIR
+            # is deprecated as its own setting; Python's tempfile still uses it).
             "TMPDIR": str(tmp),
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
@@ -122,15 +172,27 @@ def _log_tail(log_path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _s3_ready(endpoint: str) -> bool:
-    """Tell whether ``/_localstack/health`` reports S3 as available or running."""
+def _get_json(url: str) -> object:
+    """GET ``url`` and decode its JSON body; ``None`` on any failure."""
     try:
-        with _OPENER.open(f"{endpoint}/_localstack/health", timeout=2) as response:
-            health = json.loads(response.read().decode("utf-8"))
+        with _OPENER.open(url, timeout=2) as response:
+            return json.loads(response.read().decode("utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _ready(endpoint: str) -> bool:
+    """Tell whether LocalStack has finished starting and S3 is available or running.
+
+    ``/_localstack/health`` answers before the runtime is fully up; stopping it in
+    that window makes its shutdown hang ~15 s, so the READY init stage is awaited too.
+    """
+    health = _get_json(f"{endpoint}/_localstack/health")
     services = health.get("services") if isinstance(health, dict) else None
-    return isinstance(services, dict) and services.get("s3") in ("available", "running")
+    if not (isinstance(services, dict) and services.get("s3") in ("available", "running")):
+        return False
+    stage = _get_json(f"{endpoint}/_localstack/init/ready")
+    return isinstance(stage, dict) and stage.get("completed") is True
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -164,7 +226,7 @@ def _start(
             log.write(f"--- automl: starting LocalStack on {endpoint}\n".encode())
             log.flush()
             process = subprocess.Popen(
-                [str(python), "-m", "localstack.runtime.main"],
+                [str(python), "-c", _LAUNCHER],
                 cwd=data_dir,
                 env=_environment(port, data_dir),
                 stdin=subprocess.DEVNULL,
@@ -174,7 +236,7 @@ def _start(
             )
         try:
             while True:
-                if _s3_ready(endpoint):
+                if _ready(endpoint):
                     return process, endpoint
                 code = process.poll()
                 if code is not None:
@@ -187,7 +249,7 @@ def _start(
                     )
                 if time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"LocalStack S3 not ready on {endpoint} after {timeout:.0f} s "
+                        f"LocalStack S3 not ready on {endpoint} after {timeout:g} s "
                         f"(log {log_path}):\n{_log_tail(log_path)}"
                     )
                 time.sleep(0.2)

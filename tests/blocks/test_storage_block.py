@@ -1,0 +1,73 @@
+"""The storage block: saved where the Prefect UI shows it, one client config for every store."""
+
+from __future__ import annotations
+
+import json
+
+from prefect.client.orchestration import get_client
+from prefect_aws import S3Bucket
+
+from blocks.embedded_s3 import EmbeddedS3Server
+from blocks.storage import (
+    CREDENTIALS_BLOCK_NAME,
+    STORAGE_BLOCK_NAME,
+    build_storage_block,
+    load_storage_block,
+    s3_client,
+)
+from core.settings import Settings
+from tests.conftest import Store
+
+
+def test_the_block_is_saved_on_the_prefect_server(store: Store) -> None:
+    loaded = load_storage_block()
+    assert isinstance(loaded, S3Bucket)
+    assert loaded.bucket_name == store.bucket_name
+    assert loaded.credentials.aws_client_parameters.endpoint_url == store.spec.endpoint
+
+    async def documents() -> set[str]:
+        async with get_client() as client:
+            return {
+                (await client.read_block_document_by_name(name, block_type)).name or ""
+                for name, block_type in (
+                    (STORAGE_BLOCK_NAME, "s3-bucket"),
+                    (CREDENTIALS_BLOCK_NAME, "aws-credentials"),
+                )
+            }
+
+    import asyncio
+
+    assert asyncio.run(documents()) == {STORAGE_BLOCK_NAME, CREDENTIALS_BLOCK_NAME}
+
+
+def test_the_client_signs_v4_path_style_with_checksums_only_when_required() -> None:
+    client = s3_client(build_storage_block(Settings(R2_ENDPOINT="https://acct.example.com")))
+    config = client.meta.config
+    assert config.signature_version == "s3v4"
+    assert config.s3 == {"addressing_style": "path"}
+    assert config.request_checksum_calculation == "when_required"
+    assert config.response_checksum_validation == "when_required"
+    assert client.meta.region_name == "auto"
+    url = client.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
+    assert url.startswith("https://acct.example.com/b/k?")
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+
+
+def test_secrets_are_not_in_the_block_repr_or_its_public_fields() -> None:
+    secret = "block-secret-never-shown"
+    block = build_storage_block(
+        Settings(R2_ENDPOINT="https://acct.example.com", R2_SECRET_ACCESS_KEY=secret)
+    )
+    assert secret not in repr(block)
+    assert secret not in json.dumps(block.model_dump(mode="json"))
+
+
+def test_the_embedded_server_binds_loopback_on_a_free_port() -> None:
+    with EmbeddedS3Server() as first, EmbeddedS3Server() as second:
+        assert first.endpoint_url.startswith("http://127.0.0.1:")
+        assert first.endpoint_url != second.endpoint_url
+        client = s3_client(build_storage_block(Settings(R2_ENDPOINT=first.endpoint_url)))
+        client.create_bucket(
+            Bucket="embedded-check", CreateBucketConfiguration={"LocationConstraint": "auto"}
+        )
+        assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["embedded-check"]

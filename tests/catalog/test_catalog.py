@@ -1,0 +1,86 @@
+"""The catalog on SQLite and PostgreSQL: migrations, users and hashed tokens."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from catalog.accounts import create_token, hash_token, revoke_token, user_for_token
+from catalog.database import Catalog, migrate
+from core.errors import ConfigurationError, ConflictError, InvalidKeyPartError
+from core.settings import load_settings
+
+TABLES = {"users", "api_tokens", "uploads", "datasets", "dataset_versions", "jobs"}
+
+
+@pytest.fixture
+def catalog(database_url: str) -> Catalog:
+    migrate(database_url)
+    handle = Catalog(database_url)
+    yield handle
+    handle.dispose()
+
+
+def test_migrations_create_every_table_and_can_run_again(database_url: str) -> None:
+    migrate(database_url)
+    migrate(database_url)
+    engine = sa.create_engine(database_url)
+    inspector = sa.inspect(engine)
+    assert TABLES <= set(inspector.get_table_names())
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("select version_num from alembic_version")).scalar() == "0001"
+    upload_columns = {column["name"] for column in inspector.get_columns("uploads")}
+    assert {"reserved_bytes", "expires_at", "multipart_upload_id", "status"} <= upload_columns
+    engine.dispose()
+
+
+def test_a_token_is_returned_once_and_only_its_hash_is_stored(catalog: Catalog) -> None:
+    with catalog.session() as session:
+        token = create_token(session, load_settings(), "alice", "pro")
+    assert token.startswith("aml_") and len(token) > 40
+    with catalog.engine.connect() as connection:
+        stored = connection.execute(sa.text("select token_hash from api_tokens")).scalars().all()
+        dump = " ".join(
+            str(row) for row in connection.execute(sa.text("select * from api_tokens")).all()
+        )
+    assert stored == [hash_token(token)]
+    assert token not in dump
+
+
+def test_a_token_maps_to_its_user_and_tier(catalog: Catalog) -> None:
+    with catalog.session() as session:
+        alice = create_token(session, load_settings(), "alice", "pro")
+        bob = create_token(session, load_settings(), "bob", "free")
+    with catalog.session() as session:
+        user = user_for_token(session, alice)
+        assert user is not None and (user.id, user.tier) == ("alice", "pro")
+        other = user_for_token(session, bob)
+        assert other is not None and other.id == "bob"
+        assert user_for_token(session, "aml_unknown") is None
+        assert user_for_token(session, alice + "x") is None
+
+
+def test_a_user_can_hold_several_tokens_and_revoked_ones_stop_working(catalog: Catalog) -> None:
+    with catalog.session() as session:
+        first = create_token(session, load_settings(), "carol", "free")
+        second = create_token(session, load_settings(), "carol", "free")
+    with catalog.session() as session:
+        assert revoke_token(session, first) is True
+        assert revoke_token(session, first) is False
+    with catalog.session() as session:
+        assert user_for_token(session, first) is None
+        assert user_for_token(session, second) is not None
+
+
+def test_bad_token_requests_change_nothing(catalog: Catalog) -> None:
+    with catalog.session() as session:
+        create_token(session, load_settings(), "dave", "free")
+    with pytest.raises(ConfigurationError, match="unknown tier"), catalog.session() as session:
+        create_token(session, load_settings(), "erin", "gold")
+    with pytest.raises(ConflictError, match="tier 'free'"), catalog.session() as session:
+        create_token(session, load_settings(), "dave", "pro")
+    with pytest.raises(InvalidKeyPartError), catalog.session() as session:
+        create_token(session, load_settings(), "../etc", "free")
+    with catalog.engine.connect() as connection:
+        assert connection.execute(sa.text("select count(*) from api_tokens")).scalar() == 1
+        assert connection.execute(sa.text("select id from users")).scalars().all() == ["dave"]

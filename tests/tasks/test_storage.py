@@ -1,0 +1,144 @@
+"""Storage tasks against every store: streamed transfers, object facts, copies, presigned URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect import flow
+
+from tasks import storage
+from tests.conftest import Store
+
+MiB = 1024**2
+
+
+def _random_file(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("wb") as handle:
+        remaining = size
+        while remaining:
+            chunk = os.urandom(min(remaining, 4 * MiB))
+            handle.write(chunk)
+            digest.update(chunk)
+            remaining -= len(chunk)
+    return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(MiB), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def test_a_large_file_goes_up_in_parts_and_comes_back_identical(
+    bucket: Store, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.bin"
+    expected = _random_file(source, 40 * MiB)
+
+    @flow
+    def round_trip() -> tuple[storage.ObjectInfo, int]:
+        info = storage.upload_file(source, "datasets/u/d/v.parquet", "application/vnd.apache.parquet")
+        size = storage.download_file("datasets/u/d/v.parquet", tmp_path / "back.bin")
+        return info, size
+
+    info, size = round_trip()
+    assert info.size == size == 40 * MiB
+    assert info.etag.endswith("-3")  # 16 MiB parts: multipart, not one PUT
+    assert info.content_type == "application/vnd.apache.parquet"
+    assert _sha256(tmp_path / "back.bin") == expected
+
+
+def test_a_small_file_goes_up_in_one_request(bucket: Store, tmp_path: Path) -> None:
+    source = tmp_path / "small.csv"
+    source.write_bytes(b"a,b\n1,2\n")
+    info = storage.upload_file(source, "uploads/temp/x.csv")
+    assert "-" not in info.etag
+    assert bucket.keys() == ["uploads/temp/x.csv"]
+
+
+def test_object_info_reports_size_and_missing_keys(bucket: Store) -> None:
+    bucket.client.put_object(Bucket=bucket.bucket_name, Key="uploads/temp/a.csv", Body=b"12345")
+    info = storage.object_info("uploads/temp/a.csv")
+    assert info is not None and info.size == 5 and info.etag
+    assert storage.object_info("uploads/temp/missing.csv") is None
+
+
+def test_downloading_a_missing_key_fails_without_retrying(bucket: Store, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        storage.download_file("uploads/temp/missing.csv", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_delete_is_idempotent(bucket: Store) -> None:
+    bucket.client.put_object(Bucket=bucket.bucket_name, Key="plots/j/p.png", Body=b"png")
+    assert storage.delete_object("plots/j/p.png") is True
+    assert storage.delete_object("plots/j/p.png") is False
+    assert bucket.keys() == []
+
+
+def test_copy_keeps_the_source_and_writes_an_identical_object(bucket: Store) -> None:
+    bucket.client.put_object(Bucket=bucket.bucket_name, Key="datasets/u/d/v.parquet", Body=b"x" * 100)
+    copied = storage.copy_object("datasets/u/d/v.parquet", "deleted/datasets/u/d/v.parquet")
+    assert copied.size == 100
+    assert sorted(bucket.keys()) == ["datasets/u/d/v.parquet", "deleted/datasets/u/d/v.parquet"]
+
+
+def test_a_presigned_put_uploads_with_exactly_the_listed_headers(bucket: Store) -> None:
+    body = b"col_a,col_b\n1,2\n"
+    request = storage.presign_put("uploads/temp/p.csv", len(body), 600)
+    assert request.method == "PUT"
+    assert request.headers == {
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(len(body)),
+        "If-None-Match": "*",
+    }
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in request.url
+    assert "X-Amz-Expires=600" in request.url
+    response = httpx.put(request.url, content=body, headers=request.headers)
+    assert response.status_code == 200, response.text
+    stored = bucket.client.get_object(Bucket=bucket.bucket_name, Key="uploads/temp/p.csv")
+    assert stored["Body"].read() == body
+
+
+def test_a_presigned_get_downloads_the_object(bucket: Store) -> None:
+    bucket.client.put_object(Bucket=bucket.bucket_name, Key="plots/j/a.png", Body=b"\x89PNG")
+    request = storage.presign_get("plots/j/a.png", 60, download_name="a.png")
+    response = httpx.get(request.url)
+    assert response.status_code == 200
+    assert response.content == b"\x89PNG"
+    assert response.headers["content-disposition"] == 'attachment; filename="a.png"'
+
+
+def test_presigned_part_urls_upload_a_multipart_object(bucket: Store) -> None:
+    key = "uploads/temp/mp.csv"
+    upload_id = bucket.client.create_multipart_upload(Bucket=bucket.bucket_name, Key=key)["UploadId"]
+    parts = [os.urandom(5 * MiB), os.urandom(1024)]
+    etags = []
+    for number, part in enumerate(parts, start=1):
+        request = storage.presign_upload_part(key, upload_id, number, 600)
+        response = httpx.put(request.url, content=part)
+        assert response.status_code == 200, response.text
+        etags.append({"PartNumber": number, "ETag": response.headers["etag"]})
+    bucket.client.complete_multipart_upload(
+        Bucket=bucket.bucket_name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": etags}
+    )
+    stored = bucket.client.get_object(Bucket=bucket.bucket_name, Key=key)["Body"].read()
+    assert stored == b"".join(parts)
+
+
+def test_part_numbers_outside_1_to_10000_are_refused(bucket: Store) -> None:
+    with pytest.raises(ValueError, match="part number"):
+        storage.presign_upload_part("uploads/temp/x.csv", "id", 10_001, 60)
+
+
+def test_part_size_grows_so_5_tib_fits_in_10000_parts() -> None:
+    config = storage.transfer_config(5 * 1024**4)
+    assert config.multipart_chunksize * storage.MAX_PARTS >= 5 * 1024**4
+    assert storage.transfer_config(MiB).multipart_chunksize == 16 * MiB
