@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Annotated, NoReturn
@@ -61,10 +62,8 @@ def up() -> None:
             table.add_row("endpoints file", str(settings.data_dir / "endpoints.json"))
             console.print(table)
             console.print("serving deployments; press Ctrl-C to stop", highlight=False)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 serve(*local_deployments(), print_starting_message=False)
-            except KeyboardInterrupt:
-                pass
     except KeyboardInterrupt:
         pass
     except AutomlError as exc:

@@ -3,6 +3,7 @@ PREFECT_API_URL is set), the catalog, `setup-storage`, and the served deployment
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -136,10 +137,8 @@ class PrefectServerProcess:
                 break
             except subprocess.TimeoutExpired:
                 continue
-        try:  # workers the server's group may still hold
+        with contextlib.suppress(ProcessLookupError):  # workers the group may still hold
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @contextmanager

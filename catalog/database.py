@@ -1,4 +1,4 @@
-"""Engine, sessions and schema migrations of the catalog (SQLite by default, PostgreSQL in production)."""
+"""Engine, sessions and migrations of the catalog: SQLite by default, PostgreSQL in production."""
 
 from __future__ import annotations
 

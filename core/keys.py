@@ -79,7 +79,9 @@ def dataset_key(user_id: str, dataset_id: str, version_id: str) -> str:
 
 
 def model_prefix(user_id: str, job_id: str) -> str:
-    return f"{MODELS_PREFIX}{check_key_part(user_id, 'user id')}/{check_key_part(job_id, 'job id')}/"
+    return (
+        f"{MODELS_PREFIX}{check_key_part(user_id, 'user id')}/{check_key_part(job_id, 'job id')}/"
+    )
 
 
 def model_key(user_id: str, job_id: str) -> str:

@@ -10,7 +10,7 @@ from flows.setup_storage import setup_storage
 def local_deployments() -> list[RunnerDeployment]:
     """Every deployment of the project, named as in `prefect.yaml`."""
     return [
-        setup_storage.to_deployment(
+        setup_storage.to_deployment(  # type: ignore[list-item]  # sync context: not a coroutine
             name="setup-storage",
             description="Creates and secures the bucket; run on demand or by `automl up`.",
             tags=["automl", "storage"],

@@ -1,4 +1,4 @@
-"""Tasks that prepare the bucket: create it, CORS for browser uploads, temp-upload lifecycle, private.
+"""Tasks that prepare the bucket: create it, CORS for browser uploads, temp lifecycle, private.
 
 Each is idempotent. A store that does not implement an operation (MinIO answers the bucket CORS
 call with `NotImplemented`; R2 has no ACL API) is reported, not crashed on: the report says how
@@ -48,7 +48,7 @@ def _is_unsupported(exc: ClientError) -> bool:
 
 
 def load_cors_rules(origins: list[str] | None = None) -> list[dict[str, Any]]:
-    """The CORS rules of `docker/minio-cors.json`; `origins` (AUTOML_CORS_ORIGINS) replaces theirs."""
+    """The rules of `docker/minio-cors.json`; `origins` (AUTOML_CORS_ORIGINS) replaces theirs."""
     rules: list[dict[str, Any]] = json.loads(CORS_RULES_FILE.read_text())["CORSRules"]
     if origins:
         rules = [{**rule, "AllowedOrigins": list(origins)} for rule in rules]
@@ -150,7 +150,7 @@ def _policy_is_public(policy_document: str) -> bool:
 
 @storage_task(task_run_name="ensure-private")
 def ensure_private() -> SetupStep:
-    """Removes public ACL grants and any bucket policy that lets anyone in: presigned access only."""
+    """Removes public ACL grants and any policy that lets anyone in: presigned access only."""
     bucket = load_storage_block()
     client = s3_client(bucket)
     changes: list[str] = []
@@ -173,4 +173,3 @@ def ensure_private() -> SetupStep:
     if changes:
         return SetupStep("private", "applied", "; ".join(changes))
     return SetupStep("private", "unchanged", "no public grant, no public policy")
-

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import (
@@ -23,15 +24,16 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from prefect import Task, task
-from prefect.client.schemas.objects import TaskRun
+from prefect.client.schemas.objects import State, TaskRun
 from prefect.logging import get_run_logger
-from prefect.states import State
 from prefect.tasks import exponential_backoff
 from prefect_aws import S3Bucket
 
 from blocks.storage import load_storage_block, s3_client
 
 MiB = 1024**2
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Multipart from 16 MiB on, in 16 MiB parts: at most 10,000 parts covers ~156 GiB; larger files
 # get proportionally larger parts (see `transfer_config`).
@@ -85,7 +87,7 @@ def is_transient_storage_error(exc: BaseException | None) -> bool:
     return False
 
 
-def retry_on_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+def retry_on_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Prefect `retry_condition_fn`: retry a failed storage task only on transient errors."""
     try:
         state.result(raise_on_failure=True)
@@ -94,12 +96,15 @@ def retry_on_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any
     return False
 
 
-storage_task = task(
-    retries=TASK_RETRIES,
-    retry_delay_seconds=TASK_RETRY_DELAYS,
-    retry_jitter_factor=TASK_RETRY_JITTER,
-    retry_condition_fn=retry_on_transient,
-)
+def storage_task(task_run_name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Decorator of every storage-facing task: the shared retry policy, a readable run name."""
+    return task(
+        task_run_name=task_run_name,
+        retries=TASK_RETRIES,
+        retry_delay_seconds=TASK_RETRY_DELAYS,
+        retry_jitter_factor=TASK_RETRY_JITTER,
+        retry_condition_fn=retry_on_transient,
+    )
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from prefect.testing.utilities import prefect_test_harness
 from prefect_aws import S3Bucket
 
 from blocks.embedded_s3 import EmbeddedS3Server
-from blocks.storage import build_storage_block, save_storage_block, s3_client
+from blocks.storage import build_storage_block, s3_client, save_storage_block
 from core.settings import Settings, get_settings
 from tests.support.fault_proxy import FaultProxy, fault_proxy
 from tests.support.localstack import localstack_python, run_localstack

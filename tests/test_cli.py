@@ -24,9 +24,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-@pytest.mark.parametrize(
-    "command", [[], ["up"], ["setup-storage"], ["token"], ["token", "create"]]
-)
+@pytest.mark.parametrize("command", [[], ["up"], ["setup-storage"], ["token"], ["token", "create"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.returncode == 0
@@ -67,7 +65,12 @@ def test_an_unsafe_user_id_is_a_one_line_error() -> None:
 
 def test_a_bad_setting_is_a_one_line_error_naming_the_variable() -> None:
     result = run(
-        "token", "create", "--user", "a", "--tier", "free",
+        "token",
+        "create",
+        "--user",
+        "a",
+        "--tier",
+        "free",
         env={"AUTOML_PRESIGN_EXPIRES_SECONDS": "700000"},
     )
     _assert_one_line_error(result, "AUTOML_PRESIGN_EXPIRES_SECONDS")

@@ -105,8 +105,11 @@ def test_up_serves_the_stack_until_ctrl_c_and_leaves_nothing_behind(tmp_path: Pa
             process.wait()
     assert process.returncode == 0, output
     assert "Traceback" not in output
-    leftovers = [pid for pid in started if psutil.pid_exists(pid)
-                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    leftovers = [
+        pid
+        for pid in started
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert leftovers == []
     with socket.socket() as probe:  # nothing listens on the Prefect port any more
         assert probe.connect_ex(("127.0.0.1", int(endpoints["prefect_ui_url"].rsplit(":", 1)[1])))
@@ -137,7 +140,11 @@ def test_up_refuses_a_bad_setting_before_starting_anything(tmp_path: Path, varia
     env = _stack_env(tmp_path / "stack", _free_port())
     env[variable] = "not-a-url"
     result = subprocess.run(
-        [AUTOML, "up"], env=env, capture_output=True, text=True, timeout=60,
+        [AUTOML, "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 2

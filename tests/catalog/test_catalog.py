@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import sqlalchemy as sa
 
@@ -14,7 +16,7 @@ TABLES = {"users", "api_tokens", "uploads", "datasets", "dataset_versions", "job
 
 
 @pytest.fixture
-def catalog(database_url: str) -> Catalog:
+def catalog(database_url: str) -> Iterator[Catalog]:
     migrate(database_url)
     handle = Catalog(database_url)
     yield handle
@@ -26,9 +28,12 @@ def test_migrations_create_every_table_and_can_run_again(database_url: str) -> N
     migrate(database_url)
     engine = sa.create_engine(database_url)
     inspector = sa.inspect(engine)
-    assert TABLES <= set(inspector.get_table_names())
+    assert set(inspector.get_table_names()) >= TABLES
     with engine.connect() as connection:
-        assert connection.execute(sa.text("select version_num from alembic_version")).scalar() == "0001"
+        assert (
+            connection.execute(sa.text("select version_num from alembic_version")).scalar()
+            == "0001"
+        )
     upload_columns = {column["name"] for column in inspector.get_columns("uploads")}
     assert {"reserved_bytes", "expires_at", "multipart_upload_id", "status"} <= upload_columns
     engine.dispose()

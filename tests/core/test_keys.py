@@ -20,7 +20,9 @@ def test_keys_follow_the_bucket_layout_exactly() -> None:
     assert keys.model_key("alice", "j1") == "models/alice/j1/model.joblib"
     assert keys.model_metadata_key("alice", "j1") == "models/alice/j1/metadata.json"
     assert keys.plot_key("j1", "confusion_matrix") == "plots/j1/confusion_matrix.png"
-    assert keys.deleted_key("datasets/alice/d1/v1.parquet") == "deleted/datasets/alice/d1/v1.parquet"
+    assert (
+        keys.deleted_key("datasets/alice/d1/v1.parquet") == "deleted/datasets/alice/d1/v1.parquet"
+    )
 
 
 def test_new_ids_are_unique_uuids() -> None:
@@ -31,8 +33,23 @@ def test_new_ids_are_unique_uuids() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "..", ".", "a/b", "a\\b", "../etc", "x..y", "tab\there", "nul\x00", "bell\x07",
-     "del\x7f", "zero\u200bwidth", " padded", "padded ", "é" * 128],
+    [
+        "",
+        "..",
+        ".",
+        "a/b",
+        "a\\b",
+        "../etc",
+        "x..y",
+        "tab\there",
+        "nul\x00",
+        "bell\x07",
+        "del\x7f",
+        "zero\u200bwidth",
+        " padded",
+        "padded ",
+        "é" * 128,
+    ],
 )
 def test_unsafe_user_parts_are_rejected(bad: str) -> None:
     with pytest.raises(InvalidKeyPartError):
@@ -49,7 +66,12 @@ def test_a_part_of_exactly_255_bytes_is_accepted_and_256_is_not() -> None:
 
 @pytest.mark.parametrize(
     ("filename", "extension"),
-    [("data.csv", "csv"), ("Data.CSV", "csv"), ("x.parquet", "parquet"), ("a.b.Parquet", "parquet")],
+    [
+        ("data.csv", "csv"),
+        ("Data.CSV", "csv"),
+        ("x.parquet", "parquet"),
+        ("a.b.Parquet", "parquet"),
+    ],
 )
 def test_upload_extension_comes_from_the_filename(filename: str, extension: str) -> None:
     assert keys.upload_extension(filename) == extension

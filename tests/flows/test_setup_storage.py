@@ -9,12 +9,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from flows.setup_storage import setup_storage
-from tasks.bucket_setup import PUBLIC_GRANTEES, TEMP_LIFECYCLE_RULE_ID, load_cors_rules
+from tasks.bucket_setup import PUBLIC_GRANTEES, TEMP_LIFECYCLE_RULE_ID, SetupStep, load_cors_rules
 from tests.conftest import Store
 from tests.support.fault_proxy import FaultProxy
 
 
-def _outcomes(steps: list) -> dict[str, str]:
+def _outcomes(steps: list[SetupStep]) -> dict[str, str]:
     return {step.step: step.outcome for step in steps}
 
 
@@ -48,7 +48,10 @@ def test_configured_origins_replace_the_files_origins(
     get_settings.cache_clear()
     setup_storage()
     rules = store.client.get_bucket_cors(Bucket=store.bucket_name)["CORSRules"]
-    assert sorted(rules[0]["AllowedOrigins"]) == ["http://127.0.0.1:5173", "https://app.example.com"]
+    assert sorted(rules[0]["AllowedOrigins"]) == [
+        "http://127.0.0.1:5173",
+        "https://app.example.com",
+    ]
 
 
 def test_temp_uploads_expire_by_a_lifecycle_rule(store: Store) -> None:
@@ -117,7 +120,7 @@ def test_a_public_read_policy_and_acl_are_removed(store: Store) -> None:
 def test_a_store_without_bucket_cors_is_reported_not_crashed_on(
     faulty_bucket: tuple[Store, FaultProxy],
 ) -> None:
-    store, proxy = faulty_bucket
+    _store, proxy = faulty_bucket
     # MinIO answers PutBucketCors with 501 NotImplemented; it takes CORS from its environment.
     proxy.fail(lambda method, path: method == "PUT" and "cors" in path, 501, "NotImplemented")
     steps = setup_storage()
@@ -128,7 +131,7 @@ def test_a_store_without_bucket_cors_is_reported_not_crashed_on(
 
 
 def test_a_refusing_store_fails_the_flow(faulty_bucket: tuple[Store, FaultProxy]) -> None:
-    store, proxy = faulty_bucket
+    _store, proxy = faulty_bucket
     proxy.fail(lambda method, path: method == "PUT" and "cors" in path, 403, "AccessDenied")
     state = setup_storage(return_state=True)
     assert state.is_failed()

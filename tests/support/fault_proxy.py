@@ -82,18 +82,18 @@ def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
                 self.end_headers()
                 self.wfile.write(payload)
                 return
-            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+            connection = http.client.HTTPConnection(str(target.hostname), target.port, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             headers["Host"] = self.headers.get("Host", "")
             connection.request(self.command, self.path, body=body, headers=headers)
             response = connection.getresponse()
             payload = response.read()
             self.send_response(response.status, response.reason)
-            length = response.getheader("Content-Length") if self.command == "HEAD" else None
+            head_length = response.getheader("Content-Length") if self.command == "HEAD" else None
             for name, value in response.getheaders():
                 if name.lower() not in {"transfer-encoding", "connection", "content-length"}:
                     self.send_header(name, value)
-            self.send_header("Content-Length", length or str(len(payload)))
+            self.send_header("Content-Length", head_length or str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)

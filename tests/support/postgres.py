@@ -48,15 +48,40 @@ def run_postgres() -> Iterator[str]:
     log = base / "server.log"
     try:
         subprocess.run(
-            [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "automl", "-A", "trust",
-             "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True,
+            [
+                *prefix,
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "automl",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
         )
         subprocess.run(
-            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-             "-o", f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-             "-c max_connections=200", "start"],
-            check=True, capture_output=True,
+            [
+                *prefix,
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c max_connections=200",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
         )
         url = f"postgresql+psycopg://automl@127.0.0.1:{port}/postgres"
         deadline = time.monotonic() + 30
@@ -69,7 +94,16 @@ def run_postgres() -> Iterator[str]:
     finally:
         if data.exists():
             subprocess.run(
-                [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                [
+                    *prefix,
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
                 capture_output=True,
             )
         shutil.rmtree(base, ignore_errors=True)

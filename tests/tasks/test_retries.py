@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from uuid import UUID
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from prefect.client.orchestration import get_client
-from prefect.states import State
+from prefect.client.schemas.objects import State
 
 from tasks import storage
 from tests.conftest import Store
@@ -20,7 +21,7 @@ KEY = "uploads/temp/retry.csv"
 
 def _client_error(status: int, code: str) -> ClientError:
     return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},  # type: ignore[typeddict-item]
         "HeadObject",
     )
 
@@ -54,7 +55,7 @@ def test_wrapped_transfer_errors_are_classified_by_their_cause() -> None:
         assert storage.is_transient_storage_error(wrapped)
 
 
-def _run_count(state: State[object]) -> int:
+def _run_count(state: State[Any]) -> int:
     async def read() -> int:
         async with get_client() as client:
             task_run = await client.read_task_run(UUID(str(state.state_details.task_run_id)))

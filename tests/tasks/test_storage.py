@@ -44,7 +44,9 @@ def test_a_large_file_goes_up_in_parts_and_comes_back_identical(
 
     @flow
     def round_trip() -> tuple[storage.ObjectInfo, int]:
-        info = storage.upload_file(source, "datasets/u/d/v.parquet", "application/vnd.apache.parquet")
+        info = storage.upload_file(
+            source, "datasets/u/d/v.parquet", "application/vnd.apache.parquet"
+        )
         size = storage.download_file("datasets/u/d/v.parquet", tmp_path / "back.bin")
         return info, size
 
@@ -84,7 +86,9 @@ def test_delete_is_idempotent(bucket: Store) -> None:
 
 
 def test_copy_keeps_the_source_and_writes_an_identical_object(bucket: Store) -> None:
-    bucket.client.put_object(Bucket=bucket.bucket_name, Key="datasets/u/d/v.parquet", Body=b"x" * 100)
+    bucket.client.put_object(
+        Bucket=bucket.bucket_name, Key="datasets/u/d/v.parquet", Body=b"x" * 100
+    )
     copied = storage.copy_object("datasets/u/d/v.parquet", "deleted/datasets/u/d/v.parquet")
     assert copied.size == 100
     assert sorted(bucket.keys()) == ["datasets/u/d/v.parquet", "deleted/datasets/u/d/v.parquet"]
@@ -118,7 +122,9 @@ def test_a_presigned_get_downloads_the_object(bucket: Store) -> None:
 
 def test_presigned_part_urls_upload_a_multipart_object(bucket: Store) -> None:
     key = "uploads/temp/mp.csv"
-    upload_id = bucket.client.create_multipart_upload(Bucket=bucket.bucket_name, Key=key)["UploadId"]
+    upload_id = bucket.client.create_multipart_upload(Bucket=bucket.bucket_name, Key=key)[
+        "UploadId"
+    ]
     parts = [os.urandom(5 * MiB), os.urandom(1024)]
     etags = []
     for number, part in enumerate(parts, start=1):

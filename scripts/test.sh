@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what the tests need, then lint, types, tests.
+#   bash scripts/test.sh [pytest arguments]
+# Installs: uv and the locked environment (.venv), LocalStack in its own Python 3.13 venv
+# (the signature-checking S3 store), and Debian's postgresql package when missing (as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export UV_PYTHON_DOWNLOADS=never
+PYTHON=${AUTOML_PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+"$PYTHON" -m pip install --quiet --disable-pip-version-check "uv==0.13.9" 2>/dev/null \
+  || "$PYTHON" -m pip install --quiet --disable-pip-version-check --user "uv==0.13.9"
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing PostgreSQL (Debian package) for the catalog tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL is missing: sudo apt-get install postgresql (catalog tests need it)" >&2
+  fi
+fi
+
+bash scripts/install-localstack.sh
+
+"$PYTHON" -m uv sync --frozen --quiet --python "$PYTHON"
+"$PYTHON" -m uv run --frozen --no-sync ruff check .
+"$PYTHON" -m uv run --frozen --no-sync ruff format --check .
+"$PYTHON" -m uv run --frozen --no-sync mypy .
+exec "$PYTHON" -m uv run --frozen --no-sync pytest "$@"
