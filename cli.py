@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 from typing import Annotated, NoReturn
 
@@ -50,6 +51,9 @@ def up() -> None:
     from stack import local_stack
 
     settings = load_settings_or_fail()
+    # Ctrl-C stops the stack even when started from a shell that ignores SIGINT for background
+    # jobs; SIGTERM (systemd, docker stop) is handled by the Prefect runner's graceful shutdown.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
