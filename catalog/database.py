@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,12 @@ def migrate(url: str) -> None:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
+
+
+@lru_cache(maxsize=4)
+def catalog_for(url: str) -> Catalog:
+    """One `Catalog` (engine and pool) per database URL in this process."""
+    return Catalog(url)
 
 
 class Catalog:

@@ -101,6 +101,14 @@ def prefect_api() -> Iterator[None]:
         yield
 
 
+def create_bucket(client: Any, name: str, region: str) -> None:
+    """Outside us-east-1 the region must be named (as `ensure_bucket` does)."""
+    arguments: dict[str, Any] = {"Bucket": name}
+    if region != "us-east-1":
+        arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    client.create_bucket(**arguments)
+
+
 @dataclass(frozen=True)
 class Store:
     """One test's view of a store: its settings, the saved block, and a boto3 client."""
@@ -121,10 +129,7 @@ class Store:
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def create_bucket(self) -> None:
-        arguments: dict[str, Any] = {"Bucket": self.bucket_name}
-        if self.spec.region != "us-east-1":
-            arguments["CreateBucketConfiguration"] = {"LocationConstraint": self.spec.region}
-        self.client.create_bucket(**arguments)
+        create_bucket(self.client, self.bucket_name, self.spec.region)
 
     def remove_bucket(self) -> None:
         try:
@@ -187,10 +192,7 @@ def checks_signatures(spec: StoreSpec) -> bool:
             )
         )
         probe_bucket = f"automl-probe-{uuid.uuid4().hex[:12]}"
-        arguments: dict[str, Any] = {"Bucket": probe_bucket}
-        if spec.region != "us-east-1":
-            arguments["CreateBucketConfiguration"] = {"LocationConstraint": spec.region}
-        client.create_bucket(**arguments)
+        create_bucket(client, probe_bucket, spec.region)
         client.put_object(Bucket=probe_bucket, Key="probe", Body=b"probe")
         url = client.generate_presigned_url(
             "get_object", Params={"Bucket": probe_bucket, "Key": "probe"}, ExpiresIn=60

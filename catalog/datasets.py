@@ -1,0 +1,169 @@
+"""Uploads, datasets and versions: creating them, and the state changes of an ingestion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from catalog.tables import Dataset, DatasetVersion, Upload, User, utcnow
+from core.errors import ConflictError, NotFoundError
+from core.keys import check_key_part, dataset_key, new_id, temp_upload_key, upload_extension
+
+# Version states (spec section 3).
+PENDING, INGESTING, READY, FAILED = "pending", "ingesting", "ready", "failed"
+
+
+def create_upload(
+    session: Session, user_id: str, filename: str, size_bytes: int, expires_at: datetime
+) -> Upload:
+    """Records a presigned upload and reserves its declared size against the user's quota."""
+    extension = upload_extension(filename)
+    upload_id = new_id()
+    upload = Upload(
+        id=upload_id,
+        user_id=user_id,
+        filename=filename,
+        extension=extension,
+        temp_key=temp_upload_key(upload_id, extension),
+        size_bytes=size_bytes,
+        reserved_bytes=size_bytes,
+        expires_at=expires_at,
+    )
+    session.add(upload)
+    session.flush()
+    return upload
+
+
+def create_version(
+    session: Session, upload_id: str, dataset_name: str, dataset_id: str | None = None
+) -> DatasetVersion:
+    """A pending version for a confirmed upload, in a new dataset or a new version of one."""
+    upload = session.get(Upload, upload_id)
+    if upload is None:
+        raise NotFoundError(f"no upload {upload_id}")
+    check_key_part(dataset_name, "dataset name")
+    if dataset_id is None:
+        dataset = Dataset(id=new_id(), user_id=upload.user_id, name=dataset_name)
+        session.add(dataset)
+        session.flush()
+    else:
+        found = session.get(Dataset, dataset_id)
+        if found is None or found.user_id != upload.user_id or found.deleted_at is not None:
+            raise NotFoundError(f"no dataset {dataset_id}")
+        dataset = found
+    version_id = new_id()
+    version = DatasetVersion(
+        id=version_id,
+        dataset_id=dataset.id,
+        upload_id=upload.id,
+        parquet_key=dataset_key(upload.user_id, dataset.id, version_id),
+        raw_size_bytes=upload.size_bytes,
+    )
+    upload.status = "confirmed"
+    upload.confirmed_at = utcnow()
+    session.add(version)
+    session.flush()
+    return version
+
+
+@dataclass(frozen=True)
+class IngestionTarget:
+    """What an ingestion needs to know about one version (ids and keys only)."""
+
+    version_id: str
+    dataset_id: str
+    user_id: str
+    upload_id: str
+    status: str
+    temp_key: str
+    extension: str
+    parquet_key: str
+    raw_size_bytes: int
+
+
+def ingestion_target(session: Session, version_id: str) -> IngestionTarget:
+    row = session.execute(
+        select(DatasetVersion, Upload)
+        .join(Upload, Upload.id == DatasetVersion.upload_id)
+        .where(DatasetVersion.id == version_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"no dataset version {version_id}")
+    version, upload = row
+    return IngestionTarget(
+        version_id=version.id,
+        dataset_id=version.dataset_id,
+        user_id=upload.user_id,
+        upload_id=upload.id,
+        status=version.status,
+        temp_key=upload.temp_key,
+        extension=upload.extension,
+        parquet_key=version.parquet_key,
+        raw_size_bytes=version.raw_size_bytes,
+    )
+
+
+def mark_ingesting(session: Session, version_id: str, flow_run_id: str | None) -> bool:
+    """pending/failed -> ingesting; False if the version is already ready (nothing to do)."""
+    result = session.execute(
+        update(DatasetVersion)
+        .where(DatasetVersion.id == version_id, DatasetVersion.status != READY)
+        .values(status=INGESTING, flow_run_id=flow_run_id, error=None, updated_at=utcnow())
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)
+
+
+@dataclass(frozen=True)
+class IngestionOutcome:
+    raw_sha256: str
+    sha256: str
+    size_bytes: int
+    row_count: int
+    column_count: int
+    profile: dict[str, Any]
+
+
+def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> bool:
+    """Records the result and turns the upload's reservation into used bytes, exactly once."""
+    version = session.get(DatasetVersion, version_id, with_for_update=True)
+    if version is None:
+        raise NotFoundError(f"no dataset version {version_id}")
+    if version.status == READY:
+        return False
+    if version.status != INGESTING:
+        raise ConflictError(f"version {version_id} is {version.status}, not ingesting")
+    upload = session.get(Upload, version.upload_id, with_for_update=True)
+    assert upload is not None
+    version.status = READY
+    version.raw_sha256 = outcome.raw_sha256
+    version.sha256 = outcome.sha256
+    version.size_bytes = outcome.size_bytes
+    version.row_count = outcome.row_count
+    version.column_count = outcome.column_count
+    version.profile = outcome.profile
+    version.error = None
+    upload.reserved_bytes = 0
+    upload.status = "ingested"
+    session.execute(
+        update(User)
+        .where(User.id == upload.user_id)
+        .values(used_bytes=User.used_bytes + outcome.size_bytes)
+    )
+    return True
+
+
+def mark_failed(session: Session, version_id: str, reason: str) -> None:
+    """Fails the version with a readable reason and releases the upload's reservation."""
+    version = session.get(DatasetVersion, version_id, with_for_update=True)
+    if version is None or version.status == READY:
+        return
+    version.status = FAILED
+    version.error = reason
+    upload = session.get(Upload, version.upload_id)
+    if upload is not None:
+        upload.reserved_bytes = 0
+        upload.status = "failed"

@@ -1,0 +1,98 @@
+"""Uploads, versions and the ingestion state changes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from catalog.database import Catalog, migrate
+from catalog.datasets import (
+    IngestionOutcome,
+    create_upload,
+    create_version,
+    ingestion_target,
+    mark_failed,
+    mark_ingesting,
+    mark_ready,
+)
+from catalog.tables import Upload, User
+from core.errors import InvalidInputError, InvalidKeyPartError, NotFoundError
+
+OUTCOME = IngestionOutcome("a" * 64, "b" * 64, 700, 10, 2, {"row_count": 10})
+
+
+@pytest.fixture
+def catalog(database_url: str) -> Iterator[Catalog]:
+    migrate(database_url)
+    handle = Catalog(database_url)
+    with handle.session() as session:
+        session.add_all([User(id="alice", tier="free"), User(id="bob", tier="free")])
+    yield handle
+    handle.dispose()
+
+
+def _pending_version(catalog: Catalog, user: str = "alice") -> tuple[str, str]:
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    with catalog.session() as session:
+        upload = create_upload(session, user, "Sales 2024.CSV", 1000, expires)
+        version = create_version(session, upload.id, "sales")
+        return upload.id, version.id
+
+
+def test_an_upload_reserves_its_size_under_a_server_generated_temp_key(catalog: Catalog) -> None:
+    upload_id, version_id = _pending_version(catalog)
+    with catalog.session() as session:
+        target = ingestion_target(session, version_id)
+        upload = session.get(Upload, upload_id)
+        assert upload is not None and upload.reserved_bytes == 1000
+    assert target.temp_key == f"uploads/temp/{upload_id}.csv"
+    assert target.parquet_key == f"datasets/alice/{target.dataset_id}/{version_id}.parquet"
+    assert target.status == "pending"
+
+
+def test_ready_turns_the_reservation_into_used_bytes_once(catalog: Catalog) -> None:
+    upload_id, version_id = _pending_version(catalog)
+    with catalog.session() as session:
+        assert mark_ingesting(session, version_id, "run-1")
+        assert mark_ready(session, version_id, OUTCOME)
+    with catalog.session() as session:
+        assert not mark_ready(session, version_id, OUTCOME)
+        assert not mark_ingesting(session, version_id, "run-2")
+    with catalog.session() as session:
+        user, upload = session.get(User, "alice"), session.get(Upload, upload_id)
+        assert user is not None and upload is not None
+        assert (user.used_bytes, upload.reserved_bytes) == (700, 0)
+        assert ingestion_target(session, version_id).status == "ready"
+
+
+def test_failed_releases_the_reservation_without_using_bytes(catalog: Catalog) -> None:
+    upload_id, version_id = _pending_version(catalog)
+    with catalog.session() as session:
+        mark_ingesting(session, version_id, None)
+        mark_failed(session, version_id, "row 3 has 2 fields, expected 3")
+    with catalog.session() as session:
+        user, upload = session.get(User, "alice"), session.get(Upload, upload_id)
+        assert user is not None and upload is not None
+        assert (user.used_bytes, upload.reserved_bytes) == (0, 0)
+        assert ingestion_target(session, version_id).status == "failed"
+
+
+def test_a_new_version_of_another_users_dataset_is_not_found(catalog: Catalog) -> None:
+    _, version_id = _pending_version(catalog, "alice")
+    with catalog.session() as session:
+        dataset_id = ingestion_target(session, version_id).dataset_id
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    with pytest.raises(NotFoundError), catalog.session() as session:
+        upload = create_upload(session, "bob", "b.csv", 10, expires)
+        create_version(session, upload.id, "x", dataset_id=dataset_id)
+
+
+def test_bad_names_are_refused(catalog: Catalog) -> None:
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    with pytest.raises(InvalidInputError), catalog.session() as session:
+        create_upload(session, "alice", "notes.txt", 10, expires)
+    with pytest.raises(InvalidKeyPartError), catalog.session() as session:
+        upload = create_upload(session, "alice", "a.csv", 10, expires)
+        create_version(session, upload.id, "../../escape")
