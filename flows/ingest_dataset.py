@@ -1,0 +1,119 @@
+"""The `ingest-dataset` flow: a confirmed upload becomes a profiled, checksummed Parquet version."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+
+from catalog.datasets import READY, IngestionOutcome, IngestionTarget
+from core.errors import ContentRejectedError
+from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
+from tasks.events import emit
+from tasks.ingestion import checksum, profile_dataset, validate_and_convert
+from tasks.profiling import profile_markdown
+from tasks.records import load_ingestion_target, record_failed, record_ingesting, record_ready
+from tasks.storage import delete_object, download_file, object_info, upload_file
+
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+
+
+class UploadMissingError(ContentRejectedError):
+    code = "upload_missing"
+
+
+def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
+    raw_path = workdir / f"raw.{target.extension}"
+    parquet_path = workdir / "dataset.parquet"
+    if object_info(target.temp_key) is None:
+        raise UploadMissingError("the uploaded file is no longer in storage; upload it again")
+    download_file(target.temp_key, raw_path)
+    raw_sha256 = checksum(f"raw-{target.version_id}", raw_path)
+    already_uploaded = object_info(target.parquet_key)
+    if already_uploaded is None:
+        validate_and_convert(target.version_id, raw_path, parquet_path)
+    else:
+        # An earlier run uploaded the Parquet file and stopped before recording it: the final
+        # key is written once, so that file is the version's; it is read back, not rewritten.
+        download_file(target.parquet_key, parquet_path)
+    raw_path.unlink()  # keep at most one full-size local copy beside the Parquet file
+    profile = profile_dataset(target.version_id, parquet_path)
+    sha256 = checksum(f"parquet-{target.version_id}", parquet_path)
+    if already_uploaded is None:
+        uploaded = upload_file(parquet_path, target.parquet_key, PARQUET_CONTENT_TYPE)
+        size = uploaded.size
+    else:
+        size = already_uploaded.size
+    return IngestionOutcome(
+        raw_sha256=raw_sha256,
+        sha256=sha256,
+        size_bytes=size,
+        row_count=int(profile["row_count"]),
+        column_count=int(profile["column_count"]),
+        profile=profile,
+    )
+
+
+@flow(name="ingest-dataset", flow_run_name="ingest-{version_id}")
+def ingest_dataset(version_id: str) -> str:
+    """Idempotent: a ready version is left as it is; a failed or interrupted one is redone.
+
+    On failure the version is `failed` with a readable reason, the temp object is kept for
+    inspection (the cleanup flow removes it later) and the reservation is released. Local files
+    are removed either way.
+    """
+    logger = get_run_logger()
+    target = load_ingestion_target(version_id)
+    if target.status == READY or not record_ingesting(version_id, flow_run.get_id()):
+        logger.info("version %s is already ready; nothing to do", version_id)
+        return READY
+    related: dict[ResourceKind, str] = {"version": version_id, "upload": target.upload_id}
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"ingest-{version_id}-") as workdir:
+            outcome = _ingest(target, Path(workdir))
+    except Exception as exc:
+        reason = (
+            exc.message if isinstance(exc, ContentRejectedError) else f"ingestion failed: {exc}"
+        )
+        record_failed(version_id, reason)
+        emit(
+            DATASET_FAILED,
+            "dataset",
+            target.dataset_id,
+            {"version_id": version_id, "error": reason},
+            related,
+        )
+        logger.error("version %s failed: %s", version_id, reason)
+        raise
+    record_ready(version_id, outcome)
+    delete_object(target.temp_key)
+    create_markdown_artifact(
+        key=f"profile-{version_id}",
+        markdown=profile_markdown(outcome.profile),
+        description=f"Profile of dataset version {version_id}",
+    )
+    emit(
+        DATASET_INGESTED,
+        "dataset",
+        target.dataset_id,
+        {
+            "version_id": version_id,
+            "rows": outcome.row_count,
+            "columns": outcome.column_count,
+            "size_bytes": outcome.size_bytes,
+            "sha256": outcome.sha256,
+        },
+        related,
+    )
+    logger.info(
+        "version %s ready: %d rows, %d columns, %d bytes of Parquet",
+        version_id,
+        outcome.row_count,
+        outcome.column_count,
+        outcome.size_bytes,
+    )
+    return READY

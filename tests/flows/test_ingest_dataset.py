@@ -1,0 +1,214 @@
+"""The ingest-dataset flow, for real against each store and the catalog."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from catalog.database import catalog_for, migrate
+from catalog.datasets import create_upload, create_version
+from catalog.tables import DatasetVersion, Upload, User
+from core.settings import get_settings
+from flows.ingest_dataset import ingest_dataset
+from tests.conftest import Store
+from tests.support.fault_proxy import FaultProxy
+
+CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
+
+
+@dataclass
+class Ingestion:
+    store: Store
+    version_id: str
+    upload_id: str
+    temp_key: str
+    parquet_key: str
+
+    def version(self) -> DatasetVersion:
+        with catalog_for(get_settings().catalog_url).session() as session:
+            found = session.get(DatasetVersion, self.version_id)
+            assert found is not None
+            return found
+
+    def upload(self) -> Upload:
+        with catalog_for(get_settings().catalog_url).session() as session:
+            found = session.get(Upload, self.upload_id)
+            assert found is not None
+            return found
+
+    def used_bytes(self) -> int:
+        with catalog_for(get_settings().catalog_url).session() as session:
+            user = session.get(User, "alice")
+            assert user is not None
+            return user.used_bytes
+
+
+MakeIngestion = Callable[..., Ingestion]
+
+
+@contextmanager
+def confirmed_uploads(bucket: Store) -> Iterator[MakeIngestion]:
+    """Makes confirmed uploads of given bytes: temp object in the bucket, pending version."""
+    url = get_settings().catalog_url
+    migrate(url)
+    with catalog_for(url).session() as session:
+        session.add(User(id="alice", tier="free"))
+
+    def make(content: bytes, filename: str = "data.csv") -> Ingestion:
+        with catalog_for(url).session() as session:
+            upload = create_upload(
+                session, "alice", filename, len(content), datetime.now(UTC) + timedelta(hours=1)
+            )
+            version = create_version(session, upload.id, "my dataset")
+            ids = (version.id, upload.id, upload.temp_key, version.parquet_key)
+        bucket.client.put_object(Bucket=bucket.bucket_name, Key=ids[2], Body=content)
+        return Ingestion(bucket, *ids)
+
+    yield make
+    catalog_for(url).dispose()
+    catalog_for.cache_clear()
+
+
+@pytest.fixture
+def confirmed(bucket: Store) -> Iterator[MakeIngestion]:
+    with confirmed_uploads(bucket) as make:
+        yield make
+
+
+def test_a_csv_becomes_a_ready_profiled_parquet_version(
+    confirmed: MakeIngestion, tmp_path: Path
+) -> None:
+    ingestion = confirmed(CSV)
+    assert ingest_dataset(ingestion.version_id) == "ready"
+
+    version = ingestion.version()
+    assert version.status == "ready" and version.error is None
+    assert (version.row_count, version.column_count) == (3, 3)
+    assert version.raw_sha256 == hashlib.sha256(CSV).hexdigest()
+    assert ingestion.store.keys() == [ingestion.parquet_key]  # temp object deleted
+
+    stored = ingestion.store.client.get_object(
+        Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
+    )["Body"].read()
+    assert version.sha256 == hashlib.sha256(stored).hexdigest()
+    assert version.size_bytes == len(stored)
+    (tmp_path / "out.parquet").write_bytes(stored)
+    frame = pl.read_parquet(tmp_path / "out.parquet")
+    assert frame["name"].to_list() == ["ada", "bob", "cy"]
+    metadata = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    assert metadata.row_group(0).column(0).compression == "ZSTD"
+
+    assert version.profile is not None
+    columns = {column["name"]: column for column in version.profile["columns"]}
+    assert columns["score"]["null_count"] == 1
+    assert ingestion.upload().reserved_bytes == 0
+    assert ingestion.used_bytes() == len(stored)
+
+
+def test_running_again_on_a_ready_version_changes_nothing(confirmed: MakeIngestion) -> None:
+    ingestion = confirmed(CSV)
+    ingest_dataset(ingestion.version_id)
+    before = ingestion.version()
+    head = ingestion.store.client.head_object(
+        Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
+    )
+    assert ingest_dataset(ingestion.version_id) == "ready"
+    after = ingestion.version()
+    assert (after.sha256, after.updated_at) == (before.sha256, before.updated_at)
+    assert ingestion.used_bytes() == before.size_bytes
+    again = ingestion.store.client.head_object(
+        Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
+    )
+    assert again["LastModified"] == head["LastModified"]
+
+
+def test_a_run_killed_after_the_upload_ends_ready_on_the_next_run(
+    confirmed: MakeIngestion, tmp_path: Path
+) -> None:
+    ingestion = confirmed(CSV)
+    # The state a crash between the Parquet upload and the records leaves behind.
+    parquet = tmp_path / "earlier.parquet"
+    frame = pl.DataFrame(
+        {"id": [1, 2, 3], "name": ["ada", "bob", "cy"], "score": [3.5, None, 7.25]}
+    )
+    frame.write_parquet(parquet, compression="zstd")
+    store = ingestion.store
+    store.client.upload_file(str(parquet), store.bucket_name, ingestion.parquet_key)
+    earlier = ingestion.store.client.head_object(
+        Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
+    )
+    with catalog_for(get_settings().catalog_url).session() as session:
+        version = session.get(DatasetVersion, ingestion.version_id)
+        assert version is not None
+        version.status = "ingesting"
+
+    assert ingest_dataset(ingestion.version_id) == "ready"
+    version = ingestion.version()
+    assert version.status == "ready" and version.row_count == 3
+    assert ingestion.store.keys() == [ingestion.parquet_key]
+    head = ingestion.store.client.head_object(
+        Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
+    )
+    assert head["ETag"] == earlier["ETag"]  # written once, not rewritten
+    assert version.sha256 == hashlib.sha256(parquet.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty"),
+        (b"a,b,c\n1,2,3\n4,5\n", "row"),
+        (b"\x00\x01\x02binary\xff\xfe" * 100, "UTF-8"),
+        (b"a,a\n1,2\n", "appears twice"),
+    ],
+)
+def test_bad_content_fails_the_version_keeps_the_temp_object_and_releases_the_reservation(
+    confirmed: MakeIngestion, content: bytes, reason: str
+) -> None:
+    ingestion = confirmed(content)
+    state = ingest_dataset(ingestion.version_id, return_state=True)
+    assert state.is_failed()
+    version = ingestion.version()
+    assert version.status == "failed"
+    assert reason in (version.error or "")
+    assert ingestion.store.keys() == [ingestion.temp_key]
+    assert ingestion.upload().reserved_bytes == 0
+    assert ingestion.used_bytes() == 0
+
+
+def test_a_failed_version_can_be_ingested_again_once_fixed(confirmed: MakeIngestion) -> None:
+    ingestion = confirmed(b"a,b\n1,2\n3\n")
+    assert ingest_dataset(ingestion.version_id, return_state=True).is_failed()
+    ingestion.store.client.put_object(
+        Bucket=ingestion.store.bucket_name, Key=ingestion.temp_key, Body=b"a,b\n1,2\n3,4\n"
+    )
+    assert ingest_dataset(ingestion.version_id) == "ready"
+    assert ingestion.version().row_count == 2
+
+
+def test_a_transient_storage_failure_is_retried_and_the_run_ends_ready(
+    faulty_bucket: tuple[Store, FaultProxy],
+) -> None:
+    store, proxy = faulty_bucket
+    with confirmed_uploads(store) as make:
+        ingestion = make(CSV)
+        # Every GET of the temp object fails 4 times: botocore's own 3 attempts, then one
+        # Prefect task retry.
+        fault = proxy.fail(
+            lambda method, path: method == "GET" and ingestion.temp_key in path,
+            503,
+            "SlowDown",
+            times=4,
+        )
+        assert ingest_dataset(ingestion.version_id) == "ready"
+        assert fault.hits == 4
+        assert ingestion.version().status == "ready"
+        assert store.keys() == [ingestion.parquet_key]
