@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.events.worker import EventsWorker
 
 from catalog.database import catalog_for, migrate
 from catalog.datasets import create_upload, create_version
@@ -212,3 +217,41 @@ def test_a_transient_storage_failure_is_retried_and_the_run_ends_ready(
         assert fault.hits == 4
         assert ingestion.version().status == "ready"
         assert store.keys() == [ingestion.parquet_key]
+
+
+def _api_post(path: str, body: dict[str, Any]) -> Any:
+    async def post() -> Any:
+        async with get_client() as client:
+            response = await client._client.post(path, json=body)
+            response.raise_for_status()
+            return response.json()
+
+    return asyncio.run(post())
+
+
+def test_the_run_emits_its_event_and_shows_the_profile_as_an_artifact(
+    confirmed: MakeIngestion,
+) -> None:
+    ingestion = confirmed(CSV)
+    ingest_dataset(ingestion.version_id)
+    artifacts = _api_post(
+        "/artifacts/filter", {"artifacts": {"key": {"any_": [f"profile-{ingestion.version_id}"]}}}
+    )
+    assert len(artifacts) == 1
+    assert "score" in artifacts[0]["data"]
+
+    EventsWorker.drain_all()
+    deadline = time.monotonic() + 30
+    while True:
+        page = _api_post(
+            "/events/filter",
+            {"filter": {"event": {"name": ["automl.dataset.ingested"]}}, "limit": 50},
+        )
+        mine = [e for e in page["events"] if e["payload"].get("version_id") == ingestion.version_id]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(mine) == 1
+    assert mine[0]["resource"]["prefect.resource.id"].startswith("automl.dataset.")
+    related = {r["prefect.resource.id"] for r in mine[0]["related"]}
+    assert f"automl.version.{ingestion.version_id}" in related
