@@ -72,6 +72,9 @@ def up() -> None:
         pass
     except AutomlError as exc:
         fail(exc.message)
+    except Exception as exc:  # a store, database or Prefect server that failed: one line
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"the stack stopped: {first_line} (logs: {settings.data_dir})", code=1)
     console.print("stopped", highlight=False)
 
 

@@ -83,6 +83,7 @@ class IngestionTarget:
     extension: str
     parquet_key: str
     raw_size_bytes: int
+    flow_run_id: str | None
 
 
 def ingestion_target(session: Session, version_id: str) -> IngestionTarget:
@@ -104,6 +105,7 @@ def ingestion_target(session: Session, version_id: str) -> IngestionTarget:
         extension=upload.extension,
         parquet_key=version.parquet_key,
         raw_size_bytes=version.raw_size_bytes,
+        flow_run_id=version.flow_run_id,
     )
 
 
@@ -128,24 +130,37 @@ class IngestionOutcome:
 
 
 def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> bool:
-    """Records the result and turns the upload's reservation into used bytes, exactly once."""
-    version = session.get(DatasetVersion, version_id, with_for_update=True)
-    if version is None:
-        raise NotFoundError(f"no dataset version {version_id}")
-    if version.status == READY:
-        return False
-    if version.status != INGESTING:
+    """Records the result and turns the upload's reservation into used bytes, exactly once.
+
+    The ingesting -> ready transition is one conditional UPDATE, so of two racing runs only one
+    counts the bytes, on SQLite (which has no row locks) as on PostgreSQL.
+    """
+    result = session.execute(
+        update(DatasetVersion)
+        .where(DatasetVersion.id == version_id, DatasetVersion.status == INGESTING)
+        .values(
+            status=READY,
+            raw_sha256=outcome.raw_sha256,
+            sha256=outcome.sha256,
+            size_bytes=outcome.size_bytes,
+            row_count=outcome.row_count,
+            column_count=outcome.column_count,
+            profile=outcome.profile,
+            error=None,
+            updated_at=utcnow(),
+        )
+    )
+    if cast("CursorResult[Any]", result).rowcount != 1:
+        version = session.get(DatasetVersion, version_id)
+        if version is None:
+            raise NotFoundError(f"no dataset version {version_id}")
+        if version.status == READY:
+            return False
         raise ConflictError(f"version {version_id} is {version.status}, not ingesting")
-    upload = session.get(Upload, version.upload_id, with_for_update=True)
+    version = session.get(DatasetVersion, version_id)
+    assert version is not None
+    upload = session.get(Upload, version.upload_id)
     assert upload is not None
-    version.status = READY
-    version.raw_sha256 = outcome.raw_sha256
-    version.sha256 = outcome.sha256
-    version.size_bytes = outcome.size_bytes
-    version.row_count = outcome.row_count
-    version.column_count = outcome.column_count
-    version.profile = outcome.profile
-    version.error = None
     upload.reserved_bytes = 0
     upload.status = "ingested"
     session.execute(
@@ -158,7 +173,7 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
 
 def mark_failed(session: Session, version_id: str, reason: str) -> None:
     """Fails the version with a readable reason and releases the upload's reservation."""
-    version = session.get(DatasetVersion, version_id, with_for_update=True)
+    version = session.get(DatasetVersion, version_id)
     if version is None or version.status == READY:
         return
     version.status = FAILED

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     presign_expires_seconds: int = Field(
         default=3600, alias="AUTOML_PRESIGN_EXPIRES_SECONDS", ge=1, le=MAX_PRESIGN_EXPIRES_SECONDS
     )
-    database_url: str | None = Field(default=None, alias="AUTOML_DATABASE_URL")
+    # May carry a password: kept out of the repr.
+    database_url: str | None = Field(default=None, alias="AUTOML_DATABASE_URL", repr=False)
     data_dir: Path = Field(default=Path(".automl"), alias="AUTOML_DATA_DIR")
     tiers: Annotated[dict[str, Tier], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_TIERS), alias="AUTOML_TIERS"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from uuid import UUID
 
-from prefect import flow
+from prefect import flow, get_client
 from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
-from catalog.datasets import READY, IngestionOutcome, IngestionTarget
+from catalog.datasets import INGESTING, READY, IngestionOutcome, IngestionTarget
 from core.errors import ContentRejectedError
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
 from tasks.events import emit
@@ -24,6 +26,16 @@ PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
 class UploadMissingError(ContentRejectedError):
     code = "upload_missing"
+
+
+def _run_is_active(flow_run_id: str) -> bool:
+    """Whether another flow run that claimed the version is still scheduled or running."""
+    with get_client(sync_client=True) as client:
+        try:
+            state = client.read_flow_run(UUID(flow_run_id)).state
+        except ObjectNotFound:
+            return False
+    return state is not None and not state.is_final()
 
 
 def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
@@ -67,14 +79,22 @@ def ingest_dataset(version_id: str) -> str:
     are removed either way.
     """
     logger = get_run_logger()
+    this_run = flow_run.get_id()
     target = load_ingestion_target(version_id)
-    if target.status == READY or not record_ingesting(version_id, flow_run.get_id()):
+    claimed_by_other = target.flow_run_id not in (None, this_run)
+    if target.status == INGESTING and claimed_by_other and _run_is_active(str(target.flow_run_id)):
+        logger.info("version %s is being ingested by run %s", version_id, target.flow_run_id)
+        return INGESTING
+    if target.status == READY or not record_ingesting(version_id, this_run):
+        # Finish what a run that stopped right after recording may have left: the temp object.
+        delete_object(target.temp_key)
         logger.info("version %s is already ready; nothing to do", version_id)
         return READY
     related: dict[ResourceKind, str] = {"version": version_id, "upload": target.upload_id}
     try:
         with tempfile.TemporaryDirectory(prefix=f"ingest-{version_id}-") as workdir:
             outcome = _ingest(target, Path(workdir))
+        recorded = record_ready(version_id, outcome)
     except Exception as exc:
         reason = (
             exc.message if isinstance(exc, ContentRejectedError) else f"ingestion failed: {exc}"
@@ -89,8 +109,9 @@ def ingest_dataset(version_id: str) -> str:
         )
         logger.error("version %s failed: %s", version_id, reason)
         raise
-    record_ready(version_id, outcome)
     delete_object(target.temp_key)
+    if not recorded:  # another run recorded it first and announced it
+        return READY
     create_markdown_artifact(
         key=f"profile-{version_id}",
         markdown=profile_markdown(outcome.profile),

@@ -83,7 +83,8 @@ def is_transient_storage_error(exc: BaseException | None) -> bool:
             return status >= 500 or status == 429 or error.get("Code") in _TRANSIENT_CODES
         if isinstance(exc, _CONNECTION_ERRORS):
             return True
-        exc = exc.__cause__ or exc.__context__
+        # s3transfer's RetriesExceededError keeps the real error only in `last_exception`.
+        exc = getattr(exc, "last_exception", None) or exc.__cause__ or exc.__context__
     return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def test_token_create_prints_a_token_once_and_stores_its_hash(tmp_path: Path) ->
         rows = connection.execute(sa.text("select user_id, token_hash from api_tokens")).all()
     engine.dispose()
     assert len(rows) == 1 and rows[0][0] == "alice"
-    assert token not in rows[0][1]
+    assert rows[0][1] == hashlib.sha256(token.encode()).hexdigest()
 
 
 def test_an_unknown_tier_is_a_one_line_error() -> None:

@@ -84,7 +84,13 @@ def test_secrets_never_show_in_repr_dump_or_errors(monkeypatch: pytest.MonkeyPat
     assert secret not in settings.model_dump_json()
     assert settings.r2_secret_access_key.get_secret_value() == secret
 
-    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", "nope")
+    monkeypatch.setenv("AUTOML_DATABASE_URL", f"postgresql+psycopg://u:{secret}@db/automl")
+    assert secret not in repr(load_settings())
+
+    monkeypatch.setenv("R2_ENDPOINT", f"{secret}-not-a-url")
+    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", secret)
     with pytest.raises(ConfigurationError) as raised:
         load_settings()
+    assert "R2_ENDPOINT" in raised.value.message
+    assert "AUTOML_PRESIGN_EXPIRES_SECONDS" in raised.value.message
     assert secret not in raised.value.message

@@ -255,3 +255,23 @@ def test_the_run_emits_its_event_and_shows_the_profile_as_an_artifact(
     assert mine[0]["resource"]["prefect.resource.id"].startswith("automl.dataset.")
     related = {r["prefect.resource.id"] for r in mine[0]["related"]}
     assert f"automl.version.{ingestion.version_id}" in related
+
+
+def test_a_version_claimed_by_a_live_run_is_left_to_that_run(confirmed: MakeIngestion) -> None:
+    ingestion = confirmed(CSV)
+
+    async def scheduled_run_id() -> str:
+        async with get_client() as client:
+            run = await client.create_flow_run(ingest_dataset, parameters={"version_id": "other"})
+            return str(run.id)
+
+    other = asyncio.run(scheduled_run_id())  # scheduled, never started: still live
+    with catalog_for(get_settings().catalog_url).session() as session:
+        version = session.get(DatasetVersion, ingestion.version_id)
+        assert version is not None
+        version.status, version.flow_run_id = "ingesting", other
+
+    assert ingest_dataset(ingestion.version_id) == "ingesting"
+    version = ingestion.version()
+    assert (version.status, version.flow_run_id) == ("ingesting", other)
+    assert ingestion.store.keys() == [ingestion.temp_key]

@@ -45,6 +45,14 @@ def test_failures_are_classified(error: Exception, transient: bool) -> None:
     assert storage.is_transient_storage_error(error) is transient
 
 
+def test_a_download_that_ran_out_of_retries_is_transient() -> None:
+    from boto3.exceptions import RetriesExceededError
+
+    cause = ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
+    exhausted = RetriesExceededError(cause)  # type: ignore[arg-type]  # s3transfer passes these
+    assert storage.is_transient_storage_error(exhausted)
+
+
 def test_wrapped_transfer_errors_are_classified_by_their_cause() -> None:
     try:
         try:
