@@ -189,8 +189,12 @@ def main() -> None:
                     )
                 for run in runs:
                     results.append((size_text, rows, run, actual / 1e6 / run.seconds))
+                    print(
+                        f"{size_text}: {run.label}: {run.seconds:.1f} s, "
+                        f"peak RSS {run.peak_rss_mb:.0f} MB, exit {run.returncode}",
+                        flush=True,
+                    )
                 out.unlink(missing_ok=True)
-                print(f"{size_text}: done", flush=True)
     finally:
         prefect.stop()
         moto.terminate()
