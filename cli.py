@@ -41,6 +41,10 @@ def load_settings_or_fail() -> Settings:
         fail(exc.message)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @app.command()
 def up() -> None:
     """Start the local stack (embedded S3, Prefect server and UI, setup-storage, deployments)
@@ -52,8 +56,10 @@ def up() -> None:
 
     settings = load_settings_or_fail()
     # Ctrl-C stops the stack even when started from a shell that ignores SIGINT for background
-    # jobs; SIGTERM (systemd, docker stop) is handled by the Prefect runner's graceful shutdown.
+    # jobs. SIGTERM (systemd, docker stop) stops it the same way until the Prefect runner takes
+    # it over for its own graceful shutdown, so nothing started so far is left running.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
