@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import boto3
 import numpy as np
 import polars as pl
 
@@ -125,7 +124,7 @@ def main() -> None:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-            from blocks.storage import client_config, save_storage_block
+            from blocks.storage import s3_client, save_storage_block
             from catalog.database import catalog_for, migrate
             from catalog.datasets import create_upload, create_version
             from catalog.tables import User
@@ -133,21 +132,14 @@ def main() -> None:
             from flows.setup_storage import setup_storage
 
             settings = get_settings()
-            save_storage_block(settings)
+            block = save_storage_block(settings)
             setup_storage()
             migrate(settings.catalog_url)
             catalog = catalog_for(settings.catalog_url)
             with catalog.session() as session:
                 if session.get(User, "bench") is None:
                     session.add(User(id="bench", tier="enterprise"))
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=env["R2_ENDPOINT"],
-                aws_access_key_id="minioadmin",
-                aws_secret_access_key="minioadmin",
-                region_name="auto",
-                config=client_config(),
-            )
+            s3 = s3_client(block)
             for size_text in args.sizes.split(","):
                 size = parse_size(size_text)
                 csv_path = workdir / f"data-{size_text}.csv"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from prefect import task
+from sqlalchemy.orm import Session
 
 from catalog.database import catalog_for
 from catalog.datasets import (
@@ -16,25 +19,30 @@ from catalog.datasets import (
 from core.settings import get_settings
 
 
+def _session() -> AbstractContextManager[Session]:
+    """A catalog transaction on the configured database."""
+    return catalog_for(get_settings().catalog_url).session()
+
+
 @task(task_run_name="load-version-{version_id}", retries=3, retry_delay_seconds=[1, 2, 4])
 def load_ingestion_target(version_id: str) -> IngestionTarget:
-    with catalog_for(get_settings().catalog_url).session() as session:
+    with _session() as session:
         return ingestion_target(session, version_id)
 
 
 @task(task_run_name="start-version-{version_id}", retries=3, retry_delay_seconds=[1, 2, 4])
 def record_ingesting(version_id: str, flow_run_id: str | None) -> bool:
-    with catalog_for(get_settings().catalog_url).session() as session:
+    with _session() as session:
         return mark_ingesting(session, version_id, flow_run_id)
 
 
 @task(task_run_name="record-ready-{version_id}", retries=3, retry_delay_seconds=[1, 2, 4])
 def record_ready(version_id: str, outcome: IngestionOutcome) -> bool:
-    with catalog_for(get_settings().catalog_url).session() as session:
+    with _session() as session:
         return mark_ready(session, version_id, outcome)
 
 
 @task(task_run_name="record-failed-{version_id}", retries=3, retry_delay_seconds=[1, 2, 4])
 def record_failed(version_id: str, reason: str) -> None:
-    with catalog_for(get_settings().catalog_url).session() as session:
+    with _session() as session:
         mark_failed(session, version_id, reason)
