@@ -2,7 +2,8 @@
 # The test command (README, .ci/run): installs what the tests need, then lint, types, tests.
 #   bash scripts/test.sh [pytest arguments]
 # Installs: uv and the locked environment (.venv), LocalStack in its own Python 3.13 venv
-# (the signature-checking S3 store), and Debian's postgresql package when missing (as root).
+# (the signature-checking S3 store), and Debian's postgresql and chromium packages when missing
+# (as root; apt waits for a dpkg lock another apt run holds instead of failing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,17 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   else
     echo "PostgreSQL is missing: sudo apt-get install postgresql (catalog tests need it)" >&2
+  fi
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Chromium (Debian package) for the browser tests"
+    apt-get -o DPkg::Lock::Timeout=900 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq \
+      --no-install-recommends chromium >/dev/null
+  else
+    echo "Chromium is missing: sudo apt-get install chromium (browser tests need it)" >&2
   fi
 fi
 
