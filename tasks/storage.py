@@ -6,10 +6,14 @@ on transient failures (5xx, throttling, timeouts, dropped connections) and fail 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +25,9 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    IncompleteReadError,
     ReadTimeoutError,
+    ResponseStreamingError,
 )
 from prefect import Task, task
 from prefect.client.schemas.objects import State, TaskRun
@@ -41,6 +47,12 @@ MULTIPART_THRESHOLD = 16 * MiB
 MIN_PART_SIZE = 16 * MiB
 MAX_PARTS = 10_000
 TRANSFER_CONCURRENCY = 4
+# Downloads: ranged GETs of a fixed size (no part-count limit applies to reads), written in
+# order so the SHA-256 is computed on the way. At most DOWNLOAD_WINDOW parts are held in memory
+# at once: DOWNLOAD_WINDOW * DOWNLOAD_PART_SIZE = 128 MiB whatever the object's size.
+DOWNLOAD_PART_SIZE = 16 * MiB
+DOWNLOAD_WINDOW = 2 * TRANSFER_CONCURRENCY
+DOWNLOAD_PART_ATTEMPTS = 3
 
 TASK_RETRIES = 4
 TASK_RETRY_DELAYS = exponential_backoff(backoff_factor=1)
@@ -56,6 +68,8 @@ _TRANSIENT_CODES = frozenset(
         "InternalError",
         "ServiceUnavailable",
         "TooManyRequests",
+        # A conditional write racing another request on the same key; S3 says to retry it.
+        "ConditionalRequestConflict",
     }
 )
 _CONNECTION_ERRORS = (
@@ -66,25 +80,46 @@ _CONNECTION_ERRORS = (
     ConnectionError,
     TimeoutError,
 )
+# A response body that broke off mid-stream (the request itself succeeded).
+_STREAM_ERRORS = (IncompleteReadError, ResponseStreamingError, ReadTimeoutError, ConnectionError)
+
+
+def _error_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """`exc` and what it wraps: the transfer manager wraps client errors (`S3UploadFailedError`
+    raised while handling the `ClientError`), s3transfer's RetriesExceededError keeps the real
+    error only in `last_exception`."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = getattr(exc, "last_exception", None) or exc.__cause__ or exc.__context__
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
 def is_transient_storage_error(exc: BaseException | None) -> bool:
     """True for failures worth retrying: 5xx, throttling and connection errors, never 4xx.
 
-    The transfer manager wraps client errors (`S3UploadFailedError`), so the cause chain is
-    walked.
+    Wrapped errors count by what they wrap (the cause chain is walked).
     """
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            return status >= 500 or status == 429 or error.get("Code") in _TRANSIENT_CODES
-        if isinstance(exc, _CONNECTION_ERRORS):
+    for error in _error_chain(exc):
+        if isinstance(error, ClientError):
+            code = error.response.get("Error", {}).get("Code")
+            status = _status(error)
+            return status >= 500 or status == 429 or code in _TRANSIENT_CODES
+        if isinstance(error, _CONNECTION_ERRORS + _STREAM_ERRORS):
             return True
-        # s3transfer's RetriesExceededError keeps the real error only in `last_exception`.
-        exc = getattr(exc, "last_exception", None) or exc.__cause__ or exc.__context__
+    return False
+
+
+def is_precondition_failed(exc: BaseException | None) -> bool:
+    """True if the store refused a conditional request (412), e.g. a write-once key taken."""
+    for error in _error_chain(exc):
+        if isinstance(error, ClientError):
+            code = error.response.get("Error", {}).get("Code")
+            return code == "PreconditionFailed" or _status(error) == 412
     return False
 
 
@@ -106,6 +141,14 @@ def storage_task(task_run_name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
         retry_jitter_factor=TASK_RETRY_JITTER,
         retry_condition_fn=retry_on_transient,
     )
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    """A local copy of an object: its size and the SHA-256 of its bytes, hashed as they came."""
+
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -207,10 +250,8 @@ def object_info(key: str) -> ObjectInfo | None:
     return head_object(_bucket(), key)
 
 
-@storage_task(task_run_name="upload-{key}")
-def upload_file(local_path: Path, key: str, content_type: str | None = None) -> ObjectInfo:
-    """Streams a local file to `key` with the transfer manager (multipart above 16 MiB)."""
-    bucket = _bucket()
+def _put_file(bucket: S3Bucket, local_path: Path, key: str, content_type: str | None) -> ObjectInfo:
+    """Streams a local file to `key` with the transfer manager; checks it landed whole."""
     size = local_path.stat().st_size
     extra: dict[str, str] = {"ContentType": content_type} if content_type else {}
     s3_client(bucket).upload_file(
@@ -227,22 +268,134 @@ def upload_file(local_path: Path, key: str, content_type: str | None = None) -> 
     return info
 
 
+@storage_task(task_run_name="upload-{key}")
+def upload_file(local_path: Path, key: str, content_type: str | None = None) -> ObjectInfo:
+    """Streams a local file to `key` with the transfer manager (multipart above 16 MiB)."""
+    return _put_file(_bucket(), local_path, key, content_type)
+
+
+@contextmanager
+def _writes_once(client: Any, key: str) -> Iterator[None]:
+    """While open, the requests of `client` that create `key` carry `If-None-Match: *`.
+
+    The transfer manager refuses `IfNoneMatch` in ExtraArgs (not in s3transfer 0.19's
+    ALLOWED_UPLOAD_ARGS), and would not pass it to CompleteMultipartUpload anyway. botocore's
+    documented event hooks (`before-parameter-build`) add it to the two requests that create
+    an object: PutObject (small files) and CompleteMultipartUpload (the store checks the key
+    when the parts are joined, so a writer that completes first wins, and the parts of the
+    loser are aborted by the transfer manager). The hook matches only `key`, so other transfers
+    on the shared client are untouched.
+    """
+
+    def add_condition(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == key:
+            params["IfNoneMatch"] = "*"
+
+    events = client.meta.events
+    names = [f"before-parameter-build.s3.{op}" for op in ("PutObject", "CompleteMultipartUpload")]
+    for name in names:
+        events.register(name, add_condition)
+    try:
+        yield
+    finally:
+        for name in names:
+            events.unregister(name, add_condition)
+
+
+@storage_task(task_run_name="upload-once-{key}")
+def upload_file_once(
+    local_path: Path, key: str, content_type: str | None = None
+) -> ObjectInfo | None:
+    """Writes `key` only if it holds no object yet; None if it does (the store answered 412).
+
+    The object already there is never overwritten, whether it was there before the upload
+    started or another writer completed it meanwhile.
+    """
+    bucket = _bucket()
+    try:
+        with _writes_once(s3_client(bucket), key):
+            return _put_file(bucket, local_path, key, content_type)
+    except Exception as exc:
+        if is_precondition_failed(exc):
+            _logger().info("%s already holds an object; it is kept, not overwritten", key)
+            return None
+        raise
+
+
+def _get_range(client: Any, bucket: str, info: ObjectInfo, first: int, last: int) -> bytes:
+    """Bytes `first..last` of the object as it was when inspected (`If-Match` its ETag): a
+    changed object fails with 412 instead of mixing two versions."""
+    response = client.get_object(
+        Bucket=bucket, Key=info.key, Range=f"bytes={first}-{last}", IfMatch=f'"{info.etag}"'
+    )
+    data: bytes = response["Body"].read()
+    if len(data) != last - first + 1:
+        raise RuntimeError(f"{info.key}: asked for bytes {first}-{last}, got {len(data)}")
+    return data
+
+
+def _fetch_range(client: Any, bucket: str, info: ObjectInfo, first: int, last: int) -> bytes:
+    """One part, asked for again when its body breaks off mid-stream (as s3transfer does)."""
+    for _ in range(DOWNLOAD_PART_ATTEMPTS - 1):
+        with suppress(*_STREAM_ERRORS):
+            return _get_range(client, bucket, info, first, last)
+    return _get_range(client, bucket, info, first, last)
+
+
+def ordered_parts(
+    fetch: Callable[[int, int], bytes], size: int, part_size: int, window: int, threads: int
+) -> Generator[bytes, None, None]:
+    """The bytes `0..size` in order, fetched as ranges by `threads` threads at once.
+
+    At most `window` parts are in flight or waiting to be consumed, so memory stays under
+    `window * part_size` however slow one part is (the rest wait for it instead of piling up).
+    """
+    pending: deque[Future[bytes]] = deque()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="download") as pool:
+        try:
+            for first in range(0, size, part_size):
+                if len(pending) == window:
+                    yield pending.popleft().result()
+                pending.append(pool.submit(fetch, first, min(first + part_size, size) - 1))
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 @storage_task(task_run_name="download-{key}")
-def download_file(key: str, local_path: Path) -> int:
-    """Streams `key` to a local file in chunks (never whole into memory); returns its size."""
+def download_file(key: str, local_path: Path) -> DownloadedFile:
+    """Streams `key` to a local file, hashing its bytes as they are written (no second pass).
+
+    Ranged GETs run TRANSFER_CONCURRENCY at a time and are written in order, with at most
+    DOWNLOAD_WINDOW parts in memory. Not the transfer manager's `download_fileobj` into a
+    non-seekable hashing writer: s3transfer 0.19.3 with `response_checksum_validation=
+    "when_required"` (our client) schedules the remaining ranges from the first range's done
+    callback, which still holds a slot of its sliding window of 10 in-memory parts, so an object
+    of more than 10 parts never finishes (a deadlock, reproduced on moto).
+    """
     bucket = _bucket()
     info = head_object(bucket, key)
     if info is None:
         raise FileNotFoundError(f"no object at {key}")
     local_path.parent.mkdir(parents=True, exist_ok=True)
-    s3_client(bucket).download_file(
-        Bucket=bucket.bucket_name,
-        Key=key,
-        Filename=str(local_path),
-        Config=transfer_config(info.size),
-        Callback=_ProgressLog("downloaded", key, info.size),
+    client = s3_client(bucket)
+
+    def fetch(first: int, last: int) -> bytes:
+        return _fetch_range(client, bucket.bucket_name, info, first, last)
+
+    digest = hashlib.sha256()
+    progress = _ProgressLog("downloaded", key, info.size)
+    parts = ordered_parts(
+        fetch, info.size, DOWNLOAD_PART_SIZE, DOWNLOAD_WINDOW, TRANSFER_CONCURRENCY
     )
-    return local_path.stat().st_size
+    with local_path.open("wb") as out, closing(parts):
+        for part in parts:
+            out.write(part)
+            digest.update(part)
+            progress(len(part))
+    return DownloadedFile(size=info.size, sha256=digest.hexdigest())
 
 
 @storage_task(task_run_name="delete-{key}")

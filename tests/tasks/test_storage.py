@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prefect import flow
 
+from blocks.storage import load_storage_block, s3_client
 from tasks import storage
 from tests.conftest import Store
 
@@ -43,18 +47,102 @@ def test_a_large_file_goes_up_in_parts_and_comes_back_identical(
     expected = _random_file(source, 40 * MiB)
 
     @flow
-    def round_trip() -> tuple[storage.ObjectInfo, int]:
+    def round_trip() -> tuple[storage.ObjectInfo, storage.DownloadedFile]:
         info = storage.upload_file(
             source, "datasets/u/d/v.parquet", "application/vnd.apache.parquet"
         )
-        size = storage.download_file("datasets/u/d/v.parquet", tmp_path / "back.bin")
-        return info, size
+        back = storage.download_file("datasets/u/d/v.parquet", tmp_path / "back.bin")
+        return info, back
 
-    info, size = round_trip()
-    assert info.size == size == 40 * MiB
+    info, back = round_trip()
+    assert info.size == back.size == 40 * MiB
     assert info.etag.endswith("-3")  # 16 MiB parts: multipart, not one PUT
     assert info.content_type == "application/vnd.apache.parquet"
-    assert _sha256(tmp_path / "back.bin") == expected
+    assert _sha256(tmp_path / "back.bin") == back.sha256 == expected
+
+
+def test_a_download_of_more_parts_than_its_window_arrives_whole_and_hashed(
+    bucket: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "DOWNLOAD_PART_SIZE", MiB)  # 20 parts, window of 8
+    body = os.urandom(20 * MiB - 7)
+    bucket.client.put_object(Bucket=bucket.bucket_name, Key="uploads/temp/a.csv", Body=body)
+    back = storage.download_file("uploads/temp/a.csv", tmp_path / "a.csv")
+    assert (back.size, back.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert (tmp_path / "a.csv").read_bytes() == body
+
+
+def test_an_empty_object_downloads_as_an_empty_file(bucket: Store, tmp_path: Path) -> None:
+    bucket.client.put_object(Bucket=bucket.bucket_name, Key="uploads/temp/e.csv", Body=b"")
+    back = storage.download_file("uploads/temp/e.csv", tmp_path / "e.csv")
+    assert (back.size, back.sha256) == (0, hashlib.sha256(b"").hexdigest())
+    assert (tmp_path / "e.csv").read_bytes() == b""
+
+
+def test_ordered_parts_hold_at_most_the_window_while_the_first_part_is_slow() -> None:
+    first_part_may_finish = threading.Event()
+    fetched: list[int] = []
+
+    def fetch(first: int, last: int) -> bytes:
+        if first == 0:
+            assert first_part_may_finish.wait(10)
+        fetched.append(first)
+        return bytes([first // 10]) * (last - first + 1)
+
+    parts = storage.ordered_parts(fetch, size=200, part_size=10, window=4, threads=3)
+    collected: list[bytes] = []
+    reader = threading.Thread(target=lambda: collected.extend(parts))
+    reader.start()
+    time.sleep(0.5)
+    assert sorted(fetched) == [10, 20, 30]  # parts 1..3 done and held; nothing more asked for
+    first_part_may_finish.set()
+    reader.join(10)
+    assert b"".join(collected) == b"".join(bytes([i]) * 10 for i in range(20))
+
+
+@pytest.mark.parametrize("size", [5, 17 * MiB], ids=["one-request", "multipart"])
+def test_a_write_once_upload_keeps_the_object_already_at_the_key(
+    bucket: Store, tmp_path: Path, size: int
+) -> None:
+    key = "datasets/u/d/v.parquet"
+    earlier = bucket.client.put_object(Bucket=bucket.bucket_name, Key=key, Body=b"first")
+    source = tmp_path / "second.bin"
+    source.write_bytes(os.urandom(size))
+    assert storage.upload_file_once(source, key) is None
+    stored = bucket.client.get_object(Bucket=bucket.bucket_name, Key=key)
+    assert (stored["ETag"], stored["Body"].read()) == (earlier["ETag"], b"first")
+    assert bucket.client.list_multipart_uploads(Bucket=bucket.bucket_name).get("Uploads", []) == []
+
+
+def test_a_write_once_upload_loses_to_a_writer_that_completes_first(
+    bucket: Store, tmp_path: Path
+) -> None:
+    key = "datasets/u/d/v.parquet"
+    source = tmp_path / "ours.bin"
+    source.write_bytes(os.urandom(17 * MiB))  # two parts
+    client = s3_client(load_storage_block())  # the client the storage tasks use
+    theirs: list[str] = []
+
+    def other_writer_completes_first(params: dict[str, Any], **_: Any) -> None:
+        if not theirs:  # our parts are up; the key is still free until another writer wins it
+            theirs.append(client.put_object(Bucket=bucket.bucket_name, Key=key, Body=b"t")["ETag"])
+
+    event = "before-parameter-build.s3.CompleteMultipartUpload"
+    client.meta.events.register(event, other_writer_completes_first)
+    try:
+        assert storage.upload_file_once(source, key) is None
+    finally:
+        client.meta.events.unregister(event, other_writer_completes_first)
+    stored = bucket.client.get_object(Bucket=bucket.bucket_name, Key=key)
+    assert (stored["ETag"], stored["Body"].read()) == (theirs[0], b"t")
+    assert bucket.client.list_multipart_uploads(Bucket=bucket.bucket_name).get("Uploads", []) == []
+
+
+def test_a_write_once_upload_writes_a_free_key(bucket: Store, tmp_path: Path) -> None:
+    source = tmp_path / "v.parquet"
+    source.write_bytes(b"PAR1")
+    info = storage.upload_file_once(source, "datasets/u/d/v.parquet", "application/x")
+    assert info is not None and info.size == 4 and info.content_type == "application/x"
 
 
 def test_a_small_file_goes_up_in_one_request(bucket: Store, tmp_path: Path) -> None:
