@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_client
@@ -19,7 +20,7 @@ from tasks.events import emit
 from tasks.ingestion import checksum, profile_dataset, validate_and_convert
 from tasks.profiling import profile_markdown
 from tasks.records import load_ingestion_target, record_failed, record_ingesting, record_ready
-from tasks.storage import delete_object, download_file, object_info, upload_file
+from tasks.storage import delete_object, download_file, object_info, upload_file_once
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
@@ -38,28 +39,7 @@ def _run_is_active(flow_run_id: str) -> bool:
     return state is not None and not state.is_final()
 
 
-def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
-    raw_path = workdir / f"raw.{target.extension}"
-    parquet_path = workdir / "dataset.parquet"
-    if object_info(target.temp_key) is None:
-        raise UploadMissingError("the uploaded file is no longer in storage; upload it again")
-    download_file(target.temp_key, raw_path)
-    raw_sha256 = checksum(f"raw-{target.version_id}", raw_path)
-    already_uploaded = object_info(target.parquet_key)
-    if already_uploaded is None:
-        validate_and_convert(target.version_id, raw_path, parquet_path)
-    else:
-        # An earlier run uploaded the Parquet file and stopped before recording it: the final
-        # key is written once, so that file is the version's; it is read back, not rewritten.
-        download_file(target.parquet_key, parquet_path)
-    raw_path.unlink()  # keep at most one full-size local copy beside the Parquet file
-    profile = profile_dataset(target.version_id, parquet_path)
-    sha256 = checksum(f"parquet-{target.version_id}", parquet_path)
-    if already_uploaded is None:
-        uploaded = upload_file(parquet_path, target.parquet_key, PARQUET_CONTENT_TYPE)
-        size = uploaded.size
-    else:
-        size = already_uploaded.size
+def _outcome(raw_sha256: str, sha256: str, size: int, profile: dict[str, Any]) -> IngestionOutcome:
     return IngestionOutcome(
         raw_sha256=raw_sha256,
         sha256=sha256,
@@ -68,6 +48,29 @@ def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
         column_count=int(profile["column_count"]),
         profile=profile,
     )
+
+
+def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
+    raw_path = workdir / f"raw.{target.extension}"
+    parquet_path = workdir / "dataset.parquet"
+    if object_info(target.temp_key) is None:
+        raise UploadMissingError("the uploaded file is no longer in storage; upload it again")
+    raw = download_file(target.temp_key, raw_path)  # hashed while it streams in
+    if object_info(target.parquet_key) is None:
+        validate_and_convert(target.version_id, raw_path, parquet_path)
+        raw_path.unlink()  # keep at most one full-size local copy beside the Parquet file
+        profile = profile_dataset(target.version_id, parquet_path)
+        sha256 = checksum(f"parquet-{target.version_id}", parquet_path)
+        uploaded = upload_file_once(parquet_path, target.parquet_key, PARQUET_CONTENT_TYPE)
+        if uploaded is not None:
+            return _outcome(raw.sha256, sha256, uploaded.size, profile)
+    raw_path.unlink(missing_ok=True)
+    # The final key is written once: an object already there (left by a run that stopped after
+    # uploading it, or written by a concurrent run first) is the version's. It is read back and
+    # described, never rewritten.
+    stored = download_file(target.parquet_key, parquet_path)
+    profile = profile_dataset(target.version_id, parquet_path)
+    return _outcome(raw.sha256, stored.sha256, stored.size, profile)
 
 
 @flow(name="ingest-dataset", flow_run_name="ingest-{version_id}")

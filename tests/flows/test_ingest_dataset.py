@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,18 +15,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
 from prefect.events.worker import EventsWorker
+from prefect.settings import PREFECT_API_URL
+from prefect.states import Crashed
+from prefect.utilities.engine import propose_state
 
+from blocks.storage import load_storage_block, s3_client
 from catalog.database import catalog_for, migrate
 from catalog.datasets import create_upload, create_version
 from catalog.tables import DatasetVersion, Upload, User
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
+from tasks import storage
 from tests.conftest import Store
 from tests.support.fault_proxy import FaultProxy
 
@@ -135,35 +146,133 @@ def test_running_again_on_a_ready_version_changes_nothing(confirmed: MakeIngesti
     assert again["LastModified"] == head["LastModified"]
 
 
+def _large_csv(min_bytes: int) -> bytes:
+    rows = [b"id,name,score\n"]
+    size, i = len(rows[0]), 0
+    while size < min_bytes:
+        row = b"%d,name-%d,%d.25\n" % (i, i % 977, i % 1013)
+        rows.append(row)
+        size, i = size + len(row), i + 1
+    return b"".join(rows)
+
+
+def test_the_raw_sha256_is_hashed_while_a_multipart_download_streams_in(
+    confirmed: MakeIngestion,
+) -> None:
+    content = _large_csv(2 * storage.DOWNLOAD_PART_SIZE + 1)  # three ranged GETs
+    ingestion = confirmed(content)
+    assert ingest_dataset(ingestion.version_id) == "ready"
+    version = ingestion.version()
+    assert version.raw_sha256 == hashlib.sha256(content).hexdigest()
+    assert version.row_count == content.count(b"\n") - 1
+
+
+def _head(ingestion: Ingestion) -> dict[str, Any]:
+    head: dict[str, Any] = ingestion.store.client.head_object(
+        Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
+    )
+    return head
+
+
+def _propose_crashed(flow_run_id: str, message: str) -> State[Any]:
+    """What a runner or worker does when the flow-run process it started dies: propose Crashed
+    for its run (prefect/runner/_flow_run_executor.py, after a non-zero exit code, through
+    `_state_proposer.propose_crashed`; prefect/workers/base.py `_propose_crashed_state`)."""
+
+    async def propose() -> State[Any]:
+        async with get_client() as client:
+            return await propose_state(
+                client, Crashed(message=message), flow_run_id=UUID(flow_run_id)
+            )
+
+    return asyncio.run(propose())
+
+
+def _run_killed_after_the_upload(ingestion: Ingestion, tmp_path: Path) -> None:
+    """Runs the flow in a separate process that SIGKILLs itself between upload and record."""
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "AUTOML_DATABASE_URL": get_settings().catalog_url,
+        "TMPDIR": str(tmp_path),  # its ingest-* work dir is left behind: keep it in tmp_path
+    }
+    process = subprocess.run(
+        [sys.executable, "-m", "tests.support.killed_ingestion", ingestion.version_id],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-3000:]
+
+
 def test_a_run_killed_after_the_upload_ends_ready_on_the_next_run(
     confirmed: MakeIngestion, tmp_path: Path
 ) -> None:
     ingestion = confirmed(CSV)
-    # The state a crash between the Parquet upload and the records leaves behind.
-    parquet = tmp_path / "earlier.parquet"
-    frame = pl.DataFrame(
-        {"id": [1, 2, 3], "name": ["ada", "bob", "cy"], "score": [3.5, None, 7.25]}
-    )
-    frame.write_parquet(parquet, compression="zstd")
-    store = ingestion.store
-    store.client.upload_file(str(parquet), store.bucket_name, ingestion.parquet_key)
-    earlier = ingestion.store.client.head_object(
-        Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
-    )
-    with catalog_for(get_settings().catalog_url).session() as session:
-        version = session.get(DatasetVersion, ingestion.version_id)
-        assert version is not None
-        version.status = "ingesting"
+    _run_killed_after_the_upload(ingestion, tmp_path)
 
+    # What the dead process left: the version claimed by a run that still looks Running, the
+    # Parquet object written once, the temp object kept, nothing recorded.
+    version = ingestion.version()
+    assert version.status == "ingesting" and version.flow_run_id is not None
+    killed_run = version.flow_run_id
+    assert sorted(ingestion.store.keys()) == sorted([ingestion.parquet_key, ingestion.temp_key])
+    written = _head(ingestion)
+    assert ingestion.used_bytes() == 0
+    assert ingest_dataset(ingestion.version_id) == "ingesting"  # a live-looking run is left be
+
+    assert _propose_crashed(killed_run, "Process exited with status code: -9").is_crashed()
     assert ingest_dataset(ingestion.version_id) == "ready"
+
     version = ingestion.version()
     assert version.status == "ready" and version.row_count == 3
-    assert ingestion.store.keys() == [ingestion.parquet_key]
-    head = ingestion.store.client.head_object(
+    assert version.flow_run_id != killed_run
+    assert ingestion.store.keys() == [ingestion.parquet_key]  # one object; temp object gone
+    head = _head(ingestion)
+    assert (head["ETag"], head["LastModified"]) == (written["ETag"], written["LastModified"])
+    assert version.size_bytes == head["ContentLength"]
+    stored = ingestion.store.client.get_object(
         Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
-    )
-    assert head["ETag"] == earlier["ETag"]  # written once, not rewritten
-    assert version.sha256 == hashlib.sha256(parquet.read_bytes()).hexdigest()
+    )["Body"].read()
+    assert version.sha256 == hashlib.sha256(stored).hexdigest()
+    assert ingestion.used_bytes() == version.size_bytes  # counted once
+    assert ingestion.upload().reserved_bytes == 0
+
+
+def test_a_parquet_file_another_run_wrote_first_is_kept_and_described(
+    confirmed: MakeIngestion, tmp_path: Path
+) -> None:
+    ingestion = confirmed(CSV)
+    theirs = tmp_path / "theirs.parquet"
+    pl.DataFrame({"id": [1, 2], "name": ["ada", "bob"]}).write_parquet(theirs)
+    client = s3_client(load_storage_block())  # the client the storage tasks use
+    raced: list[str] = []
+
+    def other_run_completes_first(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") != ingestion.parquet_key or raced:
+            return
+        raced.append("")  # its own PutObject passes through this hook too
+        raced[0] = client.put_object(
+            Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key, Body=theirs.read_bytes()
+        )["ETag"]
+
+    client.meta.events.register("before-parameter-build.s3.PutObject", other_run_completes_first)
+    try:
+        assert ingest_dataset(ingestion.version_id) == "ready"
+    finally:
+        client.meta.events.unregister(
+            "before-parameter-build.s3.PutObject", other_run_completes_first
+        )
+
+    assert len(raced) == 1
+    assert ingestion.store.keys() == [ingestion.parquet_key]
+    assert _head(ingestion)["ETag"] == raced[0]  # not overwritten
+    version = ingestion.version()
+    assert (version.row_count, version.column_count) == (2, 2)  # describes the stored file
+    assert version.sha256 == hashlib.sha256(theirs.read_bytes()).hexdigest()
+    assert ingestion.used_bytes() == version.size_bytes == theirs.stat().st_size
 
 
 @pytest.mark.parametrize(
