@@ -15,14 +15,27 @@ def emit(
     identifier: str,
     payload: dict[str, Any],
     related: dict[ResourceKind, str] | None = None,
+    flow_run_id: str | None = None,
 ) -> None:
-    """Emits `event` about `automl.<kind>.<id>`, with related resources by role (= their kind)."""
+    """Emits `event` about `automl.<kind>.<id>`, with related resources by role (= their kind).
+
+    `flow_run_id` links the event to a flow run it started, so the Prefect UI shows the event
+    on that run's page (used by the API, which emits outside any run).
+    """
+    links = [
+        {"prefect.resource.id": resource_id(role, value), "prefect.resource.role": role}
+        for role, value in (related or {}).items()
+    ]
+    if flow_run_id is not None:
+        links.append(
+            {
+                "prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
+                "prefect.resource.role": "flow-run",
+            }
+        )
     emit_event(
         event=event,
         resource={"prefect.resource.id": resource_id(kind, identifier)},
-        related=[
-            {"prefect.resource.id": resource_id(role, value), "prefect.resource.role": role}
-            for role, value in (related or {}).items()
-        ],
+        related=links,
         payload=payload,
     )

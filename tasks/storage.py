@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -36,6 +36,7 @@ from prefect.tasks import exponential_backoff
 from prefect_aws import S3Bucket
 
 from blocks.storage import load_storage_block, s3_client
+from tasks.uploads import PresignedRequest, presign_get_request, presign_put_request
 
 MiB = 1024**2
 P = ParamSpec("P")
@@ -162,16 +163,6 @@ class ObjectInfo:
     last_modified: datetime
 
 
-@dataclass(frozen=True)
-class PresignedRequest:
-    """A request a client can send straight to storage, with every header it must send."""
-
-    url: str
-    method: str
-    headers: dict[str, str]
-    expires_at: datetime
-
-
 def transfer_config(size_bytes: int) -> TransferConfig:
     """Transfer-manager settings: streamed multipart, part size grown to stay under 10,000."""
     part_size = max(MIN_PART_SIZE, -(-size_bytes // MAX_PARTS))
@@ -242,6 +233,30 @@ def head_object(bucket: S3Bucket, key: str) -> ObjectInfo | None:
         content_type=head.get("ContentType"),
         last_modified=head["LastModified"],
     )
+
+
+def delete_key(bucket: S3Bucket, key: str) -> bool:
+    """Deletes `key`; True if it existed. Deleting a missing key is not an error (idempotent)."""
+    existed = head_object(bucket, key) is not None
+    s3_client(bucket).delete_object(Bucket=bucket.bucket_name, Key=key)
+    return existed
+
+
+def copy_key(bucket: S3Bucket, source_key: str, destination_key: str) -> ObjectInfo:
+    """Server-side copy (multipart copy for large objects, so 5 TiB objects work)."""
+    info = head_object(bucket, source_key)
+    if info is None:
+        raise FileNotFoundError(f"no object at {source_key}")
+    s3_client(bucket).copy(
+        CopySource={"Bucket": bucket.bucket_name, "Key": source_key},
+        Bucket=bucket.bucket_name,
+        Key=destination_key,
+        Config=transfer_config(info.size),
+    )
+    copied = head_object(bucket, destination_key)
+    if copied is None or copied.size != info.size:
+        raise RuntimeError(f"copy of {source_key} to {destination_key} did not land whole")
+    return copied
 
 
 @storage_task(task_run_name="object-info-{key}")
@@ -401,94 +416,24 @@ def download_file(key: str, local_path: Path) -> DownloadedFile:
 @storage_task(task_run_name="delete-{key}")
 def delete_object(key: str) -> bool:
     """Deletes `key`; True if it existed. Deleting a missing key is not an error (idempotent)."""
-    bucket = _bucket()
-    existed = head_object(bucket, key) is not None
-    s3_client(bucket).delete_object(Bucket=bucket.bucket_name, Key=key)
-    return existed
+    return delete_key(_bucket(), key)
 
 
 @storage_task(task_run_name="copy-{source_key}")
 def copy_object(source_key: str, destination_key: str) -> ObjectInfo:
     """Server-side copy (multipart copy for large objects, so 5 TiB objects work)."""
-    bucket = _bucket()
-    info = head_object(bucket, source_key)
-    if info is None:
-        raise FileNotFoundError(f"no object at {source_key}")
-    s3_client(bucket).copy(
-        CopySource={"Bucket": bucket.bucket_name, "Key": source_key},
-        Bucket=bucket.bucket_name,
-        Key=destination_key,
-        Config=transfer_config(info.size),
-    )
-    copied = head_object(bucket, destination_key)
-    if copied is None or copied.size != info.size:
-        raise RuntimeError(f"copy of {source_key} to {destination_key} did not land whole")
-    return copied
-
-
-def _expiry(expires_in: int) -> datetime:
-    return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
-
-
-UPLOAD_CONTENT_TYPE = "application/octet-stream"
+    return copy_key(_bucket(), source_key, destination_key)
 
 
 @storage_task(task_run_name="presign-put-{key}")
 def presign_put(
     key: str, size_bytes: int, expires_in: int, write_once: bool = True
 ) -> PresignedRequest:
-    """A SigV4 PUT URL bound to the content type, the exact length and (if asked) `If-None-Match`.
-
-    The bound headers are signed, so a client sending another length or type is refused by the
-    store; `If-None-Match: *` makes the URL write its key once where the store honours it.
-    """
-    bucket = _bucket()
-    params: dict[str, Any] = {
-        "Bucket": bucket.bucket_name,
-        "Key": key,
-        "ContentType": UPLOAD_CONTENT_TYPE,
-        "ContentLength": size_bytes,
-    }
-    headers = {"Content-Type": UPLOAD_CONTENT_TYPE, "Content-Length": str(size_bytes)}
-    if write_once:
-        params["IfNoneMatch"] = "*"
-        headers["If-None-Match"] = "*"
-    url = s3_client(bucket).generate_presigned_url(
-        "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
-    )
-    return PresignedRequest(url=url, method="PUT", headers=headers, expires_at=_expiry(expires_in))
+    """A presigned PUT bound to type, length and (if asked) `If-None-Match` (see
+    `tasks.uploads.presign_put_request`)."""
+    return presign_put_request(_bucket(), key, size_bytes, expires_in, write_once)
 
 
 @storage_task(task_run_name="presign-get-{key}")
 def presign_get(key: str, expires_in: int, download_name: str | None = None) -> PresignedRequest:
-    """A SigV4 GET URL; `download_name` sets the browser's file name (already a checked name)."""
-    bucket = _bucket()
-    params: dict[str, Any] = {"Bucket": bucket.bucket_name, "Key": key}
-    if download_name:
-        params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
-    url = s3_client(bucket).generate_presigned_url(
-        "get_object", Params=params, ExpiresIn=expires_in, HttpMethod="GET"
-    )
-    return PresignedRequest(url=url, method="GET", headers={}, expires_at=_expiry(expires_in))
-
-
-@storage_task(task_run_name="presign-part-{key}-{part_number}")
-def presign_upload_part(
-    key: str, multipart_upload_id: str, part_number: int, expires_in: int
-) -> PresignedRequest:
-    """A SigV4 PUT URL for one part of a multipart upload."""
-    if not 1 <= part_number <= MAX_PARTS:
-        raise ValueError(f"part number must be within 1..{MAX_PARTS}, got {part_number}")
-    bucket = _bucket()
-    url = s3_client(bucket).generate_presigned_url(
-        "upload_part",
-        Params={
-            "Bucket": bucket.bucket_name,
-            "Key": key,
-            "UploadId": multipart_upload_id,
-            "PartNumber": part_number,
-        },
-        ExpiresIn=expires_in,
-        HttpMethod="PUT",
-    )
-    return PresignedRequest(url=url, method="PUT", headers={}, expires_at=_expiry(expires_in))
+    return presign_get_request(_bucket(), key, expires_in, download_name)

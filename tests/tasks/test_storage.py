@@ -208,30 +208,6 @@ def test_a_presigned_get_downloads_the_object(bucket: Store) -> None:
     assert response.headers["content-disposition"] == 'attachment; filename="a.png"'
 
 
-def test_presigned_part_urls_upload_a_multipart_object(bucket: Store) -> None:
-    key = "uploads/temp/mp.csv"
-    upload_id = bucket.client.create_multipart_upload(Bucket=bucket.bucket_name, Key=key)[
-        "UploadId"
-    ]
-    parts = [os.urandom(5 * MiB), os.urandom(1024)]
-    etags = []
-    for number, part in enumerate(parts, start=1):
-        request = storage.presign_upload_part(key, upload_id, number, 600)
-        response = httpx.put(request.url, content=part)
-        assert response.status_code == 200, response.text
-        etags.append({"PartNumber": number, "ETag": response.headers["etag"]})
-    bucket.client.complete_multipart_upload(
-        Bucket=bucket.bucket_name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": etags}
-    )
-    stored = bucket.client.get_object(Bucket=bucket.bucket_name, Key=key)["Body"].read()
-    assert stored == b"".join(parts)
-
-
-def test_part_numbers_outside_1_to_10000_are_refused(bucket: Store) -> None:
-    with pytest.raises(ValueError, match="part number"):
-        storage.presign_upload_part("uploads/temp/x.csv", "id", 10_001, 60)
-
-
 def test_part_size_grows_so_5_tib_fits_in_10000_parts() -> None:
     config = storage.transfer_config(5 * 1024**4)
     assert config.multipart_chunksize * storage.MAX_PARTS >= 5 * 1024**4

@@ -1,0 +1,1 @@
+"""The HTTP API of the storage layer (spec section 3)."""

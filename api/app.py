@@ -1,0 +1,56 @@
+"""The FastAPI application: routes, error envelope, request ids, CORS for the web app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from prefect_aws import S3Bucket
+
+from api.deps import ApiState
+from api.errors import install_error_handlers
+from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
+from api.routes import datasets, health, uploads
+from blocks.storage import load_storage_block
+from catalog.database import catalog_for, migrate
+from core.settings import Settings
+from tasks.bucket_setup import load_cors_rules
+
+
+def allowed_origins(settings: Settings) -> list[str]:
+    """The web app's origins: the same list the bucket's CORS rules allow."""
+    origins: list[str] = []
+    for rule in load_cors_rules(settings.cors_origins):
+        origins.extend(rule.get("AllowedOrigins", []))
+    return sorted(set(origins))
+
+
+def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
+    """The API over the configured catalog and storage block (loaded from Prefect if not given).
+
+    The catalog is migrated first, so a fresh database works at the first request.
+    """
+    migrate(settings.catalog_url)
+    app = FastAPI(
+        title="automl storage API",
+        version="1",
+        summary="Presigned uploads straight to S3/R2, confirm, dataset reads and soft delete.",
+    )
+    app.state.automl = ApiState(
+        settings=settings,
+        catalog=catalog_for(settings.catalog_url),
+        storage=storage if storage is not None else load_storage_block(),
+    )
+    install_error_handlers(app)
+    app.include_router(uploads.router)
+    app.include_router(datasets.router)
+    app.include_router(health.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=allowed_origins(settings),
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["authorization", "content-type", REQUEST_ID_HEADER],
+        expose_headers=[REQUEST_ID_HEADER],
+        max_age=600,
+    )
+    app.add_middleware(RequestLogMiddleware)
+    return app

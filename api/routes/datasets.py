@@ -1,0 +1,88 @@
+"""Dataset routes: list, read, versions, presigned download, soft delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.dataset_protocol import (
+    delete_dataset,
+    download_url,
+    get_dataset,
+    get_version,
+    list_datasets,
+)
+from api.deps import CatalogDep, CurrentUser, SettingsDep, StorageDep
+from api.schemas import (
+    DatasetDetail,
+    DatasetPage,
+    DeleteResponse,
+    DownloadUrlResponse,
+    ErrorBody,
+    VersionDetail,
+)
+
+router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+NOT_FOUND: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+}
+
+
+@router.get("", response_model=DatasetPage, responses=NOT_FOUND)
+def list_user_datasets(
+    user: CurrentUser,
+    catalog: CatalogDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DatasetPage:
+    """The caller's datasets, newest first, one page at a time."""
+    return list_datasets(catalog, user.id, limit, offset)
+
+
+@router.get("/{dataset_id}", response_model=DatasetDetail, responses=NOT_FOUND)
+def read_dataset(dataset_id: str, user: CurrentUser, catalog: CatalogDep) -> DatasetDetail:
+    return get_dataset(catalog, user.id, dataset_id)
+
+
+@router.get(
+    "/{dataset_id}/versions/{version_id}", response_model=VersionDetail, responses=NOT_FOUND
+)
+def read_version(
+    dataset_id: str, version_id: str, user: CurrentUser, catalog: CatalogDep
+) -> VersionDetail:
+    """Status, profile, counts, size, checksums and error of one version."""
+    return get_version(catalog, user.id, dataset_id, version_id)
+
+
+@router.get(
+    "/{dataset_id}/versions/{version_id}/download-url",
+    response_model=DownloadUrlResponse,
+    responses={**NOT_FOUND, 409: {"model": ErrorBody}},
+)
+def version_download_url(
+    dataset_id: str,
+    version_id: str,
+    user: CurrentUser,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    storage: StorageDep,
+) -> DownloadUrlResponse:
+    """A presigned GET of the version's Parquet file."""
+    return download_url(
+        catalog, storage, user.id, dataset_id, version_id, settings.presign_expires_seconds
+    )
+
+
+@router.delete(
+    "/{dataset_id}",
+    response_model=DeleteResponse,
+    responses={**NOT_FOUND, 409: {"model": ErrorBody}},
+)
+def soft_delete_dataset(
+    dataset_id: str, user: CurrentUser, catalog: CatalogDep, storage: StorageDep
+) -> DeleteResponse:
+    """Soft delete: files move under `deleted/` (purged later), and the dataset reads as gone."""
+    moved = delete_dataset(catalog, storage, user.id, dataset_id)
+    return DeleteResponse(id=dataset_id, objects_moved=moved)

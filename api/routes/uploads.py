@@ -1,0 +1,74 @@
+"""Upload routes: presigned upload URLs, multipart part URLs and abort, confirm."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from api.deps import CatalogDep, CurrentUser, SettingsDep, StorageDep
+from api.schemas import (
+    ConfirmRequest,
+    ConfirmResponse,
+    ErrorBody,
+    UploadAbortRequest,
+    UploadAbortResponse,
+    UploadPartsRequest,
+    UploadPartsResponse,
+    UploadUrlRequest,
+    UploadUrlResponse,
+)
+from api.upload_protocol import abort_upload, confirm, request_part_urls, request_upload
+
+router = APIRouter(prefix="/api/datasets", tags=["uploads"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    return {code: {"model": ErrorBody} for code in (400, 401, *codes)}
+
+
+@router.post("/upload-url", response_model=UploadUrlResponse, responses=_errors(413, 507))
+def upload_url(
+    body: UploadUrlRequest,
+    user: CurrentUser,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    storage: StorageDep,
+) -> UploadUrlResponse:
+    """Reserve quota for a file and get where to PUT it (or a multipart plan for large files)."""
+    return request_upload(settings, catalog, storage, user, body.filename, body.size_bytes)
+
+
+@router.post("/upload-parts", response_model=UploadPartsResponse, responses=_errors(404, 409, 410))
+def upload_parts(
+    body: UploadPartsRequest,
+    user: CurrentUser,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    storage: StorageDep,
+) -> UploadPartsResponse:
+    """Presigned URLs for parts of a multipart upload; send each part with its `headers`."""
+    return request_part_urls(settings, catalog, storage, user, body.upload_id, body.part_numbers)
+
+
+@router.post("/upload-abort", response_model=UploadAbortResponse, responses=_errors(404, 409))
+def upload_abort(
+    body: UploadAbortRequest, user: CurrentUser, catalog: CatalogDep, storage: StorageDep
+) -> UploadAbortResponse:
+    """Abort a multipart upload: its parts are discarded and its reservation released."""
+    abort_upload(catalog, storage, user, body.upload_id)
+    return UploadAbortResponse(upload_id=body.upload_id)
+
+
+@router.post(
+    "/confirm",
+    response_model=ConfirmResponse,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_errors(404, 409, 410, 422, 503),
+)
+def confirm_upload(
+    body: ConfirmRequest, user: CurrentUser, catalog: CatalogDep, storage: StorageDep
+) -> ConfirmResponse:
+    """Confirm an uploaded file: creates the dataset version and starts its ingestion.
+
+    Idempotent: confirming the same upload again answers with the same ids and run.
+    """
+    return confirm(catalog, storage, user, body)

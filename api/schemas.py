@@ -1,0 +1,162 @@
+"""Request and response bodies of the HTTP API (spec section 3), typed for /openapi.json."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VersionStatus = Literal["pending", "ingesting", "ready", "failed"]
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused, so a misspelt field is a 400, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["quota_exceeded"])
+    message: str = Field(examples=["the file needs 10 bytes but only 3 are free"])
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class UploadUrlRequest(Strict):
+    filename: str = Field(min_length=1, max_length=255, examples=["sales-2024.csv"])
+    size_bytes: int = Field(gt=0, description="Exact size of the file in bytes.")
+    content_type: str | None = Field(
+        default=None,
+        max_length=255,
+        description="The browser's idea of the type; ignored: content is sniffed at ingestion.",
+    )
+
+
+class MultipartPlanOut(BaseModel):
+    part_size: int = Field(description="Every part has this size except the last.")
+    part_count: int
+
+
+class UploadUrlResponse(BaseModel):
+    """A single presigned PUT, or (for large files) a multipart plan; never both."""
+
+    upload_id: str
+    expires_at: datetime
+    upload_url: str | None = None
+    method: Literal["PUT"] | None = None
+    headers: dict[str, str] | None = Field(
+        default=None, description="Every header the client must send with the PUT, exactly."
+    )
+    multipart: MultipartPlanOut | None = None
+
+
+class UploadPartsRequest(Strict):
+    upload_id: str = Field(min_length=1, max_length=64)
+    part_numbers: list[int] = Field(min_length=1, max_length=1000)
+
+
+class PartUrl(BaseModel):
+    part_number: int
+    upload_url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+class UploadPartsResponse(BaseModel):
+    upload_id: str
+    parts: list[PartUrl]
+
+
+class UploadAbortRequest(Strict):
+    upload_id: str = Field(min_length=1, max_length=64)
+
+
+class UploadAbortResponse(BaseModel):
+    upload_id: str
+    status: Literal["aborted"] = "aborted"
+
+
+class CompletedPart(Strict):
+    part_number: int = Field(ge=1, le=10_000)
+    etag: str = Field(min_length=1, max_length=1024)
+
+
+class ConfirmRequest(Strict):
+    upload_id: str = Field(min_length=1, max_length=64)
+    dataset_name: str = Field(min_length=1, max_length=255)
+    dataset_id: str | None = Field(
+        default=None, max_length=64, description="Add a new version to this dataset."
+    )
+    parts: list[CompletedPart] | None = Field(
+        default=None, max_length=10_000, description="Multipart uploads: every part's ETag."
+    )
+
+
+class ConfirmResponse(BaseModel):
+    dataset_id: str
+    version_id: str
+    status: VersionStatus
+    flow_run_id: str
+
+
+class VersionSummary(BaseModel):
+    id: str
+    status: VersionStatus
+    created_at: datetime
+    row_count: int | None
+    column_count: int | None
+    size_bytes: int | None
+
+
+class VersionDetail(VersionSummary):
+    dataset_id: str
+    raw_size_bytes: int
+    raw_sha256: str | None
+    sha256: str | None
+    error: str | None
+    profile: dict[str, Any] | None
+    flow_run_id: str | None
+    updated_at: datetime
+
+
+class DatasetSummary(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    version_count: int
+    latest_version: VersionSummary | None
+
+
+class DatasetDetail(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    versions: list[VersionSummary]
+
+
+class DatasetPage(BaseModel):
+    items: list[DatasetSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class DownloadUrlResponse(BaseModel):
+    url: str
+    method: Literal["GET"] = "GET"
+    expires_at: datetime
+
+
+class DeleteResponse(BaseModel):
+    id: str
+    deleted: Literal[True] = True
+    objects_moved: int
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "failing"]
+    checks: dict[str, str] = Field(examples=[{"storage": "ok", "database": "ok"}])

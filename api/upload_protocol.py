@@ -1,0 +1,287 @@
+"""The upload protocol's steps: reserve and sign, hand out part URLs, abort, confirm.
+
+Each step commits the catalog before it answers, and orders its work so a crash or a refused
+request at any point leaves nothing lost: a reservation is released if its store-side upload
+cannot be opened, and a confirmed upload whose ingestion could not be started stays confirmable.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from prefect_aws import S3Bucket
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.deps import AuthenticatedUser
+from api.schemas import (
+    ConfirmRequest,
+    ConfirmResponse,
+    MultipartPlanOut,
+    PartUrl,
+    UploadPartsResponse,
+    UploadUrlResponse,
+)
+from catalog.database import Catalog
+from catalog.tables import DatasetVersion, Upload, utcnow
+from catalog.uploads import (
+    PENDING,
+    Confirmation,
+    attach_multipart,
+    check_open,
+    confirm_upload,
+    existing_confirmation,
+    lock_upload,
+    pending_upload,
+    record_flow_run,
+    release_upload,
+    reserve_upload,
+    users_upload,
+)
+from core.errors import (
+    ConflictError,
+    ContentRejectedError,
+    InvalidInputError,
+)
+from core.events import UPLOAD_CONFIRMED
+from core.settings import Settings
+from deployments.runs import start_ingestion
+from tasks.events import emit
+from tasks.storage import head_object
+from tasks.uploads import (
+    MultipartPlan,
+    MultipartRejectedError,
+    abort_multipart,
+    complete_multipart,
+    needs_multipart,
+    plan_multipart,
+    presign_part_request,
+    presign_put_request,
+    start_multipart,
+)
+
+logger = logging.getLogger("api.uploads")
+
+# A multipart upload of a large file takes longer than one URL lives: it stays open (and keeps
+# its reservation) at least this long; each part URL still expires after the presign lifetime.
+MULTIPART_UPLOAD_WINDOW = timedelta(hours=24)
+
+
+def request_upload(
+    settings: Settings,
+    catalog: Catalog,
+    storage: S3Bucket,
+    user: AuthenticatedUser,
+    filename: str,
+    size_bytes: int,
+) -> UploadUrlResponse:
+    """Reserves quota for the file and signs a PUT, or opens a multipart upload for it."""
+    multipart = needs_multipart(size_bytes, settings.multipart_threshold_bytes)
+    lifetime = timedelta(seconds=settings.presign_expires_seconds)
+    if multipart:
+        lifetime = max(lifetime, MULTIPART_UPLOAD_WINDOW)
+    with catalog.session() as session:
+        upload = reserve_upload(
+            session, user.id, user.tier, filename, size_bytes, utcnow() + lifetime
+        )
+        upload_id, key, expires_at = upload.id, upload.temp_key, upload.expires_at
+    if not multipart:
+        signed = presign_put_request(storage, key, size_bytes, settings.presign_expires_seconds)
+        return UploadUrlResponse(
+            upload_id=upload_id,
+            upload_url=signed.url,
+            method="PUT",
+            headers=signed.headers,
+            expires_at=signed.expires_at,
+        )
+    plan = plan_multipart(size_bytes)
+    try:
+        multipart_upload_id = start_multipart(storage, key)
+    except Exception:
+        with catalog.session() as session:
+            release_upload(session, upload_id)
+        raise
+    with catalog.session() as session:
+        attach_multipart(session, upload_id, multipart_upload_id, plan.part_size, plan.part_count)
+    return UploadUrlResponse(
+        upload_id=upload_id,
+        expires_at=expires_at,
+        multipart=MultipartPlanOut(part_size=plan.part_size, part_count=plan.part_count),
+    )
+
+
+def _multipart_of(upload: Upload) -> tuple[str, MultipartPlan]:
+    if not upload.multipart_upload_id or not upload.part_size or not upload.part_count:
+        raise ConflictError(f"upload {upload.id} is a single PUT, not a multipart upload")
+    return upload.multipart_upload_id, MultipartPlan(upload.part_size, upload.part_count)
+
+
+def request_part_urls(
+    settings: Settings,
+    catalog: Catalog,
+    storage: S3Bucket,
+    user: AuthenticatedUser,
+    upload_id: str,
+    part_numbers: list[int],
+) -> UploadPartsResponse:
+    """Presigned PUT URLs for the asked parts, each bound to its exact length."""
+    now = utcnow()
+    with catalog.session() as session:
+        upload = pending_upload(session, user.id, upload_id, now)
+        multipart_upload_id, plan = _multipart_of(upload)
+        key, size_bytes, expires_at = upload.temp_key, upload.size_bytes, upload.expires_at
+    wrong = sorted({n for n in part_numbers if not 1 <= n <= plan.part_count})
+    if wrong:
+        raise InvalidInputError(
+            f"part numbers must be within 1..{plan.part_count}; got {', '.join(map(str, wrong))}"
+        )
+    # A part URL never outlives the upload it belongs to.
+    expires_in = min(settings.presign_expires_seconds, int((expires_at - now).total_seconds()))
+    parts = []
+    for number in sorted(set(part_numbers)):
+        signed = presign_part_request(
+            storage,
+            key,
+            multipart_upload_id,
+            number,
+            plan.part_length(number, size_bytes),
+            expires_in,
+        )
+        parts.append(
+            PartUrl(
+                part_number=number,
+                upload_url=signed.url,
+                headers=signed.headers,
+                expires_at=signed.expires_at,
+            )
+        )
+    return UploadPartsResponse(upload_id=upload_id, parts=parts)
+
+
+def abort_upload(
+    catalog: Catalog, storage: S3Bucket, user: AuthenticatedUser, upload_id: str
+) -> None:
+    """Aborts a pending multipart upload at the store and releases its reservation."""
+    with catalog.session() as session:
+        upload = users_upload(session, user.id, upload_id)
+        if upload.status == "aborted":
+            return  # aborting twice is the same as aborting once
+        if upload.status != "pending":
+            raise ConflictError(f"upload {upload_id} is {upload.status}; only open uploads abort")
+        multipart_upload_id, _ = _multipart_of(upload)
+        key = upload.temp_key
+    abort_multipart(storage, key, multipart_upload_id)
+    with catalog.session() as session:
+        release_upload(session, upload_id)
+
+
+def _check_stored_file(storage: S3Bucket, upload: Upload, request: ConfirmRequest) -> None:
+    """Makes sure the store holds the whole declared file at the upload's key (multipart:
+    assembles it from the parts first)."""
+    info = head_object(storage, upload.temp_key)
+    if info is None and upload.multipart_upload_id:
+        _complete_parts(storage, upload, request)
+        info = head_object(storage, upload.temp_key)
+    if info is None:
+        raise ConflictError(
+            f"no file has been uploaded for upload {upload.id}; PUT it to the upload URL first"
+        )
+    if info.size != upload.size_bytes:
+        raise ContentRejectedError(
+            f"the uploaded file is {info.size:,} bytes, but {upload.size_bytes:,} were declared"
+        )
+
+
+def _complete_parts(storage: S3Bucket, upload: Upload, request: ConfirmRequest) -> None:
+    if not request.parts:
+        raise InvalidInputError("a multipart upload is confirmed with `parts`: every part's ETag")
+    numbers = sorted(part.part_number for part in request.parts)
+    if numbers != list(range(1, (upload.part_count or 0) + 1)):
+        raise InvalidInputError(
+            f"parts must list each part 1..{upload.part_count} once; got {len(numbers)} parts"
+        )
+    try:
+        complete_multipart(
+            storage,
+            upload.temp_key,
+            str(upload.multipart_upload_id),
+            [(part.part_number, part.etag) for part in request.parts],
+        )
+    except MultipartRejectedError as exc:
+        if head_object(storage, upload.temp_key) is None:  # not a concurrent confirm's success
+            raise ConflictError(f"the store could not assemble the parts: {exc}") from exc
+
+
+def _earlier_or_open(
+    session: Session, user: AuthenticatedUser, upload_id: str
+) -> Confirmation | Upload:
+    """The confirmation made before, else the upload if it is still open for confirming."""
+    upload = users_upload(session, user.id, upload_id)
+    if upload.status != PENDING:
+        earlier = existing_confirmation(session, upload_id)
+        if earlier is not None:
+            return earlier
+    return check_open(upload, utcnow())
+
+
+def _confirm_in_catalog(
+    catalog: Catalog, storage: S3Bucket, user: AuthenticatedUser, request: ConfirmRequest
+) -> Confirmation:
+    """Checks the stored file without holding a lock, then creates the version under one."""
+    with catalog.session() as session:
+        found = _earlier_or_open(session, user, request.upload_id)
+    if isinstance(found, Confirmation):
+        return found
+    _check_stored_file(storage, found, request)
+    try:
+        with catalog.session() as session:
+            lock_upload(session, request.upload_id)
+            found = _earlier_or_open(session, user, request.upload_id)
+            if isinstance(found, Confirmation):
+                return found
+            return confirm_upload(session, found, request.dataset_name, request.dataset_id)
+    except IntegrityError:
+        # A concurrent confirm of the same upload won the race: answer with its version.
+        with catalog.session() as session:
+            earlier = existing_confirmation(session, request.upload_id)
+        if earlier is None:
+            raise
+        return earlier
+
+
+def confirm(
+    catalog: Catalog, storage: S3Bucket, user: AuthenticatedUser, request: ConfirmRequest
+) -> ConfirmResponse:
+    """Confirms an upload once: the same ids and the same ingestion run every time after.
+
+    The version is committed before the ingestion run is created, so an orchestrator that is
+    down costs a 503 and a later confirm, never the upload.
+    """
+    confirmation = _confirm_in_catalog(catalog, storage, user, request)
+    flow_run_id = confirmation.flow_run_id or start_ingestion(confirmation.version_id)
+    if confirmation.flow_run_id is None:
+        with catalog.session() as session:
+            record_flow_run(session, confirmation.version_id, flow_run_id)
+        emit(
+            UPLOAD_CONFIRMED,
+            "upload",
+            request.upload_id,
+            {
+                "dataset_id": confirmation.dataset_id,
+                "version_id": confirmation.version_id,
+                "flow_run_id": flow_run_id,
+            },
+            related={"dataset": confirmation.dataset_id, "version": confirmation.version_id},
+            flow_run_id=flow_run_id,
+        )
+        logger.info("upload %s confirmed as version %s", request.upload_id, confirmation.version_id)
+    with catalog.session() as session:
+        version = session.get(DatasetVersion, confirmation.version_id)
+        status = version.status if version is not None else "pending"
+    return ConfirmResponse(
+        dataset_id=confirmation.dataset_id,
+        version_id=confirmation.version_id,
+        status=status,
+        flow_run_id=flow_run_id,
+    )

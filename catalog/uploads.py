@@ -1,0 +1,167 @@
+"""Upload reservations against the quota, multipart plans, and the confirm transition.
+
+Every change that must not race takes a lock first with a no-op UPDATE of the row it guards: a
+row lock on PostgreSQL, the database write lock on SQLite (pysqlite begins the transaction at
+the first write, so the reads that follow see every committed reservation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from catalog.datasets import create_upload, create_version
+from catalog.tables import DatasetVersion, Upload, User, utcnow
+from core.errors import (
+    ConflictError,
+    ExpiredError,
+    FileTooLargeError,
+    NotFoundError,
+    QuotaExceededError,
+)
+from core.settings import Tier
+
+# Upload states. A reservation counts while `pending` and unexpired, and while `confirmed`
+# (until ingestion turns it into used bytes or releases it).
+PENDING, CONFIRMED, ABORTED, EXPIRED = "pending", "confirmed", "aborted", "expired"
+
+
+def _lock_user(session: Session, user_id: str) -> None:
+    result = session.execute(
+        update(User).where(User.id == user_id).values(used_bytes=User.used_bytes)
+    )
+    if cast("CursorResult[Any]", result).rowcount != 1:
+        raise NotFoundError(f"no user {user_id}")
+
+
+def committed_bytes(session: Session, user_id: str, now: datetime) -> int:
+    """Used bytes plus every live reservation of the user: what the quota is checked against."""
+    user = session.execute(select(User.used_bytes).where(User.id == user_id)).scalar_one()
+    reserved = session.execute(
+        select(func.coalesce(func.sum(Upload.reserved_bytes), 0)).where(
+            Upload.user_id == user_id,
+            or_(
+                and_(Upload.status == PENDING, Upload.expires_at > now),
+                Upload.status == CONFIRMED,
+            ),
+        )
+    ).scalar_one()
+    return int(user) + int(reserved)
+
+
+def reserve_upload(
+    session: Session,
+    user_id: str,
+    tier: Tier,
+    filename: str,
+    size_bytes: int,
+    expires_at: datetime,
+) -> Upload:
+    """Records an upload and reserves its size, refusing what exceeds the tier's limits.
+
+    The check and the insert run under the user's lock, so parallel requests at the edge of the
+    quota are serialized and can never overshoot it together.
+    """
+    if size_bytes > tier.max_file_bytes:
+        raise FileTooLargeError(
+            f"the file is {size_bytes:,} bytes; your tier allows files up to "
+            f"{tier.max_file_bytes:,} bytes"
+        )
+    _lock_user(session, user_id)
+    committed = committed_bytes(session, user_id, utcnow())
+    if committed + size_bytes > tier.quota_bytes:
+        free = max(tier.quota_bytes - committed, 0)
+        raise QuotaExceededError(
+            f"the file needs {size_bytes:,} bytes but only {free:,} of your "
+            f"{tier.quota_bytes:,}-byte quota are free (uploads in progress count too)"
+        )
+    return create_upload(session, user_id, filename, size_bytes, expires_at)
+
+
+def attach_multipart(
+    session: Session, upload_id: str, multipart_upload_id: str, part_size: int, part_count: int
+) -> None:
+    upload = session.get(Upload, upload_id)
+    if upload is None:
+        raise NotFoundError(f"no upload {upload_id}")
+    upload.multipart_upload_id = multipart_upload_id
+    upload.part_size = part_size
+    upload.part_count = part_count
+
+
+def release_upload(session: Session, upload_id: str, status: str = ABORTED) -> None:
+    """Gives a pending upload's reservation back (aborted, or failed before it was usable)."""
+    session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.status == PENDING)
+        .values(status=status, reserved_bytes=0)
+    )
+
+
+def users_upload(session: Session, user_id: str, upload_id: str) -> Upload:
+    """The caller's upload; another user's id is reported exactly like an unknown one."""
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    if upload is None or upload.user_id != user_id:
+        raise NotFoundError(f"no upload {upload_id}")
+    return upload
+
+
+def pending_upload(session: Session, user_id: str, upload_id: str, now: datetime) -> Upload:
+    """The caller's upload if it can still receive bytes: pending and not expired."""
+    return check_open(users_upload(session, user_id, upload_id), now)
+
+
+def check_open(upload: Upload, now: datetime) -> Upload:
+    if upload.status != PENDING:
+        raise ConflictError(f"upload {upload.id} is {upload.status}; request a new upload URL")
+    if upload.expires_at <= now:
+        raise ExpiredError(
+            f"upload {upload.id} expired at {upload.expires_at.isoformat()}; "
+            "request a new upload URL"
+        )
+    return upload
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The ids a confirm answers with; `created` is False when the upload was confirmed before."""
+
+    dataset_id: str
+    version_id: str
+    flow_run_id: str | None
+    created: bool
+
+
+def existing_confirmation(session: Session, upload_id: str) -> Confirmation | None:
+    version = session.execute(
+        select(DatasetVersion).where(DatasetVersion.upload_id == upload_id)
+    ).scalar_one_or_none()
+    if version is None:
+        return None
+    return Confirmation(version.dataset_id, version.id, version.flow_run_id, created=False)
+
+
+def lock_upload(session: Session, upload_id: str) -> None:
+    """Serializes changes to one upload (two confirms of it): reads after this are fresh."""
+    session.execute(update(Upload).where(Upload.id == upload_id).values(status=Upload.status))
+
+
+def confirm_upload(
+    session: Session, upload: Upload, dataset_name: str, dataset_id: str | None
+) -> Confirmation:
+    """Creates the dataset (or its new version) for a locked, checked, pending upload."""
+    version = create_version(session, upload.id, dataset_name, dataset_id)
+    return Confirmation(version.dataset_id, version.id, None, created=True)
+
+
+def record_flow_run(session: Session, version_id: str, flow_run_id: str) -> None:
+    """Remembers the ingestion run a confirm started (unless a run already claimed it)."""
+    session.execute(
+        update(DatasetVersion)
+        .where(DatasetVersion.id == version_id, DatasetVersion.flow_run_id.is_(None))
+        .values(flow_run_id=flow_run_id)
+    )

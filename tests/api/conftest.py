@@ -1,0 +1,95 @@
+"""API fixtures: the app over a fresh bucket, tokens, and the ingest deployment it starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from catalog.accounts import create_token
+from catalog.database import catalog_for
+from catalog.tables import User
+from core.settings import Settings, get_settings
+from flows.ingest_dataset import ingest_dataset
+from tests.conftest import Store, StoreSpec, use_store
+
+
+@pytest.fixture(scope="session")
+def ingest_deployment(prefect_api: None) -> str:
+    """The `ingest-dataset` deployment registered on the test server (nothing serves it, so the
+    runs the API creates stay scheduled; tests run the flow themselves where they need it)."""
+    deployment: Any = ingest_dataset.to_deployment(name="ingest-dataset")  # sync: not awaited
+    return str(deployment.apply())
+
+
+@dataclass
+class Api:
+    """One test's API: an HTTP client on the app, its settings and store, and token minting."""
+
+    client: TestClient
+    settings: Settings
+    store: Store
+
+    def token(self, user: str = "alice", tier: str | None = None) -> dict[str, str]:
+        """Authorization headers of a new token for `user` (created on first use, `free` unless
+        another tier is named)."""
+        with catalog_for(self.settings.catalog_url).session() as session:
+            existing = session.get(User, user)
+            tier = tier or (existing.tier if existing else "free")
+            token = create_token(session, self.settings, user, tier)
+        return {"Authorization": f"Bearer {token}"}
+
+    def post(self, path: str, json: dict[str, Any], user: str = "alice") -> httpx.Response:
+        response: httpx.Response = self.client.post(path, json=json, headers=self.token(user))
+        return response
+
+
+def make_api(store: Store) -> Iterator[Api]:
+    settings = get_settings()
+    with TestClient(create_app(settings, storage=store.block)) as client:
+        yield Api(client, settings, store)
+
+
+@pytest.fixture
+def api_store(
+    default_store_spec: StoreSpec, prefect_api: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """A fresh bucket on the default store (moto, or AUTOML_TEST_S3_ENDPOINT)."""
+    handle = use_store(default_store_spec, monkeypatch)
+    handle.create_bucket()
+    yield handle
+    handle.remove_bucket()
+
+
+@pytest.fixture
+def api(api_store: Store, ingest_deployment: str) -> Iterator[Api]:
+    """The API on the default store with a SQLite catalog in the test's data dir."""
+    yield from make_api(api_store)
+
+
+@pytest.fixture
+def api_with(
+    api_store: Store, ingest_deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Api]]:
+    """Makes an API over the default store after setting the given variables."""
+    with ExitStack() as stack:
+
+        def configured(**variables: str) -> Api:
+            for name, value in variables.items():
+                monkeypatch.setenv(name, value)
+            get_settings.cache_clear()
+            return stack.enter_context(contextmanager(make_api)(api_store))
+
+        yield configured
+
+
+@pytest.fixture
+def api_on_each_store(bucket: Store, ingest_deployment: str) -> Iterator[Api]:
+    """The API on each store kind, including LocalStack's signature-checking S3."""
+    yield from make_api(bucket)

@@ -1,0 +1,39 @@
+"""Steps of the upload protocol, as a client performs them (tests of the API share them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.api.conftest import Api
+
+CSV = b"city,temperature,rainy\nOslo,4.5,true\nLima,19.0,false\nPune,31.2,false\n"
+
+
+def upload(api: Api, body: bytes = CSV, filename: str = "weather.csv", user: str = "alice") -> str:
+    """Asks for an upload URL and PUTs `body` through it; returns the upload id."""
+    response = api.post(
+        "/api/datasets/upload-url", {"filename": filename, "size_bytes": len(body)}, user
+    )
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    put = httpx.put(plan["upload_url"], content=body, headers=plan["headers"])
+    assert put.status_code == 200, put.text
+    return str(plan["upload_id"])
+
+
+def confirm(api: Api, upload_id: str, user: str = "alice", **extra: Any) -> httpx.Response:
+    return api.post(
+        "/api/datasets/confirm",
+        {"upload_id": upload_id, "dataset_name": "weather", **extra},
+        user,
+    )
+
+
+def error_of(response: httpx.Response) -> tuple[int, str]:
+    """Status and code of an error answer, after checking it has the spec's body."""
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["message"]
+    return response.status_code, str(body["error"]["code"])
