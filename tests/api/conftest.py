@@ -73,23 +73,31 @@ def api(api_store: Store, ingest_deployment: str) -> Iterator[Api]:
     yield from make_api(api_store)
 
 
-@pytest.fixture
-def api_with(
-    api_store: Store, ingest_deployment: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Api]]:
-    """Makes an API over the default store after setting the given variables."""
+def api_factory(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Api]]:
+    """Yields `configured(**variables)`: sets the variables, then makes the API over `store`."""
     with ExitStack() as stack:
 
         def configured(**variables: str) -> Api:
             for name, value in variables.items():
                 monkeypatch.setenv(name, value)
             get_settings.cache_clear()
-            return stack.enter_context(contextmanager(make_api)(api_store))
+            return stack.enter_context(contextmanager(make_api)(store))
 
         yield configured
 
 
 @pytest.fixture
-def api_on_each_store(bucket: Store, ingest_deployment: str) -> Iterator[Api]:
-    """The API on each store kind, including LocalStack's signature-checking S3."""
-    yield from make_api(bucket)
+def api_with(
+    api_store: Store, ingest_deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Api]]:
+    """The API over the default store, made after setting the given variables."""
+    yield from api_factory(api_store, monkeypatch)
+
+
+@pytest.fixture
+def api_on_each_store_with(
+    bucket: Store, ingest_deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Api]]:
+    """The API over each store kind (LocalStack's checks signatures), made after setting the
+    given variables."""
+    yield from api_factory(bucket, monkeypatch)

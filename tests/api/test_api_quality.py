@@ -1,0 +1,84 @@
+"""The API describes itself fully, answers every error with the spec's body, and logs requests
+with an id but never a token or a signature."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.api.conftest import Api
+from tests.api.helpers import error_of
+
+ROUTES = {
+    ("post", "/api/datasets/upload-url"),
+    ("post", "/api/datasets/upload-parts"),
+    ("post", "/api/datasets/upload-abort"),
+    ("post", "/api/datasets/confirm"),
+    ("get", "/api/datasets"),
+    ("get", "/api/datasets/{dataset_id}"),
+    ("delete", "/api/datasets/{dataset_id}"),
+    ("get", "/api/datasets/{dataset_id}/versions/{version_id}"),
+    ("get", "/api/datasets/{dataset_id}/versions/{version_id}/download-url"),
+    ("get", "/healthz"),
+}
+
+
+def test_openapi_describes_every_route_with_typed_bodies(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    operations = {
+        (method, path): operation
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert set(operations) == ROUTES
+    for (method, path), operation in operations.items():
+        success = next(code for code in operation["responses"] if code.startswith("2"))
+        schema = operation["responses"][success]["content"]["application/json"]["schema"]
+        assert "$ref" in schema, (method, path)
+        if method == "post":
+            body = operation["requestBody"]["content"]
+            assert list(body) == ["application/json"], (method, path)  # never file bytes
+        if path.startswith("/api/"):
+            assert operation["responses"]["401"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorBody"
+            }
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert api.client.get("/docs").status_code == 200
+
+
+def test_unknown_routes_and_methods_use_the_error_body(api: Api) -> None:
+    assert error_of(api.client.get("/api/nothing-here")) == (404, "not_found")
+    assert error_of(api.client.put("/api/datasets/confirm", json={})) == (
+        405,
+        "method_not_allowed",
+    )
+
+
+def test_responses_carry_a_request_id_and_accept_the_callers(api: Api) -> None:
+    generated = api.client.get("/healthz")
+    assert len(generated.headers["x-request-id"]) == 32
+    given = api.client.get("/healthz", headers={"X-Request-ID": "web-123"})
+    assert given.headers["x-request-id"] == "web-123"
+    unsafe = api.client.get("/healthz", headers={"X-Request-ID": "evil\tinjected line"})
+    assert unsafe.headers["x-request-id"] != "evil\tinjected line"
+
+
+def test_request_logs_carry_the_id_and_never_a_token_or_signature(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = api.token()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    with caplog.at_level(logging.INFO):  # botocore signs at DEBUG: never run DEBUG in production
+        response = api.client.post(
+            "/api/datasets/upload-url",
+            json={"filename": "a.csv", "size_bytes": 10},
+            headers={**headers, "X-Request-ID": "trace-me"},
+        )
+    signature = response.json()["upload_url"].split("X-Amz-Signature=")[1]
+    text = caplog.text
+    assert "trace-me POST /api/datasets/upload-url 200" in text
+    assert token not in text
+    assert signature not in text
+    assert "X-Amz-Signature" not in text
+    assert api.settings.r2_secret_access_key.get_secret_value() not in text

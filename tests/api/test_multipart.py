@@ -1,0 +1,123 @@
+"""Multipart uploads through the API: plan, presigned part URLs, confirm assembles, abort."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from catalog.database import catalog_for
+from catalog.tables import Upload
+from tests.api.conftest import Api
+from tests.api.helpers import error_of
+
+MiB = 1024**2
+
+
+@pytest.fixture
+def api(api_on_each_store_with: Callable[..., Api]) -> Api:
+    """The API on each store with the smallest multipart threshold the settings allow."""
+    return api_on_each_store_with(AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB))
+
+
+def _csv(size: int) -> bytes:
+    rows = b"".join(b"%d,%d\n" % (i, i * 7) for i in range(size // 8))
+    body = (b"a,b\n" + rows)[:size]
+    return body[: body.rfind(b"\n") + 1]
+
+
+def _plan(api: Api, size: int) -> dict[str, object]:
+    response = api.post("/api/datasets/upload-url", {"filename": "big.csv", "size_bytes": size})
+    assert response.status_code == 200, response.text
+    plan: dict[str, object] = response.json()
+    return plan
+
+
+def _put_parts(
+    api: Api, upload_id: str, body: bytes, part_size: int, count: int
+) -> list[dict[str, object]]:
+    response = api.post(
+        "/api/datasets/upload-parts",
+        {"upload_id": upload_id, "part_numbers": list(range(1, count + 1))},
+    )
+    assert response.status_code == 200, response.text
+    parts = []
+    for part in response.json()["parts"]:
+        number = part["part_number"]
+        chunk = body[(number - 1) * part_size : number * part_size]
+        assert part["headers"] == {"Content-Length": str(len(chunk))}
+        put = httpx.put(part["upload_url"], content=chunk, headers=part["headers"])
+        assert put.status_code == 200, put.text
+        parts.append({"part_number": number, "etag": put.headers["etag"]})
+    return parts
+
+
+def test_a_large_file_uploads_in_parts_and_confirms(api: Api) -> None:
+    body = _csv(40 * MiB)
+    plan = _plan(api, len(body))
+    assert plan["upload_url"] is None
+    assert plan["multipart"] == {"part_size": 16 * MiB, "part_count": 3}
+    upload_id = str(plan["upload_id"])
+    parts = _put_parts(api, upload_id, body, 16 * MiB, 3)
+    confirmed = api.post(
+        "/api/datasets/confirm",
+        {"upload_id": upload_id, "dataset_name": "big", "parts": list(reversed(parts))},
+    )
+    assert confirmed.status_code == 202, confirmed.text
+    key = f"uploads/temp/{upload_id}.csv"
+    stored = api.store.client.get_object(Bucket=api.store.bucket_name, Key=key)["Body"].read()
+    assert stored == body
+    again = api.post(
+        "/api/datasets/confirm", {"upload_id": upload_id, "dataset_name": "big", "parts": parts}
+    )
+    assert again.json() == confirmed.json()
+
+
+def test_confirm_without_every_part_is_400_and_stays_confirmable(api: Api) -> None:
+    body = _csv(20 * MiB)
+    upload_id = str(_plan(api, len(body))["upload_id"])
+    parts = _put_parts(api, upload_id, body, 16 * MiB, 2)
+    partial = api.post(
+        "/api/datasets/confirm",
+        {"upload_id": upload_id, "dataset_name": "big", "parts": parts[:1]},
+    )
+    assert error_of(partial) == (400, "invalid_input")
+    wrong_etag = [parts[0], {"part_number": 2, "etag": "0" * 32}]
+    refused = api.post(
+        "/api/datasets/confirm",
+        {"upload_id": upload_id, "dataset_name": "big", "parts": wrong_etag},
+    )
+    assert error_of(refused) == (409, "conflict")
+    good = api.post(
+        "/api/datasets/confirm", {"upload_id": upload_id, "dataset_name": "big", "parts": parts}
+    )
+    assert good.status_code == 202, good.text
+
+
+def test_part_numbers_outside_the_plan_are_400(api: Api) -> None:
+    upload_id = str(_plan(api, 20 * MiB)["upload_id"])
+    response = api.post(
+        "/api/datasets/upload-parts", {"upload_id": upload_id, "part_numbers": [1, 3]}
+    )
+    assert error_of(response) == (400, "invalid_input")
+
+
+def test_abort_discards_the_parts_and_releases_the_reservation(api: Api) -> None:
+    body = _csv(20 * MiB)
+    upload_id = str(_plan(api, len(body))["upload_id"])
+    _put_parts(api, upload_id, body, 16 * MiB, 2)
+    aborted = api.post("/api/datasets/upload-abort", {"upload_id": upload_id})
+    assert aborted.status_code == 200 and aborted.json()["status"] == "aborted"
+    listed = api.store.client.list_multipart_uploads(Bucket=api.store.bucket_name)
+    assert listed.get("Uploads", []) == []
+    with catalog_for(api.settings.catalog_url).session() as session:
+        upload = session.execute(select(Upload).where(Upload.id == upload_id)).scalar_one()
+        assert (upload.status, upload.reserved_bytes) == ("aborted", 0)
+    assert api.post("/api/datasets/upload-abort", {"upload_id": upload_id}).status_code == 200
+    after = api.post("/api/datasets/upload-parts", {"upload_id": upload_id, "part_numbers": [1]})
+    assert error_of(after) == (409, "conflict")
+    assert error_of(
+        api.post("/api/datasets/upload-abort", {"upload_id": upload_id}, user="mallory")
+    ) == (404, "not_found")
