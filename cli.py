@@ -47,8 +47,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @app.command()
 def up() -> None:
-    """Start the local stack (embedded S3, Prefect server and UI, setup-storage, deployments)
-    and serve until Ctrl-C, then stop everything it started."""
+    """Start the local stack (embedded S3, Prefect server and UI, setup-storage, the HTTP API,
+    deployments) and serve until Ctrl-C, then stop everything it started."""
     from prefect import serve
 
     from deployments.local import local_deployments
@@ -65,6 +65,7 @@ def up() -> None:
     try:
         with local_stack(settings) as endpoints:
             table = Table(title="automl stack", show_header=False)
+            table.add_row("HTTP API", f"{endpoints.api_url} (docs: {endpoints.api_url}/docs)")
             table.add_row("Prefect UI", endpoints.prefect_ui_url)
             table.add_row("Prefect API", endpoints.prefect_api_url)
             table.add_row("S3 endpoint", endpoints.s3_endpoint)

@@ -1,5 +1,6 @@
 """The local stack of `automl up`: embedded S3 (unless R2_* is set), a Prefect server (unless
-PREFECT_API_URL is set), the catalog, `setup-storage`, and the served deployments."""
+PREFECT_API_URL is set), the catalog, `setup-storage`, the HTTP API, and the served
+deployments."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -167,6 +169,40 @@ def prefect_server(settings: Settings) -> Iterator[tuple[str, str]]:
         server.stop()
 
 
+API_READY_TIMEOUT_SECONDS = 30.0
+
+
+@contextmanager
+def api_server(settings: Settings) -> Iterator[str]:
+    """The HTTP API served by uvicorn in a thread of this process; yields its base URL."""
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        access_log=False,  # the API logs requests itself, without query strings or tokens
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="automl-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + API_READY_TIMEOUT_SECONDS
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the API did not start on {settings.api_host}:{settings.api_port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://{settings.api_host}:{settings.api_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
 @contextmanager
 def local_stack(settings: Settings) -> Iterator[Endpoints]:
     """Starts everything but the served deployments; stops all of it on exit."""
@@ -176,6 +212,7 @@ def local_stack(settings: Settings) -> Iterator[Endpoints]:
     from catalog.database import migrate
     from flows.setup_storage import setup_storage
 
+    ensure_port_free(settings.api_host, settings.api_port, "AUTOML_API_PORT")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         migrate(settings.catalog_url)
@@ -185,8 +222,9 @@ def local_stack(settings: Settings) -> Iterator[Endpoints]:
         stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api_url}))
         save_storage_block(settings, s3_endpoint)
         setup_storage()
+        http_api_url = stack.enter_context(api_server(settings))
         endpoints = Endpoints(
-            api_url=None,
+            api_url=http_api_url,
             prefect_ui_url=ui_url,
             prefect_api_url=api_url,
             s3_endpoint=s3_endpoint,

@@ -33,6 +33,7 @@ def _stack_env(data_dir: Path, port: int) -> dict[str, str]:
     env.update(
         AUTOML_DATA_DIR=str(data_dir),
         AUTOML_PREFECT_PORT=str(port),
+        AUTOML_API_PORT=str(_free_port()),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
     return env
@@ -69,6 +70,10 @@ def test_up_serves_the_stack_until_ctrl_c_and_leaves_nothing_behind(tmp_path: Pa
             timeout=10,
         ).json()
         assert [run["state_type"] for run in runs] == ["COMPLETED"]
+
+        # The HTTP API answers and reaches both the store and the catalog.
+        health = httpx.get(f"{endpoints['api_url']}/healthz", timeout=10)
+        assert health.json() == {"status": "ok", "checks": {"storage": "ok", "database": "ok"}}
 
         # The embedded store has the bucket, set up.
         s3 = boto3.client(
@@ -111,18 +116,24 @@ def test_up_serves_the_stack_until_ctrl_c_and_leaves_nothing_behind(tmp_path: Pa
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
     assert leftovers == []
-    with socket.socket() as probe:  # nothing listens on the Prefect port any more
-        assert probe.connect_ex(("127.0.0.1", int(endpoints["prefect_ui_url"].rsplit(":", 1)[1])))
+    for url in (endpoints["prefect_ui_url"], endpoints["api_url"]):
+        with socket.socket() as probe:  # nothing listens on the stack's ports any more
+            assert probe.connect_ex(("127.0.0.1", int(url.rsplit(":", 1)[1])))
 
 
-def test_a_taken_port_is_a_one_line_error_naming_the_variable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("variable", ["AUTOML_PREFECT_PORT", "AUTOML_API_PORT"])
+def test_a_taken_port_is_a_one_line_error_naming_the_variable(
+    tmp_path: Path, variable: str
+) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
+        env = _stack_env(tmp_path / "stack", _free_port())
+        env[variable] = str(port)
         result = subprocess.run(
             [AUTOML, "up"],
-            env=_stack_env(tmp_path / "stack", port),
+            env=env,
             capture_output=True,
             text=True,
             timeout=120,
@@ -132,7 +143,7 @@ def test_a_taken_port_is_a_one_line_error_naming_the_variable(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(error_lines) == 1
-    assert f"port {port}" in error_lines[0] and "AUTOML_PREFECT_PORT" in error_lines[0]
+    assert f"port {port}" in error_lines[0] and variable in error_lines[0]
 
 
 @pytest.mark.parametrize("variable", ["R2_ENDPOINT"])
