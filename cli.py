@@ -1,4 +1,5 @@
-"""The `automl` command: up, setup-storage, token. Errors are one line and a non-zero exit."""
+"""The `automl` command: up, setup-storage, token, upload. Errors are one line and a non-zero
+exit."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -128,6 +130,68 @@ def token_create(
         fail(exc.message)
     errors.print(f"token for user {user!r} ({tier}); shown once, keep it safe:", highlight=False)
     print(token)
+
+
+@app.command()
+def upload(
+    file: Annotated[
+        Path, typer.Argument(help="A .csv or .parquet file", exists=True, dir_okay=False)
+    ],
+    name: Annotated[str, typer.Option("--name", help="Dataset name")],
+    dataset_id: Annotated[
+        str | None, typer.Option("--dataset-id", help="Add a new version to this dataset")
+    ] = None,
+    api: Annotated[
+        str | None, typer.Option("--api", help="API base URL [default: AUTOML_API_URL]")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="API token [default: AUTOML_TOKEN]")
+    ] = None,
+) -> None:
+    """Upload a file through the HTTP protocol (presigned PUT or multipart) and confirm it."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from api.client import UploadClient
+
+    settings = load_settings_or_fail()
+    api_url = api or (str(settings.api_url) if settings.api_url else None)
+    api_token = token or (settings.token.get_secret_value() if settings.token else None)
+    if not api_url:
+        fail("no API given: pass --api or set AUTOML_API_URL (see endpoints.json)")
+    if not api_token:
+        fail("no token given: pass --token or set AUTOML_TOKEN (`automl token create`)")
+    size = file.stat().st_size
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=False,
+    )
+    task = bar.add_task(file.name, total=size)
+    try:
+        with bar, UploadClient(api_url, api_token) as client:
+            try:
+                result = client.upload(
+                    file, name, dataset_id, progress=lambda sent: bar.advance(task, sent)
+                )
+            except AutomlError:
+                bar.remove_task(task)  # the error is the one line left
+                raise
+    except AutomlError as exc:
+        fail(exc.message, code=1)
+    table = Table(show_header=False, title="confirmed; ingestion started")
+    for key in ("dataset_id", "version_id", "status", "flow_run_id"):
+        table.add_row(key, str(result[key]))
+    console.print(table)
 
 
 def main() -> None:

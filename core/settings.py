@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     prefect_port: int = Field(default=4200, alias="AUTOML_PREFECT_PORT", ge=1, le=65535)
     api_host: str = Field(default="127.0.0.1", alias="AUTOML_API_HOST", min_length=1)
     api_port: int = Field(default=8000, alias="AUTOML_API_PORT", ge=1, le=65535)
+    # Client side (`automl upload`): which API to send files to, and as whom.
+    api_url: AnyHttpUrl | None = Field(default=None, alias="AUTOML_API_URL")
+    token: SecretStr | None = Field(default=None, alias="AUTOML_TOKEN")
 
     @field_validator("tiers", mode="before")
     @classmethod

@@ -25,7 +25,9 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-@pytest.mark.parametrize("command", [[], ["up"], ["setup-storage"], ["token"], ["token", "create"]])
+@pytest.mark.parametrize(
+    "command", [[], ["up"], ["setup-storage"], ["token"], ["token", "create"], ["upload"]]
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.returncode == 0

@@ -1,0 +1,191 @@
+"""A client of the upload protocol: what `automl upload` (and a script) use to send a file.
+
+It speaks only HTTP: the API for plans and confirmation, the presigned URLs for the bytes,
+which are streamed from disk part by part, never read whole into memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from core.errors import AutomlError
+
+CHUNK_BYTES = 1024**2
+PART_URL_BATCH = 100  # part URLs asked for at a time (they expire, so not all up front)
+PART_ATTEMPTS = 3
+
+Progress = Callable[[int], None]  # called with the number of bytes just sent
+
+
+class UploadError(AutomlError):
+    """The API refused a step, or the store refused the bytes; the message says which and why."""
+
+    code = "upload_failed"
+
+
+class StoreBusyError(UploadError):
+    """The store answered 5xx: worth sending the part again."""
+
+
+def _file_chunks(
+    handle: BinaryIO, offset: int, length: int, progress: Progress | None
+) -> Iterator[bytes]:
+    handle.seek(offset)
+    remaining = length
+    while remaining > 0:
+        chunk = handle.read(min(CHUNK_BYTES, remaining))
+        if not chunk:
+            raise UploadError("the file got shorter while it was being uploaded")
+        remaining -= len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+        yield chunk
+
+
+class UploadClient:
+    """One API base URL and token; `upload` sends a file and confirms it."""
+
+    def __init__(self, api_url: str, token: str, timeout: float = 60.0) -> None:
+        self._api = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+        self._store = httpx.Client(timeout=httpx.Timeout(timeout, write=None))
+
+    def close(self) -> None:
+        self._api.close()
+        self._store.close()
+
+    def __enter__(self) -> UploadClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._api.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise UploadError(
+                f"the API at {self._api.base_url} cannot be reached ({exc})"
+            ) from None
+        if response.is_success:
+            return response.json()
+        try:
+            error = response.json()["error"]
+            message = f"{error['message']} ({error['code']}, HTTP {response.status_code})"
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {response.status_code} from {method} {path}"
+        raise UploadError(message)
+
+    def _put(
+        self,
+        url: str,
+        headers: dict[str, str],
+        handle: BinaryIO,
+        offset: int,
+        length: int,
+        progress: Progress | None,
+    ) -> httpx.Response:
+        sent = {**headers, "Content-Length": str(length)}
+        response = self._store.put(
+            url, content=_file_chunks(handle, offset, length, progress), headers=sent
+        )
+        if response.status_code >= 500:
+            raise StoreBusyError(f"the store failed the upload: HTTP {response.status_code}")
+        if not response.is_success:
+            raise UploadError(f"the store refused the upload: HTTP {response.status_code}")
+        return response
+
+    def upload(
+        self,
+        path: Path,
+        dataset_name: str,
+        dataset_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Uploads `path` (single PUT or multipart, as the API plans it) and confirms it."""
+        size = path.stat().st_size
+        plan = self._call(
+            "POST", "/api/datasets/upload-url", {"filename": path.name, "size_bytes": size}
+        )
+        upload_id = plan["upload_id"]
+        confirm: dict[str, Any] = {"upload_id": upload_id, "dataset_name": dataset_name}
+        if dataset_id:
+            confirm["dataset_id"] = dataset_id
+        with path.open("rb") as handle:
+            if plan.get("multipart"):
+                confirm["parts"] = self._upload_parts(
+                    upload_id, plan["multipart"], handle, size, progress
+                )
+            else:
+                self._put(plan["upload_url"], plan["headers"], handle, 0, size, progress)
+        result: dict[str, Any] = self._call("POST", "/api/datasets/confirm", confirm)
+        return result
+
+    def _upload_parts(
+        self,
+        upload_id: str,
+        multipart: dict[str, int],
+        handle: BinaryIO,
+        size: int,
+        progress: Progress | None,
+    ) -> list[dict[str, Any]]:
+        part_size, part_count = multipart["part_size"], multipart["part_count"]
+        done: list[dict[str, Any]] = []
+        try:
+            for first in range(1, part_count + 1, PART_URL_BATCH):
+                numbers = list(range(first, min(first + PART_URL_BATCH, part_count + 1)))
+                batch = self._call(
+                    "POST",
+                    "/api/datasets/upload-parts",
+                    {"upload_id": upload_id, "part_numbers": numbers},
+                )
+                for part in batch["parts"]:
+                    number = part["part_number"]
+                    offset = (number - 1) * part_size
+                    length = min(part_size, size - offset)
+                    etag = self._put_part(part, handle, offset, length, progress)
+                    done.append({"part_number": number, "etag": etag})
+        except BaseException:
+            # Give the reservation back and free the parts; the caller sees the first error.
+            with contextlib.suppress(UploadError):
+                self._call("POST", "/api/datasets/upload-abort", {"upload_id": upload_id})
+            raise
+        return done
+
+    def _put_part(
+        self,
+        part: dict[str, Any],
+        handle: BinaryIO,
+        offset: int,
+        length: int,
+        progress: Progress | None,
+    ) -> str:
+        """PUTs one part, again from its start after a dropped connection or a 5xx."""
+        for attempt in range(1, PART_ATTEMPTS + 1):
+            sent = 0
+
+            def counted(count: int) -> None:
+                nonlocal sent
+                sent += count
+                if progress is not None:
+                    progress(count)
+
+            try:
+                response = self._put(
+                    part["upload_url"], part["headers"], handle, offset, length, counted
+                )
+                return str(response.headers["etag"])
+            except (httpx.HTTPError, StoreBusyError):
+                if attempt == PART_ATTEMPTS:
+                    raise
+                if progress is not None:
+                    progress(-sent)
+        raise AssertionError("unreachable")

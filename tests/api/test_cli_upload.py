@@ -1,0 +1,92 @@
+"""`automl upload`: a file goes through the HTTP protocol (single PUT or multipart) with a
+progress bar, and every failure is one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import Api
+from tests.api.helpers import CSV
+from tests.support.api_server import serve_api
+
+AUTOML = str(Path(sys.executable).parent / "automl")
+MiB = 1024**2
+
+
+@pytest.fixture
+def served(api_with: Callable[..., Api]) -> Iterator[tuple[Api, str]]:
+    api = api_with(AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB))
+    with serve_api(api.client.app) as url:  # type: ignore[arg-type]
+        yield api, url
+
+
+def _upload(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOML_", "R2_"))}
+    return subprocess.run(
+        [AUTOML, "upload", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _token(api: Api) -> str:
+    return api.token()["Authorization"].removeprefix("Bearer ")
+
+
+def test_upload_sends_a_small_file_and_confirms_it(served: tuple[Api, str], tmp_path: Path) -> None:
+    api, url = served
+    path = tmp_path / "weather.csv"
+    path.write_bytes(CSV)
+    result = _upload(str(path), "--name", "weather", AUTOML_API_URL=url, AUTOML_TOKEN=_token(api))
+    assert result.returncode == 0, result.stderr
+    assert "version_id" in result.stdout and "pending" in result.stdout
+    [key] = api.store.keys("uploads/")
+    assert api.store.client.get_object(Bucket=api.store.bucket_name, Key=key)["Body"].read() == CSV
+    listed = api.client.get("/api/datasets", headers=api.token()).json()
+    assert [item["name"] for item in listed["items"]] == ["weather"]
+
+
+def test_upload_sends_a_large_file_in_parts(served: tuple[Api, str], tmp_path: Path) -> None:
+    api, url = served
+    path = tmp_path / "big.csv"
+    body = b"a,b\n" + b"1,2\n" * (5 * MiB)  # 20 MiB: two parts of 16 MiB
+    path.write_bytes(body)
+    result = _upload(str(path), "--name", "big", "--api", url, "--token", _token(api))
+    assert result.returncode == 0, result.stderr
+    [key] = api.store.keys("uploads/")
+    stored = api.store.client.get_object(Bucket=api.store.bucket_name, Key=key)["Body"].read()
+    assert stored == body
+    assert "21.0/21.0 MB" in result.stderr  # the progress bar counted every byte exactly once
+
+
+def test_a_refused_file_is_one_line_with_the_apis_reason(
+    served: tuple[Api, str], tmp_path: Path
+) -> None:
+    api, url = served
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    result = _upload(str(path), "--name", "n", "--api", url, "--token", _token(api))
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [lines[-1]] and "must end in .csv or .parquet" in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_token_or_api_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(CSV)
+    no_api = _upload(str(path), "--name", "a", "--token", "x")
+    assert no_api.returncode == 2 and "AUTOML_API_URL" in no_api.stderr
+    no_token = _upload(str(path), "--name", "a", "--api", "http://127.0.0.1:9")
+    assert no_token.returncode == 2 and "AUTOML_TOKEN" in no_token.stderr
+    unreachable = _upload(str(path), "--name", "a", "--api", "http://127.0.0.1:9", "--token", "t")
+    assert unreachable.returncode == 1 and "cannot be reached" in unreachable.stderr
