@@ -12,7 +12,7 @@ from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
 from api.routes import datasets, health, uploads
 from blocks.storage import load_storage_block
 from catalog.database import catalog_for, migrate
-from core.settings import Settings
+from core.settings import Settings, get_settings
 from tasks.bucket_setup import load_cors_rules
 
 
@@ -54,3 +54,9 @@ def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
     )
     app.add_middleware(RequestLogMiddleware)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """For `uvicorn --factory api.app:app_from_environment` in production: settings from the
+    environment, the storage block from the Prefect server of `PREFECT_API_URL`."""
+    return create_app(get_settings())

@@ -82,3 +82,12 @@ def test_request_logs_carry_the_id_and_never_a_token_or_signature(
     assert signature not in text
     assert "X-Amz-Signature" not in text
     assert api.settings.r2_secret_access_key.get_secret_value() not in text
+
+
+def test_the_production_factory_builds_the_app_from_the_environment(api: Api) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import app_from_environment
+
+    with TestClient(app_from_environment()) as client:  # storage block loaded from Prefect
+        assert client.get("/healthz").json()["status"] == "ok"
