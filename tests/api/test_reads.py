@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable
 
@@ -9,7 +10,7 @@ import httpx
 import polars as pl
 from sqlalchemy import select
 
-from catalog.database import catalog_for
+from catalog.database import Catalog, catalog_for
 from catalog.tables import User
 from flows.ingest_dataset import ingest_dataset
 from tests.api.conftest import Api
@@ -129,3 +130,13 @@ def test_health_reports_ok_and_names_what_fails(api_with: Callable[..., Api]) ->
     assert failing.status_code == 503
     assert failing.json()["checks"]["database"] == "ok"
     assert failing.json()["checks"]["storage"].startswith("failing")
+
+
+def test_health_names_an_unreachable_database(api: Api) -> None:
+    state = api.client.app.state.automl  # type: ignore[attr-defined]
+    unreachable = Catalog("postgresql+psycopg://automl@127.0.0.1:9/automl?connect_timeout=2")
+    api.client.app.state.automl = dataclasses.replace(state, catalog=unreachable)  # type: ignore[attr-defined]
+    failing = api.client.get("/healthz")
+    assert failing.status_code == 503
+    assert failing.json()["checks"]["storage"] == "ok"
+    assert failing.json()["checks"]["database"].startswith("failing: OperationalError")

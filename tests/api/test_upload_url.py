@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api.app import create_app
 from catalog.accounts import create_token
@@ -120,6 +120,25 @@ def test_reservations_count_against_the_quota_until_it_is_full(
     assert _error(over) == (507, "quota_exceeded")
     assert "400 of your 1,000-byte quota are free" in over.json()["error"]["message"]
     assert ask(400).status_code == 200
+
+
+def test_an_expired_reservation_no_longer_counts(api_with: Callable[..., Api]) -> None:
+    api = api_with(AUTOML_TIERS=json.dumps({"tiny": {"max_file_bytes": 600, "quota_bytes": 1000}}))
+    headers = api.token("erin", "tiny")
+    body = {"filename": "a.csv", "size_bytes": 600}
+    first = api.client.post("/api/datasets/upload-url", json=body, headers=headers)
+    assert (
+        api.client.post("/api/datasets/upload-url", json=body, headers=headers).status_code == 507
+    )
+    with catalog_for(api.settings.catalog_url).session() as session:
+        session.execute(
+            update(Upload)
+            .where(Upload.id == first.json()["upload_id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert (
+        api.client.post("/api/datasets/upload-url", json=body, headers=headers).status_code == 200
+    )
 
 
 @pytest.fixture
