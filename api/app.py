@@ -9,7 +9,7 @@ from prefect_aws import S3Bucket
 from api.deps import ApiState
 from api.errors import install_error_handlers
 from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
-from api.routes import datasets, health, uploads
+from api.routes import datasets, health, jobs, uploads
 from blocks.storage import load_storage_block
 from catalog.database import catalog_for, migrate
 from core.settings import Settings, get_settings
@@ -43,7 +43,9 @@ def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(uploads.router)
     app.include_router(datasets.router)
+    app.include_router(jobs.router)
     app.include_router(health.router)
+    app.add_middleware(RequestLogMiddleware)  # inside CORS: its answers get CORS headers too
     app.add_middleware(
         CORSMiddleware,
         allow_origins=allowed_origins(settings),
@@ -52,7 +54,6 @@ def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
         expose_headers=[REQUEST_ID_HEADER],
         max_age=600,
     )
-    app.add_middleware(RequestLogMiddleware)
     return app
 
 

@@ -7,6 +7,7 @@ which are streamed from disk part by part, never read whole into memory.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,6 +19,7 @@ from core.errors import AutomlError
 CHUNK_BYTES = 1024**2
 PART_URL_BATCH = 100  # part URLs asked for at a time (they expire, so not all up front)
 PART_ATTEMPTS = 3
+CONFIRM_RETRY_DELAYS = (2.0, 5.0)  # seconds before the 2nd and 3rd confirm after a 503
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent
 
@@ -26,6 +28,10 @@ class UploadError(AutomlError):
     """The API refused a step, or the store refused the bytes; the message says which and why."""
 
     code = "upload_failed"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StoreBusyError(UploadError):
@@ -82,7 +88,7 @@ class UploadClient:
             message = f"{error['message']} ({error['code']}, HTTP {response.status_code})"
         except (ValueError, KeyError, TypeError):
             message = f"HTTP {response.status_code} from {method} {path}"
-        raise UploadError(message)
+        raise UploadError(message, response.status_code)
 
     def _put(
         self,
@@ -126,8 +132,20 @@ class UploadClient:
                 )
             else:
                 self._put(plan["upload_url"], plan["headers"], handle, 0, size, progress)
-        result: dict[str, Any] = self._call("POST", "/api/datasets/confirm", confirm)
-        return result
+        return self._confirm(confirm)
+
+    def _confirm(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Confirms, again after a 503 (confirm is idempotent: a retry never makes a second
+        version); the last failure names the upload so it can be confirmed later."""
+        for delay in (*CONFIRM_RETRY_DELAYS, None):
+            try:
+                result: dict[str, Any] = self._call("POST", "/api/datasets/confirm", body)
+                return result
+            except UploadError as exc:
+                if exc.status != 503 or delay is None:
+                    raise UploadError(f"{exc.message}; upload id {body['upload_id']}") from None
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _upload_parts(
         self,

@@ -14,7 +14,7 @@ from api.schemas import (
 )
 from catalog.database import Catalog
 from catalog.datasets import READY
-from catalog.deletion import live_keys_of_dataset, mark_dataset_deleted
+from catalog.deletion import mark_dataset_deleted
 from catalog.listing import dataset_page, users_dataset, users_version, versions_of
 from catalog.tables import DatasetVersion
 from core.errors import ConflictError
@@ -95,17 +95,15 @@ def download_url(
 
 
 def delete_dataset(catalog: Catalog, storage: S3Bucket, user_id: str, dataset_id: str) -> int:
-    """Moves the dataset's objects under `deleted/`, then marks the records; returns how many
-    objects moved. Objects first: a crash half-way leaves a dataset that can be deleted again,
-    and a moved object is never lost (copied before its live key is removed)."""
+    """Marks the dataset deleted (atomically, so racing deletes and confirms cannot double-count
+    or slip a version in), then moves its objects under `deleted/`; returns how many moved.
+    Each object is copied before its live key is removed, so none is ever lost."""
     with catalog.session() as session:
-        keys = live_keys_of_dataset(session, user_id, dataset_id)
+        keys = mark_dataset_deleted(session, user_id, dataset_id)
     moved = 0
     for key in keys:
         if head_object(storage, key) is not None:
             copy_key(storage, key, deleted_key(key))
             delete_key(storage, key)
             moved += 1
-    with catalog.session() as session:
-        mark_dataset_deleted(session, user_id, dataset_id)
     return moved

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import AutomlError
+from core.errors import AutomlError, StorageUnavailableError
+from tasks.storage import is_transient_storage_error
 
 logger = logging.getLogger("api")
 
@@ -60,9 +62,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """A store that cannot be reached or answers 5xx is a 503 the client may retry; any other
+    storage error is ours (500), reported with the request id, never the store's details."""
     request_id = getattr(request.state, "request_id", "-")
-    logger.exception("request %s failed", request_id)
+    if is_transient_storage_error(exc):
+        logger.warning("request %s: storage unavailable: %s", request_id, exc)
+        unavailable = StorageUnavailableError(
+            "storage cannot be reached right now; nothing was changed, try again shortly"
+        )
+        return error_response(unavailable.http_status, unavailable.code, unavailable.message)
+    logger.error("request %s: storage error: %s", request_id, exc)
+    return unexpected_error_response(request_id)
+
+
+def unexpected_error_response(request_id: str) -> JSONResponse:
     return error_response(
         500, "internal_error", f"something went wrong on our side (request id {request_id})"
     )
@@ -72,4 +86,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AutomlError, _automl_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(ClientError, _storage_error)
+    app.add_exception_handler(BotoCoreError, _storage_error)

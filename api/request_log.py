@@ -9,6 +9,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import unexpected_error_response
+
 logger = logging.getLogger("api.access")
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -35,10 +37,12 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         status = 500
 
+        status_sent = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -48,6 +52,14 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, inside the CORS middleware, so even a 500 carries the request id
+            # and the CORS headers a browser needs to read it.
+            logger.exception("request %s failed", request_id)
+            if status_sent:
+                raise
+            response = unexpected_error_response(request_id)
+            await response(scope, receive, send_with_id)
         finally:
             logger.info(
                 "%s %s %s %d %.1fms",

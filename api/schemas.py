@@ -160,3 +160,49 @@ class DeleteResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok", "failing"]
     checks: dict[str, str] = Field(examples=[{"storage": "ok", "database": "ok"}])
+
+
+TaskType = Literal["classification", "regression"]
+JobStatus = Literal["pending", "running", "succeeded", "failed"]
+
+
+class TrainRequest(Strict):
+    version_id: str = Field(min_length=1, max_length=64)
+    target: str = Field(min_length=1, max_length=1024, description="The column to predict.")
+
+
+class TrainResponse(BaseModel):
+    job_id: str
+    flow_run_id: str
+    task_type: TaskType = Field(description="Inferred from the target column's type and values.")
+
+
+class JobDetail(BaseModel):
+    job_id: str
+    version_id: str
+    target: str
+    task_type: TaskType | None
+    status: JobStatus
+    metrics: dict[str, Any] | None
+    error: str | None
+    flow_run_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ModelResponse(BaseModel):
+    job_id: str
+    metadata: dict[str, Any] = Field(description="The model's metadata.json.")
+    download_url: str = Field(description="Presigned GET of model.joblib.")
+    expires_at: datetime
+
+
+class PlotUrl(BaseModel):
+    name: str
+    url: str
+    expires_at: datetime
+
+
+class PlotList(BaseModel):
+    job_id: str
+    plots: list[PlotUrl]

@@ -26,7 +26,9 @@ from api.schemas import (
 from catalog.database import Catalog
 from catalog.tables import DatasetVersion, Upload, utcnow
 from catalog.uploads import (
+    ABORTED,
     PENDING,
+    REJECTED,
     Confirmation,
     attach_multipart,
     check_open,
@@ -42,18 +44,20 @@ from catalog.uploads import (
 from core.errors import (
     ConflictError,
     ContentRejectedError,
+    ExpiredError,
     InvalidInputError,
 )
 from core.events import UPLOAD_CONFIRMED
 from core.settings import Settings
 from deployments.runs import start_ingestion
 from tasks.events import emit
-from tasks.storage import head_object
+from tasks.storage import delete_key, head_object
 from tasks.uploads import (
     MultipartPlan,
     MultipartRejectedError,
     abort_multipart,
     complete_multipart,
+    expiry,
     needs_multipart,
     plan_multipart,
     presign_part_request,
@@ -66,6 +70,8 @@ logger = logging.getLogger("api.uploads")
 # A multipart upload of a large file takes longer than one URL lives: it stays open (and keeps
 # its reservation) at least this long; each part URL still expires after the presign lifetime.
 MULTIPART_UPLOAD_WINDOW = timedelta(hours=24)
+# After its URLs expire, an upload can still be confirmed this long (a PUT that started in time).
+CONFIRM_GRACE = timedelta(hours=1)
 
 
 def request_upload(
@@ -76,37 +82,41 @@ def request_upload(
     filename: str,
     size_bytes: int,
 ) -> UploadUrlResponse:
-    """Reserves quota for the file and signs a PUT, or opens a multipart upload for it."""
+    """Reserves quota for the file and signs a PUT, or opens a multipart upload for it.
+
+    The upload stays confirmable for a grace period after its URL expires, so a PUT that
+    started just before the expiry is not lost; its reservation counts until then.
+    """
     multipart = needs_multipart(size_bytes, settings.multipart_threshold_bytes)
+    plan = plan_multipart(size_bytes) if multipart else None
     lifetime = timedelta(seconds=settings.presign_expires_seconds)
     if multipart:
         lifetime = max(lifetime, MULTIPART_UPLOAD_WINDOW)
     with catalog.session() as session:
         upload = reserve_upload(
-            session, user.id, user.tier, filename, size_bytes, utcnow() + lifetime
+            session, user.id, user.tier, filename, size_bytes, utcnow() + lifetime + CONFIRM_GRACE
         )
-        upload_id, key, expires_at = upload.id, upload.temp_key, upload.expires_at
-    if not multipart:
-        signed = presign_put_request(storage, key, size_bytes, settings.presign_expires_seconds)
-        return UploadUrlResponse(
-            upload_id=upload_id,
-            upload_url=signed.url,
-            method="PUT",
-            headers=signed.headers,
-            expires_at=signed.expires_at,
-        )
-    plan = plan_multipart(size_bytes)
+        upload_id, key = upload.id, upload.temp_key
     try:
+        if plan is None:
+            signed = presign_put_request(storage, key, size_bytes, settings.presign_expires_seconds)
+            return UploadUrlResponse(
+                upload_id=upload_id,
+                upload_url=signed.url,
+                method="PUT",
+                headers=signed.headers,
+                expires_at=signed.expires_at,
+            )
         multipart_upload_id = start_multipart(storage, key)
     except Exception:
-        with catalog.session() as session:
+        with catalog.session() as session:  # nothing was handed out: give the bytes back
             release_upload(session, upload_id)
         raise
     with catalog.session() as session:
         attach_multipart(session, upload_id, multipart_upload_id, plan.part_size, plan.part_count)
     return UploadUrlResponse(
         upload_id=upload_id,
-        expires_at=expires_at,
+        expires_at=expiry(int(lifetime.total_seconds())),
         multipart=MultipartPlanOut(part_size=plan.part_size, part_count=plan.part_count),
     )
 
@@ -136,8 +146,11 @@ def request_part_urls(
         raise InvalidInputError(
             f"part numbers must be within 1..{plan.part_count}; got {', '.join(map(str, wrong))}"
         )
-    # A part URL never outlives the upload it belongs to.
-    expires_in = min(settings.presign_expires_seconds, int((expires_at - now).total_seconds()))
+    # A part URL never outlives the window the upload takes bytes in.
+    window = int((expires_at - CONFIRM_GRACE - now).total_seconds())
+    if window < 1:
+        raise ExpiredError(f"upload {upload_id} no longer takes parts; request a new upload URL")
+    expires_in = min(settings.presign_expires_seconds, window)
     parts = []
     for number in sorted(set(part_numbers)):
         signed = presign_part_request(
@@ -162,18 +175,19 @@ def request_part_urls(
 def abort_upload(
     catalog: Catalog, storage: S3Bucket, user: AuthenticatedUser, upload_id: str
 ) -> None:
-    """Aborts a pending multipart upload at the store and releases its reservation."""
+    """Closes a pending multipart upload (releasing its reservation), then aborts it at the
+    store. Closing first, under the upload's lock, means a racing confirm either finished before
+    (and the abort is refused) or finds the upload aborted."""
     with catalog.session() as session:
         upload = users_upload(session, user.id, upload_id)
-        if upload.status == "aborted":
+        if upload.status == ABORTED:
             return  # aborting twice is the same as aborting once
-        if upload.status != "pending":
-            raise ConflictError(f"upload {upload_id} is {upload.status}; only open uploads abort")
         multipart_upload_id, _ = _multipart_of(upload)
         key = upload.temp_key
+        lock_upload(session, upload_id)
+        if not release_upload(session, upload_id):
+            raise ConflictError(f"upload {upload_id} is no longer open; it cannot be aborted")
     abort_multipart(storage, key, multipart_upload_id)
-    with catalog.session() as session:
-        release_upload(session, upload_id)
 
 
 def _check_stored_file(storage: S3Bucket, upload: Upload, request: ConfirmRequest) -> None:
@@ -189,7 +203,8 @@ def _check_stored_file(storage: S3Bucket, upload: Upload, request: ConfirmReques
         )
     if info.size != upload.size_bytes:
         raise ContentRejectedError(
-            f"the uploaded file is {info.size:,} bytes, but {upload.size_bytes:,} were declared"
+            f"the uploaded file is {info.size:,} bytes, but {upload.size_bytes:,} were declared; "
+            "it was removed: request a new upload URL"
         )
 
 
@@ -233,7 +248,15 @@ def _confirm_in_catalog(
         found = _earlier_or_open(session, user, request.upload_id)
     if isinstance(found, Confirmation):
         return found
-    _check_stored_file(storage, found, request)
+    try:
+        _check_stored_file(storage, found, request)
+    except ContentRejectedError:
+        # Not the declared file: removed, and the upload closed with its reservation released,
+        # so the user can start again at once.
+        delete_key(storage, found.temp_key)
+        with catalog.session() as session:
+            release_upload(session, found.id, REJECTED)
+        raise
     try:
         with catalog.session() as session:
             lock_upload(session, request.upload_id)
@@ -260,9 +283,11 @@ def confirm(
     """
     confirmation = _confirm_in_catalog(catalog, storage, user, request)
     flow_run_id = confirmation.flow_run_id or start_ingestion(confirmation.version_id)
+    first = False
     if confirmation.flow_run_id is None:
         with catalog.session() as session:
-            record_flow_run(session, confirmation.version_id, flow_run_id)
+            first = record_flow_run(session, confirmation.version_id, flow_run_id)
+    if first:
         emit(
             UPLOAD_CONFIRMED,
             "upload",

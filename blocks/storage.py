@@ -27,6 +27,8 @@ def client_config() -> Config:
         response_checksum_validation="when_required",
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=10,
+        # The API signs and checks objects from up to 40 request threads (uvicorn's pool).
+        max_pool_connections=50,
         read_timeout=120,
     )
 

@@ -51,8 +51,19 @@ def create_version(
         session.add(dataset)
         session.flush()
     else:
-        found = session.get(Dataset, dataset_id)
-        if found is None or found.user_id != upload.user_id or found.deleted_at is not None:
+        # Locks the dataset row: a delete of it (a conditional UPDATE of the same row) either
+        # committed first, and the dataset is not found, or waits for this version.
+        locked = session.execute(
+            update(Dataset)
+            .where(
+                Dataset.id == dataset_id,
+                Dataset.user_id == upload.user_id,
+                Dataset.deleted_at.is_(None),
+            )
+            .values(name=Dataset.name)
+        )
+        found = session.get(Dataset, dataset_id, populate_existing=True)
+        if cast("CursorResult[Any]", locked).rowcount != 1 or found is None:
             raise NotFoundError(f"no dataset {dataset_id}")
         dataset = found
     version_id = new_id()
@@ -110,10 +121,14 @@ def ingestion_target(session: Session, version_id: str) -> IngestionTarget:
 
 
 def mark_ingesting(session: Session, version_id: str, flow_run_id: str | None) -> bool:
-    """pending/failed -> ingesting; False if the version is already ready (nothing to do)."""
+    """pending/failed -> ingesting; False if the version is ready or deleted (nothing to do)."""
     result = session.execute(
         update(DatasetVersion)
-        .where(DatasetVersion.id == version_id, DatasetVersion.status != READY)
+        .where(
+            DatasetVersion.id == version_id,
+            DatasetVersion.status != READY,
+            DatasetVersion.deleted_at.is_(None),
+        )
         .values(status=INGESTING, flow_run_id=flow_run_id, error=None, updated_at=utcnow())
     )
     return bool(cast("CursorResult[Any]", result).rowcount)

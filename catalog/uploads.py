@@ -23,11 +23,13 @@ from core.errors import (
     NotFoundError,
     QuotaExceededError,
 )
+from core.keys import upload_extension
 from core.settings import Tier
 
 # Upload states. A reservation counts while `pending` and unexpired, and while `confirmed`
 # (until ingestion turns it into used bytes or releases it).
 PENDING, CONFIRMED, ABORTED, EXPIRED = "pending", "confirmed", "aborted", "expired"
+REJECTED = "rejected"  # the stored file was not the declared one: removed, reservation released
 
 
 def _lock_user(session: Session, user_id: str) -> None:
@@ -66,6 +68,7 @@ def reserve_upload(
     The check and the insert run under the user's lock, so parallel requests at the edge of the
     quota are serialized and can never overshoot it together.
     """
+    upload_extension(filename)  # a bad name is a 400 whatever the size
     if size_bytes > tier.max_file_bytes:
         raise FileTooLargeError(
             f"the file is {size_bytes:,} bytes; your tier allows files up to "
@@ -93,13 +96,14 @@ def attach_multipart(
     upload.part_count = part_count
 
 
-def release_upload(session: Session, upload_id: str, status: str = ABORTED) -> None:
-    """Gives a pending upload's reservation back (aborted, or failed before it was usable)."""
-    session.execute(
+def release_upload(session: Session, upload_id: str, status: str = ABORTED) -> bool:
+    """Closes a pending upload and gives its reservation back; False if it was not pending."""
+    result = session.execute(
         update(Upload)
         .where(Upload.id == upload_id, Upload.status == PENDING)
         .values(status=status, reserved_bytes=0)
     )
+    return bool(cast("CursorResult[Any]", result).rowcount)
 
 
 def users_upload(session: Session, user_id: str, upload_id: str) -> Upload:
@@ -158,10 +162,12 @@ def confirm_upload(
     return Confirmation(version.dataset_id, version.id, None, created=True)
 
 
-def record_flow_run(session: Session, version_id: str, flow_run_id: str) -> None:
-    """Remembers the ingestion run a confirm started (unless a run already claimed it)."""
-    session.execute(
+def record_flow_run(session: Session, version_id: str, flow_run_id: str) -> bool:
+    """Remembers the ingestion run a confirm started; False if one was recorded before (by a
+    concurrent confirm or the run itself), so only one confirm announces it."""
+    result = session.execute(
         update(DatasetVersion)
         .where(DatasetVersion.id == version_id, DatasetVersion.flow_run_id.is_(None))
         .values(flow_run_id=flow_run_id)
     )
+    return bool(cast("CursorResult[Any]", result).rowcount)

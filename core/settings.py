@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         default=None, alias="AUTOML_CORS_ORIGINS"
     )
     prefect_port: int = Field(default=4200, alias="AUTOML_PREFECT_PORT", ge=1, le=65535)
+    training_budget_seconds: float = Field(
+        default=60.0, alias="AUTOML_TRAINING_BUDGET_SECONDS", gt=0, le=86_400
+    )
     api_host: str = Field(default="127.0.0.1", alias="AUTOML_API_HOST", min_length=1)
     api_port: int = Field(default=8000, alias="AUTOML_API_PORT", ge=1, le=65535)
     # Client side (`automl upload`): which API to send files to, and as whom.

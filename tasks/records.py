@@ -19,30 +19,30 @@ from catalog.datasets import (
 from core.settings import get_settings
 
 
-def _session() -> AbstractContextManager[Session]:
+def catalog_session() -> AbstractContextManager[Session]:
     """A catalog transaction on the configured database."""
     return catalog_for(get_settings().catalog_url).session()
 
 
 @task(task_run_name="load-version-{version_id}", retries=3, retry_delay_seconds=[1, 2, 4])
 def load_ingestion_target(version_id: str) -> IngestionTarget:
-    with _session() as session:
+    with catalog_session() as session:
         return ingestion_target(session, version_id)
 
 
 @task(task_run_name="start-version-{version_id}", retries=3, retry_delay_seconds=[1, 2, 4])
 def record_ingesting(version_id: str, flow_run_id: str | None) -> bool:
-    with _session() as session:
+    with catalog_session() as session:
         return mark_ingesting(session, version_id, flow_run_id)
 
 
 @task(task_run_name="record-ready-{version_id}", retries=3, retry_delay_seconds=[1, 2, 4])
 def record_ready(version_id: str, outcome: IngestionOutcome) -> bool:
-    with _session() as session:
+    with catalog_session() as session:
         return mark_ready(session, version_id, outcome)
 
 
 @task(task_run_name="record-failed-{version_id}", retries=3, retry_delay_seconds=[1, 2, 4])
 def record_failed(version_id: str, reason: str) -> None:
-    with _session() as session:
+    with catalog_session() as session:
         mark_failed(session, version_id, reason)

@@ -259,6 +259,41 @@ def copy_key(bucket: S3Bucket, source_key: str, destination_key: str) -> ObjectI
     return copied
 
 
+SMALL_OBJECT_LIMIT = 16 * MiB
+
+
+def read_small_object(
+    bucket: S3Bucket, key: str, max_bytes: int = SMALL_OBJECT_LIMIT
+) -> bytes | None:
+    """The whole body of a small object (metadata JSON), or None if there is no such key.
+
+    Refuses anything larger than `max_bytes` rather than reading it into memory.
+    """
+    info = head_object(bucket, key)
+    if info is None:
+        return None
+    if info.size > max_bytes:
+        raise ValueError(f"{key} is {info.size} bytes, more than the {max_bytes} read whole")
+    body: bytes = s3_client(bucket).get_object(Bucket=bucket.bucket_name, Key=key)["Body"].read()
+    return body
+
+
+def list_keys(bucket: S3Bucket, prefix: str) -> list[str]:
+    """Every key under `prefix`, in key order (paginated, so any number of objects)."""
+    pages = (
+        s3_client(bucket)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=bucket.bucket_name, Prefix=prefix)
+    )
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@storage_task(task_run_name="read-{key}")
+def read_object(key: str) -> bytes | None:
+    """A small object's body (metadata JSON), or None if there is no such key."""
+    return read_small_object(_bucket(), key)
+
+
 @storage_task(task_run_name="object-info-{key}")
 def object_info(key: str) -> ObjectInfo | None:
     """Exists, size and ETag of one object in one request."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 import yaml
 from prefect import Flow
@@ -31,3 +32,15 @@ def test_the_local_stack_serves_what_prefect_yaml_declares() -> None:
     served = {(d.flow_name, d.name) for d in local_deployments()}
     declared = {(str(d["name"]), str(d["name"])) for d in _declared()}
     assert served == declared
+
+
+def test_render_plots_is_triggered_by_model_published_in_both_places() -> None:
+    [declared] = [d for d in _declared() if d["name"] == "render-plots"]
+    triggers: list[dict[str, Any]] = declared["triggers"]  # type: ignore[assignment]
+    [yaml_trigger] = triggers
+    [served] = [d for d in local_deployments() if d.name == "render-plots"]
+    [local_trigger] = served.triggers
+    for trigger in (yaml_trigger, local_trigger.model_dump(mode="json")):
+        assert set(trigger["expect"]) == {"automl.model.published"}
+        assert trigger["match"] == {"prefect.resource.id": "automl.model.*"}
+        assert trigger["parameters"] == {"job_id": "{{ event.payload.job_id }}"}

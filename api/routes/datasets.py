@@ -35,7 +35,7 @@ def list_user_datasets(
     user: CurrentUser,
     catalog: CatalogDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> DatasetPage:
     """The caller's datasets, newest first, one page at a time."""
     return list_datasets(catalog, user.id, limit, offset)

@@ -37,3 +37,22 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
     assert body["error"]["message"]
     return response.status_code, str(body["error"]["code"])
+
+
+def put_parts(
+    api: Api, upload_id: str, body: bytes, part_size: int, count: int
+) -> list[dict[str, object]]:
+    response = api.post(
+        "/api/datasets/upload-parts",
+        {"upload_id": upload_id, "part_numbers": list(range(1, count + 1))},
+    )
+    assert response.status_code == 200, response.text
+    parts = []
+    for part in response.json()["parts"]:
+        number = part["part_number"]
+        chunk = body[(number - 1) * part_size : number * part_size]
+        assert part["headers"] == {"Content-Length": str(len(chunk))}
+        put = httpx.put(part["upload_url"], content=chunk, headers=part["headers"])
+        assert put.status_code == 200, put.text
+        parts.append({"part_number": number, "etag": put.headers["etag"]})
+    return parts

@@ -21,6 +21,10 @@ ROUTES = {
     ("get", "/api/datasets/{dataset_id}/versions/{version_id}"),
     ("get", "/api/datasets/{dataset_id}/versions/{version_id}/download-url"),
     ("get", "/healthz"),
+    ("post", "/api/jobs/train"),
+    ("get", "/api/jobs/{job_id}"),
+    ("get", "/api/models/{job_id}"),
+    ("get", "/api/jobs/{job_id}/plots"),
 }
 
 

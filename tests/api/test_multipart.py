@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from catalog.database import catalog_for
 from catalog.tables import Upload
 from tests.api.conftest import Api
-from tests.api.helpers import error_of
+from tests.api.helpers import error_of, put_parts
 
 MiB = 1024**2
 
@@ -35,32 +34,13 @@ def _plan(api: Api, size: int) -> dict[str, object]:
     return plan
 
 
-def _put_parts(
-    api: Api, upload_id: str, body: bytes, part_size: int, count: int
-) -> list[dict[str, object]]:
-    response = api.post(
-        "/api/datasets/upload-parts",
-        {"upload_id": upload_id, "part_numbers": list(range(1, count + 1))},
-    )
-    assert response.status_code == 200, response.text
-    parts = []
-    for part in response.json()["parts"]:
-        number = part["part_number"]
-        chunk = body[(number - 1) * part_size : number * part_size]
-        assert part["headers"] == {"Content-Length": str(len(chunk))}
-        put = httpx.put(part["upload_url"], content=chunk, headers=part["headers"])
-        assert put.status_code == 200, put.text
-        parts.append({"part_number": number, "etag": put.headers["etag"]})
-    return parts
-
-
 def test_a_large_file_uploads_in_parts_and_confirms(api: Api) -> None:
     body = _csv(40 * MiB)
     plan = _plan(api, len(body))
     assert plan["upload_url"] is None
     assert plan["multipart"] == {"part_size": 16 * MiB, "part_count": 3}
     upload_id = str(plan["upload_id"])
-    parts = _put_parts(api, upload_id, body, 16 * MiB, 3)
+    parts = put_parts(api, upload_id, body, 16 * MiB, 3)
     confirmed = api.post(
         "/api/datasets/confirm",
         {"upload_id": upload_id, "dataset_name": "big", "parts": list(reversed(parts))},
@@ -78,7 +58,7 @@ def test_a_large_file_uploads_in_parts_and_confirms(api: Api) -> None:
 def test_confirm_without_every_part_is_400_and_stays_confirmable(api: Api) -> None:
     body = _csv(20 * MiB)
     upload_id = str(_plan(api, len(body))["upload_id"])
-    parts = _put_parts(api, upload_id, body, 16 * MiB, 2)
+    parts = put_parts(api, upload_id, body, 16 * MiB, 2)
     partial = api.post(
         "/api/datasets/confirm",
         {"upload_id": upload_id, "dataset_name": "big", "parts": parts[:1]},
@@ -107,7 +87,7 @@ def test_part_numbers_outside_the_plan_are_400(api: Api) -> None:
 def test_abort_discards_the_parts_and_releases_the_reservation(api: Api) -> None:
     body = _csv(20 * MiB)
     upload_id = str(_plan(api, len(body))["upload_id"])
-    _put_parts(api, upload_id, body, 16 * MiB, 2)
+    put_parts(api, upload_id, body, 16 * MiB, 2)
     aborted = api.post("/api/datasets/upload-abort", {"upload_id": upload_id})
     assert aborted.status_code == 200 and aborted.json()["status"] == "aborted"
     listed = api.store.client.list_multipart_uploads(Bucket=api.store.bucket_name)

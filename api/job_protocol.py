@@ -1,0 +1,112 @@
+"""Training jobs as the API answers them: start one, read it, its model and its plots."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from prefect_aws import S3Bucket
+
+from api.deps import AuthenticatedUser
+from api.schemas import JobDetail, ModelResponse, PlotList, PlotUrl, TrainResponse
+from catalog.database import Catalog
+from catalog.jobs import (
+    JOB_SUCCEEDED,
+    create_job,
+    mark_job_failed,
+    record_job_flow_run,
+    training_source,
+    users_job,
+)
+from core.errors import AutomlError, ConflictError, InvalidInputError
+from core.keys import model_key, model_metadata_key, plots_prefix
+from deployments.runs import start_training
+from tasks.storage import list_keys, read_small_object
+from tasks.task_type import task_type_for_profile_column
+from tasks.uploads import presign_get_request
+
+logger = logging.getLogger("api.jobs")
+
+
+def start_job(
+    catalog: Catalog, user: AuthenticatedUser, version_id: str, target: str
+) -> TrainResponse:
+    """Creates a job on the caller's ready version and starts its `train-model` run."""
+    with catalog.session() as session:
+        source = training_source(session, version_id, user.id)
+        columns = {column["name"]: column for column in source.profile.get("columns", [])}
+        if target not in columns:
+            shown = ", ".join(sorted(columns)[:20])
+            raise InvalidInputError(
+                f"{target!r} is not a column of this dataset (columns: {shown})"
+            )
+        task_type = task_type_for_profile_column(
+            columns[target], int(source.profile.get("row_count", 0))
+        )
+        job = create_job(session, user.id, version_id, target, task_type)
+        job_id = job.id
+    try:
+        flow_run_id = start_training(job_id, version_id, target)
+    except AutomlError as exc:
+        with catalog.session() as session:
+            mark_job_failed(session, job_id, exc.message)
+        raise
+    with catalog.session() as session:
+        record_job_flow_run(session, job_id, flow_run_id)
+    logger.info("job %s started on version %s as run %s", job_id, version_id, flow_run_id)
+    return TrainResponse(job_id=job_id, flow_run_id=flow_run_id, task_type=task_type)
+
+
+def read_job(catalog: Catalog, user: AuthenticatedUser, job_id: str) -> JobDetail:
+    with catalog.session() as session:
+        job = users_job(session, user.id, job_id)
+        return JobDetail(
+            job_id=job.id,
+            version_id=job.version_id,
+            target=job.target,
+            task_type=job.task_type,
+            status=job.status,
+            metrics=job.metrics,
+            error=job.error,
+            flow_run_id=job.flow_run_id,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+
+def read_model(
+    catalog: Catalog, storage: S3Bucket, user: AuthenticatedUser, job_id: str, expires_in: int
+) -> ModelResponse:
+    """The model's metadata and a presigned GET of `model.joblib` (409 until published)."""
+    with catalog.session() as session:
+        job = users_job(session, user.id, job_id)
+        status = job.status
+    if status != JOB_SUCCEEDED:
+        raise ConflictError(f"job {job_id} is {status}; its model is not published yet")
+    body = read_small_object(storage, model_metadata_key(user.id, job_id))
+    if body is None:
+        raise ConflictError(f"job {job_id} has no published model in storage")
+    signed = presign_get_request(
+        storage, model_key(user.id, job_id), expires_in, download_name=f"model-{job_id}.joblib"
+    )
+    return ModelResponse(
+        job_id=job_id,
+        metadata=json.loads(body),
+        download_url=signed.url,
+        expires_at=signed.expires_at,
+    )
+
+
+def list_plots(
+    catalog: Catalog, storage: S3Bucket, user: AuthenticatedUser, job_id: str, expires_in: int
+) -> PlotList:
+    """The job's plots (names and presigned GETs); empty until `render-plots` has run."""
+    with catalog.session() as session:
+        users_job(session, user.id, job_id)
+    prefix = plots_prefix(job_id)
+    plots = []
+    for key in list_keys(storage, prefix):
+        name = key.removeprefix(prefix).removesuffix(".png")
+        signed = presign_get_request(storage, key, expires_in)
+        plots.append(PlotUrl(name=name, url=signed.url, expires_at=signed.expires_at))
+    return PlotList(job_id=job_id, plots=plots)

@@ -1,0 +1,125 @@
+"""Training jobs: created by the API or the flow, their state changes, and who may read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session
+
+from catalog.datasets import READY
+from catalog.tables import Dataset, DatasetVersion, Job, utcnow
+from core.errors import ConflictError, NotFoundError
+from core.keys import new_id
+
+# Job states.
+JOB_PENDING, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "pending", "running", "succeeded", "failed"
+
+
+@dataclass(frozen=True)
+class TrainingSource:
+    """The ready version a job trains on, as the flow needs it (ids, key, checksum, profile)."""
+
+    user_id: str
+    dataset_id: str
+    version_id: str
+    parquet_key: str
+    sha256: str | None
+    profile: dict[str, Any]
+
+
+def training_source(
+    session: Session, version_id: str, user_id: str | None = None
+) -> TrainingSource:
+    """The version to train on; 404 if unknown (or not `user_id`'s), 409 if not ready."""
+    version = session.get(DatasetVersion, version_id)
+    dataset = session.get(Dataset, version.dataset_id) if version is not None else None
+    if (
+        version is None
+        or dataset is None
+        or version.deleted_at is not None
+        or dataset.deleted_at is not None
+        or (user_id is not None and dataset.user_id != user_id)
+    ):
+        raise NotFoundError(f"no dataset version {version_id}")
+    if version.status != READY:
+        raise ConflictError(
+            f"version {version_id} is {version.status}; training needs a ready version"
+        )
+    return TrainingSource(
+        user_id=dataset.user_id,
+        dataset_id=dataset.id,
+        version_id=version.id,
+        parquet_key=version.parquet_key,
+        sha256=version.sha256,
+        profile=version.profile or {},
+    )
+
+
+def create_job(
+    session: Session, user_id: str, version_id: str, target: str, task_type: str | None
+) -> Job:
+    job = Job(
+        id=new_id(), user_id=user_id, version_id=version_id, target=target, task_type=task_type
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def users_job(session: Session, user_id: str, job_id: str) -> Job:
+    """The caller's job; another user's id is reported exactly like an unknown one."""
+    job = session.get(Job, job_id)
+    if job is None or job.user_id != user_id:
+        raise NotFoundError(f"no job {job_id}")
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id}")
+    return job
+
+
+def record_job_flow_run(session: Session, job_id: str, flow_run_id: str) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.flow_run_id.is_(None))
+        .values(flow_run_id=flow_run_id)
+    )
+
+
+def mark_running(session: Session, job_id: str, flow_run_id: str | None) -> bool:
+    """pending/failed -> running; False if the job already succeeded (nothing to do)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status != JOB_SUCCEEDED)
+        .values(status=JOB_RUNNING, flow_run_id=flow_run_id, error=None, updated_at=utcnow())
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)
+
+
+def mark_succeeded(session: Session, job_id: str, task_type: str, metrics: dict[str, Any]) -> bool:
+    """Records the published model's facts once; False if another run recorded them first."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status != JOB_SUCCEEDED)
+        .values(
+            status=JOB_SUCCEEDED,
+            task_type=task_type,
+            metrics=metrics,
+            error=None,
+            updated_at=utcnow(),
+        )
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)
+
+
+def mark_job_failed(session: Session, job_id: str, reason: str) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status != JOB_SUCCEEDED)
+        .values(status=JOB_FAILED, error=reason, updated_at=utcnow())
+    )

@@ -1,0 +1,69 @@
+"""The `render-plots` flow: PNGs of the dataset profile and of the model's evaluation."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_image_artifact, create_markdown_artifact
+from prefect.logging import get_run_logger
+
+from core.errors import ConflictError
+from core.events import PLOTS_RENDERED
+from core.keys import model_metadata_key, plot_key
+from core.settings import MAX_PRESIGN_EXPIRES_SECONDS
+from tasks.events import emit
+from tasks.job_records import load_job, load_training_source
+from tasks.plots import render_plots as draw_plots
+from tasks.storage import presign_get, read_object, upload_file
+
+PNG = "image/png"
+
+
+@task(task_run_name="draw-plots-{job_id}")
+def draw(
+    job_id: str, profile: dict[str, object], metadata: dict[str, object], out_dir: Path
+) -> dict[str, Path]:
+    return draw_plots(profile, metadata, out_dir)
+
+
+@flow(name="render-plots", flow_run_name="plots-{job_id}")
+def render_plots(job_id: str) -> list[str]:
+    """Draws the plots of a published model to `plots/{job_id}/`; re-running redraws the same
+    names over the same keys. Each plot is also an image artifact of the run (its link is a
+    presigned URL, valid for 7 days)."""
+    logger = get_run_logger()
+    job = load_job(job_id)
+    raw = read_object(model_metadata_key(job.user_id, job_id))
+    if raw is None:
+        raise ConflictError(f"job {job_id} has no published model to plot")
+    metadata = json.loads(raw)
+    profile = load_training_source(job.version_id).profile
+    names: list[str] = []
+    with tempfile.TemporaryDirectory(prefix=f"plots-{job_id}-") as workdir:
+        for name, path in draw(job_id, profile, metadata, Path(workdir)).items():
+            key = plot_key(job_id, name)
+            upload_file(path, key, PNG)
+            link = presign_get(key, MAX_PRESIGN_EXPIRES_SECONDS)
+            create_image_artifact(
+                image_url=link.url,
+                key=f"plot-{name}",
+                description=f"{name} of job {job_id} (link valid until {link.expires_at:%Y-%m-%d})",
+            )
+            names.append(name)
+    create_markdown_artifact(
+        key=f"plots-{job_id}",
+        markdown="# Plots\n\n" + "\n".join(f"- `{plot_key(job_id, n)}`" for n in names),
+        description=f"Plots of job {job_id}",
+    )
+    emit(
+        PLOTS_RENDERED,
+        "plots",
+        job_id,
+        {"job_id": job_id, "version_id": job.version_id, "plots": names},
+        related={"job": job_id, "model": job_id, "version": job.version_id},
+    )
+    logger.info("job %s: %d plots rendered", job_id, len(names))
+    return names

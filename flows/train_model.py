@@ -1,0 +1,141 @@
+"""The `train-model` flow: a small AutoML search on a ready dataset version, published as
+`model.joblib` + `metadata.json`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+
+from catalog.jobs import JOB_SUCCEEDED, TrainingSource
+from core.errors import AutomlError
+from core.events import MODEL_PUBLISHED
+from core.keys import model_key, model_metadata_key
+from core.settings import get_settings
+from tasks.events import emit
+from tasks.job_records import (
+    create_job_for,
+    load_job,
+    load_training_source,
+    record_job_failed,
+    record_job_running,
+    record_job_succeeded,
+)
+from tasks.storage import download_file, read_object, upload_file
+from tasks.training import build_metadata, save_model, train_from_parquet
+
+MODEL_CONTENT_TYPE = "application/octet-stream"
+METADATA_CONTENT_TYPE = "application/json"
+SEED = 0
+
+
+def _run_name() -> str:
+    parameters = flow_run.parameters
+    return f"train-{parameters.get('job_id') or parameters.get('version_id')}"
+
+
+@task(task_run_name="train-{job_id}")
+def train_and_save(
+    job_id: str, source: TrainingSource, data_path: Path, target: str, workdir: Path
+) -> tuple[Path, dict[str, Any]]:
+    """Searches, refits the best pipeline, writes `model.joblib` and the metadata beside it."""
+    result = train_from_parquet(
+        data_path, target, time_budget_seconds=get_settings().training_budget_seconds, seed=SEED
+    )
+    model_path = workdir / "model.joblib"
+    model_sha256, model_size = save_model(result.pipeline, model_path)
+    metadata = build_metadata(
+        result,
+        dataset_id=source.dataset_id,
+        version_id=source.version_id,
+        dataset_sha256=source.sha256 or "",
+        model_sha256=model_sha256,
+        model_size_bytes=model_size,
+        flow_run_id=flow_run.get_id(),
+    )
+    metadata["job_id"] = job_id
+    return model_path, metadata
+
+
+def _publish(job_id: str, user_id: str, model_path: Path, metadata: dict[str, Any]) -> None:
+    """Model first, metadata second: a reader that finds the metadata finds its model."""
+    upload_file(model_path, model_key(user_id, job_id), MODEL_CONTENT_TYPE)
+    metadata_path = model_path.with_name("metadata.json")
+    metadata_path.write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    upload_file(metadata_path, model_metadata_key(user_id, job_id), METADATA_CONTENT_TYPE)
+
+
+def _metrics_markdown(job_id: str, metadata: dict[str, Any]) -> str:
+    metrics = "\n".join(
+        f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
+        for name, value in metadata.get("metrics", {}).items()
+    )
+    candidates = "\n".join(
+        f"| {c.get('name')} | {c.get('cv_score')} | {c.get('fit_seconds')} |"
+        for c in metadata.get("candidates", [])
+    )
+    return (
+        f"# Model of job {job_id}\n\n"
+        f"Target `{metadata.get('target')}`, {metadata.get('task_type')}, chosen "
+        f"`{metadata.get('chosen', {}).get('name')}` by {metadata.get('selection_metric')}.\n\n"
+        f"| metric (held-out split) | value |\n|---|---|\n{metrics}\n\n"
+        f"| candidate | CV score | fit seconds |\n|---|---|---|\n{candidates}\n"
+    )
+
+
+@flow(name="train-model", flow_run_name=_run_name)
+def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
+    """Idempotent: a finished job is left as it is; a model already published by a run that
+    stopped before recording it is recorded, not retrained. A failure marks the job `failed`
+    with a readable reason."""
+    logger = get_run_logger()
+    job_id = job_id or create_job_for(version_id, target)
+    job = load_job(job_id)
+    if job.status == JOB_SUCCEEDED:
+        logger.info("job %s already published its model; nothing to do", job_id)
+        return job_id
+    published = read_object(model_metadata_key(job.user_id, job_id))
+    if published is not None:
+        metadata = json.loads(published)
+    else:
+        record_job_running(job_id, flow_run.get_id())
+        try:
+            source = load_training_source(version_id)
+            with tempfile.TemporaryDirectory(prefix=f"train-{job_id}-") as name:
+                workdir = Path(name)
+                data_path = workdir / "dataset.parquet"
+                download_file(source.parquet_key, data_path)
+                model_path, metadata = train_and_save(job_id, source, data_path, target, workdir)
+                _publish(job_id, job.user_id, model_path, metadata)
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, AutomlError) else f"training failed: {exc}"
+            record_job_failed(job_id, reason)
+            logger.error("job %s failed: %s", job_id, reason)
+            raise
+    if not record_job_succeeded(job_id, metadata["task_type"], metadata["metrics"]):
+        return job_id  # another run recorded and announced it
+    create_markdown_artifact(
+        key=f"model-{job_id}",
+        markdown=_metrics_markdown(job_id, metadata),
+        description=f"Metrics of the model of job {job_id}",
+    )
+    emit(
+        MODEL_PUBLISHED,
+        "model",
+        job_id,
+        {
+            "job_id": job_id,
+            "version_id": version_id,
+            "task_type": metadata["task_type"],
+            "metrics": metadata["metrics"],
+        },
+        related={"job": job_id, "version": version_id},
+    )
+    logger.info("job %s published its model: %s", job_id, metadata["metrics"])
+    return job_id
