@@ -1,0 +1,148 @@
+"""`train-model` and `render-plots` for real: a ready version becomes a published model with
+its metadata, and the model's plots land in storage as PNGs and artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from catalog.database import catalog_for
+from catalog.jobs import create_job
+from catalog.tables import Job
+from core.events import MODEL_PUBLISHED
+from core.settings import get_settings
+from flows.ingest_dataset import ingest_dataset
+from flows.render_plots import render_plots
+from flows.train_model import train_model
+from samples.generate import SAMPLE
+from tests.conftest import Store
+from tests.flows.test_ingest_dataset import MakeIngestion, confirmed_uploads
+from tests.support.prefect_events import find_events
+
+BUDGET = "6"
+
+
+@dataclass
+class Trained:
+    store: Store
+    version_id: str
+    job_id: str
+
+    def job(self) -> Job:
+        with catalog_for(get_settings().catalog_url).session() as session:
+            found = session.get(Job, self.job_id)
+            assert found is not None
+            return found
+
+    def object(self, key: str) -> bytes:
+        body: bytes = self.store.client.get_object(Bucket=self.store.bucket_name, Key=key)[
+            "Body"
+        ].read()
+        return body
+
+
+@pytest.fixture
+def ready_version(
+    bucket: Store, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Store, MakeIngestion]]:
+    monkeypatch.setenv("AUTOML_TRAINING_BUDGET_SECONDS", BUDGET)
+    get_settings.cache_clear()
+    with confirmed_uploads(bucket) as make:
+        yield bucket, make
+
+
+def _job_on(store: Store, make: MakeIngestion, content: bytes, target: str) -> Trained:
+    ingestion = make(content)
+    assert ingest_dataset(ingestion.version_id) == "ready"
+    with catalog_for(get_settings().catalog_url).session() as session:
+        job_id = create_job(session, "alice", ingestion.version_id, target, None).id
+    return Trained(store, ingestion.version_id, job_id)
+
+
+@pytest.fixture
+def trained(ready_version: tuple[Store, MakeIngestion]) -> Trained:
+    store, make = ready_version
+    job = _job_on(store, make, SAMPLE.read_bytes(), "churned")
+    assert train_model(job.version_id, "churned", job.job_id) == job.job_id
+    return job
+
+
+def test_a_model_is_published_with_full_metadata(trained: Trained) -> None:
+    job = trained.job()
+    assert job.status == "succeeded" and job.task_type == "classification"
+    assert job.metrics is not None and 0.5 < job.metrics["accuracy"] <= 1.0
+    prefix = f"models/alice/{trained.job_id}/"
+    assert sorted(trained.store.keys(prefix)) == [prefix + "metadata.json", prefix + "model.joblib"]
+    model = trained.object(prefix + "model.joblib")
+    metadata = json.loads(trained.object(prefix + "metadata.json"))
+    assert metadata["model_file"] == {
+        "sha256": hashlib.sha256(model).hexdigest(),
+        "size_bytes": len(model),
+    }
+    assert metadata["dataset"]["version_id"] == trained.version_id
+    assert metadata["job_id"] == trained.job_id
+    assert metadata["target"] == "churned" and metadata["task_type"] == "classification"
+    assert metadata["flow_run_id"] and metadata["created_at"]
+    assert {"scikit-learn", "polars", "python"} <= set(metadata["library_versions"])
+    assert metadata["candidates"] and metadata["metrics"] == job.metrics
+    assert "customer_id" in {d["name"] for d in metadata["dropped_columns"]}  # an id column
+
+
+def test_publishing_emits_model_published(trained: Trained) -> None:
+    events = find_events(
+        MODEL_PUBLISHED,
+        lambda e: e["resource"]["prefect.resource.id"] == f"automl.model.{trained.job_id}",
+    )
+    assert len(events) == 1
+    assert events[0]["payload"]["job_id"] == trained.job_id
+    assert events[0]["payload"]["version_id"] == trained.version_id
+
+
+def test_running_a_finished_job_again_changes_nothing(trained: Trained) -> None:
+    key = f"models/alice/{trained.job_id}/model.joblib"
+    before = trained.store.client.head_object(Bucket=trained.store.bucket_name, Key=key)
+    assert train_model(trained.version_id, "churned", trained.job_id) == trained.job_id
+    after = trained.store.client.head_object(Bucket=trained.store.bucket_name, Key=key)
+    assert (after["ETag"], after["LastModified"]) == (before["ETag"], before["LastModified"])
+
+
+def test_render_plots_uploads_pngs_and_artifacts(trained: Trained) -> None:
+    names = render_plots(trained.job_id)
+    assert {"confusion-matrix", "feature-importance", "candidate-scores"} <= set(names)
+    keys = sorted(trained.store.keys(f"plots/{trained.job_id}/"))
+    assert keys == sorted(f"plots/{trained.job_id}/{name}.png" for name in names)
+    head = trained.store.client.head_object(Bucket=trained.store.bucket_name, Key=keys[0])
+    assert head["ContentType"] == "image/png"
+    assert trained.object(keys[0]).startswith(b"\x89PNG\r\n\x1a\n")
+
+    import asyncio
+
+    async def artifact_keys() -> set[str]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=[f"plot-{n}" for n in names])
+                )
+            )
+        return {str(a.key) for a in found}
+
+    assert asyncio.run(artifact_keys()) >= {f"plot-{n}" for n in names}
+
+
+def test_a_target_with_one_class_fails_the_job_with_a_reason(
+    ready_version: tuple[Store, MakeIngestion],
+) -> None:
+    store, make = ready_version
+    rows = "".join(f"{i},{i % 7},yes\n" for i in range(40))
+    job = _job_on(store, make, f"id,x,label\n{rows}".encode(), "label")
+    with pytest.raises(Exception, match="single value"):
+        train_model(job.version_id, "label", job.job_id)
+    failed = job.job()
+    assert failed.status == "failed" and failed.error and "single value" in failed.error
+    assert store.keys(f"models/alice/{job.job_id}/") == []
