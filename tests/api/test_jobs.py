@@ -1,0 +1,120 @@
+"""Training through the API: start a job on a ready version, read it, its model and its plots;
+another user's job is 404."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from uuid import UUID
+
+import httpx
+import pytest
+from prefect import get_client
+
+from flows.ingest_dataset import ingest_dataset
+from flows.render_plots import render_plots
+from flows.train_model import train_model
+from samples.generate import SAMPLE
+from tests.api.conftest import Api
+from tests.api.helpers import confirm, error_of, upload
+
+
+@pytest.fixture(scope="session")
+def train_deployment(prefect_api: None) -> str:
+    from typing import Any
+
+    deployment: Any = train_model.to_deployment(name="train-model")  # sync: not awaited
+    return str(deployment.apply())
+
+
+@pytest.fixture
+def api(api_with: Callable[..., Api], train_deployment: str) -> Api:
+    return api_with(AUTOML_TRAINING_BUDGET_SECONDS="6")
+
+
+def _ready(api: Api, user: str = "alice") -> dict[str, str]:
+    ids: dict[str, str] = confirm(
+        api, upload(api, SAMPLE.read_bytes(), "churn.csv", user), user
+    ).json()
+    assert ingest_dataset(ids["version_id"]) == "ready"
+    return ids
+
+
+def test_train_starts_a_train_model_run_and_states_the_task(
+    api: Api, train_deployment: str
+) -> None:
+    ids = _ready(api)
+    response = api.post("/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["task_type"] == "classification"
+
+    async def run_of(flow_run_id: str) -> tuple[str, dict[str, str]]:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(flow_run_id))
+        return str(run.deployment_id), run.parameters
+
+    deployment_id, parameters = asyncio.run(run_of(body["flow_run_id"]))
+    assert deployment_id == train_deployment
+    assert parameters == {
+        "version_id": ids["version_id"],
+        "target": "churned",
+        "job_id": body["job_id"],
+    }
+    job = api.client.get(f"/api/jobs/{body['job_id']}", headers=api.token()).json()
+    assert job["status"] == "pending" and job["flow_run_id"] == body["flow_run_id"]
+    regression = api.post(
+        "/api/jobs/train", {"version_id": ids["version_id"], "target": "monthly_charges"}
+    )
+    assert regression.json()["task_type"] == "regression"
+
+
+def test_a_published_model_and_its_plots_read_back(api: Api) -> None:
+    ids = _ready(api)
+    job_id = api.post(
+        "/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"}
+    ).json()["job_id"]
+    assert error_of(api.client.get(f"/api/models/{job_id}", headers=api.token())) == (
+        409,
+        "conflict",
+    )
+    assert api.client.get(f"/api/jobs/{job_id}/plots", headers=api.token()).json()["plots"] == []
+    train_model(ids["version_id"], "churned", job_id)
+    job = api.client.get(f"/api/jobs/{job_id}", headers=api.token()).json()
+    assert job["status"] == "succeeded" and job["metrics"]["accuracy"] > 0.5
+
+    model = api.client.get(f"/api/models/{job_id}", headers=api.token()).json()
+    assert model["metadata"]["target"] == "churned"
+    download = httpx.get(model["download_url"])
+    assert download.status_code == 200
+    assert len(download.content) == model["metadata"]["model_file"]["size_bytes"]
+
+    render_plots(job_id)
+    plots = api.client.get(f"/api/jobs/{job_id}/plots", headers=api.token()).json()["plots"]
+    assert "confusion-matrix" in {plot["name"] for plot in plots}
+    first = httpx.get(plots[0]["url"])
+    assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
+
+
+def test_the_target_must_be_a_column(api: Api) -> None:
+    ids = _ready(api)
+    response = api.post("/api/jobs/train", {"version_id": ids["version_id"], "target": "nope"})
+    assert error_of(response) == (400, "invalid_input")
+    assert "churned" in response.json()["error"]["message"]  # lists the columns
+
+
+def test_a_version_not_ready_is_409_and_another_users_is_404(api: Api) -> None:
+    pending = confirm(api, upload(api)).json()
+    not_ready = api.post("/api/jobs/train", {"version_id": pending["version_id"], "target": "x"})
+    assert error_of(not_ready) == (409, "conflict")
+    ids = _ready(api, user="alice")
+    theirs = api.post(
+        "/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"}, user="mallory"
+    )
+    assert error_of(theirs) == (404, "not_found")
+    job_id = api.post(
+        "/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"}
+    ).json()["job_id"]
+    mallory = api.token("mallory")
+    for path in (f"/api/jobs/{job_id}", f"/api/models/{job_id}", f"/api/jobs/{job_id}/plots"):
+        assert error_of(api.client.get(path, headers=mallory)) == (404, "not_found"), path
