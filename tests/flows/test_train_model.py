@@ -1,16 +1,25 @@
 """`train-model` and `render-plots` for real: a ready version becomes a published model with
-its metadata, and the model's plots land in storage as PNGs and artifacts."""
+its metadata, the model's plots land in storage as PNGs and artifacts, and on the Prefect
+server publishing a model triggers the served `render-plots` deployment."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.settings import PREFECT_API_URL
 
 from catalog.database import catalog_for
 from catalog.jobs import create_job
@@ -66,9 +75,15 @@ def _job_on(store: Store, make: MakeIngestion, content: bytes, target: str) -> T
 
 
 @pytest.fixture
-def trained(ready_version: tuple[Store, MakeIngestion]) -> Trained:
+def trained_unpublished(ready_version: tuple[Store, MakeIngestion]) -> Trained:
+    """A job on a ready version of the bundled sample, not trained yet."""
     store, make = ready_version
-    job = _job_on(store, make, SAMPLE.read_bytes(), "churned")
+    return _job_on(store, make, SAMPLE.read_bytes(), "churned")
+
+
+@pytest.fixture
+def trained(trained_unpublished: Trained) -> Trained:
+    job = trained_unpublished
     assert train_model(job.version_id, "churned", job.job_id) == job.job_id
     return job
 
@@ -146,3 +161,59 @@ def test_a_target_with_one_class_fails_the_job_with_a_reason(
     failed = job.job()
     assert failed.status == "failed" and failed.error and "single value" in failed.error
     assert store.keys(f"models/alice/{job.job_id}/") == []
+
+
+CHAIN_DEADLINE_SECONDS = 120
+
+
+def _wait_for_trigger(runner: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the runner has registered the deployment and its trigger (an automation)."""
+    deadline = time.monotonic() + CHAIN_DEADLINE_SECONDS
+    while True:
+        automations = httpx.post(f"{PREFECT_API_URL.value()}/automations/filter", json={})
+        names = {a["name"] for a in automations.json()}
+        if "render-plots-on-model-published" in names:
+            return
+        assert runner.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.5)
+
+
+def test_a_published_model_leads_to_its_plots_in_storage(
+    trained_unpublished: Trained, tmp_path: Path
+) -> None:
+    job = trained_unpublished
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    log = (tmp_path / "runner.log").open("wb")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.serve_render_plots"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_trigger(runner, tmp_path / "runner.log")
+        train_model(job.version_id, "churned", job.job_id)  # emits automl.model.published
+        prefix = f"plots/{job.job_id}/"
+        deadline = time.monotonic() + CHAIN_DEADLINE_SECONDS
+        while not job.store.keys(prefix):
+            assert runner.poll() is None, (tmp_path / "runner.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp_path / "runner.log").read_text()[-3000:]
+            time.sleep(1)
+        while len(job.store.keys(prefix)) < 5 and time.monotonic() < deadline:
+            time.sleep(1)  # the run uploads its plots one by one
+        assert f"{prefix}confusion-matrix.png" in job.store.keys(prefix)
+    finally:
+        os.killpg(runner.pid, signal.SIGTERM)
+        try:
+            runner.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait()
+        log.close()
