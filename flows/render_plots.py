@@ -26,7 +26,7 @@ PNG = "image/png"
 def draw(
     job_id: str, profile: dict[str, object], metadata: dict[str, object], out_dir: Path
 ) -> dict[str, Path]:
-    return draw_plots(profile, metadata, out_dir)
+    return draw_plots(profile, metadata, out_dir, logger=get_run_logger())
 
 
 @flow(name="render-plots", flow_run_name="plots-{job_id}")

@@ -9,4 +9,4 @@ from deployments.local import local_deployments
 
 if __name__ == "__main__":
     served = [d for d in local_deployments() if d.name == "render-plots"]
-    serve(*served, print_starting_message=False)  # type: ignore[arg-type]
+    serve(*served, print_starting_message=False)
