@@ -31,7 +31,7 @@ def customer(rng: random.Random, index: int) -> dict[str, object]:
         - (0.6 if autopay else 0)
         - (0.3 if plan != "basic" else 0)
     )
-    churned = rng.random() < 1 / (1 + 2.718 ** (-risk))
+    churned = rng.random() < 1 / (1 + 2.718 ** (-3 * risk))
     age = rng.randint(18, 80) if rng.random() > 0.05 else None  # a few unknown ages
     return {
         "customer_id": f"C{index:05d}",
