@@ -45,6 +45,7 @@ from core.errors import (
     ConflictError,
     ContentRejectedError,
     ExpiredError,
+    FileTooLargeError,
     InvalidInputError,
 )
 from core.events import UPLOAD_CONFIRMED
@@ -53,6 +54,7 @@ from deployments.runs import start_ingestion
 from tasks.events import emit
 from tasks.storage import delete_key, head_object
 from tasks.uploads import (
+    MAX_OBJECT_BYTES,
     MultipartPlan,
     MultipartRejectedError,
     abort_multipart,
@@ -87,6 +89,8 @@ def request_upload(
     The upload stays confirmable for a grace period after its URL expires, so a PUT that
     started just before the expiry is not lost; its reservation counts until then.
     """
+    if size_bytes > MAX_OBJECT_BYTES:
+        raise FileTooLargeError(f"an object holds at most {MAX_OBJECT_BYTES:,} bytes (5 TiB)")
     multipart = needs_multipart(size_bytes, settings.multipart_threshold_bytes)
     plan = plan_multipart(size_bytes) if multipart else None
     lifetime = timedelta(seconds=settings.presign_expires_seconds)

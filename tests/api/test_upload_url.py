@@ -177,3 +177,12 @@ def test_50_parallel_requests_at_the_quota_edge_never_overshoot(
     with catalog_for(settings.catalog_url).session() as session:
         reserved = session.execute(select(func.sum(Upload.reserved_bytes))).scalar_one()
     assert reserved == 15 * 64 <= 1000
+
+
+def test_a_file_over_5_tib_is_413_even_if_a_tier_allows_it(api_with: Callable[..., Api]) -> None:
+    huge = 6 * 1024**4
+    api = api_with(AUTOML_TIERS=json.dumps({"huge": {"max_file_bytes": huge, "quota_bytes": huge}}))
+    headers = api.token("hank", "huge")
+    body = {"filename": "a.csv", "size_bytes": huge}
+    response = api.client.post("/api/datasets/upload-url", json=body, headers=headers)
+    assert _error(response) == (413, "file_too_large")
