@@ -27,6 +27,8 @@ from catalog.database import Catalog
 from catalog.tables import DatasetVersion, Upload, utcnow
 from catalog.uploads import (
     ABORTED,
+    CONFIRM_GRACE,
+    MULTIPART_UPLOAD_WINDOW,
     PENDING,
     REJECTED,
     Confirmation,
@@ -68,12 +70,6 @@ from tasks.uploads import (
 )
 
 logger = logging.getLogger("api.uploads")
-
-# A multipart upload of a large file takes longer than one URL lives: it stays open (and keeps
-# its reservation) at least this long; each part URL still expires after the presign lifetime.
-MULTIPART_UPLOAD_WINDOW = timedelta(hours=24)
-# After its URLs expire, an upload can still be confirmed this long (a PUT that started in time).
-CONFIRM_GRACE = timedelta(hours=1)
 
 
 def request_upload(

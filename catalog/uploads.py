@@ -8,7 +8,7 @@ the first write, so the reads that follow see every committed reservation).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, func, or_, select, update
@@ -30,6 +30,22 @@ from core.settings import Tier
 # (until ingestion turns it into used bytes or releases it).
 PENDING, CONFIRMED, ABORTED, EXPIRED = "pending", "confirmed", "aborted", "expired"
 REJECTED = "rejected"  # the stored file was not the declared one: removed, reservation released
+# Set by ingestion: the version is ready (reservation became used bytes), or failed (the temp
+# object is kept for inspection until `purge-deleted` removes it and marks the upload `purged`).
+INGESTED, FAILED, PURGED = "ingested", "failed", "purged"
+
+# A multipart upload of a large file takes longer than one URL lives: it stays open (and keeps
+# its reservation) at least this long; each part URL still expires after the presign lifetime.
+MULTIPART_UPLOAD_WINDOW = timedelta(hours=24)
+# After its URLs expire, an upload can still be confirmed this long (a PUT that started in time).
+CONFIRM_GRACE = timedelta(hours=1)
+
+
+def longest_upload_lifetime(presign_expires_seconds: int) -> timedelta:
+    """The longest an upload can stay open (receive bytes or be confirmed) after it was asked for:
+    an object or multipart upload older than this belongs to no open upload."""
+    lifetime = max(timedelta(seconds=presign_expires_seconds), MULTIPART_UPLOAD_WINDOW)
+    return lifetime + CONFIRM_GRACE
 
 
 def _lock_user(session: Session, user_id: str) -> None:

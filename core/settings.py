@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         default=100 * MiB, alias="AUTOML_MULTIPART_THRESHOLD_BYTES", ge=5 * MiB, le=5 * GiB
     )
     temp_retention_days: int = Field(default=30, alias="AUTOML_TEMP_RETENTION_DAYS", ge=1, le=3650)
+    deleted_retention_days: int = Field(
+        default=30, alias="AUTOML_DELETED_RETENTION_DAYS", ge=1, le=3650
+    )
     cors_origins: Annotated[list[str] | None, NoDecode] = Field(
         default=None, alias="AUTOML_CORS_ORIGINS"
     )

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
+from prefect.schedules import Cron, Interval
 
 from core.events import MODEL_PUBLISHED
+from flows.cleanup_stale_uploads import cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
+from flows.purge_deleted import purge_deleted
 from flows.render_plots import render_plots
 from flows.setup_storage import setup_storage
 from flows.train_model import train_model
+
+# The schedules prefect.yaml declares too.
+CLEANUP_SCHEDULE = Interval(timedelta(minutes=15))
+PURGE_SCHEDULE = Cron("0 3 * * *", timezone="UTC")  # daily, 03:00 UTC
 
 
 def plots_trigger() -> DeploymentEventTrigger:
@@ -45,5 +54,17 @@ def local_deployments() -> list[RunnerDeployment]:
             name="setup-storage",
             description="Creates and secures the bucket; run on demand or by `automl up`.",
             tags=["automl", "storage"],
+        ),
+        cleanup_stale_uploads.to_deployment(  # type: ignore[list-item]  # sync: not a coroutine
+            name="cleanup-stale-uploads",
+            description="Expires stale uploads, removes stray temp objects, restarts stuck runs.",
+            tags=["automl", "lifecycle"],
+            schedules=[CLEANUP_SCHEDULE],
+        ),
+        purge_deleted.to_deployment(  # type: ignore[list-item]  # sync: not a coroutine
+            name="purge-deleted",
+            description="Removes deleted/ objects older than AUTOML_DELETED_RETENTION_DAYS.",
+            tags=["automl", "lifecycle"],
+            schedules=[PURGE_SCHEDULE],
         ),
     ]

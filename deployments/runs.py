@@ -59,6 +59,44 @@ def start_ingestion(version_id: str) -> str:
     )
 
 
+# A version whose ingestion runs keep ending without a result (crashes, cancellations) is given
+# up after this many runs, so a file that kills its run is not retried forever.
+MAX_INGESTION_RUNS = 5
+
+
+def run_is_live(flow_run_id: str) -> bool:
+    """Whether the flow run exists and is not in a final state (scheduled, pending, running)."""
+    try:
+        with get_client(sync_client=True) as client:
+            try:
+                state = client.read_flow_run(UUID(flow_run_id)).state
+            except ObjectNotFound:
+                return False
+    except (httpx.HTTPError, PrefectHTTPStatusError, OSError) as exc:
+        raise OrchestratorUnavailableError(
+            f"the orchestrator (Prefect) cannot be reached ({type(exc).__name__})"
+        ) from None
+    return state is not None and not state.is_final()
+
+
+def restart_ingestion(version_id: str) -> str | None:
+    """A live ingestion run of the version, created if needed; None after MAX_INGESTION_RUNS.
+
+    Prefect answers an idempotency key already used with the run it created then, even if that
+    run has ended. So the keys form a chain: the version id (the key confirm uses), then
+    `{version_id}:retry:{id of the ended run}`, and so on until a run is live. The chain is
+    derived from Prefect's own records, so two cleanups racing on one version create the same
+    new run, never two.
+    """
+    key = version_id
+    for _ in range(MAX_INGESTION_RUNS):
+        run_id = start_deployment_run(INGEST_DATASET_DEPLOYMENT, {"version_id": version_id}, key)
+        if run_is_live(run_id):
+            return run_id
+        key = f"{version_id}:retry:{run_id}"
+    return None
+
+
 def start_training(job_id: str, version_id: str, target: str) -> str:
     return start_deployment_run(
         TRAIN_MODEL_DEPLOYMENT,

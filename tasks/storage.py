@@ -288,6 +288,53 @@ def list_keys(bucket: S3Bucket, prefix: str) -> list[str]:
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    """One object of a listing: its key and when it was last written."""
+
+    key: str
+    last_modified: datetime
+
+
+def list_objects(bucket: S3Bucket, prefix: str) -> list[ListedObject]:
+    """Every object under `prefix` with its LastModified, in key order (paginated)."""
+    pages = (
+        s3_client(bucket)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=bucket.bucket_name, Prefix=prefix)
+    )
+    return [
+        ListedObject(key=item["Key"], last_modified=item["LastModified"])
+        for page in pages
+        for item in page.get("Contents", [])
+    ]
+
+
+@dataclass(frozen=True)
+class OpenMultipart:
+    """A multipart upload the store holds open (its parts cost storage until aborted)."""
+
+    key: str
+    multipart_upload_id: str
+    initiated: datetime
+
+
+def list_multipart_uploads(bucket: S3Bucket, prefix: str) -> list[OpenMultipart]:
+    """Every multipart upload open under `prefix` (paginated)."""
+    pages = (
+        s3_client(bucket)
+        .get_paginator("list_multipart_uploads")
+        .paginate(Bucket=bucket.bucket_name, Prefix=prefix)
+    )
+    return [
+        OpenMultipart(
+            key=item["Key"], multipart_upload_id=item["UploadId"], initiated=item["Initiated"]
+        )
+        for page in pages
+        for item in page.get("Uploads", [])
+    ]
+
+
 @storage_task(task_run_name="read-{key}")
 def read_object(key: str) -> bytes | None:
     """A small object's body (metadata JSON), or None if there is no such key."""

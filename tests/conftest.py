@@ -28,6 +28,7 @@ from prefect_aws import S3Bucket
 from blocks.embedded_s3 import EmbeddedS3Server
 from blocks.storage import build_storage_block, s3_client, save_storage_block
 from core.settings import Settings, get_settings
+from flows.ingest_dataset import ingest_dataset
 from tests.support.fault_proxy import FaultProxy, fault_proxy
 from tests.support.localstack import localstack_python, run_localstack
 from tests.support.postgres import postgres_bin_dir, run_postgres
@@ -99,6 +100,14 @@ def prefect_api() -> Iterator[None]:
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def ingest_deployment(prefect_api: None) -> str:
+    """The `ingest-dataset` deployment registered on the test server (nothing serves it, so the
+    runs the API creates stay scheduled; tests run the flow themselves where they need it)."""
+    deployment: Any = ingest_dataset.to_deployment(name="ingest-dataset")  # sync: not awaited
+    return str(deployment.apply())
 
 
 def create_bucket(client: Any, name: str, region: str) -> None:

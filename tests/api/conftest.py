@@ -16,16 +16,7 @@ from catalog.accounts import create_token
 from catalog.database import catalog_for
 from catalog.tables import User
 from core.settings import Settings, get_settings
-from flows.ingest_dataset import ingest_dataset
 from tests.conftest import Store, StoreSpec, use_store
-
-
-@pytest.fixture(scope="session")
-def ingest_deployment(prefect_api: None) -> str:
-    """The `ingest-dataset` deployment registered on the test server (nothing serves it, so the
-    runs the API creates stay scheduled; tests run the flow themselves where they need it)."""
-    deployment: Any = ingest_dataset.to_deployment(name="ingest-dataset")  # sync: not awaited
-    return str(deployment.apply())
 
 
 @dataclass

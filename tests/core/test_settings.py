@@ -16,6 +16,7 @@ def test_defaults_follow_the_spec() -> None:
     assert settings.presign_expires_seconds == 3600
     assert settings.multipart_threshold_bytes == 100 * MiB
     assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
+    assert settings.temp_retention_days == settings.deleted_retention_days == 30
     assert settings.tier("free").max_file_bytes == 100 * MiB
     assert settings.tier("free").quota_bytes == 1 * GiB
     assert settings.tier("pro").quota_bytes == 100 * GiB
@@ -45,6 +46,9 @@ def test_configured_endpoint_turns_off_the_embedded_server(monkeypatch: pytest.M
         ("R2_BUCKET_NAME", "Bad_Bucket", "R2_BUCKET_NAME: "),
         ("AUTOML_DATABASE_URL", "::nonsense::", "AUTOML_DATABASE_URL: "),
         ("AUTOML_CORS_ORIGINS", "app.example.com", "AUTOML_CORS_ORIGINS: "),
+        ("AUTOML_DELETED_RETENTION_DAYS", "0", "AUTOML_DELETED_RETENTION_DAYS: "),
+        ("AUTOML_DELETED_RETENTION_DAYS", "3651", "AUTOML_DELETED_RETENTION_DAYS: "),
+        ("AUTOML_DELETED_RETENTION_DAYS", "soon", "AUTOML_DELETED_RETENTION_DAYS: "),
     ],
 )
 def test_a_bad_value_stops_with_one_line_naming_the_variable(

@@ -1,0 +1,230 @@
+"""Catalog side of the scheduled lifecycle flows: stale uploads, stray temp objects, stuck
+versions, and failed uploads whose kept object is purged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from catalog.datasets import FAILED as VERSION_FAILED
+from catalog.datasets import INGESTING
+from catalog.datasets import PENDING as VERSION_PENDING
+from catalog.tables import DatasetVersion, Upload
+from catalog.uploads import ABORTED, EXPIRED, FAILED, INGESTED, PENDING, PURGED, REJECTED
+from core.keys import TEMP_UPLOADS_PREFIX
+
+# Upload states whose temp object, if one is (again) in the bucket, serves nothing: the bytes
+# became a dataset version, or the upload was closed. A `failed` upload's object is kept for
+# inspection (`purge-deleted` removes it after the retention period), a `confirmed` one is
+# waiting for its ingestion.
+STRAY_UPLOAD_STATES = frozenset({INGESTED, ABORTED, EXPIRED, REJECTED, PURGED})
+# Version states whose ingestion may still read the temp object: never touched.
+UNFINISHED_VERSION_STATES = (VERSION_PENDING, INGESTING)
+
+_IN_CHUNK = 500  # ids per IN (...) list
+
+
+@dataclass(frozen=True)
+class StaleUpload:
+    """An upload this cleanup closed: what is left of it at the store."""
+
+    upload_id: str
+    temp_key: str
+    multipart_upload_id: str | None
+
+
+def expire_stale_uploads(session: Session, now: datetime) -> list[StaleUpload]:
+    """Marks every pending upload whose confirm window closed `expired` and releases its
+    reservation; returns the ones this call closed.
+
+    The row is kept (status `expired`) for audit, and so that an object written later through a
+    still-valid URL is recognised as a stray of a closed upload. Each change is a conditional
+    UPDATE on `pending`: a confirm holds the upload's row lock (`lock_upload`) until it commits,
+    so it either lands first (the UPDATE then matches nothing) or finds the upload expired.
+    """
+    candidates = session.execute(
+        select(Upload.id, Upload.temp_key, Upload.multipart_upload_id).where(
+            Upload.status == PENDING, Upload.expires_at <= now
+        )
+    ).all()
+    closed: list[StaleUpload] = []
+    for upload_id, temp_key, multipart_upload_id in candidates:
+        result = session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.status == PENDING, Upload.expires_at <= now)
+            .values(status=EXPIRED, reserved_bytes=0)
+        )
+        if cast("CursorResult[Any]", result).rowcount == 1:
+            closed.append(StaleUpload(upload_id, temp_key, multipart_upload_id))
+    return closed
+
+
+def _upload_id_of(key: str) -> str | None:
+    """`uploads/temp/{upload_id}.{ext}` -> upload_id (None for a key of another shape)."""
+    name = key.removeprefix(TEMP_UPLOADS_PREFIX)
+    if name == key or "/" in name or "." not in name:
+        return None
+    return name.rsplit(".", 1)[0]
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+@dataclass(frozen=True)
+class TempObject:
+    """One object under `uploads/temp/` (or one multipart upload there) and its age."""
+
+    key: str
+    last_modified: datetime
+
+
+def stray_temp_objects(
+    session: Session, objects: list[TempObject], orphaned_before: datetime
+) -> list[str]:
+    """The keys among `objects` that no upload needs any more.
+
+    Stray: the object of an upload in `STRAY_UPLOAD_STATES` whose version (if any) is not
+    pending or ingesting; or an object no upload record names, older than `orphaned_before`
+    (the longest an upload stays open), so a record being created is never raced.
+    Never stray: the object of a pending, confirmed or failed upload, or of a version still
+    pending or ingesting.
+    """
+    ids = sorted({upload_id for o in objects if (upload_id := _upload_id_of(o.key))})
+    owners: dict[str, tuple[str, str, str | None]] = {}
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(Upload.id, Upload.temp_key, Upload.status, DatasetVersion.status)
+            .outerjoin(DatasetVersion, DatasetVersion.upload_id == Upload.id)
+            .where(Upload.id.in_(chunk))
+        ).all()
+        for upload_id, temp_key, upload_status, version_status in rows:
+            owners[upload_id] = (temp_key, upload_status, version_status)
+    strays: list[str] = []
+    for item in objects:
+        owner = owners.get(_upload_id_of(item.key) or "")
+        if owner is None or owner[0] != item.key:
+            if item.last_modified < orphaned_before:
+                strays.append(item.key)
+            continue
+        _, closed_as, version_state = owner
+        if closed_as in STRAY_UPLOAD_STATES and version_state not in UNFINISHED_VERSION_STATES:
+            strays.append(item.key)
+    return strays
+
+
+@dataclass(frozen=True)
+class StoreMultipart:
+    """A multipart upload open at the store."""
+
+    key: str
+    multipart_upload_id: str
+    initiated: datetime
+
+
+def unowned_multipart_uploads(
+    session: Session, uploads: list[StoreMultipart], initiated_before: datetime
+) -> list[StoreMultipart]:
+    """The multipart uploads among `uploads` started before `initiated_before` whose key belongs
+    to no pending upload: safe to abort.
+
+    Ownership is by key, not by multipart id: the upload row is committed before its multipart
+    upload is opened at the store, so one whose id is not recorded yet is never taken for an
+    orphan (and some stores, moto among them, report a fixed `Initiated` time).
+    """
+    old = [u for u in uploads if u.initiated < initiated_before]
+    ids = sorted({upload_id for u in old if (upload_id := _upload_id_of(u.key))})
+    pending_keys: set[str] = set()
+    for chunk in _chunks(ids):
+        pending_keys.update(
+            session.execute(
+                select(Upload.temp_key).where(Upload.id.in_(chunk), Upload.status == PENDING)
+            ).scalars()
+        )
+    return [u for u in old if u.key not in pending_keys]
+
+
+@dataclass(frozen=True)
+class UnfinishedVersion:
+    """A version whose ingestion has not finished, and the run last recorded for it."""
+
+    version_id: str
+    status: str
+    flow_run_id: str | None
+
+
+def unfinished_versions(session: Session, created_before: datetime) -> list[UnfinishedVersion]:
+    """Versions pending or ingesting created before `created_before` (a confirm that has just
+    created one starts and records its run itself, and announces the upload only if it records
+    it first)."""
+    rows = session.execute(
+        select(DatasetVersion.id, DatasetVersion.status, DatasetVersion.flow_run_id)
+        .where(
+            DatasetVersion.status.in_(UNFINISHED_VERSION_STATES),
+            DatasetVersion.deleted_at.is_(None),
+            DatasetVersion.created_at < created_before,
+        )
+        .order_by(DatasetVersion.created_at)
+    ).all()
+    return [UnfinishedVersion(*row) for row in rows]
+
+
+def record_restarted_run(
+    session: Session, version_id: str, previous_run_id: str | None, flow_run_id: str
+) -> bool:
+    """Records the run that cleanup started for an unfinished version, unless the version moved
+    on meanwhile (finished, or claimed by another run); False then."""
+    previous = (
+        DatasetVersion.flow_run_id.is_(None)
+        if previous_run_id is None
+        else DatasetVersion.flow_run_id == previous_run_id
+    )
+    result = session.execute(
+        update(DatasetVersion)
+        .where(
+            DatasetVersion.id == version_id,
+            DatasetVersion.status.in_(UNFINISHED_VERSION_STATES),
+            previous,
+        )
+        .values(flow_run_id=flow_run_id)
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)
+
+
+@dataclass(frozen=True)
+class KeptUpload:
+    """A failed version's upload whose temp object is kept for inspection."""
+
+    upload_id: str
+    temp_key: str
+
+
+def kept_failed_uploads(session: Session) -> list[KeptUpload]:
+    rows = session.execute(
+        select(Upload.id, Upload.temp_key)
+        .join(DatasetVersion, DatasetVersion.upload_id == Upload.id)
+        .where(Upload.status == FAILED, DatasetVersion.status == VERSION_FAILED)
+    ).all()
+    return [KeptUpload(*row) for row in rows]
+
+
+def mark_upload_purged(session: Session, upload_id: str) -> bool:
+    """failed -> purged, only while its version is still failed (not being redone): the kept
+    object may then be removed. False if the version moved on."""
+    still_failed = (
+        select(DatasetVersion.id)
+        .where(DatasetVersion.upload_id == upload_id, DatasetVersion.status == VERSION_FAILED)
+        .exists()
+    )
+    result = session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.status == FAILED, still_failed)
+        .values(status=PURGED)
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)

@@ -1,0 +1,131 @@
+"""The `cleanup-stale-uploads` flow (every 15 minutes): closes expired uploads, frees what they
+left at the store, removes stray temp objects, and restarts ingestions left without a run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
+
+from catalog.uploads import longest_upload_lifetime
+from core.keys import TEMP_UPLOADS_PREFIX
+from core.settings import get_settings
+from deployments.runs import MAX_INGESTION_RUNS
+from tasks.lifecycle import (
+    abort_multipart_upload,
+    expire_uploads,
+    find_stray_temp_objects,
+    find_unfinished_versions,
+    find_unowned_multipart,
+    give_up_ingestion,
+    ingestion_run_is_live,
+    list_objects_under,
+    list_open_multipart,
+    record_restart,
+    start_ingestion_again,
+)
+from tasks.storage import delete_object
+
+# A version younger than this is left to the confirm that created it, which starts its run and
+# announces the upload (`automl.upload.confirmed`) only if it records that run first.
+CONFIRM_SETTLING = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    """What one cleanup run did (also the run's markdown artifact `cleanup-stale-uploads`)."""
+
+    expired_uploads: int
+    temp_objects_deleted: int
+    multipart_aborted: int
+    strays_removed: int
+    ingestions_restarted: int
+    ingestions_given_up: int
+
+    def markdown(self) -> str:
+        rows = "\n".join(f"| {name.replace('_', ' ')} | {n} |" for name, n in asdict(self).items())
+        return f"# Cleanup of stale uploads\n\n| what | count |\n|---|---|\n{rows}\n"
+
+
+def _expire_uploads(now: datetime) -> tuple[int, int, int]:
+    """Closes pending uploads past their confirm window, then removes their temp object and
+    aborts their multipart upload. The catalog change comes first: a confirm racing it either
+    committed before (the upload is left alone) or finds it expired; a run that stops half-way
+    leaves objects of an `expired` upload, which the stray and multipart passes remove."""
+    expired = expire_uploads(now)
+    deleted = aborted = 0
+    for upload in expired:
+        deleted += delete_object(upload.temp_key)
+        if upload.multipart_upload_id:
+            aborted += abort_multipart_upload(upload.temp_key, upload.multipart_upload_id)
+    return len(expired), deleted, aborted
+
+
+def _abort_unowned_multipart(initiated_before: datetime) -> int:
+    """Aborts multipart uploads under `uploads/temp/` older than any upload stays open that no
+    pending upload owns (e.g. started by a request that failed before recording it)."""
+    open_uploads = list_open_multipart(TEMP_UPLOADS_PREFIX)
+    unowned = find_unowned_multipart(open_uploads, initiated_before, len(open_uploads))
+    return sum(abort_multipart_upload(u.key, u.multipart_upload_id) for u in unowned)
+
+
+def _remove_strays(orphaned_before: datetime) -> int:
+    """Removes temp objects no upload needs (see `catalog.lifecycle.stray_temp_objects`): e.g.
+    one written again through a still-valid URL after ingestion deleted it. A confirmed upload's
+    object, a version's still being ingested, and a failed version's (kept for inspection until
+    `purge-deleted`) are never touched."""
+    objects = list_objects_under(TEMP_UPLOADS_PREFIX)
+    strays = find_stray_temp_objects(objects, orphaned_before, len(objects))
+    return sum(delete_object(key) for key in strays)
+
+
+def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
+    """Starts a run for each version `pending` or `ingesting` whose recorded run is missing or
+    ended (crashed, cancelled, failed before recording anything). A live run is left alone, and
+    so is a version confirmed in the last few minutes (its confirm is starting its run)."""
+    logger = get_run_logger()
+    restarted = given_up = 0
+    for version in find_unfinished_versions(created_before):
+        if version.flow_run_id is not None and ingestion_run_is_live(version.flow_run_id):
+            continue
+        run_id = start_ingestion_again(version.version_id)
+        if run_id is None:
+            give_up_ingestion(
+                version.version_id,
+                f"ingestion did not finish after {MAX_INGESTION_RUNS} runs "
+                "(each ended without a result); upload the file again",
+            )
+            given_up += 1
+            continue
+        if record_restart(version.version_id, version.flow_run_id, run_id):
+            logger.info("version %s: ingestion run %s", version.version_id, run_id)
+            restarted += 1
+    return restarted, given_up
+
+
+@flow(name="cleanup-stale-uploads", log_prints=False)
+def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
+    """Idempotent; scheduled every 15 minutes.
+
+    Expired uploads are marked `expired` (reservation 0), not deleted: the record stays for
+    audit and lets a later write through a still-valid URL be recognised as a stray. `now`
+    (default: the current time) lets tests move the clock instead of waiting.
+    """
+    now = now or datetime.now(UTC)
+    logger = get_run_logger()
+    stale_before = now - longest_upload_lifetime(get_settings().presign_expires_seconds)
+    expired, temp_deleted, aborted = _expire_uploads(now)
+    aborted += _abort_unowned_multipart(stale_before)
+    strays = _remove_strays(stale_before)
+    restarted, given_up = _restart_stuck_ingestions(now - CONFIRM_SETTLING)
+    report = CleanupReport(expired, temp_deleted, aborted, strays, restarted, given_up)
+    create_markdown_artifact(
+        key="cleanup-stale-uploads",
+        markdown=report.markdown(),
+        description="What cleanup-stale-uploads removed, aborted and restarted",
+    )
+    logger.info("cleanup: %s", asdict(report))
+    return report

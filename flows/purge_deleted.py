@@ -1,0 +1,69 @@
+"""The `purge-deleted` flow (daily): removes soft-deleted objects and failed versions' kept
+uploads once they are older than AUTOML_DELETED_RETENTION_DAYS."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
+
+from core.keys import DELETED_PREFIX
+from core.settings import get_settings
+from tasks.lifecycle import find_kept_failed_uploads, list_objects_under, mark_purged
+from tasks.storage import delete_object, object_info
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What one purge did (also the run's markdown artifact `purge-deleted`)."""
+
+    deleted_objects_purged: int
+    deleted_objects_kept: int
+    failed_uploads_purged: int
+
+    def markdown(self, cutoff: datetime) -> str:
+        rows = "\n".join(f"| {name.replace('_', ' ')} | {n} |" for name, n in asdict(self).items())
+        return (
+            f"# Purge of deleted objects\n\nOlder than {cutoff.isoformat()} removed.\n\n"
+            f"| what | count |\n|---|---|\n{rows}\n"
+        )
+
+
+def _purge_failed_uploads(cutoff: datetime) -> int:
+    """Removes each failed version's kept upload written before `cutoff`, marking the upload
+    `purged` first (only while its version is still failed, so a re-run is never robbed)."""
+    purged = 0
+    for upload in find_kept_failed_uploads():
+        info = object_info(upload.temp_key)
+        if info is None or info.last_modified >= cutoff:
+            continue
+        if mark_purged(upload.upload_id) and delete_object(upload.temp_key):
+            purged += 1
+    return purged
+
+
+@flow(name="purge-deleted", log_prints=False)
+def purge_deleted(now: datetime | None = None, retention_days: int | None = None) -> PurgeReport:
+    """Idempotent; scheduled daily. Age is the object's LastModified (when it was moved under
+    `deleted/`, or uploaded); nothing younger than the retention period is touched.
+
+    `now` (default: the current time) and `retention_days` (default:
+    AUTOML_DELETED_RETENTION_DAYS) let tests move the clock instead of waiting.
+    """
+    now = now or datetime.now(UTC)
+    days = retention_days or get_settings().deleted_retention_days
+    cutoff = now - timedelta(days=days)
+    objects = list_objects_under(DELETED_PREFIX)
+    old = [o.key for o in objects if o.last_modified < cutoff]
+    removed = sum(delete_object(key) for key in old)
+    report = PurgeReport(removed, len(objects) - len(old), _purge_failed_uploads(cutoff))
+    create_markdown_artifact(
+        key="purge-deleted",
+        markdown=report.markdown(cutoff),
+        description="What purge-deleted removed",
+    )
+    get_run_logger().info("purge: %s", asdict(report))
+    return report

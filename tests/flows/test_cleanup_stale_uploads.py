@@ -1,0 +1,231 @@
+"""The cleanup-stale-uploads flow, for real against each store, the catalog and Prefect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect import get_client
+from prefect.client.schemas.objects import FlowRun, State
+from prefect.states import Crashed
+
+from catalog.database import catalog_for
+from catalog.uploads import release_upload
+from deployments.runs import MAX_INGESTION_RUNS, start_ingestion
+from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
+from flows.ingest_dataset import ingest_dataset
+from tests.conftest import Store
+from tests.support.lifecycle import LifecycleState, lifecycle_state, run_artifact
+
+# Far enough ahead that every object, multipart upload and upload record counts as old.
+LATER = timedelta(days=60)
+# Past the few minutes a new version is left to the confirm that created it.
+SETTLED = timedelta(minutes=10)
+
+
+@pytest.fixture
+def state(bucket: Store, ingest_deployment: str) -> Iterator[LifecycleState]:
+    with lifecycle_state(bucket) as made:
+        yield made
+
+
+def cleanup(now: datetime | None = None) -> tuple[CleanupReport, State[Any]]:
+    final: State[Any] = cleanup_stale_uploads(now=now, return_state=True)
+    report = final.result()
+    assert isinstance(report, CleanupReport)
+    return report, final
+
+
+def flow_run(flow_run_id: str | None) -> FlowRun:
+    assert flow_run_id is not None
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(UUID(flow_run_id))
+
+
+def test_an_expired_pending_upload_is_closed_its_object_removed_and_reservation_released(
+    state: LifecycleState,
+) -> None:
+    upload = state.pending_upload(expired=True)
+    report, _ = cleanup()
+    assert state.store.keys() == []
+    closed = state.upload(upload.upload_id)
+    assert (closed.status, closed.reserved_bytes) == ("expired", 0)
+    assert state.committed_bytes() == 0
+    assert (report.expired_uploads, report.temp_objects_deleted) == (1, 1)
+
+
+def test_an_expired_multipart_upload_is_aborted_at_the_store(state: LifecycleState) -> None:
+    upload, multipart_id = state.pending_multipart_upload(expired=True)
+    report, _ = cleanup()
+    assert multipart_id not in state.open_multipart_ids()
+    assert state.upload(upload.upload_id).status == "expired"
+    assert report.multipart_aborted == 1
+
+
+def test_a_pending_upload_still_open_is_left_alone(state: LifecycleState) -> None:
+    upload = state.pending_upload(expired=False)
+    _, multipart_id = state.pending_multipart_upload(expired=False)
+    report, _ = cleanup()
+    assert state.store.keys() == [upload.temp_key]
+    assert multipart_id in state.open_multipart_ids()
+    assert state.upload(upload.upload_id).status == "pending"
+    assert report.expired_uploads == report.multipart_aborted == 0
+
+
+def test_a_stale_multipart_upload_no_upload_owns_is_aborted(state: LifecycleState) -> None:
+    multipart_id = state.open_multipart("uploads/temp/unknown-upload.csv")
+    # Timed by the store's clock: moto reports a fixed `Initiated` in 2010.
+    initiated = state.multipart_initiated(multipart_id)
+    cleanup(now=initiated + timedelta(minutes=1))
+    assert multipart_id in state.open_multipart_ids()  # as young as an open upload could be
+    report, _ = cleanup(now=initiated + LATER)
+    assert multipart_id not in state.open_multipart_ids()
+    assert report.multipart_aborted == 1
+
+
+@pytest.mark.parametrize("version_status", ["pending", "ingesting"])
+def test_a_confirmed_uploads_object_is_kept_while_its_version_is_unfinished(
+    state: LifecycleState, version_status: str
+) -> None:
+    confirmed = state.confirmed_upload(version_status)
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
+    assert state.store.keys() == [confirmed.temp_key]
+    assert state.upload(confirmed.upload_id).status == "confirmed"
+    assert report.strays_removed == 0
+
+
+def test_a_failed_versions_kept_object_is_left_for_inspection(state: LifecycleState) -> None:
+    failed = state.confirmed_upload("failed")
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
+    assert state.store.keys() == [failed.temp_key]
+    assert report.strays_removed == 0
+
+
+def test_a_stray_temp_object_of_an_ingested_upload_is_removed(state: LifecycleState) -> None:
+    confirmed = state.confirmed_upload("pending")
+    assert ingest_dataset(str(confirmed.version_id)) == "ready"
+    state.put(confirmed.temp_key)  # written again through the still-valid presigned URL
+    report, _ = cleanup()
+    assert state.store.keys("uploads/temp/") == []
+    assert state.store.keys() == [state.version(confirmed.version_id).parquet_key]
+    assert report.strays_removed == 1
+
+
+@pytest.mark.parametrize("closed_as", ["aborted", "rejected"])
+def test_a_stray_temp_object_of_a_closed_upload_is_removed(
+    state: LifecycleState, closed_as: str
+) -> None:
+    upload = state.pending_upload(expired=False)
+    with catalog_for(state.url).session() as session:
+        assert release_upload(session, upload.upload_id, closed_as)
+    report, _ = cleanup()
+    assert state.store.keys() == []
+    assert report.strays_removed == 1
+
+
+def test_an_object_no_upload_names_is_removed_once_older_than_any_open_upload(
+    state: LifecycleState,
+) -> None:
+    state.put("uploads/temp/not-an-upload.csv")
+    cleanup()
+    assert state.store.keys() == ["uploads/temp/not-an-upload.csv"]
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
+    assert state.store.keys() == []
+    assert report.strays_removed == 1
+
+
+def test_a_pending_version_without_a_run_gets_a_run_of_the_ingest_deployment(
+    state: LifecycleState, ingest_deployment: str
+) -> None:
+    confirmed = state.confirmed_upload("pending", run_id=None)
+    report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    run = flow_run(state.version(confirmed.version_id).flow_run_id)
+    assert str(run.deployment_id) == ingest_deployment
+    assert run.parameters == {"version_id": confirmed.version_id}
+    assert run.state is not None and not run.state.is_final()
+    assert report.ingestions_restarted == 1
+
+
+def test_a_pending_version_with_a_scheduled_run_is_left_alone(state: LifecycleState) -> None:
+    confirmed = state.confirmed_upload("pending")
+    run_id = start_ingestion(str(confirmed.version_id))  # as confirm does; nothing runs it
+    state.set_version(confirmed.version_id, flow_run_id=run_id)
+    report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    assert state.version(confirmed.version_id).flow_run_id == run_id
+    assert report.ingestions_restarted == 0
+
+
+def test_a_version_whose_run_crashed_gets_a_new_run(
+    state: LifecycleState, ingest_deployment: str
+) -> None:
+    confirmed = state.confirmed_upload("pending")
+    crashed_id = start_ingestion(str(confirmed.version_id))
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(UUID(crashed_id), Crashed(), force=True)
+    state.set_version(confirmed.version_id, status="ingesting", flow_run_id=crashed_id)
+
+    report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    new_id = state.version(confirmed.version_id).flow_run_id
+    assert new_id not in (None, crashed_id)  # Prefect would answer the old key with the old run
+    run = flow_run(new_id)
+    assert str(run.deployment_id) == ingest_deployment
+    assert run.parameters == {"version_id": confirmed.version_id}
+    assert run.state is not None and not run.state.is_final()
+    assert report.ingestions_restarted == 1
+
+    again, _ = cleanup(now=datetime.now(UTC) + SETTLED)  # the new run is live: left alone
+    assert state.version(confirmed.version_id).flow_run_id == new_id
+    assert again.ingestions_restarted == 0
+
+
+def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run(
+    state: LifecycleState,
+) -> None:
+    confirmed = state.confirmed_upload("pending")
+    for _ in range(MAX_INGESTION_RUNS):
+        cleanup(now=datetime.now(UTC) + SETTLED)
+        run_id = state.version(confirmed.version_id).flow_run_id
+        assert run_id is not None
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(UUID(run_id), Crashed(), force=True)
+    report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    version = state.version(confirmed.version_id)
+    assert version.status == "failed"
+    assert version.error is not None and f"after {MAX_INGESTION_RUNS} runs" in version.error
+    assert state.upload(confirmed.upload_id).reserved_bytes == 0
+    assert state.store.keys() == [confirmed.temp_key]  # kept for inspection, as on any failure
+    assert (report.ingestions_restarted, report.ingestions_given_up) == (0, 1)
+
+
+def test_a_version_just_confirmed_is_left_to_its_confirm(state: LifecycleState) -> None:
+    confirmed = state.confirmed_upload("pending", run_id=None)
+    report, _ = cleanup()
+    assert state.version(confirmed.version_id).flow_run_id is None
+    assert report.ingestions_restarted == 0
+
+
+def test_the_run_reports_its_counts_as_an_artifact(state: LifecycleState) -> None:
+    state.pending_upload(expired=True)
+    state.pending_multipart_upload(expired=True)
+    state.put("uploads/temp/not-an-upload.csv")
+    report, final = cleanup(now=datetime.now(UTC) + LATER)
+    assert report == CleanupReport(
+        expired_uploads=2,
+        temp_objects_deleted=1,
+        multipart_aborted=1,
+        strays_removed=1,
+        ingestions_restarted=0,
+        ingestions_given_up=0,
+    )
+    markdown = run_artifact(final, "cleanup-stale-uploads")
+    for row in (
+        "| expired uploads | 2 |",
+        "| temp objects deleted | 1 |",
+        "| multipart aborted | 1 |",
+        "| strays removed | 1 |",
+        "| ingestions restarted | 0 |",
+    ):
+        assert row in markdown
