@@ -1,0 +1,117 @@
+"""The lifecycle flows' catalog queries, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from catalog.database import Catalog, migrate
+from catalog.datasets import create_upload, create_version, mark_failed
+from catalog.lifecycle import (
+    StoreMultipart,
+    TempObject,
+    expire_stale_uploads,
+    mark_upload_purged,
+    stray_temp_objects,
+    unowned_multipart_uploads,
+)
+from catalog.tables import DatasetVersion, Upload, User
+from catalog.uploads import committed_bytes, lock_upload, release_upload
+
+NOW = datetime.now(UTC)
+LONG_AGO = NOW - timedelta(days=60)
+
+
+@pytest.fixture
+def catalog(database_url: str) -> Iterator[Catalog]:
+    migrate(database_url)
+    handle = Catalog(database_url)
+    with handle.session() as session:
+        session.add(User(id="alice", tier="free"))
+    yield handle
+    handle.dispose()
+
+
+def _upload(catalog: Catalog, expires_in: timedelta) -> tuple[str, str]:
+    with catalog.session() as session:
+        upload = create_upload(session, "alice", "data.csv", 1000, NOW + expires_in)
+        return upload.id, upload.temp_key
+
+
+def test_only_pending_uploads_past_their_window_are_expired(catalog: Catalog) -> None:
+    stale_id, stale_key = _upload(catalog, timedelta(minutes=-1))
+    open_id, _ = _upload(catalog, timedelta(hours=1))
+    with catalog.session() as session:
+        [closed] = expire_stale_uploads(session, NOW)
+        assert (closed.upload_id, closed.temp_key) == (stale_id, stale_key)
+        assert committed_bytes(session, "alice", NOW - timedelta(hours=2)) == 1000
+    with catalog.session() as session:
+        assert expire_stale_uploads(session, NOW) == []  # idempotent
+        stale = session.get(Upload, stale_id)
+        assert stale is not None and (stale.status, stale.reserved_bytes) == ("expired", 0)
+        assert session.get(Upload, open_id).status == "pending"  # type: ignore[union-attr]
+
+
+def test_an_upload_confirmed_first_is_not_expired(catalog: Catalog) -> None:
+    upload_id, _ = _upload(catalog, timedelta(minutes=-1))
+    with catalog.session() as session:  # a confirm that locked and confirmed it first
+        lock_upload(session, upload_id)
+        create_version(session, upload_id, "sales")
+    with catalog.session() as session:
+        assert expire_stale_uploads(session, NOW) == []
+        assert session.get(Upload, upload_id).status == "confirmed"  # type: ignore[union-attr]
+
+
+def test_strays_are_objects_of_closed_uploads_and_old_unknown_ones(catalog: Catalog) -> None:
+    aborted_id, aborted_key = _upload(catalog, timedelta(hours=1))
+    _, pending_key = _upload(catalog, timedelta(hours=1))
+    failed_id, failed_key = _upload(catalog, timedelta(hours=1))
+    with catalog.session() as session:
+        release_upload(session, aborted_id)
+        version = create_version(session, failed_id, "sales")
+        session.flush()
+        mark_failed(session, version.id, "bad file")
+    objects = [
+        TempObject(aborted_key, NOW),
+        TempObject(pending_key, LONG_AGO),
+        TempObject(failed_key, LONG_AGO),
+        TempObject("uploads/temp/old-unknown.csv", LONG_AGO),
+        TempObject("uploads/temp/new-unknown.csv", NOW),
+    ]
+    with catalog.session() as session:
+        strays = stray_temp_objects(session, objects, NOW - timedelta(days=2))
+    assert strays == [aborted_key, "uploads/temp/old-unknown.csv"]
+
+
+def test_a_multipart_upload_whose_key_a_pending_upload_holds_is_never_unowned(
+    catalog: Catalog,
+) -> None:
+    _, pending_key = _upload(catalog, timedelta(hours=1))
+    uploads = [
+        StoreMultipart(pending_key, "not-yet-recorded", LONG_AGO),
+        StoreMultipart("uploads/temp/gone.csv", "orphan", LONG_AGO),
+        StoreMultipart("uploads/temp/young.csv", "young", NOW),
+    ]
+    with catalog.session() as session:
+        unowned = unowned_multipart_uploads(session, uploads, NOW - timedelta(days=2))
+    assert [u.multipart_upload_id for u in unowned] == ["orphan"]
+
+
+def test_a_failed_upload_is_purged_only_while_its_version_is_failed(catalog: Catalog) -> None:
+    upload_id, _ = _upload(catalog, timedelta(hours=1))
+    with catalog.session() as session:
+        version = create_version(session, upload_id, "sales")
+        session.flush()
+        mark_failed(session, version.id, "bad file")
+        version_id = version.id
+    with catalog.session() as session:
+        session.get(DatasetVersion, version_id).status = "ingesting"  # type: ignore[union-attr]
+    with catalog.session() as session:
+        assert not mark_upload_purged(session, upload_id)
+        session.get(DatasetVersion, version_id).status = "failed"  # type: ignore[union-attr]
+    with catalog.session() as session:
+        assert mark_upload_purged(session, upload_id)
+        assert not mark_upload_purged(session, upload_id)
+        assert session.get(Upload, upload_id).status == "purged"  # type: ignore[union-attr]
