@@ -148,12 +148,11 @@ def check_open(upload: Upload, now: datetime) -> Upload:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """The ids a confirm answers with; `created` is False when the upload was confirmed before."""
+    """The ids a confirm answers with (`flow_run_id` None until its ingestion run exists)."""
 
     dataset_id: str
     version_id: str
     flow_run_id: str | None
-    created: bool
 
 
 def existing_confirmation(session: Session, upload_id: str) -> Confirmation | None:
@@ -162,7 +161,7 @@ def existing_confirmation(session: Session, upload_id: str) -> Confirmation | No
     ).scalar_one_or_none()
     if version is None:
         return None
-    return Confirmation(version.dataset_id, version.id, version.flow_run_id, created=False)
+    return Confirmation(version.dataset_id, version.id, version.flow_run_id)
 
 
 def lock_upload(session: Session, upload_id: str) -> None:
@@ -175,7 +174,7 @@ def confirm_upload(
 ) -> Confirmation:
     """Creates the dataset (or its new version) for a locked, checked, pending upload."""
     version = create_version(session, upload.id, dataset_name, dataset_id)
-    return Confirmation(version.dataset_id, version.id, None, created=True)
+    return Confirmation(version.dataset_id, version.id, None)
 
 
 def record_flow_run(session: Session, version_id: str, flow_run_id: str) -> bool:

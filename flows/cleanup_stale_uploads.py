@@ -6,14 +6,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from prefect import flow
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
 from catalog.uploads import longest_upload_lifetime
+from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.settings import get_settings
-from deployments.runs import MAX_INGESTION_RUNS
+from deployments.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live
 from tasks.lifecycle import (
     abort_multipart_upload,
     expire_uploads,
@@ -21,11 +22,9 @@ from tasks.lifecycle import (
     find_unfinished_versions,
     find_unowned_multipart,
     give_up_ingestion,
-    ingestion_run_is_live,
     list_objects_under,
     list_open_multipart,
     record_restart,
-    start_ingestion_again,
 )
 from tasks.storage import delete_object
 
@@ -104,6 +103,38 @@ def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
             logger.info("version %s: ingestion run %s", version.version_id, run_id)
             restarted += 1
     return restarted, given_up
+
+
+# Asking Prefect about runs and starting them: flow-level steps (tasks sit below deployments).
+@task(
+    task_run_name="check-run-{flow_run_id}",
+    retries=3,
+    retry_delay_seconds=[2, 5, 10],
+    retry_condition_fn=lambda task, run, state: _orchestrator_down(state),
+)
+def ingestion_run_is_live(flow_run_id: str) -> bool:
+    return run_is_live(flow_run_id)
+
+
+def _orchestrator_down(state: object) -> bool:
+    try:
+        state.result(raise_on_failure=True)  # type: ignore[attr-defined]
+    except OrchestratorUnavailableError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    task_run_name="restart-ingestion-{version_id}",
+    retries=3,
+    retry_delay_seconds=[2, 5, 10],
+    retry_condition_fn=lambda task, run, state: _orchestrator_down(state),
+)
+def start_ingestion_again(version_id: str) -> str | None:
+    """A live ingestion run of the version (see `deployments.runs.restart_ingestion`)."""
+    return restart_ingestion(version_id)
 
 
 @flow(name="cleanup-stale-uploads", log_prints=False)

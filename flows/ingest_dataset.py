@@ -5,17 +5,16 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-from prefect import flow, get_client
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from catalog.datasets import INGESTING, READY, IngestionOutcome, IngestionTarget
 from core.errors import ContentRejectedError
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
+from deployments.runs import run_is_live
 from tasks.events import emit
 from tasks.ingestion import checksum, profile_dataset, validate_and_convert
 from tasks.profiling import profile_markdown
@@ -27,16 +26,6 @@ PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
 class UploadMissingError(ContentRejectedError):
     code = "upload_missing"
-
-
-def _run_is_active(flow_run_id: str) -> bool:
-    """Whether another flow run that claimed the version is still scheduled or running."""
-    with get_client(sync_client=True) as client:
-        try:
-            state = client.read_flow_run(UUID(flow_run_id)).state
-        except ObjectNotFound:
-            return False
-    return state is not None and not state.is_final()
 
 
 def _outcome(raw_sha256: str, sha256: str, size: int, profile: dict[str, Any]) -> IngestionOutcome:
@@ -85,7 +74,7 @@ def ingest_dataset(version_id: str) -> str:
     this_run = flow_run.get_id()
     target = load_ingestion_target(version_id)
     claimed_by_other = target.flow_run_id not in (None, this_run)
-    if target.status == INGESTING and claimed_by_other and _run_is_active(str(target.flow_run_id)):
+    if target.status == INGESTING and claimed_by_other and run_is_live(str(target.flow_run_id)):
         logger.info("version %s is being ingested by run %s", version_id, target.flow_run_id)
         return INGESTING
     if target.status == READY or not record_ingesting(version_id, this_run):

@@ -16,9 +16,7 @@ from catalog.jobs import (
     mark_succeeded,
     training_source,
 )
-from tasks.records import catalog_session
-
-RETRIES: dict[str, Any] = {"retries": 3, "retry_delay_seconds": [1, 2, 4]}
+from tasks.records import CATALOG_RETRIES, catalog_session
 
 
 @dataclass(frozen=True)
@@ -31,14 +29,14 @@ class JobInfo:
     status: str
 
 
-@task(task_run_name="load-training-source-{version_id}", **RETRIES)
+@task(task_run_name="load-training-source-{version_id}", **CATALOG_RETRIES)
 def load_training_source(version_id: str) -> TrainingSource:
     """The ready version to train on (raises if unknown or not ready)."""
     with catalog_session() as session:
         return training_source(session, version_id)
 
 
-@task(task_run_name="create-job-{version_id}", **RETRIES)
+@task(task_run_name="create-job-{version_id}", **CATALOG_RETRIES)
 def create_job_for(version_id: str, target: str) -> str:
     """A job for a run started without one (from the Prefect UI): owned by the version's owner."""
     with catalog_session() as session:
@@ -46,26 +44,26 @@ def create_job_for(version_id: str, target: str) -> str:
         return create_job(session, source.user_id, version_id, target, None).id
 
 
-@task(task_run_name="load-job-{job_id}", **RETRIES)
+@task(task_run_name="load-job-{job_id}", **CATALOG_RETRIES)
 def load_job(job_id: str) -> JobInfo:
     with catalog_session() as session:
         job = get_job(session, job_id)
         return JobInfo(job.id, job.user_id, job.version_id, job.target, job.task_type, job.status)
 
 
-@task(task_run_name="start-job-{job_id}", **RETRIES)
+@task(task_run_name="start-job-{job_id}", **CATALOG_RETRIES)
 def record_job_running(job_id: str, flow_run_id: str | None) -> bool:
     with catalog_session() as session:
         return mark_running(session, job_id, flow_run_id)
 
 
-@task(task_run_name="record-model-{job_id}", **RETRIES)
+@task(task_run_name="record-model-{job_id}", **CATALOG_RETRIES)
 def record_job_succeeded(job_id: str, task_type: str, metrics: dict[str, Any]) -> bool:
     with catalog_session() as session:
         return mark_succeeded(session, job_id, task_type, metrics)
 
 
-@task(task_run_name="record-job-failed-{job_id}", **RETRIES)
+@task(task_run_name="record-job-failed-{job_id}", **CATALOG_RETRIES)
 def record_job_failed(job_id: str, reason: str) -> None:
     with catalog_session() as session:
         mark_job_failed(session, job_id, reason)

@@ -278,16 +278,6 @@ def read_small_object(
     return body
 
 
-def list_keys(bucket: S3Bucket, prefix: str) -> list[str]:
-    """Every key under `prefix`, in key order (paginated, so any number of objects)."""
-    pages = (
-        s3_client(bucket)
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket=bucket.bucket_name, Prefix=prefix)
-    )
-    return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-
 @dataclass(frozen=True)
 class ListedObject:
     """One object of a listing: its key and when it was last written."""
@@ -308,6 +298,11 @@ def list_objects(bucket: S3Bucket, prefix: str) -> list[ListedObject]:
         for page in pages
         for item in page.get("Contents", [])
     ]
+
+
+def list_keys(bucket: S3Bucket, prefix: str) -> list[str]:
+    """Every key under `prefix`, in key order."""
+    return [listed.key for listed in list_objects(bucket, prefix)]
 
 
 @dataclass(frozen=True)
