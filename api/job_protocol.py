@@ -69,6 +69,7 @@ def read_job(catalog: Catalog, user: AuthenticatedUser, job_id: str) -> JobDetai
             metrics=job.metrics,
             error=job.error,
             flow_run_id=job.flow_run_id,
+            plots_rendered_at=job.plots_rendered_at,
             created_at=job.created_at,
             updated_at=job.updated_at,
         )
@@ -100,13 +101,14 @@ def read_model(
 def list_plots(
     catalog: Catalog, storage: S3Bucket, user: AuthenticatedUser, job_id: str, expires_in: int
 ) -> PlotList:
-    """The job's plots (names and presigned GETs); empty until `render-plots` has run."""
+    """The job's plots (names and presigned GETs), and whether `render-plots` has finished
+    (until then the list may be partial)."""
     with catalog.session() as session:
-        users_job(session, user.id, job_id)
+        rendered = users_job(session, user.id, job_id).plots_rendered_at is not None
     prefix = plots_prefix(job_id)
     plots = []
     for key in list_keys(storage, prefix):
         name = key.removeprefix(prefix).removesuffix(".png")
         signed = presign_get_request(storage, key, expires_in)
         plots.append(PlotUrl(name=name, url=signed.url, expires_at=signed.expires_at))
-    return PlotList(job_id=job_id, plots=plots)
+    return PlotList(job_id=job_id, rendered=rendered, plots=plots)

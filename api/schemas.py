@@ -186,6 +186,9 @@ class JobDetail(BaseModel):
     metrics: dict[str, Any] | None
     error: str | None
     flow_run_id: str | None
+    plots_rendered_at: datetime | None = Field(
+        description="When `render-plots` finished; null while the plots are not all drawn."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -205,4 +208,5 @@ class PlotUrl(BaseModel):
 
 class PlotList(BaseModel):
     job_id: str
+    rendered: bool = Field(description="True once `render-plots` finished: the list is whole.")
     plots: list[PlotUrl]

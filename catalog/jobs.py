@@ -123,3 +123,8 @@ def mark_job_failed(session: Session, job_id: str, reason: str) -> None:
         .where(Job.id == job_id, Job.status != JOB_SUCCEEDED)
         .values(status=JOB_FAILED, error=reason, updated_at=utcnow())
     )
+
+
+def mark_plots_rendered(session: Session, job_id: str) -> None:
+    """Says the job's plot list is whole (set again by a re-render, which redraws the same keys)."""
+    session.execute(update(Job).where(Job.id == job_id).values(plots_rendered_at=utcnow()))

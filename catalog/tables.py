@@ -130,5 +130,7 @@ class Job(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Set when `render-plots` has uploaded every plot: until then the plot list may be partial.
+    plots_rendered_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

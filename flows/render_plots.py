@@ -15,7 +15,7 @@ from core.events import PLOTS_RENDERED
 from core.keys import model_metadata_key, plot_key
 from core.settings import MAX_PRESIGN_EXPIRES_SECONDS
 from tasks.events import emit
-from tasks.job_records import load_job, load_training_source
+from tasks.job_records import load_job, load_training_source, record_plots_rendered
 from tasks.plots import render_plots as draw_plots
 from tasks.storage import presign_get, read_object, upload_file
 
@@ -31,9 +31,9 @@ def draw(
 
 @flow(name="render-plots", flow_run_name="plots-{job_id}")
 def render_plots(job_id: str) -> list[str]:
-    """Draws the plots of a published model to `plots/{job_id}/`; re-running redraws the same
-    names over the same keys. Each plot is also an image artifact of the run (its link is a
-    presigned URL, valid for 7 days)."""
+    """Draws the plots of a published model to `plots/{job_id}/`, then records that the list is
+    whole; re-running redraws the same names over the same keys. Each plot is also an image
+    artifact of the run (its link is a presigned URL, valid for 7 days)."""
     logger = get_run_logger()
     job = load_job(job_id)
     raw = read_object(model_metadata_key(job.user_id, job_id))
@@ -58,6 +58,7 @@ def render_plots(job_id: str) -> list[str]:
         markdown="# Plots\n\n" + "\n".join(f"- `{plot_key(job_id, n)}`" for n in names),
         description=f"Plots of job {job_id}",
     )
+    record_plots_rendered(job_id)
     emit(
         PLOTS_RENDERED,
         "plots",

@@ -12,6 +12,7 @@ from catalog.jobs import (
     create_job,
     get_job,
     mark_job_failed,
+    mark_plots_rendered,
     mark_running,
     mark_succeeded,
     training_source,
@@ -67,3 +68,9 @@ def record_job_succeeded(job_id: str, task_type: str, metrics: dict[str, Any]) -
 def record_job_failed(job_id: str, reason: str) -> None:
     with catalog_session() as session:
         mark_job_failed(session, job_id, reason)
+
+
+@task(task_run_name="record-plots-{job_id}", **CATALOG_RETRIES)
+def record_plots_rendered(job_id: str) -> None:
+    with catalog_session() as session:
+        mark_plots_rendered(session, job_id)

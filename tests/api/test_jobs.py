@@ -78,10 +78,12 @@ def test_a_published_model_and_its_plots_read_back(api: Api) -> None:
         409,
         "conflict",
     )
-    assert api.client.get(f"/api/jobs/{job_id}/plots", headers=api.token()).json()["plots"] == []
+    before = api.client.get(f"/api/jobs/{job_id}/plots", headers=api.token()).json()
+    assert (before["rendered"], before["plots"]) == (False, [])
     train_model(ids["version_id"], "churned", job_id)
     job = api.client.get(f"/api/jobs/{job_id}", headers=api.token()).json()
     assert job["status"] == "succeeded" and job["metrics"]["accuracy"] > 0.5
+    assert job["plots_rendered_at"] is None
 
     model = api.client.get(f"/api/models/{job_id}", headers=api.token()).json()
     assert model["metadata"]["target"] == "churned"
@@ -89,9 +91,14 @@ def test_a_published_model_and_its_plots_read_back(api: Api) -> None:
     assert download.status_code == 200
     assert len(download.content) == model["metadata"]["model_file"]["size_bytes"]
 
-    render_plots(job_id)
-    plots = api.client.get(f"/api/jobs/{job_id}/plots", headers=api.token()).json()["plots"]
-    assert "confusion-matrix" in {plot["name"] for plot in plots}
+    names = render_plots(job_id)
+    listing = api.client.get(f"/api/jobs/{job_id}/plots", headers=api.token()).json()
+    plots = listing["plots"]
+    assert listing["rendered"] is True
+    assert sorted(plot["name"] for plot in plots) == sorted(names)
+    assert "confusion-matrix" in names
+    job = api.client.get(f"/api/jobs/{job_id}", headers=api.token()).json()
+    assert job["plots_rendered_at"] is not None
     first = httpx.get(plots[0]["url"])
     assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
 

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from catalog.accounts import create_token, hash_token, revoke_token, user_for_token
 from catalog.database import Catalog, migrate
+from catalog.tables import Base
 from core.errors import ConfigurationError, ConflictError, InvalidKeyPartError
 from core.settings import load_settings
 
@@ -32,11 +35,20 @@ def test_migrations_create_every_table_and_can_run_again(database_url: str) -> N
     with engine.connect() as connection:
         assert (
             connection.execute(sa.text("select version_num from alembic_version")).scalar()
-            == "0001"
+            == "0002"
         )
     upload_columns = {column["name"] for column in inspector.get_columns("uploads")}
     assert {"reserved_bytes", "expires_at", "multipart_upload_id", "status"} <= upload_columns
     engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_declares(database_url: str) -> None:
+    migrate(database_url)
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
 
 
 def test_a_token_is_returned_once_and_only_its_hash_is_stored(catalog: Catalog) -> None:
