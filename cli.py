@@ -1,8 +1,9 @@
-"""The `automl` command: up, setup-storage, token, upload. Errors are one line and a non-zero
+"""The `automl` command: up, demo, setup-storage, token, upload. Errors are one line and a non-zero
 exit."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -51,7 +52,8 @@ def _interrupt(signum: int, frame: object) -> None:
 def up() -> None:
     """Start the local stack (embedded S3, Prefect server and UI, setup-storage, the HTTP API,
     deployments) and serve until Ctrl-C, then stop everything it started."""
-    from prefect import serve
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
 
     from deployments.local import local_deployments
     from stack import local_stack
@@ -66,6 +68,12 @@ def up() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         with local_stack(settings) as endpoints:
+            # As `prefect.serve` does, but the deployments are registered before the endpoints
+            # file is written: a client that sees the file can confirm uploads at once.
+            runner = Runner(pause_on_shutdown=True)
+            for deployment in local_deployments():
+                runner.add_deployment(deployment)
+            endpoints.write(settings.data_dir)
             table = Table(title="automl stack", show_header=False)
             table.add_row("HTTP API", f"{endpoints.api_url} (docs: {endpoints.api_url}/docs)")
             table.add_row("Prefect UI", endpoints.prefect_ui_url)
@@ -75,8 +83,8 @@ def up() -> None:
             table.add_row("endpoints file", str(settings.data_dir / "endpoints.json"))
             console.print(table)
             console.print("serving deployments; press Ctrl-C to stop", highlight=False)
-            with contextlib.suppress(KeyboardInterrupt):
-                serve(*local_deployments(), print_starting_message=False)
+            with contextlib.suppress(KeyboardInterrupt, TerminationSignal):
+                asyncio.run(runner.start())
     except KeyboardInterrupt:
         pass
     except AutomlError as exc:
@@ -85,6 +93,71 @@ def up() -> None:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         fail(f"the stack stopped: {first_line} (logs: {settings.data_dir})", code=1)
     console.print("stopped", highlight=False)
+
+
+@app.command()
+def demo(
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            help="API of a running stack [default: AUTOML_API_URL, else the "
+            "local stack of AUTOML_DATA_DIR, else one started for the demo]",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="API token [default: AUTOML_TOKEN, else a new one of the "
+            "local catalog's demo user]",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds each wait may take")
+    ] = 300.0,
+    keep_running: Annotated[
+        bool,
+        typer.Option("--keep-running", help="Keep a stack the demo started serving until Ctrl-C"),
+    ] = False,
+) -> None:
+    """Push the bundled sample (customer churn) through upload, confirm, ingestion, training and
+    plots, and print what it made: the profile, the model's metrics and presigned URLs."""
+    from contextlib import ExitStack
+
+    from api.client import UploadClient
+    from demo import (
+        StackAccess,
+        demo_token,
+        local_stack_access,
+        print_outcome,
+        run_demo,
+        started_stack,
+    )
+
+    settings = load_settings_or_fail()
+    signal.signal(signal.SIGTERM, _interrupt)
+    api_url = api or (str(settings.api_url) if settings.api_url else None)
+    try:
+        with ExitStack() as stack:
+            api_token = token or (settings.token.get_secret_value() if settings.token else None)
+            if api_url:
+                if not api_token:
+                    fail("a remote API needs a token: pass --token or set AUTOML_TOKEN")
+                access = StackAccess(api_url, None)
+            else:
+                access = local_stack_access(settings) or stack.enter_context(
+                    started_stack(settings, console, keep_running)
+                )
+            if not api_token:
+                api_token = stack.enter_context(demo_token(settings))
+            console.print(f"API: {access.api_url}", highlight=False)
+            with UploadClient(access.api_url, api_token) as client:
+                outcome = run_demo(client, console, timeout)
+            print_outcome(console, outcome, access.prefect_ui_url)
+    except AutomlError as exc:
+        fail(exc.message, code=1)
+    console.print("demo done", highlight=False)
 
 
 @app.command("setup-storage")

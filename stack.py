@@ -5,6 +5,7 @@ deployments."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -189,7 +190,12 @@ def api_server(settings: Settings) -> Iterator[str]:
         lifespan="off",
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="automl-api", daemon=True)
+    # The thread runs in this context, so the API's Prefect client uses the stack's server
+    # (settings set by `temporary_settings` live in a context variable, not in the thread).
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(server.run,), name="automl-api", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + API_READY_TIMEOUT_SECONDS
     while not server.started:
@@ -205,7 +211,8 @@ def api_server(settings: Settings) -> Iterator[str]:
 
 @contextmanager
 def local_stack(settings: Settings) -> Iterator[Endpoints]:
-    """Starts everything but the served deployments; stops all of it on exit."""
+    """Starts everything but the served deployments; stops all of it on exit. The caller writes
+    the endpoints file once the deployments are registered too: it means "ready"."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from blocks.storage import save_storage_block
@@ -230,5 +237,4 @@ def local_stack(settings: Settings) -> Iterator[Endpoints]:
             s3_endpoint=s3_endpoint,
             bucket=settings.r2_bucket_name,
         )
-        endpoints.write(settings.data_dir)
         yield endpoints

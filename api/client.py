@@ -74,7 +74,8 @@ class UploadClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One API call; its JSON answer, or an UploadError carrying the error body's message."""
         try:
             response = self._api.request(method, path, json=body)
         except httpx.HTTPError as exc:
@@ -118,7 +119,7 @@ class UploadClient:
     ) -> dict[str, Any]:
         """Uploads `path` (single PUT or multipart, as the API plans it) and confirms it."""
         size = path.stat().st_size
-        plan = self._call(
+        plan = self.request(
             "POST", "/api/datasets/upload-url", {"filename": path.name, "size_bytes": size}
         )
         upload_id = plan["upload_id"]
@@ -139,7 +140,7 @@ class UploadClient:
         version); the last failure names the upload so it can be confirmed later."""
         for delay in (*CONFIRM_RETRY_DELAYS, None):
             try:
-                result: dict[str, Any] = self._call("POST", "/api/datasets/confirm", body)
+                result: dict[str, Any] = self.request("POST", "/api/datasets/confirm", body)
                 return result
             except UploadError as exc:
                 if exc.status != 503 or delay is None:
@@ -160,7 +161,7 @@ class UploadClient:
         try:
             for first in range(1, part_count + 1, PART_URL_BATCH):
                 numbers = list(range(first, min(first + PART_URL_BATCH, part_count + 1)))
-                batch = self._call(
+                batch = self.request(
                     "POST",
                     "/api/datasets/upload-parts",
                     {"upload_id": upload_id, "part_numbers": numbers},
@@ -174,7 +175,7 @@ class UploadClient:
         except BaseException:
             # Give the reservation back and free the parts; the caller sees the first error.
             with contextlib.suppress(UploadError):
-                self._call("POST", "/api/datasets/upload-abort", {"upload_id": upload_id})
+                self.request("POST", "/api/datasets/upload-abort", {"upload_id": upload_id})
             raise
         return done
 

@@ -1,0 +1,282 @@
+"""`automl demo`: the bundled sample through the whole HTTP path (token, upload-url, PUT,
+confirm, ingestion, training, plots) against a running stack, or one it starts for the purpose."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from api.client import UploadClient
+from core.errors import AutomlError
+from core.settings import Settings
+from samples.generate import SAMPLE
+
+SAMPLE_TARGET = "churned"
+DEMO_USER = "demo"
+DEMO_TIER = "free"
+POLL_SECONDS = 0.5
+STACK_START_TIMEOUT_SECONDS = 180.0
+STACK_STOP_TIMEOUT_SECONDS = 60.0
+
+
+class DemoError(AutomlError):
+    """A step of the demo failed; the message says which and why."""
+
+    code = "demo_failed"
+
+
+@dataclass(frozen=True)
+class StackAccess:
+    """Where the demo talks to: the HTTP API, and the Prefect UI when known."""
+
+    api_url: str
+    prefect_ui_url: str | None
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        return httpx.get(f"{api_url.rstrip('/')}/healthz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _running_stack(endpoints_file: Path) -> StackAccess | None:
+    """The stack of `automl up` named by its endpoints file, if it answers."""
+    try:
+        endpoints = json.loads(endpoints_file.read_text())
+    except (OSError, ValueError):
+        return None
+    api_url = endpoints.get("api_url")
+    if not api_url or not _healthy(api_url):
+        return None
+    return StackAccess(api_url, endpoints.get("prefect_ui_url"))
+
+
+@contextmanager
+def started_stack(
+    settings: Settings, console: Console, keep_running: bool = False
+) -> Iterator[StackAccess]:
+    """`automl up` in a child process for as long as the demo runs (or, with `keep_running`,
+    until Ctrl-C); stopped as Ctrl-C stops it, so nothing is left behind."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    endpoints_file = settings.data_dir / "endpoints.json"
+    endpoints_file.unlink(missing_ok=True)  # a stopped stack's; the new one writes its own
+    log_path = settings.data_dir / "stack.log"
+    automl = Path(sys.executable).parent / "automl"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [str(automl), "up"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    started = time.monotonic()
+    try:
+        with console.status(f"starting the local stack (log: {log_path})"):
+            while (access := _running_stack(endpoints_file)) is None:
+                if process.poll() is not None:
+                    raise DemoError(
+                        f"the local stack did not start (exit {process.returncode}); see {log_path}"
+                    )
+                if time.monotonic() - started > STACK_START_TIMEOUT_SECONDS:
+                    raise DemoError(f"the local stack did not start in time; see {log_path}")
+                time.sleep(POLL_SECONDS)
+        console.print(f"started the local stack in {time.monotonic() - started:.1f} s")
+        yield access
+        if keep_running:
+            console.print("the local stack keeps serving; press Ctrl-C to stop it")
+            process.wait()
+        else:
+            console.print("stopping the local stack the demo started (`automl up` keeps one)")
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=STACK_STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def demo_token(settings: Settings) -> Iterator[str]:
+    """A token of the demo user in the local catalog (the one the local stack uses), revoked
+    when the demo ends."""
+    from catalog.accounts import create_token, revoke_token
+    from catalog.database import Catalog, migrate
+
+    migrate(settings.catalog_url)
+    catalog = Catalog(settings.catalog_url)
+    try:
+        with catalog.session() as session:
+            token = create_token(session, settings, DEMO_USER, DEMO_TIER)
+        yield token
+        with catalog.session() as session:
+            revoke_token(session, token)
+    finally:
+        catalog.dispose()
+
+
+class Steps:
+    """Prints each step and each state a wait goes through, with the seconds it took."""
+
+    def __init__(self, console: Console, timeout: float) -> None:
+        self.console = console
+        self.timeout = timeout
+
+    def wait_for(
+        self,
+        what: str,
+        read: Callable[[], dict[str, Any]],
+        state: Callable[[dict[str, Any]], str],
+        done: str,
+        failed: frozenset[str] = frozenset({"failed"}),
+    ) -> dict[str, Any]:
+        """Polls `read` until `state` is `done`; a failed state is an error with its reason."""
+        started = time.monotonic()
+        seen: str | None = None
+        with self.console.status(f"waiting for {what}") as status:
+            while True:
+                current = read()
+                now = state(current)
+                elapsed = time.monotonic() - started
+                if now != seen:
+                    self.console.print(f"  {what}: {now} ({elapsed:.1f} s)", highlight=False)
+                    seen = now
+                if now == done:
+                    return current
+                if now in failed:
+                    reason = current.get("error") or "no reason recorded"
+                    raise DemoError(f"{what} failed: {reason}")
+                if elapsed > self.timeout:
+                    raise DemoError(f"{what} is still {now} after {self.timeout:.0f} s")
+                status.update(f"waiting for {what}: {now} ({elapsed:.0f} s)")
+                time.sleep(POLL_SECONDS)
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    """What the demo made, as the API returned it."""
+
+    dataset_id: str
+    version: dict[str, Any]
+    dataset_url: str
+    job: dict[str, Any]
+    model: dict[str, Any]
+    plots: list[dict[str, Any]]
+
+
+def run_demo(client: UploadClient, console: Console, timeout: float) -> DemoOutcome:
+    """The sample through upload, ingestion, training and plots; raises DemoError on a failure."""
+    steps = Steps(console, timeout)
+    console.print(f"uploading {SAMPLE.name} ({SAMPLE.stat().st_size:,} bytes)", highlight=False)
+    confirmed = client.upload(SAMPLE, "customer-churn (demo)")
+    dataset_id, version_id = confirmed["dataset_id"], confirmed["version_id"]
+    console.print(
+        f"  confirmed: version {version_id}, ingestion run {confirmed['flow_run_id']}",
+        soft_wrap=True,
+    )
+    version_path = f"/api/datasets/{dataset_id}/versions/{version_id}"
+    version = steps.wait_for(
+        "ingestion", lambda: client.request("GET", version_path), lambda v: v["status"], "ready"
+    )
+    dataset_url = client.request("GET", f"{version_path}/download-url")["url"]
+
+    console.print(f"training a model to predict {SAMPLE_TARGET!r}", highlight=False)
+    started = client.request(
+        "POST", "/api/jobs/train", {"version_id": version_id, "target": SAMPLE_TARGET}
+    )
+    job_id = started["job_id"]
+    console.print(
+        f"  job {job_id} ({started['task_type']}), run {started['flow_run_id']}", soft_wrap=True
+    )
+    job = steps.wait_for(
+        "training",
+        lambda: client.request("GET", f"/api/jobs/{job_id}"),
+        lambda j: j["status"],
+        "succeeded",
+    )
+    model = client.request("GET", f"/api/models/{job_id}")
+    plots = steps.wait_for(
+        "plots",
+        lambda: client.request("GET", f"/api/jobs/{job_id}/plots"),
+        lambda p: "rendered" if p["rendered"] else f"{len(p['plots'])} drawn",
+        "rendered",
+    )
+    return DemoOutcome(dataset_id, version, dataset_url, job, model, plots["plots"])
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return "" if value is None else str(value)
+
+
+def _column_summary(column: dict[str, Any]) -> str:
+    if column.get("kind") == "numeric":
+        return (
+            f"{_number(column.get('min'))} .. {_number(column.get('max'))}, "
+            f"mean {_number(column.get('mean'))}"
+        )
+    top = column.get("top_values") or []
+    return ", ".join(f"{item['value']} ({item['count']})" for item in top[:3])
+
+
+def print_outcome(console: Console, outcome: DemoOutcome, prefect_ui_url: str | None) -> None:
+    """The profile summary, the model's metrics and every presigned URL."""
+    version = outcome.version
+    profile = version.get("profile") or {}
+    table = Table(
+        "column", "type", "nulls", "distinct", "values",
+        title=(
+            f"dataset {outcome.dataset_id}: {version['row_count']:,} rows x "
+            f"{version['column_count']} columns, Parquet {version['size_bytes']:,} bytes"
+        ),
+    )  # fmt: skip
+    for column in profile.get("columns", []):
+        table.add_row(
+            column["name"],
+            column["type"],
+            str(column["null_count"]),
+            str(column["distinct_count"]),
+            _column_summary(column),
+        )
+    console.print(table)
+
+    metadata = outcome.model["metadata"]
+    console.print(
+        f"model {metadata['chosen']['name']}: {metadata['task_type']} of "
+        f"{metadata['target']!r}, chosen by {metadata['selection_metric']} among "
+        f"{len(metadata['candidates'])} candidates in {metadata['training_seconds']:.1f} s",
+        highlight=False,
+    )
+    metrics = Table("held-out metric", "value")
+    for name, value in sorted((outcome.job.get("metrics") or {}).items()):
+        if isinstance(value, int | float):
+            metrics.add_row(name, _number(value))
+    console.print(metrics)
+
+    console.print("presigned URLs (valid for a limited time):", highlight=False)
+    links = [
+        ("dataset (Parquet)", outcome.dataset_url),
+        ("model.joblib", outcome.model["download_url"]),
+    ]
+    links += [(f"plot {plot['name']}", plot["url"]) for plot in outcome.plots]
+    for label, url in links:
+        console.print(f"  {label}: {url}", highlight=False, soft_wrap=True)
+    if prefect_ui_url:
+        console.print(f"flow runs in the Prefect UI: {prefect_ui_url}/runs", highlight=False)
+
+
+def local_stack_access(settings: Settings) -> StackAccess | None:
+    """The running local stack of this data dir, if any."""
+    return _running_stack(settings.data_dir / "endpoints.json")
