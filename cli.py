@@ -52,13 +52,19 @@ def _interrupt(signum: int, frame: object) -> None:
 def up() -> None:
     """Start the local stack (embedded S3, Prefect server and UI, setup-storage, the HTTP API,
     deployments) and serve until Ctrl-C, then stop everything it started."""
+    from stack import ensure_stack_ports_free, local_stack
+
+    settings = load_settings_or_fail()
+    try:
+        ensure_stack_ports_free(settings)
+    except AutomlError as exc:
+        fail(exc.message)
+
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
 
     from deployments.local import local_deployments
-    from stack import local_stack
 
-    settings = load_settings_or_fail()
     # Ctrl-C stops the stack even when started from a shell that ignores SIGINT for background
     # jobs. SIGTERM (systemd, docker stop) stops it the same way until the Prefect runner takes
     # it over for its own graceful shutdown, so nothing started so far is left running.

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,8 @@ def started_stack(
         yield access
         if keep_running:
             console.print("the local stack keeps serving; press Ctrl-C to stop it")
-            process.wait()
+            with suppress(KeyboardInterrupt):  # the way to end it, not a failure
+                process.wait()
         else:
             console.print("stopping the local stack the demo started (`automl up` keeps one)")
     finally:

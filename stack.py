@@ -22,7 +22,6 @@ from pathlib import Path
 
 import httpx
 
-from blocks.embedded_s3 import EmbeddedS3Server
 from core.errors import ConfigurationError
 from core.settings import Settings
 
@@ -144,12 +143,21 @@ class PrefectServerProcess:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def ensure_stack_ports_free(settings: Settings) -> None:
+    """Checked before anything starts (or is imported): a taken port is a one-line error."""
+    ensure_port_free(settings.api_host, settings.api_port, "AUTOML_API_PORT")
+    if not os.environ.get("PREFECT_API_URL"):
+        ensure_port_free(LOCAL_HOST, settings.prefect_port, "AUTOML_PREFECT_PORT")
+
+
 @contextmanager
 def object_store(settings: Settings) -> Iterator[str]:
     """The configured S3 endpoint, or the embedded server started for as long as the stack runs."""
     if settings.endpoint_url is not None:
         yield settings.endpoint_url
         return
+    from blocks.embedded_s3 import EmbeddedS3Server  # moto: imported only when it is needed
+
     with EmbeddedS3Server(host=LOCAL_HOST) as server:
         yield server.endpoint_url
 
@@ -212,21 +220,35 @@ def api_server(settings: Settings) -> Iterator[str]:
 @contextmanager
 def local_stack(settings: Settings) -> Iterator[Endpoints]:
     """Starts everything but the served deployments; stops all of it on exit. The caller writes
-    the endpoints file once the deployments are registered too: it means "ready"."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    the endpoints file once the deployments are registered too: it means "ready".
+
+    A Prefect runner the caller creates inside it polls the server for runs to start every
+    `AUTOML_RUNNER_POLL_SECONDS` (Prefect's `PREFECT_RUNNER_POLL_FREQUENCY`, 10 s by default, is
+    most of the wait between a confirm and its ingestion; docs/benchmarks.md)."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_RUNNER_POLL_FREQUENCY,
+        temporary_settings,
+    )
 
     from blocks.storage import save_storage_block
     from catalog.database import migrate
     from flows.setup_storage import setup_storage
 
-    ensure_port_free(settings.api_host, settings.api_port, "AUTOML_API_PORT")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         migrate(settings.catalog_url)
         s3_endpoint = stack.enter_context(object_store(settings))
         api_url, ui_url = stack.enter_context(prefect_server(settings))
         os.environ["PREFECT_API_URL"] = api_url  # for the flow-run processes the runner starts
-        stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api_url}))
+        stack.enter_context(
+            temporary_settings(
+                updates={
+                    PREFECT_API_URL: api_url,
+                    PREFECT_RUNNER_POLL_FREQUENCY: settings.runner_poll_seconds,
+                }
+            )
+        )
         save_storage_block(settings, s3_endpoint)
         setup_storage()
         http_api_url = stack.enter_context(api_server(settings))
@@ -237,4 +259,7 @@ def local_stack(settings: Settings) -> Iterator[Endpoints]:
             s3_endpoint=s3_endpoint,
             bucket=settings.r2_bucket_name,
         )
+        # Runs first on the way out: a second Ctrl-C must not cut the shutdown short and leave
+        # the Prefect server (its own process group) running.
+        stack.callback(signal.signal, signal.SIGINT, signal.SIG_IGN)
         yield endpoints

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     training_budget_seconds: float = Field(
         default=60.0, alias="AUTOML_TRAINING_BUDGET_SECONDS", gt=0, le=86_400
     )
+    # How often the runner of `automl up` asks the Prefect server for runs to start (Prefect's
+    # PREFECT_RUNNER_POLL_FREQUENCY, whole seconds, set for that runner; Prefect's default is 10):
+    # a confirmed upload's run waits up to about this long (±30% jitter) to be picked up.
+    runner_poll_seconds: int = Field(default=1, alias="AUTOML_RUNNER_POLL_SECONDS", ge=1, le=3600)
     api_host: str = Field(default="127.0.0.1", alias="AUTOML_API_HOST", min_length=1)
     api_port: int = Field(default=8000, alias="AUTOML_API_PORT", ge=1, le=65535)
     # Client side (`automl upload`): which API to send files to, and as whom.

@@ -4,42 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-AUTOML = str(Path(sys.executable).parent / "automl")
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [AUTOML, *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.support.cli import assert_one_line_error, run
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["up"], ["setup-storage"], ["token"], ["token", "create"], ["upload"]]
+    "command",
+    [[], ["up"], ["demo"], ["setup-storage"], ["token"], ["token", "create"], ["upload"]],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.returncode == 0
     assert "Usage:" in result.stdout
-
-
-def _assert_one_line_error(result: subprocess.CompletedProcess[str], text: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert text in lines[0]
 
 
 def test_token_create_prints_a_token_once_and_stores_its_hash(tmp_path: Path) -> None:
@@ -58,12 +38,12 @@ def test_token_create_prints_a_token_once_and_stores_its_hash(tmp_path: Path) ->
 
 def test_an_unknown_tier_is_a_one_line_error() -> None:
     result = run("token", "create", "--user", "alice", "--tier", "gold")
-    _assert_one_line_error(result, "unknown tier 'gold'")
+    assert_one_line_error(result, "unknown tier 'gold'")
 
 
 def test_an_unsafe_user_id_is_a_one_line_error() -> None:
     result = run("token", "create", "--user", "../../etc", "--tier", "free")
-    _assert_one_line_error(result, "user id")
+    assert_one_line_error(result, "user id")
 
 
 def test_a_bad_setting_is_a_one_line_error_naming_the_variable() -> None:
@@ -76,7 +56,7 @@ def test_a_bad_setting_is_a_one_line_error_naming_the_variable() -> None:
         "free",
         env={"AUTOML_PRESIGN_EXPIRES_SECONDS": "700000"},
     )
-    _assert_one_line_error(result, "AUTOML_PRESIGN_EXPIRES_SECONDS")
+    assert_one_line_error(result, "AUTOML_PRESIGN_EXPIRES_SECONDS")
 
 
 def test_a_missing_option_is_an_error_without_traceback() -> None:
@@ -88,4 +68,4 @@ def test_a_missing_option_is_an_error_without_traceback() -> None:
 
 def test_setup_storage_needs_a_configured_store() -> None:
     result = run("setup-storage")
-    _assert_one_line_error(result, "R2_ENDPOINT is not set")
+    assert_one_line_error(result, "R2_ENDPOINT is not set")

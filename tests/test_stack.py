@@ -1,15 +1,19 @@
-"""`automl up` starts the local stack, sets up storage, and Ctrl-C leaves no process behind."""
+"""`automl up` and `automl demo`: the local stack starts, sets up storage, serves the
+deployments and the API, runs the sample through every flow (shown on the Prefect server and
+in its UI), and Ctrl-C leaves no process behind."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -17,9 +21,12 @@ import psutil
 import pytest
 
 from blocks.storage import client_config
+from tests.conftest import require
+from tests.support.browser import capture_page, chromium_available
 
 AUTOML = str(Path(sys.executable).parent / "automl")
 READY_DEADLINE_SECONDS = 180
+DEMO_DEADLINE_SECONDS = 420  # start, ingestion, training and plots, on 2 loaded cores
 
 
 def _free_port() -> int:
@@ -39,84 +46,174 @@ def _stack_env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def test_up_serves_the_stack_until_ctrl_c_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    data_dir = tmp_path / "stack"
-    process = subprocess.Popen(
-        [AUTOML, "up"],
-        env=_stack_env(data_dir, _free_port()),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
+def _wait_for_output(path: Path, text: str, process: subprocess.Popen[str]) -> str:
+    deadline = time.monotonic() + DEMO_DEADLINE_SECONDS
+    while text not in (output := path.read_text()):
+        assert process.poll() is None, output
+        assert time.monotonic() < deadline, f"no {text!r} in time:\n{output}"
+        time.sleep(0.5)
+    return output
+
+
+def _prefect(endpoints: dict[str, str], path: str, body: dict[str, Any] | None = None) -> Any:
+    response = httpx.post(f"{endpoints['prefect_api_url']}{path}", json=body or {}, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def _check_the_stack_answers(endpoints: dict[str, str], endpoints_text: str) -> None:
+    assert set(endpoints) >= {"api_url", "prefect_ui_url", "s3_endpoint", "bucket"}
+    assert "minioadmin" not in endpoints_text
+    assert endpoints["s3_endpoint"].startswith("http://127.0.0.1:")
+    assert httpx.get(endpoints["prefect_ui_url"], timeout=10).status_code == 200
+    health = httpx.get(f"{endpoints['api_url']}/healthz", timeout=10)
+    assert health.json() == {"status": "ok", "checks": {"storage": "ok", "database": "ok"}}
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoints["s3_endpoint"],
+        aws_access_key_id="minioadmin",
+        aws_secret_access_key="minioadmin",
+        region_name="auto",
+        config=client_config(),
     )
-    endpoints_file = data_dir / "endpoints.json"
+    assert s3.get_bucket_cors(Bucket=endpoints["bucket"])["CORSRules"]
+
+
+def _check_deployments_schedules_and_trigger(endpoints: dict[str, str]) -> None:
+    deployments = {d["name"]: d for d in _prefect(endpoints, "/deployments/filter")}
+    assert set(deployments) == {
+        "ingest-dataset",
+        "train-model",
+        "render-plots",
+        "setup-storage",
+        "cleanup-stale-uploads",
+        "purge-deleted",
+    }
+    schedules = {
+        name: [entry["schedule"] for entry in d["schedules"] if entry["active"]]
+        for name, d in deployments.items()
+    }
+    assert [s["interval"] for s in schedules["cleanup-stale-uploads"]] == [900.0]
+    assert [(s["cron"], s["timezone"]) for s in schedules["purge-deleted"]] == [
+        ("0 3 * * *", "UTC")
+    ]
+    automations = _prefect(endpoints, "/automations/filter")
+    [trigger] = [a for a in automations if a["name"] == "render-plots-on-model-published"]
+    assert trigger["enabled"] and trigger["trigger"]["expect"] == ["automl.model.published"]
+    assert [action["deployment_id"] for action in trigger["actions"]] == [
+        deployments["render-plots"]["id"]
+    ]
+
+
+def _check_runs_tasks_artifacts_and_events(
+    endpoints: dict[str, str], version_id: str, job_id: str
+) -> None:
+    runs = {run["name"]: run for run in _prefect(endpoints, "/flow_runs/filter")}
+    setup = _prefect(
+        endpoints, "/flow_runs/filter", {"flows": {"name": {"any_": ["setup-storage"]}}}
+    )
+    assert [run["state_type"] for run in setup] == ["COMPLETED"]
+    for name in (f"ingest-{version_id}", f"train-{job_id}", f"plots-{job_id}"):
+        assert runs[name]["state_type"] == "COMPLETED", name
+        assert runs[name]["deployment_id"], f"{name} ran from its deployment"
+    ingest_tasks = {
+        task["name"]
+        for task in _prefect(
+            endpoints,
+            "/task_runs/filter",
+            {"flow_runs": {"id": {"any_": [runs[f"ingest-{version_id}"]["id"]]}}},
+        )
+    }
+    assert {f"convert-{version_id}", f"profile-{version_id}"} <= ingest_tasks
+    artifacts = _prefect(endpoints, "/artifacts/filter")
+    keys = {artifact["key"] for artifact in artifacts}
+    assert {f"profile-{version_id}", f"model-{job_id}", f"plots-{job_id}"} <= keys
+    assert "plot-confusion-matrix" in keys
+    assert any(a["type"] == "image" and job_id in (a["description"] or "") for a in artifacts)
+    expected = {
+        "automl.upload.confirmed",
+        "automl.dataset.ingested",
+        "automl.model.published",
+        "automl.plots.rendered",
+    }
+    deadline = time.monotonic() + 30  # the last event may still be on its way to the server
+    while True:
+        body = {"filter": {"event": {"prefix": ["automl."]}}, "limit": 50}
+        seen = {event["event"] for event in _prefect(endpoints, "/events/filter", body)["events"]}
+        if expected <= seen or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert expected <= seen
+
+
+def test_the_demo_runs_the_whole_stack_which_ctrl_c_stops_leaving_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    """`automl demo --keep-running` starts `automl up`, pushes the sample through every step,
+    and the Prefect server and UI show it all; Ctrl-C (SIGINT to the terminal's process group)
+    stops every process the stack started."""
+    if not chromium_available():
+        require("Chromium is not installed (apt-get install chromium)")
+    data_dir = tmp_path / "stack"
+    env = _stack_env(data_dir, _free_port())
+    env["AUTOML_TRAINING_BUDGET_SECONDS"] = "5"
+    output_path = tmp_path / "demo.out"
+    with output_path.open("w") as output:
+        process = subprocess.Popen(
+            [AUTOML, "demo", "--keep-running"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
     started: set[int] = set()
     try:
-        deadline = time.monotonic() + READY_DEADLINE_SECONDS
-        while not endpoints_file.exists():
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "automl up did not get ready in time"
-            time.sleep(0.5)
-        endpoints = json.loads(endpoints_file.read_text())
-        assert set(endpoints) >= {"api_url", "prefect_ui_url", "s3_endpoint", "bucket"}
-        assert "minioadmin" not in endpoints_file.read_text()
-        assert endpoints["s3_endpoint"].startswith("http://127.0.0.1:")
+        shown = _wait_for_output(output_path, "keeps serving", process)
+        version_id = re.search(r"confirmed: version (\S+),", shown)
+        job_id = re.search(r"job (\S+) \(classification\)", shown)
+        assert version_id and job_id, shown
+        for expected in ("churned", "held-out metric", "accuracy", "dataset (Parquet): http"):
+            assert expected in shown
+        model_url = re.search(r"model\.joblib: (\S+)", shown)
+        assert model_url and httpx.get(model_url.group(1), timeout=30).status_code == 200
+        assert "plot confusion-matrix: http" in shown
 
-        # The UI and API answer, and setup-storage ran as a flow run of the local server.
-        assert httpx.get(endpoints["prefect_ui_url"], timeout=10).status_code == 200
-        runs = httpx.post(
-            f"{endpoints['prefect_api_url']}/flow_runs/filter",
-            json={"flows": {"name": {"any_": ["setup-storage"]}}},
-            timeout=10,
-        ).json()
-        assert [run["state_type"] for run in runs] == ["COMPLETED"]
+        endpoints_text = (data_dir / "endpoints.json").read_text()
+        endpoints = json.loads(endpoints_text)
+        assert f"{endpoints['prefect_ui_url']}/runs" in shown
+        _check_the_stack_answers(endpoints, endpoints_text)
+        _check_deployments_schedules_and_trigger(endpoints)
+        _check_runs_tasks_artifacts_and_events(endpoints, version_id.group(1), job_id.group(1))
 
-        # The HTTP API answers and reaches both the store and the catalog.
-        health = httpx.get(f"{endpoints['api_url']}/healthz", timeout=10)
-        assert health.json() == {"status": "ok", "checks": {"storage": "ok", "database": "ok"}}
-
-        # The embedded store has the bucket, set up.
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoints["s3_endpoint"],
-            aws_access_key_id="minioadmin",
-            aws_secret_access_key="minioadmin",
-            region_name="auto",
-            config=client_config(),
-        )
-        assert s3.get_bucket_cors(Bucket=endpoints["bucket"])["CORSRules"]
-
-        # The deployment is served: it shows on the server once the runner registered it.
-        deadline = time.monotonic() + 60
-        while True:
-            names = [
-                d["name"]
-                for d in httpx.post(
-                    f"{endpoints['prefect_api_url']}/deployments/filter", json={}, timeout=10
-                ).json()
-            ]
-            if "setup-storage" in names:
-                break
-            assert time.monotonic() < deadline, names
-            time.sleep(0.5)
+        # The UI's runs page draws the demo's runs (the screenshot is kept for a human to see).
+        screenshot = tmp_path / "prefect-ui-runs.png"
+        dom = capture_page(f"{endpoints['prefect_ui_url']}/runs", screenshot)
+        for name in (f"ingest-{version_id.group(1)}", f"train-{job_id.group(1)}"):
+            assert name in dom
+        assert screenshot.read_bytes().startswith(b"\x89PNG")
 
         started = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
-        assert started, "the Prefect server should run as a child process"
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=90)
+        assert len(started) >= 2, "automl up and the Prefect server run as child processes"
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=90)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert process.returncode == 0, output
-    assert "Traceback" not in output
+    output_text = output_path.read_text()
+    assert process.returncode == 0, output_text
+    assert output_text.rstrip().endswith("demo done")
+    for log in (output_text, (data_dir / "stack.log").read_text()):
+        assert "Traceback" not in log
     leftovers = [
         pid
         for pid in started
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
     assert leftovers == []
-    for url in (endpoints["prefect_ui_url"], endpoints["api_url"]):
+    for url in (endpoints["prefect_ui_url"], endpoints["api_url"], endpoints["s3_endpoint"]):
         with socket.socket() as probe:  # nothing listens on the stack's ports any more
             assert probe.connect_ex(("127.0.0.1", int(url.rsplit(":", 1)[1])))
 

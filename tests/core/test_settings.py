@@ -17,6 +17,7 @@ def test_defaults_follow_the_spec() -> None:
     assert settings.multipart_threshold_bytes == 100 * MiB
     assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
     assert settings.temp_retention_days == settings.deleted_retention_days == 30
+    assert settings.runner_poll_seconds == 1
     assert settings.tier("free").max_file_bytes == 100 * MiB
     assert settings.tier("free").quota_bytes == 1 * GiB
     assert settings.tier("pro").quota_bytes == 100 * GiB
@@ -49,6 +50,8 @@ def test_configured_endpoint_turns_off_the_embedded_server(monkeypatch: pytest.M
         ("AUTOML_DELETED_RETENTION_DAYS", "0", "AUTOML_DELETED_RETENTION_DAYS: "),
         ("AUTOML_DELETED_RETENTION_DAYS", "3651", "AUTOML_DELETED_RETENTION_DAYS: "),
         ("AUTOML_DELETED_RETENTION_DAYS", "soon", "AUTOML_DELETED_RETENTION_DAYS: "),
+        ("AUTOML_RUNNER_POLL_SECONDS", "0", "AUTOML_RUNNER_POLL_SECONDS: "),
+        ("AUTOML_RUNNER_POLL_SECONDS", "0.5", "AUTOML_RUNNER_POLL_SECONDS: "),
     ],
 )
 def test_a_bad_value_stops_with_one_line_naming_the_variable(

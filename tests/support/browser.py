@@ -276,3 +276,30 @@ def browser_page() -> Iterator[BrowserPage]:
         server.server_close()
         thread.join(5.0)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def capture_page(url: str, screenshot: Path, wait_ms: int = 15000, timeout: float = 120.0) -> str:
+    """Loads `url` (a single-page app: it gets `wait_ms` of virtual time to fetch and draw),
+    saves a screenshot and returns the rendered DOM."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        common = [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--window-size=1500,1000",
+            f"--virtual-time-budget={wait_ms}",
+        ]
+        subprocess.run(
+            [*common, f"--screenshot={screenshot}", url],
+            capture_output=True,
+            timeout=timeout,
+            check=True,
+        )
+        dom = subprocess.run(
+            [*common, "--dump-dom", url],
+            capture_output=True,
+            timeout=timeout,
+            check=True,
+            text=True,
+        )
+    return dom.stdout

@@ -1,0 +1,62 @@
+"""`automl demo` fails with the step and its reason; its waits report each state they pass."""
+
+from __future__ import annotations
+
+import io
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from demo import DemoError, Steps
+from tests.support.cli import assert_one_line_error, run
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_api_that_does_not_answer_is_a_one_line_error() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    result = run("demo", "--api", url, "--token", "aml_not-a-real-token")
+    assert result.returncode == 1
+    assert_one_line_error(result, f"the API at {url} cannot be reached")
+
+
+def test_a_remote_api_needs_a_token() -> None:
+    result = run("demo", "--api", "http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert_one_line_error(result, "needs a token")
+
+
+def _steps(console_output: io.StringIO) -> Steps:
+    return Steps(Console(file=console_output, width=200), timeout=30)
+
+
+def test_a_wait_prints_each_state_once_and_returns_the_final_answer() -> None:
+    answers: Iterator[dict[str, Any]] = iter(
+        [{"status": "pending"}, {"status": "pending"}, {"status": "ready", "n": 1}]
+    )
+    output = io.StringIO()
+    final = _steps(output).wait_for(
+        "ingestion", lambda: next(answers), lambda a: a["status"], "ready"
+    )
+    assert final == {"status": "ready", "n": 1}
+    lines = [line.split(" (")[0].strip() for line in output.getvalue().splitlines()]
+    assert lines == ["ingestion: pending", "ingestion: ready"]
+
+
+def test_a_failed_step_is_an_error_carrying_its_reason() -> None:
+    answer: dict[str, Any] = {"status": "failed", "error": "row 3 has 2 fields, expected 3"}
+    with pytest.raises(DemoError, match="ingestion failed: row 3 has 2 fields, expected 3"):
+        _steps(io.StringIO()).wait_for("ingestion", lambda: answer, lambda a: a["status"], "ready")
+
+
+def test_a_step_that_never_ends_times_out_naming_its_state() -> None:
+    steps = Steps(Console(file=io.StringIO()), timeout=0.0)
+    with pytest.raises(DemoError, match="training is still running after 0 s"):
+        steps.wait_for("training", lambda: {"status": "running"}, lambda a: a["status"], "done")
