@@ -56,8 +56,13 @@ def save_storage_block(settings: Settings, endpoint_url: str | None = None) -> S
 
 
 def load_storage_block() -> S3Bucket:
-    """The saved storage block; flows and tasks reach storage only through it."""
-    block: S3Bucket = S3Bucket.load(STORAGE_BLOCK_NAME, validate=False)  # type: ignore[assignment]
+    """The saved storage block; flows and tasks reach storage only through it.
+
+    Always the sync load: inside a running event loop (uvicorn calling the API's factory)
+    Prefect's async dispatch would hand back an un-awaited coroutine instead of the block."""
+    block: S3Bucket = S3Bucket.load(  # type: ignore[assignment, call-arg]
+        STORAGE_BLOCK_NAME, validate=False, _sync=True
+    )
     return block
 
 

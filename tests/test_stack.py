@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ import psutil
 import pytest
 
 from blocks.storage import client_config
-from tests.conftest import require
+from tests.conftest import StoreSpec, require
 from tests.support.browser import capture_page, chromium_available
+from tests.support.production import base_environment, prefect_server
 
 AUTOML = str(Path(sys.executable).parent / "automl")
 READY_DEADLINE_SECONDS = 180
@@ -258,3 +260,80 @@ def test_up_refuses_a_bad_setting_before_starting_anything(tmp_path: Path, varia
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: R2_ENDPOINT")
     assert not (tmp_path / "stack").exists()
+
+
+def test_up_uses_a_configured_store_and_prefect_server_and_starts_neither(
+    tmp_path: Path, default_store_spec: StoreSpec
+) -> None:
+    """With R2_* and PREFECT_API_URL set, `automl up` starts no S3 server and no Prefect
+    server: it sets up the configured bucket, registers its deployments on the given server, and
+    leaves both running when it stops."""
+    environment = base_environment(tmp_path / "prefect-home", tmp_path / "pycache")
+    database = f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"
+    with prefect_server(environment, database, tmp_path / "prefect-server.log") as prefect_api:
+        bucket = f"configured-{uuid.uuid4().hex[:8]}"
+        env = _stack_env(tmp_path / "stack", _free_port())
+        env.update(
+            PREFECT_API_URL=prefect_api,
+            R2_ENDPOINT=default_store_spec.endpoint,
+            R2_ACCESS_KEY_ID=default_store_spec.access_key,
+            R2_SECRET_ACCESS_KEY=default_store_spec.secret_key,
+            R2_BUCKET_NAME=bucket,
+            R2_REGION=default_store_spec.region,
+        )
+        process = subprocess.Popen(
+            [AUTOML, "up"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            endpoints_file = tmp_path / "stack" / "endpoints.json"
+            deadline = time.monotonic() + READY_DEADLINE_SECONDS
+            while not endpoints_file.exists():
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "automl up did not get ready in time"
+                time.sleep(0.5)
+            endpoints = json.loads(endpoints_file.read_text())
+            assert endpoints["s3_endpoint"] == default_store_spec.endpoint
+            assert endpoints["prefect_api_url"] == prefect_api
+            assert endpoints["bucket"] == bucket
+            api_port = int(endpoints["api_url"].rsplit(":", 1)[1])
+
+            # Its only HTTP server is the API: no S3 server, no Prefect server of its own.
+            stack = psutil.Process(process.pid)
+            listening = {
+                c.laddr.port
+                for p in (stack, *stack.children(recursive=True))
+                for c in p.net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN
+            }
+            assert api_port in listening
+            for port in listening - {api_port}:  # Prefect's runner keeps a non-HTTP socket
+                with pytest.raises(httpx.HTTPError):
+                    httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+            assert not [
+                p for p in stack.children(recursive=True) if "server" in " ".join(p.cmdline())
+            ]
+
+            store = boto3.client(
+                "s3",
+                endpoint_url=default_store_spec.endpoint,
+                aws_access_key_id=default_store_spec.access_key,
+                aws_secret_access_key=default_store_spec.secret_key,
+                region_name=default_store_spec.region,
+                config=client_config(),
+            )
+            assert store.get_bucket_cors(Bucket=bucket)["CORSRules"]
+            names = {d["name"] for d in _prefect(endpoints, "/deployments/filter")}
+            assert {"ingest-dataset", "train-model", "render-plots"} <= names
+            process.send_signal(signal.SIGINT)
+            output, _ = process.communicate(timeout=90)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 0, output
+        assert httpx.get(f"{prefect_api}/health", timeout=10).status_code == 200

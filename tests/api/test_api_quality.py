@@ -3,9 +3,11 @@ with an id but never a token or a signature."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
+from fastapi import FastAPI
 
 from tests.api.conftest import Api
 from tests.api.helpers import error_of
@@ -94,4 +96,18 @@ def test_the_production_factory_builds_the_app_from_the_environment(api: Api) ->
     from api.app import app_from_environment
 
     with TestClient(app_from_environment()) as client:  # storage block loaded from Prefect
+        assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_the_production_factory_works_inside_uvicorns_event_loop(api: Api) -> None:
+    """`uvicorn --factory` calls the factory inside its running loop, where Prefect's block
+    loading would otherwise return a coroutine instead of the block."""
+    from fastapi.testclient import TestClient
+
+    from api.app import app_from_environment
+
+    async def built_in_a_running_loop() -> FastAPI:
+        return app_from_environment()
+
+    with TestClient(asyncio.run(built_in_a_running_loop())) as client:
         assert client.get("/healthz").json()["status"] == "ok"

@@ -281,9 +281,22 @@ class Deployed:
 
     @contextmanager
     def api(self, environment: dict[str, str], log: Path) -> Iterator[tuple[str, Background]]:
-        """The API of `api.app:app_from_environment` (see tests/support/serve_api.py)."""
+        """The API as the README runs it in production: `uvicorn --factory
+        api.app:app_from_environment`."""
         port = free_port()
-        command = [sys.executable, "-m", "tests.support.serve_api", str(port)]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:app_from_environment",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
         with background("api", command, self.clone, environment, log) as api:
             url = f"http://127.0.0.1:{port}"
             wait_until(lambda: _answers(f"{url}/healthz"), STARTUP_SECONDS, "the API", [api])
