@@ -7,6 +7,7 @@ against both. Under CI=true nothing that a test needs may be skipped: it fails i
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from prefect.blocks.core import Block
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 from prefect_aws import S3Bucket
@@ -37,6 +39,12 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 STORE_KINDS = ("default", "strict")
 S3_ENV = ("R2_ENDPOINT", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME", "R2_REGION")
 
+# For tests whose behaviour does not depend on the store (Prefect runs, catalog states, settings,
+# artifacts): the `store` fixture (and so `bucket`) of one kind only. Storage-facing behaviour
+# (presigned URLs, signatures, conditional writes, multipart, CORS, listings) keeps both kinds.
+default_store_only = pytest.mark.parametrize("store", ["default"], indirect=True)
+strict_store_only = pytest.mark.parametrize("store", ["strict"], indirect=True)
+
 
 def require(reason: str) -> None:
     """Skips a test whose tool is missing on a developer machine; fails it under CI."""
@@ -45,16 +53,41 @@ def require(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Every test starts from the spec's defaults in its own data dir."""
+def isolate_environment(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+    """The spec's defaults (no R2_* or AUTOML_* variable) with the data dir in `directory`."""
     for name in list(os.environ):
         if name.startswith(("R2_", "AUTOML_")) and not name.startswith("AUTOML_TEST_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("AUTOML_DATA_DIR", str(tmp_path / "automl-data"))
+    monkeypatch.setenv("AUTOML_DATA_DIR", str(directory / "automl-data"))
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Every test starts from the spec's defaults in its own data dir."""
+    isolate_environment(monkeypatch, tmp_path)
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _block_schemas_computed_once() -> Iterator[None]:
+    """Every test saves the storage block; most of a save is Prefect rebuilding the JSON schema
+    of `S3Bucket` and its nested blocks (about a hundred times per save, all pure functions of
+    the class). Computed once per class and arguments, handed out as copies; the saves still go
+    to the server as before."""
+    computed: dict[tuple[Any, ...], dict[str, Any]] = {}
+    build = Block.model_json_schema.__func__  # type: ignore[attr-defined]
+
+    def model_json_schema(cls: type[Block], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        key = (cls, args, tuple(sorted(kwargs.items())))
+        if key not in computed:
+            computed[key] = build(cls, *args, **kwargs)
+        return copy.deepcopy(computed[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Block, "model_json_schema", classmethod(model_json_schema))
+        yield
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ def train_deployment(prefect_api: None) -> str:
 
 @pytest.fixture
 def api(api_with: Callable[..., Api], train_deployment: str) -> Api:
-    return api_with(AUTOML_TRAINING_BUDGET_SECONDS="6")
+    # A short search: the search itself is tested in tests/tasks/test_training.py.
+    return api_with(AUTOML_TRAINING_BUDGET_SECONDS="2")
 
 
 def _ready(api: Api, user: str = "alice") -> dict[str, str]:

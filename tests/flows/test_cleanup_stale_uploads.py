@@ -1,4 +1,7 @@
-"""The cleanup-stale-uploads flow, for real against each store, the catalog and Prefect."""
+"""The cleanup-stale-uploads flow, for real against each store, the catalog and Prefect.
+
+What the stores answer (deletes, multipart listings and aborts, object ages) is tested on each
+store; what depends only on the catalog's records and Prefect's runs on the default store."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from catalog.uploads import release_upload
 from deployments.runs import MAX_INGESTION_RUNS, start_ingestion
 from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
-from tests.conftest import Store
+from tests.conftest import Store, default_store_only
 from tests.support.lifecycle import LifecycleState, lifecycle_state, run_artifact
 
 # Far enough ahead that every object, multipart upload and upload record counts as old.
@@ -86,6 +89,7 @@ def test_a_stale_multipart_upload_no_upload_owns_is_aborted(state: LifecycleStat
     assert report.multipart_aborted == 1
 
 
+@default_store_only
 @pytest.mark.parametrize("version_status", ["pending", "ingesting"])
 def test_a_confirmed_uploads_object_is_kept_while_its_version_is_unfinished(
     state: LifecycleState, version_status: str
@@ -97,6 +101,7 @@ def test_a_confirmed_uploads_object_is_kept_while_its_version_is_unfinished(
     assert report.strays_removed == 0
 
 
+@default_store_only
 def test_a_failed_versions_kept_object_is_left_for_inspection(state: LifecycleState) -> None:
     failed = state.confirmed_upload("failed")
     report, _ = cleanup(now=datetime.now(UTC) + LATER)
@@ -114,6 +119,7 @@ def test_a_stray_temp_object_of_an_ingested_upload_is_removed(state: LifecycleSt
     assert report.strays_removed == 1
 
 
+@default_store_only
 @pytest.mark.parametrize("closed_as", ["aborted", "rejected"])
 def test_a_stray_temp_object_of_a_closed_upload_is_removed(
     state: LifecycleState, closed_as: str
@@ -137,6 +143,7 @@ def test_an_object_no_upload_names_is_removed_once_older_than_any_open_upload(
     assert report.strays_removed == 1
 
 
+@default_store_only
 def test_a_pending_version_without_a_run_gets_a_run_of_the_ingest_deployment(
     state: LifecycleState, ingest_deployment: str
 ) -> None:
@@ -149,6 +156,7 @@ def test_a_pending_version_without_a_run_gets_a_run_of_the_ingest_deployment(
     assert report.ingestions_restarted == 1
 
 
+@default_store_only
 def test_a_pending_version_with_a_scheduled_run_is_left_alone(state: LifecycleState) -> None:
     confirmed = state.confirmed_upload("pending")
     run_id = start_ingestion(str(confirmed.version_id))  # as confirm does; nothing runs it
@@ -158,6 +166,7 @@ def test_a_pending_version_with_a_scheduled_run_is_left_alone(state: LifecycleSt
     assert report.ingestions_restarted == 0
 
 
+@default_store_only
 def test_a_version_whose_run_crashed_gets_a_new_run(
     state: LifecycleState, ingest_deployment: str
 ) -> None:
@@ -181,6 +190,7 @@ def test_a_version_whose_run_crashed_gets_a_new_run(
     assert again.ingestions_restarted == 0
 
 
+@default_store_only
 def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run(
     state: LifecycleState,
 ) -> None:
@@ -200,6 +210,7 @@ def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run
     assert (report.ingestions_restarted, report.ingestions_given_up) == (0, 1)
 
 
+@default_store_only
 def test_a_version_just_confirmed_is_left_to_its_confirm(state: LifecycleState) -> None:
     confirmed = state.confirmed_upload("pending", run_id=None)
     report, _ = cleanup()
@@ -207,6 +218,7 @@ def test_a_version_just_confirmed_is_left_to_its_confirm(state: LifecycleState) 
     assert report.ingestions_restarted == 0
 
 
+@default_store_only
 def test_the_run_reports_its_counts_as_an_artifact(state: LifecycleState) -> None:
     state.pending_upload(expired=True)
     state.pending_multipart_upload(expired=True)

@@ -1,4 +1,7 @@
-"""The ingest-dataset flow, for real against each store and the catalog."""
+"""The ingest-dataset flow, for real against each store and the catalog.
+
+Its storage steps (ranged downloads, the write-once upload, deletes) are tested on each store;
+refusals of bad content, Prefect's runs, events and artifacts on the default store."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from catalog.tables import DatasetVersion, Upload, User
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
 from tasks import storage
-from tests.conftest import Store
+from tests.conftest import Store, default_store_only
 from tests.support.fault_proxy import FaultProxy
 
 CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
@@ -157,11 +160,28 @@ def _large_csv(min_bytes: int) -> bytes:
 
 
 def test_the_raw_sha256_is_hashed_while_a_multipart_download_streams_in(
-    confirmed: MakeIngestion,
+    confirmed: MakeIngestion, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    content = _large_csv(2 * storage.DOWNLOAD_PART_SIZE + 1)  # three ranged GETs
+    monkeypatch.setattr(storage, "DOWNLOAD_PART_SIZE", 64 * 1024)  # 16 MiB in production
+    content = _large_csv(2 * storage.DOWNLOAD_PART_SIZE + 1)
     ingestion = confirmed(content)
-    assert ingest_dataset(ingestion.version_id) == "ready"
+    client = s3_client(load_storage_block())  # the client the storage tasks use
+    ranges: list[str] = []
+
+    def record_range(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == ingestion.temp_key:
+            ranges.append(str(params.get("Range")))
+
+    client.meta.events.register("before-parameter-build.s3.GetObject", record_range)
+    try:
+        assert ingest_dataset(ingestion.version_id) == "ready"
+    finally:
+        client.meta.events.unregister("before-parameter-build.s3.GetObject", record_range)
+    assert sorted(ranges) == sorted(  # three ranged GETs
+        f"bytes={first}-{min(first + 64 * 1024, len(content)) - 1}"
+        for first in range(0, len(content), 64 * 1024)
+    )
+    assert len(ranges) == 3
     version = ingestion.version()
     assert version.raw_sha256 == hashlib.sha256(content).hexdigest()
     assert version.row_count == content.count(b"\n") - 1
@@ -275,6 +295,7 @@ def test_a_parquet_file_another_run_wrote_first_is_kept_and_described(
     assert ingestion.used_bytes() == version.size_bytes == theirs.stat().st_size
 
 
+@default_store_only
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
@@ -338,6 +359,7 @@ def _api_post(path: str, body: dict[str, Any]) -> Any:
     return asyncio.run(post())
 
 
+@default_store_only
 def test_the_run_emits_its_event_and_shows_the_profile_as_an_artifact(
     confirmed: MakeIngestion,
 ) -> None:
@@ -366,6 +388,7 @@ def test_the_run_emits_its_event_and_shows_the_profile_as_an_artifact(
     assert f"automl.version.{ingestion.version_id}" in related
 
 
+@default_store_only
 def test_a_version_claimed_by_a_live_run_is_left_to_that_run(confirmed: MakeIngestion) -> None:
     ingestion = confirmed(CSV)
 

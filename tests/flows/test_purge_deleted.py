@@ -1,6 +1,8 @@
 """The purge-deleted flow, for real against each store and the catalog.
 
 Objects cannot be backdated at the store, so the tests move the flow's clock (`now`) instead.
+What the stores answer (listings, object ages, deletes) is tested on each store; the retention
+setting, the catalog's records and the artifact on the default store.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from prefect.client.schemas.objects import State
 
 from core.settings import get_settings
 from flows.purge_deleted import PurgeReport, purge_deleted
-from tests.conftest import Store
+from tests.conftest import Store, default_store_only
 from tests.support.lifecycle import LifecycleState, lifecycle_state, run_artifact
 
 DELETED = "deleted/datasets/alice/d1/v1.parquet"
@@ -50,6 +52,7 @@ def test_a_deleted_object_older_than_the_retention_is_removed(state: LifecycleSt
     assert report.deleted_objects_purged == 1
 
 
+@default_store_only
 def test_the_retention_comes_from_automl_deleted_retention_days(
     state: LifecycleState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,6 +79,7 @@ def test_a_failed_versions_kept_upload_is_purged_after_the_retention(
     assert report.failed_uploads_purged == 1
 
 
+@default_store_only
 def test_a_failed_version_being_redone_keeps_its_upload(state: LifecycleState) -> None:
     failed = state.confirmed_upload("failed")
     state.set_version(failed.version_id, status="ingesting")  # a re-run claimed it
@@ -85,6 +89,7 @@ def test_a_failed_version_being_redone_keeps_its_upload(state: LifecycleState) -
     assert report.failed_uploads_purged == 0
 
 
+@default_store_only
 def test_the_run_reports_its_counts_as_an_artifact(state: LifecycleState) -> None:
     state.put(DELETED)
     state.put("deleted/uploads/temp/u1.csv")
