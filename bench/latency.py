@@ -1,10 +1,10 @@
 """Benchmark: how soon the local stack starts the work it is given.
 
-    python3 -m uv run python -m bench.latency [--runs 20] [--poll 1] [--idle-seconds 20]
+    python3 -m uv run python -m bench.latency [--runs 20] [--poll 10,1] [--idle-seconds 20]
 
-For each runner poll interval in `--poll` (a comma-separated list; each is one stack), it starts
-`automl up` in a subprocess exactly as a user does, with its own AUTOML_DATA_DIR and free ports
-and `AUTOML_RUNNER_POLL_SECONDS` set to that value, creates a `pro` token with
+For each runner poll interval in `--poll` (comma-separated; default 1) it starts one `automl up`
+in a subprocess exactly as a user does, with its own AUTOML_DATA_DIR and free ports and
+`AUTOML_RUNNER_POLL_SECONDS` set to that value, creates a `pro` token with
 `automl token create`, and measures, all on this machine's clock:
 
 - **confirm → ingestion Running**: a small CSV is uploaded through the HTTP protocol
@@ -22,11 +22,14 @@ and `AUTOML_RUNNER_POLL_SECONDS` set to that value, creates a `pro` token with
   (runner, API, embedded S3) and the Prefect server it started, as a percentage of one core;
 - **start-up**: launch → `endpoints.json` written, and → every deployment registered.
 
-Runs are sequential (each waits for the previous one to finish, so runs never compete with
-each other for the 2 cores), with a random pause of up to one poll interval (+30%, Prefect's
-jitter) between them, so that requests fall at random points of the runner's poll cycle. One
-warm-up ingestion and one warm-up training job run before the measured ones and are not
-counted. Nothing is asserted: it prints tables, and `--json PATH` writes the raw figures.
+The stacks run side by side and the runs alternate between them (an ingestion on each, then
+the next), so that other work on the machine weighs on every poll value alike. Runs are
+sequential (each waits for the previous one to finish, so runs never compete with each other
+for the cores; the stacks not in use are idle), with a random pause of up to one poll
+interval (+30%, Prefect's jitter) before each, so that requests fall at random points of the
+runner's poll cycle. One warm-up ingestion and one warm-up training job per stack run before
+the measured ones and are not counted. Nothing is asserted: it prints tables, and
+`--json PATH` writes the raw figures.
 """
 
 from __future__ import annotations
@@ -178,8 +181,14 @@ class Stack:
     """`automl up` in a subprocess, with its own data dir and ports."""
 
     def __init__(
-        self, workdir: Path, poll_seconds: int, budget: float, extra_env: dict[str, str]
+        self,
+        workdir: Path,
+        poll_seconds: int,
+        budget: float,
+        extra_env: dict[str, str],
+        small_csv: Path,
     ) -> None:
+        self.small_csv = small_csv
         self.data_dir = workdir / f"stack-poll-{poll_seconds}"
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "R2_"))}
@@ -337,7 +346,9 @@ class Stack:
         starts = [parse_time(t["start_time"]) for t in response.json() if t.get("start_time")]
         return min(starts) if starts else None
 
-    def published_at(self, job_id: str, since: float) -> float:
+    def published_at(self, job_id: str, since: float) -> tuple[float, float]:
+        """When the job's `automl.model.published` event occurred (the flow-run process's clock,
+        this machine's) and when the Prefect server received it."""
         deadline = time.monotonic() + 60
         while True:
             response = httpx.post(
@@ -355,7 +366,8 @@ class Stack:
             response.raise_for_status()
             events = response.json()["events"]
             if events:
-                return min(parse_time(e["occurred"]) for e in events)
+                first = min(events, key=lambda e: parse_time(e["occurred"]))
+                return parse_time(first["occurred"]), parse_time(first["received"])
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no automl.model.published event for job {job_id}")
             time.sleep(0.3)
@@ -433,7 +445,7 @@ def train_once(stack: Stack, http: httpx.Client, version_id: str) -> dict[str, A
     train_run = stack.wait_final(job["flow_run_id"])
     sample: dict[str, Any] = {"requested": requested, "job": job, "train_run": train_run}
     if train_run["state_type"] == "COMPLETED":
-        sample["published"] = stack.published_at(job["job_id"], requested)
+        sample["published"], sample["received"] = stack.published_at(job["job_id"], requested)
         sample["plots_run"] = stack.plots_run(job["job_id"])
     return sample
 
@@ -455,6 +467,12 @@ def record_training(stack: Stack, result: StackResult, sample: dict[str, Any]) -
     pending = states.get("PENDING")
     result.measure("plots", "model published → plots Running").add(started - published)
     result.measure("plots", "  published → run created (trigger)").add(created - published)
+    result.measure("plots", "    published → event received by the server").add(
+        sample["received"] - published
+    )
+    result.measure("plots", "    received → run created (triggers, actions)").add(
+        created - sample["received"]
+    )
     result.measure("plots", "  created → Pending (runner poll)").add(
         pending - created if pending else None
     )
@@ -493,51 +511,82 @@ def pause(rng: random.Random, poll_seconds: int) -> None:
     time.sleep(rng.uniform(0.0, max(1.0, 1.3 * poll_seconds)))
 
 
-def measure_stack(
-    workdir: Path,
-    poll_seconds: int,
-    args: argparse.Namespace,
-    extra_env: dict[str, str],
-    rng: random.Random,
-) -> StackResult:
-    result = StackResult(poll_seconds, extra_env)
-    stack = Stack(workdir, poll_seconds, args.budget, extra_env)
-    console.print(f"[bold]poll {poll_seconds} s[/bold]: starting automl up ({stack.log_path})")
-    with running(stack):
-        result.endpoints_seconds, result.deployments_seconds = stack.start()
+@dataclass
+class Session:
+    """One stack being measured, with its clients."""
+
+    stack: Stack
+    result: StackResult
+    client: UploadClient
+    http: httpx.Client
+    version_id: str = ""
+
+
+def open_session(
+    stack: Stack, result: StackResult, exits: contextlib.ExitStack, idle_seconds: float
+) -> Session:
+    """Starts the stack (alone, so its start-up time is its own), makes a token and the clients,
+    runs the warm-up ingestion, and measures the idle CPU."""
+    console.print(
+        f"[bold]poll {result.poll_seconds} s[/bold]: starting automl up ({stack.log_path})"
+    )
+    exits.enter_context(running(stack))
+    result.endpoints_seconds, result.deployments_seconds = stack.start()
+    console.print(
+        f"  ready: endpoints.json after {result.endpoints_seconds:.1f} s, "
+        f"deployments after {result.deployments_seconds:.1f} s"
+    )
+    token = stack.token()
+    client = exits.enter_context(UploadClient(stack.api, token))
+    http = exits.enter_context(
+        httpx.Client(base_url=stack.api, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    )
+    session = Session(stack, result, client, http)
+    ingest_once(stack, client, stack.small_csv, "warm-up")  # not counted
+    if idle_seconds > 0:
+        time.sleep(2)  # let the warm-up run's process exit and its logs flush
+        result.idle_cpu = stack.idle_cpu(idle_seconds)
         console.print(
-            f"  ready: endpoints.json after {result.endpoints_seconds:.1f} s, "
-            f"deployments after {result.deployments_seconds:.1f} s"
+            "  idle CPU: " + ", ".join(f"{k} {v:.1f}%" for k, v in result.idle_cpu.items())
         )
-        token = stack.token()
-        csv = workdir / "small.csv"
-        csv.write_bytes(CSV_BODY)
-        http = httpx.Client(
-            base_url=stack.api, headers={"Authorization": f"Bearer {token}"}, timeout=60
-        )
-        with UploadClient(stack.api, token) as client, http:
-            ingest_once(stack, client, csv, "warm-up")  # not counted
-            if args.idle_seconds > 0:
-                time.sleep(2)  # let the warm-up run's process exit and its logs flush
-                result.idle_cpu = stack.idle_cpu(args.idle_seconds)
-                console.print(
-                    "  idle CPU: " + ", ".join(f"{k} {v:.1f}%" for k, v in result.idle_cpu.items())
-                )
-            for index in range(args.runs):
-                pause(rng, poll_seconds)
-                record_ingestion(stack, result, ingest_once(stack, client, csv, f"lat-{index}"))
-                sample_load(result)
-                progress("ingestions", index + 1, args.runs)
-            if args.plots_runs > 0:
-                sample = client.upload(SAMPLE, "churn")
-                wait_version_ready(http, sample["dataset_id"], sample["version_id"])
-                train_once(stack, http, sample["version_id"])  # warm-up, not counted
-                for index in range(args.plots_runs):
-                    pause(rng, poll_seconds)
-                    record_training(stack, result, train_once(stack, http, sample["version_id"]))
-                    sample_load(result)
-                    progress("training jobs", index + 1, args.plots_runs)
-    return result
+    return session
+
+
+def measure(
+    workdir: Path, args: argparse.Namespace, extra_env: dict[str, str], rng: random.Random
+) -> list[StackResult]:
+    """Every stack runs side by side, and the runs alternate between them (one ingestion on
+    each, then the next), so that whatever else loads the machine weighs on each poll value
+    alike. Only one run is in flight at a time; the stacks not in use are idle."""
+    csv = workdir / "small.csv"
+    csv.write_bytes(CSV_BODY)
+    results = [StackResult(poll, extra_env) for poll in args.poll]
+    with contextlib.ExitStack() as exits:
+        sessions = []
+        for result in results:
+            stack = Stack(workdir, result.poll_seconds, args.budget, extra_env, csv)
+            sessions.append(open_session(stack, result, exits, args.idle_seconds))
+        for index in range(args.runs):
+            for session in sessions:
+                pause(rng, session.result.poll_seconds)
+                sample = ingest_once(session.stack, session.client, csv, f"lat-{index}")
+                record_ingestion(session.stack, session.result, sample)
+                sample_load(session.result)
+            progress("ingestions on each stack", index + 1, args.runs)
+        if args.plots_runs > 0:
+            for session in sessions:
+                uploaded = session.client.upload(SAMPLE, "churn")
+                wait_version_ready(session.http, uploaded["dataset_id"], uploaded["version_id"])
+                session.version_id = uploaded["version_id"]
+                train_once(session.stack, session.http, session.version_id)  # warm-up
+        for index in range(args.plots_runs):
+            for session in sessions:
+                pause(rng, session.result.poll_seconds)
+                sample = train_once(session.stack, session.http, session.version_id)
+                record_training(session.stack, session.result, sample)
+                sample_load(session.result)
+            progress("training jobs on each stack", index + 1, args.plots_runs)
+    return results
 
 
 def import_times(modules: Sequence[str], repeats: int) -> dict[str, tuple[float, float]]:
@@ -575,6 +624,8 @@ def load_caption(loads: Sequence[float]) -> str:
 
 def print_results(results: list[StackResult], imports: dict[str, tuple[float, float]]) -> None:
     for result in results:
+        if not result.series:
+            continue
         extra = " ".join(f"{k}={v}" for k, v in result.extra_env.items())
         table = Table(
             "measure",
@@ -634,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--poll",
         type=parse_polls,
         default=[1],
-        help="runner poll intervals to measure, one stack each, e.g. 10,1 (default 1)",
+        help="runner poll intervals to compare, one stack each, e.g. 10,1 (default 1)",
     )
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--budget", type=float, default=2.0, help="training budget, seconds")
@@ -665,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     console.print(
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; work dir {workdir}"
     )
-    results = [measure_stack(workdir, poll, args, extra_env, rng) for poll in args.poll]
+    results = measure(workdir, args, extra_env, rng)
     imports = (
         import_times(
             ["prefect", "flows.ingest_dataset", "flows.train_model", "flows.render_plots"],
