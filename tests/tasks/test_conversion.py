@@ -235,6 +235,34 @@ def test_a_ragged_row_far_into_a_large_file_is_found(write, destination):
     assert rejection(source, destination) == "row 300,001 has 1 field, expected 2"
 
 
+def test_a_short_row_beside_a_quoted_comma_is_named_by_its_row_number(write, destination):
+    # The quoted comma is data, not a separator: it must not make up for the missing field.
+    source = write(b'a,b,c\n1,2,3\n4,"x,y"\n5,6,7\n')
+    assert rejection(source, destination) == "row 2 has 2 fields, expected 3"
+
+
+def test_quotes_split_across_read_chunks_are_followed_by_the_structure_check(
+    write, destination, monkeypatch
+):
+    monkeypatch.setattr("tasks.conversion.STRUCTURE_CHUNK_BYTES", 3)
+    source = write(b'a,b\n1,"x,\n""y"",z"\n2,","\n')
+    assert convert_to_parquet(source, "csv", destination).row_count == 2
+    assert pl.read_parquet(destination)["b"].to_list() == ['x,\n"y",z', ","]
+
+
+def test_a_short_row_after_quotes_split_across_read_chunks_is_named(
+    write, destination, monkeypatch
+):
+    monkeypatch.setattr("tasks.conversion.STRUCTURE_CHUNK_BYTES", 3)
+    source = write(b'a,b\n1,"x,\n""y"""\n2\n')
+    assert rejection(source, destination) == "row 2 has 1 field, expected 2"
+
+
+def test_a_short_row_in_a_large_file_is_named_and_leaves_no_file(write, destination):
+    source = write(b"a,b,c\n" + b'1,"x,y",3\n' * 400_000 + b"1,2\n" + b"1,2,3\n" * 1_000)
+    assert rejection(source, destination) == "row 400,001 has 2 fields, expected 3"
+
+
 def test_a_blank_line_in_a_several_column_csv_is_rejected(write, destination):
     source = write(b"a,b\n1,2\n\n3,4\n")
     assert rejection(source, destination) == "row 2 is blank, expected 2 fields"
