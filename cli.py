@@ -63,7 +63,8 @@ def up() -> None:
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
 
-    from deployments.local import local_deployments
+    from deployments.local import add_local_deployments, served_flow_modules
+    from deployments.warm_start import warm_flow_processes
 
     # Ctrl-C stops the stack even when started from a shell that ignores SIGINT for background
     # jobs. SIGTERM (systemd, docker stop) stops it the same way until the Prefect runner takes
@@ -73,12 +74,13 @@ def up() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
-        with local_stack(settings) as endpoints:
+        # Each flow run forks from a process that has imported the flows already, instead of
+        # starting a new Python (deployments/warm_start.py); it imports them while we register.
+        with local_stack(settings) as endpoints, warm_flow_processes(served_flow_modules()):
             # As `prefect.serve` does, but the deployments are registered before the endpoints
             # file is written: a client that sees the file can confirm uploads at once.
             runner = Runner(pause_on_shutdown=True)
-            for deployment in local_deployments():
-                runner.add_deployment(deployment)
+            add_local_deployments(runner)
             endpoints.write(settings.data_dir)
             table = Table(title="automl stack", show_header=False)
             table.add_row("HTTP API", f"{endpoints.api_url} (docs: {endpoints.api_url}/docs)")

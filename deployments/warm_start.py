@@ -1,0 +1,70 @@
+"""Flow runs forked from a warm process instead of started in a new interpreter.
+
+Prefect's runner starts each flow run of a served deployment with
+`prefect.flow_engine.run_flow_in_subprocess`: a multiprocessing "spawn" child, a new Python
+that imports Prefect and the flow's module before the run can go Running. For these flows that
+is 3-5 s of CPU per run on 2 cores, most of the wait between a confirm and its ingestion
+(docs/benchmarks.md, *Latency*). Here the runner's children come from a multiprocessing
+forkserver instead: one process, started once, that has imported Prefect's flow engine and the
+served flows' modules, and forks a child per run. The child is the same as before in every
+other way: Prefect's wrapper still applies the runner's environment and settings in it, runs
+the flow with its own client and event loop, and the runner still watches, cancels and reaps
+it as a `multiprocessing` process. The forkserver imports modules only; it starts no event
+loop, thread or connection of its own, which is what makes forking it safe (Prefect avoids
+forking the runner itself because its threads and event loop do not survive a fork).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.forkserver
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+import prefect.flow_engine
+
+# What every flow run imports before it can start, whatever its flow.
+ENGINE_MODULES = ("prefect.flow_engine",)
+
+
+class _ForkserverContexts(ModuleType):
+    """Stands in for the `multiprocessing` module inside `prefect.flow_engine`, whose only
+    use of it at run time is `multiprocessing.get_context("spawn")`."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        super().__init__("multiprocessing")
+        self._context = context
+
+    def get_context(self, method: str | None = None) -> multiprocessing.context.BaseContext:
+        return self._context
+
+
+@contextmanager
+def warm_flow_processes(flow_modules: Iterable[str]) -> Iterator[None]:
+    """Starts the forkserver with `flow_modules` imported, has the runner's flow runs forked
+    from it until exit, then stops it."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([*ENGINE_MODULES, *flow_modules])
+    multiprocessing.forkserver.ensure_running()  # now, so that the first run is warm too
+    engine_globals = vars(prefect.flow_engine)
+    if engine_globals.get("multiprocessing") is not multiprocessing:
+        raise RuntimeError("prefect.flow_engine no longer starts runs with multiprocessing")
+    engine_globals["multiprocessing"] = _ForkserverContexts(context)
+    try:
+        yield
+    finally:
+        engine_globals["multiprocessing"] = multiprocessing
+        _stop_forkserver()
+
+
+def _stop_forkserver() -> None:
+    """Stops the forkserver and waits for it, so that nothing outlives the caller. It would exit
+    by itself once this process has (it watches a pipe from us), but only after its own Python
+    shutdown, a second or more later. multiprocessing has no public way to stop it; its
+    `ForkServer._stop` closes that pipe and reaps the process (CPython 3.8 and later)."""
+    server = vars(multiprocessing.forkserver).get("_forkserver")
+    stop = getattr(server, "_stop", None)
+    if callable(stop):
+        stop()

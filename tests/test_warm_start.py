@@ -1,0 +1,62 @@
+"""The runner of `automl up` starts flow runs forked from a process that imported the flows
+already (deployments/warm_start.py), not in a new interpreter that imports them first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Any
+
+import prefect.flow_engine
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.runner import Runner
+
+from deployments.local import LocalDeployment, add_local_deployments, served_flow_modules
+from deployments.warm_start import warm_flow_processes
+from tests.support.warm_probe import warm_probe
+
+PROBE = LocalDeployment(warm_probe, "warm-probe", "Reports its process.", ["test"])
+
+
+async def _state_of(flow_run_id: object) -> str:
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(flow_run_id)  # type: ignore[arg-type]
+    assert flow_run.state is not None
+    return flow_run.state.type.value
+
+
+def test_a_served_flow_runs_in_a_child_of_the_process_that_imported_it(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    out = tmp_path / "probe.json"
+    runner = Runner(name="warm-start-test")
+    with warm_flow_processes(served_flow_modules([PROBE])):
+        add_local_deployments(runner, [PROBE])
+        flow_run: Any = run_deployment(  # sync context: a FlowRun, not a coroutine
+            "warm-probe/warm-probe", parameters={"out": str(out)}, timeout=0
+        )
+        asyncio.run(runner.start(run_once=True))
+    assert asyncio.run(_state_of(flow_run.id)) == "COMPLETED"
+    facts = json.loads(out.read_text())
+    # The module was imported once, by the warm process; the run is a fork of that process.
+    # A spawned interpreter would have imported it itself (imported_in == ran_in).
+    assert facts["parent"] == facts["imported_in"]
+    assert facts["ran_in"] != facts["imported_in"]
+    assert facts["imported_in"] != os.getpid()
+    # Outside the context, Prefect starts runs its own way again.
+    assert vars(prefect.flow_engine)["multiprocessing"] is multiprocessing
+
+
+def test_the_warm_process_imports_every_served_flow() -> None:
+    assert served_flow_modules() == [
+        "flows.cleanup_stale_uploads",
+        "flows.ingest_dataset",
+        "flows.purge_deleted",
+        "flows.render_plots",
+        "flows.setup_storage",
+        "flows.train_model",
+    ]
