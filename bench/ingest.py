@@ -94,6 +94,14 @@ profile_parquet(out)
 phases = {"conversion": converted - start, "profiling": time.perf_counter() - converted}
 print("BENCH " + json.dumps(phases))
 """
+# Bare polars, timed in-process too, so start-up and imports can be told from the work.
+BARE_STEPS = """
+import json, time
+import polars as pl
+start = time.perf_counter()
+pl.scan_csv({source!r}).sink_parquet({target!r})
+print("BENCH " + json.dumps({{"conversion": time.perf_counter() - start}}))
+"""
 # Appended to every measured job. wait4's ru_maxrss is no good here: Linux carries the peak RSS
 # of the process that spawned the child (this one, with Prefect and boto3 loaded: ~300 MB) into
 # the child's figure across exec. VmHWM belongs to the child's own address space.
@@ -116,6 +124,7 @@ class Measurement:
     peak_rss_mb: float
     returncode: int
     load: float  # 1-minute load average when it started
+    cpu_seconds: float  # user + system, the child's own
     phases: dict[str, float] = field(default_factory=dict)
 
 
@@ -144,7 +153,8 @@ def measure(label: str, code: str, env: dict[str, str], *args: str) -> Measureme
             reported.update(json.loads(line.removeprefix("BENCH ")))
     # A child that failed reports no peak: wait4's figure (an upper bound) stands in.
     peak = reported.pop("peak_rss_mb", usage.ru_maxrss / 1024)
-    return Measurement(label, seconds, peak, returncode, load, reported)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(label, seconds, peak, returncode, load, cpu, reported)
 
 
 @dataclass
@@ -251,7 +261,7 @@ def size_jobs(
         BARE: partial(
             measure,
             BARE,
-            f"import polars as pl; pl.scan_csv({source!r}).sink_parquet({target!r})",
+            BARE_STEPS.format(source=source, target=target),
             env,
         ),
         OURS: partial(measure, OURS, OUR_STEPS, env, source, target),
@@ -337,14 +347,15 @@ def main() -> None:
 def print_table(table: list[Row]) -> None:
     print()
     print(
-        "| file | rows | job | wall s, median (range) | MB/s | peak RSS MB (max) "
-        "| vs bare polars, median (range of same-round ratios) | exit |"
+        "| file | rows | job | wall s, median (range) | MB/s | CPU s, median | peak RSS MB (max) "
+        "| wall vs bare polars, median (same-round range) | CPU vs bare polars | exit |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     bare = {row.size_text: row for row in table if row.label == BARE}
     for row in table:
         baseline = bare.get(row.size_text)
-        ratio = "n/a"
+        cpu = statistics.median(run.cpu_seconds for run in row.runs)
+        ratio = cpu_ratio = "n/a"
         if baseline is not None:
             per_round = [
                 mine.seconds / theirs.seconds
@@ -353,21 +364,36 @@ def print_table(table: list[Row]) -> None:
             ratio = f"{row.median / baseline.median:.2f}x"
             if len(per_round) > 1:
                 ratio += f" ({min(per_round):.2f}-{max(per_round):.2f})"
+            baseline_cpu = statistics.median(run.cpu_seconds for run in baseline.runs)
+            cpu_ratio = f"{cpu / baseline_cpu:.2f}x"
         exits = ",".join(sorted({str(run.returncode) for run in row.runs}))
         print(
             f"| {row.size / 1e9:.2f} GB | {row.rows:,} | {row.label} "
             f"| {row.span([run.seconds for run in row.runs])} | {row.size / 1e6 / row.median:.0f} "
-            f"| {max(run.peak_rss_mb for run in row.runs):,.0f} | {ratio} | {exits} |"
+            f"| {cpu:.1f} | {max(run.peak_rss_mb for run in row.runs):,.0f} | {ratio} "
+            f"| {cpu_ratio} | {exits} |"
         )
+    print()
+    # The same ratio without process start-up and imports: the work done after them.
     for row in table:
-        if row.label == OURS and row.runs[0].phases:
-            parts = ", ".join(
-                f"{phase} {row.span([run.phases[phase] for run in row.runs])} s"
-                for phase in row.runs[0].phases
-            )
-            print(f"\n{row.size_text}: {OURS}: {parts}", end="")
+        baseline = bare.get(row.size_text)
+        if row.label != OURS or baseline is None or not row.runs[0].phases:
+            continue
+        parts = ", ".join(
+            f"{phase} {row.span([run.phases[phase] for run in row.runs])} s"
+            for phase in row.runs[0].phases
+        )
+        ours = [sum(run.phases.values()) for run in row.runs]
+        theirs = [run.phases.get("conversion", float("nan")) for run in baseline.runs]
+        ratios = [mine / bare_work for mine, bare_work in zip(ours, theirs, strict=False)]
+        median_ratio = statistics.median(ours) / statistics.median(theirs)
+        print(
+            f"{row.size_text}, in-process work: ours {parts}; bare polars "
+            f"{baseline.span(theirs)} s; ratio {median_ratio:.2f}x "
+            f"(same-round {min(ratios):.2f}-{max(ratios):.2f})"
+        )
     loads = [run.load for row in table for run in row.runs]
-    print(f"\n\nload average (1 min) at the start of each job: {min(loads):.1f}-{max(loads):.1f}")
+    print(f"\nload average (1 min) at the start of each job: {min(loads):.1f}-{max(loads):.1f}")
 
 
 if __name__ == "__main__":
