@@ -11,8 +11,9 @@ in a subprocess exactly as a user does, with its own AUTOML_DATA_DIR and free po
   (`api.client.UploadClient`); from the moment the confirm returned to the moment its
   `ingest-dataset` run entered Running (its `start_time`), with the steps in between read from the
   run's state history: confirm → Pending (the runner picked the run up: poll wait) and
-  Pending → Running (flow-run process start: interpreter, imports, engine set-up), and Running →
-  first task run started;
+  Pending → Running (flow-run process start: a fork of the warm process of
+  deployments/warm_start.py, then Prefect's engine set-up), and Running → first task run
+  started;
 - **model published → plots Running**: `POST /api/jobs/train` on the bundled sample
   (`samples/customer_churn.csv`, target `churned`, `AUTOML_TRAINING_BUDGET_SECONDS` small); from
   the `automl.model.published` event's `occurred` time to the triggered `render-plots` run's
@@ -591,8 +592,9 @@ def measure(
 
 def import_times(modules: Sequence[str], repeats: int) -> dict[str, tuple[float, float]]:
     """(wall, CPU) seconds, medians, of a fresh interpreter importing what a flow-run process
-    imports before its run can go Running: `cli` (the `automl` script, re-imported by the
-    spawned process as its main module), Prefect's flow engine, and the flow's module."""
+    would import before its run could go Running if it were a new interpreter (the warm
+    process of deployments/warm_start.py imports it once instead): `cli` (the `automl` script,
+    the main module), Prefect's flow engine, and the flow's module."""
     times: dict[str, tuple[float, float]] = {}
     for module in modules:
         statement = f"import cli, prefect.flow_engine, {module}"
