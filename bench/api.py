@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -43,7 +42,8 @@ from typing import Any
 
 import httpx
 
-HOST = "127.0.0.1"
+from bench.ports import HOST, free_port, positive_ints
+
 BUCKET = "automl-bench-api"
 START_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 120.0
@@ -54,22 +54,6 @@ PREFECT_BUSY_LINE = b"Encountered retryable exception in request"
 CSV_BODY = (
     "id,city,amount\n" + "".join(f"{i},city-{i % 7},{i * 1.5}\n" for i in range(60))
 ).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def parse_clients(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("client counts must be positive integers")
-    return counts
 
 
 # --- server processes -------------------------------------------------------------------------
@@ -386,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--clients",
-        type=parse_clients,
+        type=positive_ints,
         default=[1, 8, 32],
         help="comma-separated concurrent client counts (default 1,8,32)",
     )

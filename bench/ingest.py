@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from bench.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9}
 
@@ -39,12 +40,6 @@ def parse_size(text: str) -> int:
         if text.upper().endswith(unit):
             return int(float(text[: -len(unit)]) * factor)
     return int(text)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def generate_csv(path: Path, size: int) -> int:

@@ -43,7 +43,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,10 +60,10 @@ from rich.console import Console
 from rich.table import Table
 
 from api.client import UploadClient
+from bench.ports import free_port, positive_ints
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOML = str(Path(sys.executable).parent / "automl")
-HOST = "127.0.0.1"
 SAMPLE = ROOT / "samples" / "customer_churn.csv"
 SAMPLE_TARGET = "churned"
 DEPLOYMENTS = {
@@ -84,22 +83,6 @@ CSV_BODY = (
 ).encode()
 
 console = Console(width=110)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def parse_polls(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of whole seconds: {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("poll intervals are whole seconds, at least 1")
-    return values
 
 
 def parse_env(text: str) -> tuple[str, str]:
@@ -143,20 +126,17 @@ class Series:
             self.name,
             str(len(ordered)),
             f"{statistics.median(ordered):.2f}",
-            f"{percentile(ordered, 95):.2f}",
+            f"{p95(ordered):.2f}",
             f"{ordered[0]:.2f}",
             f"{ordered[-1]:.2f}",
         ]
 
 
-def percentile(ordered: Sequence[float], pct: float) -> float:
+def p95(ordered: Sequence[float]) -> float:
     """Linear interpolation between closest ranks (numpy's default)."""
     if len(ordered) == 1:
         return ordered[0]
-    position = (len(ordered) - 1) * pct / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return statistics.quantiles(ordered, n=20, method="inclusive")[-1]
 
 
 @dataclass
@@ -290,7 +270,10 @@ class Stack:
             for proc in [root, *root.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
                     times = proc.cpu_times()
-                    role = "automl up" if proc.pid == root.pid else "Prefect server"
+                    # Its other children (the warm process that forks runs, multiprocessing's
+                    # resource tracker) count as `automl up`.
+                    server = "server start" in " ".join(proc.cmdline())
+                    role = "Prefect server" if server else "automl up"
                     found[str(proc.pid)] = (role, times.user + times.system)
             return found
 
@@ -685,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--poll",
-        type=parse_polls,
+        type=positive_ints,
         default=[1],
         help="runner poll intervals to compare, one stack each, e.g. 10,1 (default 1)",
     )

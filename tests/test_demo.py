@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,16 +11,11 @@ from rich.console import Console
 
 from demo import DemoError, Steps
 from tests.support.cli import assert_one_line_error, run
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.ports import free_port
 
 
 def test_an_api_that_does_not_answer_is_a_one_line_error() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = run("demo", "--api", url, "--token", "aml_not-a-real-token")
     assert result.returncode == 1
     assert_one_line_error(result, f"the API at {url} cannot be reached")

@@ -36,6 +36,7 @@ from catalog.tables import DatasetVersion, Upload, User
 from core.settings import Settings
 from tests.conftest import StoreSpec, create_bucket
 from tests.support.production import (
+    DEPLOYMENTS,
     WORK_POOL,
     Background,
     Deployed,
@@ -46,14 +47,6 @@ from tests.support.production import (
 
 pytestmark = pytest.mark.timeout(900)  # a server, a deploy and ~45 processes on 2 busy cores
 
-DEPLOYMENTS = {
-    "ingest-dataset",
-    "train-model",
-    "render-plots",
-    "setup-storage",
-    "cleanup-stale-uploads",
-    "purge-deleted",
-}
 INGESTIONS = 20
 WORKERS = ("worker-a", "worker-b")
 WORKER_LIMIT = 4  # concurrent flow runs a worker takes: neither can hold all 20

@@ -25,17 +25,12 @@ import pytest
 from blocks.storage import client_config
 from tests.conftest import StoreSpec, require
 from tests.support.browser import capture_page, chromium_available
-from tests.support.production import base_environment, prefect_server
+from tests.support.ports import free_port
+from tests.support.production import DEPLOYMENTS, base_environment, prefect_server
 
 AUTOML = str(Path(sys.executable).parent / "automl")
 READY_DEADLINE_SECONDS = 180
 DEMO_DEADLINE_SECONDS = 420  # start, ingestion, training and plots, on 2 loaded cores
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _stack_env(data_dir: Path, port: int) -> dict[str, str]:
@@ -43,7 +38,7 @@ def _stack_env(data_dir: Path, port: int) -> dict[str, str]:
     env.update(
         AUTOML_DATA_DIR=str(data_dir),
         AUTOML_PREFECT_PORT=str(port),
-        AUTOML_API_PORT=str(_free_port()),
+        AUTOML_API_PORT=str(free_port()),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
     return env
@@ -84,14 +79,7 @@ def _check_the_stack_answers(endpoints: dict[str, str], endpoints_text: str) -> 
 
 def _check_deployments_schedules_and_trigger(endpoints: dict[str, str]) -> None:
     deployments = {d["name"]: d for d in _prefect(endpoints, "/deployments/filter")}
-    assert set(deployments) == {
-        "ingest-dataset",
-        "train-model",
-        "render-plots",
-        "setup-storage",
-        "cleanup-stale-uploads",
-        "purge-deleted",
-    }
+    assert set(deployments) == DEPLOYMENTS
     schedules = {
         name: [entry["schedule"] for entry in d["schedules"] if entry["active"]]
         for name, d in deployments.items()
@@ -170,7 +158,7 @@ def test_the_demo_runs_the_whole_stack_which_ctrl_c_stops_leaving_nothing_behind
     if not chromium_available():
         require("Chromium is not installed (apt-get install chromium)")
     data_dir = tmp_path / "stack"
-    env = _stack_env(data_dir, _free_port())
+    env = _stack_env(data_dir, free_port())
     env["AUTOML_TRAINING_BUDGET_SECONDS"] = "5"
     output_path = tmp_path / "demo.out"
     with output_path.open("w") as output:
@@ -236,7 +224,7 @@ def test_a_taken_port_is_a_one_line_error_naming_the_variable(
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        env = _stack_env(tmp_path / "stack", _free_port())
+        env = _stack_env(tmp_path / "stack", free_port())
         env[variable] = str(port)
         result = subprocess.run(
             [AUTOML, "up"],
@@ -255,7 +243,7 @@ def test_a_taken_port_is_a_one_line_error_naming_the_variable(
 
 @pytest.mark.parametrize("variable", ["R2_ENDPOINT"])
 def test_up_refuses_a_bad_setting_before_starting_anything(tmp_path: Path, variable: str) -> None:
-    env = _stack_env(tmp_path / "stack", _free_port())
+    env = _stack_env(tmp_path / "stack", free_port())
     env[variable] = "not-a-url"
     result = subprocess.run(
         [AUTOML, "up"],
@@ -280,7 +268,7 @@ def test_up_uses_a_configured_store_and_prefect_server_and_starts_neither(
     database = f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"
     with prefect_server(environment, database, tmp_path / "prefect-server.log") as prefect_api:
         bucket = f"configured-{uuid.uuid4().hex[:8]}"
-        env = _stack_env(tmp_path / "stack", _free_port())
+        env = _stack_env(tmp_path / "stack", free_port())
         env.update(
             PREFECT_API_URL=prefect_api,
             R2_ENDPOINT=default_store_spec.endpoint,

@@ -20,12 +20,13 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.support.ports import free_port
 
 __all__ = [
     "ACCESS_KEY",
@@ -98,14 +99,6 @@ def localstack_python() -> Path | None:
     if (venv / _MARKER).is_file() and python.exists() and os.access(python, os.X_OK):
         return python
     return None
-
-
-def _free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _gateway_server() -> str:
@@ -220,7 +213,7 @@ def _start(
     """
     deadline = time.monotonic() + timeout
     for attempt in range(1, _PORT_ATTEMPTS + 1):
-        port = _free_port()
+        port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         with log_path.open("ab") as log:
             log.write(f"--- automl: starting LocalStack on {endpoint}\n".encode())

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 
 def postgres_bin_dir() -> Path | None:
     """The newest installed `/usr/lib/postgresql/<version>/bin`, if any."""
@@ -21,12 +23,6 @@ def postgres_bin_dir() -> Path | None:
         key=lambda path: int(Path(path).parent.parent.name),
     )
     return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -44,7 +40,7 @@ def run_postgres() -> Iterator[str]:
     if as_root:
         shutil.chown(base, "postgres")
         shutil.chown(sockets, "postgres")
-    port = _free_port()
+    port = free_port()
     log = base / "server.log"
     try:
         subprocess.run(

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ import psutil
 import sqlalchemy as sa
 from prefect.client.orchestration import SyncPrefectClient
 
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 WORK_POOL = "automl-process"
 STARTUP_SECONDS = 120.0
@@ -35,10 +36,17 @@ STOP_GRACE_SECONDS = 15.0
 POLL_SECONDS = 0.5
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# The deployments of the spec (section 4), as a Prefect server should list them.
+DEPLOYMENTS = frozenset(
+    {
+        "ingest-dataset",
+        "train-model",
+        "render-plots",
+        "setup-storage",
+        "cleanup-stale-uploads",
+        "purge-deleted",
+    }
+)
 
 
 def fresh_clone(into: Path) -> Path:
