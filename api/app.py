@@ -12,8 +12,8 @@ from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
 from api.routes import datasets, health, jobs, uploads
 from blocks.storage import load_storage_block
 from catalog.database import catalog_for, migrate
+from core.cors import load_cors_rules
 from core.settings import Settings, get_settings
-from tasks.bucket_setup import load_cors_rules
 
 
 def allowed_origins(settings: Settings) -> list[str]:

@@ -12,6 +12,9 @@ from api.schemas import (
     VersionDetail,
     VersionSummary,
 )
+from blocks.objects import delete_object, head_object
+from blocks.presigning import presign_get
+from blocks.transfers import copy_object
 from catalog.database import Catalog
 from catalog.datasets import READY
 from catalog.deletion import mark_dataset_deleted
@@ -19,8 +22,6 @@ from catalog.listing import dataset_page, users_dataset, users_version, versions
 from catalog.tables import DatasetVersion
 from core.errors import ConflictError
 from core.keys import deleted_key
-from tasks.storage import copy_key, delete_key, head_object
-from tasks.uploads import presign_get_request
 
 
 def _summary(version: DatasetVersion) -> VersionSummary:
@@ -90,7 +91,7 @@ def download_url(
         if version.status != READY:
             raise ConflictError(f"version {version_id} is {version.status}, not ready to download")
         key, name = version.parquet_key, f"{dataset.id}-{version.id}.parquet"
-    signed = presign_get_request(storage, key, expires_in, download_name=name)
+    signed = presign_get(storage, key, expires_in, download_name=name)
     return DownloadUrlResponse(url=signed.url, expires_at=signed.expires_at)
 
 
@@ -103,7 +104,7 @@ def delete_dataset(catalog: Catalog, storage: S3Bucket, user_id: str, dataset_id
     moved = 0
     for key in keys:
         if head_object(storage, key) is not None:
-            copy_key(storage, key, deleted_key(key))
-            delete_key(storage, key)
+            copy_object(storage, key, deleted_key(key))
+            delete_object(storage, key)
             moved += 1
     return moved

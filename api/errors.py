@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from blocks.objects import is_transient_storage_error
 from core.errors import AutomlError, StorageUnavailableError
-from tasks.storage import is_transient_storage_error
 
 logger = logging.getLogger("api")
 

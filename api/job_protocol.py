@@ -9,6 +9,8 @@ from prefect_aws import S3Bucket
 
 from api.deps import AuthenticatedUser
 from api.schemas import JobDetail, ModelResponse, PlotList, PlotUrl, TrainResponse
+from blocks.objects import list_keys, read_object
+from blocks.presigning import presign_get
 from catalog.database import Catalog
 from catalog.jobs import (
     JOB_SUCCEEDED,
@@ -20,10 +22,8 @@ from catalog.jobs import (
 )
 from core.errors import AutomlError, ConflictError, InvalidInputError
 from core.keys import model_key, model_metadata_key, plots_prefix
-from deployments.runs import start_training
-from tasks.storage import list_keys, read_small_object
+from orchestrator.runs import start_training
 from tasks.task_type import task_type_for_profile_column
-from tasks.uploads import presign_get_request
 
 logger = logging.getLogger("api.jobs")
 
@@ -84,10 +84,10 @@ def read_model(
         status = job.status
     if status != JOB_SUCCEEDED:
         raise ConflictError(f"job {job_id} is {status}; its model is not published yet")
-    body = read_small_object(storage, model_metadata_key(user.id, job_id))
+    body = read_object(storage, model_metadata_key(user.id, job_id))
     if body is None:
         raise ConflictError(f"job {job_id} has no published model in storage")
-    signed = presign_get_request(
+    signed = presign_get(
         storage, model_key(user.id, job_id), expires_in, download_name=f"model-{job_id}.joblib"
     )
     return ModelResponse(
@@ -109,6 +109,6 @@ def list_plots(
     plots = []
     for key in list_keys(storage, prefix):
         name = key.removeprefix(prefix).removesuffix(".png")
-        signed = presign_get_request(storage, key, expires_in)
+        signed = presign_get(storage, key, expires_in)
         plots.append(PlotUrl(name=name, url=signed.url, expires_at=signed.expires_at))
     return PlotList(job_id=job_id, rendered=rendered, plots=plots)

@@ -23,6 +23,19 @@ from api.schemas import (
     UploadPartsResponse,
     UploadUrlResponse,
 )
+from blocks.objects import MAX_OBJECT_BYTES, delete_object, head_object
+from blocks.presigning import (
+    MultipartPlan,
+    MultipartRejectedError,
+    abort_multipart,
+    complete_multipart,
+    expiry,
+    needs_multipart,
+    plan_multipart,
+    presign_part,
+    presign_put,
+    start_multipart,
+)
 from catalog.database import Catalog
 from catalog.tables import DatasetVersion, Upload, utcnow
 from catalog.uploads import (
@@ -52,22 +65,8 @@ from core.errors import (
 )
 from core.events import UPLOAD_CONFIRMED
 from core.settings import Settings
-from deployments.runs import start_ingestion
-from tasks.events import emit
-from tasks.storage import delete_key, head_object
-from tasks.uploads import (
-    MAX_OBJECT_BYTES,
-    MultipartPlan,
-    MultipartRejectedError,
-    abort_multipart,
-    complete_multipart,
-    expiry,
-    needs_multipart,
-    plan_multipart,
-    presign_part_request,
-    presign_put_request,
-    start_multipart,
-)
+from orchestrator.events import emit
+from orchestrator.runs import start_ingestion
 
 logger = logging.getLogger("api.uploads")
 
@@ -99,7 +98,7 @@ def request_upload(
         upload_id, key = upload.id, upload.temp_key
     try:
         if plan is None:
-            signed = presign_put_request(storage, key, size_bytes, settings.presign_expires_seconds)
+            signed = presign_put(storage, key, size_bytes, settings.presign_expires_seconds)
             return UploadUrlResponse(
                 upload_id=upload_id,
                 upload_url=signed.url,
@@ -153,7 +152,7 @@ def request_part_urls(
     expires_in = min(settings.presign_expires_seconds, window)
     parts = []
     for number in sorted(set(part_numbers)):
-        signed = presign_part_request(
+        signed = presign_part(
             storage,
             key,
             multipart_upload_id,
@@ -253,7 +252,7 @@ def _confirm_in_catalog(
     except ContentRejectedError:
         # Not the declared file: removed, and the upload closed with its reservation released,
         # so the user can start again at once.
-        delete_key(storage, found.temp_key)
+        delete_object(storage, found.temp_key)
         with catalog.session() as session:
             release_upload(session, found.id, REJECTED)
         raise

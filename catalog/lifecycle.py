@@ -17,6 +17,7 @@ from catalog.datasets import PENDING as VERSION_PENDING
 from catalog.tables import DatasetVersion, Upload
 from catalog.uploads import ABORTED, EXPIRED, FAILED, INGESTED, PENDING, PURGED, REJECTED
 from core.keys import TEMP_UPLOADS_PREFIX
+from core.listings import ListedObject, OpenMultipart
 
 # Upload states whose temp object, if one is (again) in the bucket, serves nothing: the bytes
 # became a dataset version, or the upload was closed. A `failed` upload's object is kept for
@@ -77,16 +78,8 @@ def _chunks(values: list[str]) -> Iterable[list[str]]:
         yield values[start : start + _IN_CHUNK]
 
 
-@dataclass(frozen=True)
-class TempObject:
-    """One object under `uploads/temp/` (or one multipart upload there) and its age."""
-
-    key: str
-    last_modified: datetime
-
-
 def stray_temp_objects(
-    session: Session, objects: list[TempObject], orphaned_before: datetime
+    session: Session, objects: list[ListedObject], orphaned_before: datetime
 ) -> list[str]:
     """The keys among `objects` that no upload needs any more.
 
@@ -119,18 +112,9 @@ def stray_temp_objects(
     return strays
 
 
-@dataclass(frozen=True)
-class StoreMultipart:
-    """A multipart upload open at the store."""
-
-    key: str
-    multipart_upload_id: str
-    initiated: datetime
-
-
 def unowned_multipart_uploads(
-    session: Session, uploads: list[StoreMultipart], initiated_before: datetime
-) -> list[StoreMultipart]:
+    session: Session, uploads: list[OpenMultipart], initiated_before: datetime
+) -> list[OpenMultipart]:
     """The multipart uploads among `uploads` started before `initiated_before` whose key belongs
     to no pending upload: safe to abort.
 

@@ -14,19 +14,16 @@ from catalog.uploads import longest_upload_lifetime
 from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.settings import get_settings
-from deployments.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live
+from orchestrator.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live
 from tasks.lifecycle import (
-    abort_multipart_upload,
     expire_uploads,
     find_stray_temp_objects,
     find_unfinished_versions,
     find_unowned_multipart,
     give_up_ingestion,
-    list_objects_under,
-    list_open_multipart,
     record_restart,
 )
-from tasks.storage import delete_object
+from tasks.storage import abort_multipart, delete_object, list_multipart_uploads, list_objects
 
 # A version younger than this is left to the confirm that created it, which starts its run and
 # announces the upload (`automl.upload.confirmed`) only if it records that run first.
@@ -59,16 +56,16 @@ def _expire_uploads(now: datetime) -> tuple[int, int, int]:
     for upload in expired:
         deleted += delete_object(upload.temp_key)
         if upload.multipart_upload_id:
-            aborted += abort_multipart_upload(upload.temp_key, upload.multipart_upload_id)
+            aborted += abort_multipart(upload.temp_key, upload.multipart_upload_id)
     return len(expired), deleted, aborted
 
 
 def _abort_unowned_multipart(initiated_before: datetime) -> int:
     """Aborts multipart uploads under `uploads/temp/` older than any upload stays open that no
     pending upload owns (e.g. started by a request that failed before recording it)."""
-    open_uploads = list_open_multipart(TEMP_UPLOADS_PREFIX)
+    open_uploads = list_multipart_uploads(TEMP_UPLOADS_PREFIX)
     unowned = find_unowned_multipart(open_uploads, initiated_before, len(open_uploads))
-    return sum(abort_multipart_upload(u.key, u.multipart_upload_id) for u in unowned)
+    return sum(abort_multipart(u.key, u.multipart_upload_id) for u in unowned)
 
 
 def _remove_strays(orphaned_before: datetime) -> int:
@@ -76,7 +73,7 @@ def _remove_strays(orphaned_before: datetime) -> int:
     one written again through a still-valid URL after ingestion deleted it. A confirmed upload's
     object, a version's still being ingested, and a failed version's (kept for inspection until
     `purge-deleted`) are never touched."""
-    objects = list_objects_under(TEMP_UPLOADS_PREFIX)
+    objects = list_objects(TEMP_UPLOADS_PREFIX)
     strays = find_stray_temp_objects(objects, orphaned_before, len(objects))
     return sum(delete_object(key) for key in strays)
 
@@ -133,7 +130,7 @@ def _orchestrator_down(state: object) -> bool:
     retry_condition_fn=lambda task, run, state: _orchestrator_down(state),
 )
 def start_ingestion_again(version_id: str) -> str | None:
-    """A live ingestion run of the version (see `deployments.runs.restart_ingestion`)."""
+    """A live ingestion run of the version (see `orchestrator.runs.restart_ingestion`)."""
     return restart_ingestion(version_id)
 
 

@@ -14,12 +14,12 @@ from prefect.runtime import flow_run
 from catalog.datasets import INGESTING, READY, IngestionOutcome, IngestionTarget
 from core.errors import ContentRejectedError
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
-from deployments.runs import run_is_live
-from tasks.events import emit
+from orchestrator.events import emit
+from orchestrator.runs import run_is_live
 from tasks.ingestion import checksum, profile_dataset, validate_and_convert
 from tasks.profiling import profile_markdown
 from tasks.records import load_ingestion_target, record_failed, record_ingesting, record_ready
-from tasks.storage import delete_object, download_file, object_info, upload_file_once
+from tasks.storage import delete_object, download_file, head_object, upload_file_once
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
@@ -42,10 +42,10 @@ def _outcome(raw_sha256: str, sha256: str, size: int, profile: dict[str, Any]) -
 def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
     raw_path = workdir / f"raw.{target.extension}"
     parquet_path = workdir / "dataset.parquet"
-    if object_info(target.temp_key) is None:
+    if head_object(target.temp_key) is None:
         raise UploadMissingError("the uploaded file is no longer in storage; upload it again")
     raw = download_file(target.temp_key, raw_path)  # hashed while it streams in
-    if object_info(target.parquet_key) is None:
+    if head_object(target.parquet_key) is None:
         validate_and_convert(target.version_id, raw_path, parquet_path)
         raw_path.unlink()  # keep at most one full-size local copy beside the Parquet file
         profile = profile_dataset(target.version_id, parquet_path)

@@ -12,8 +12,8 @@ from prefect.logging import get_run_logger
 
 from core.keys import DELETED_PREFIX
 from core.settings import get_settings
-from tasks.lifecycle import find_kept_failed_uploads, list_objects_under, mark_purged
-from tasks.storage import delete_object, object_info
+from tasks.lifecycle import find_kept_failed_uploads, mark_purged
+from tasks.storage import delete_object, head_object, list_objects
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def _purge_failed_uploads(cutoff: datetime) -> int:
     `purged` first (only while its version is still failed, so a re-run is never robbed)."""
     purged = 0
     for upload in find_kept_failed_uploads():
-        info = object_info(upload.temp_key)
+        info = head_object(upload.temp_key)
         if info is None or info.last_modified >= cutoff:
             continue
         if mark_purged(upload.upload_id) and delete_object(upload.temp_key):
@@ -56,7 +56,7 @@ def purge_deleted(now: datetime | None = None, retention_days: int | None = None
     now = now or datetime.now(UTC)
     days = retention_days or get_settings().deleted_retention_days
     cutoff = now - timedelta(days=days)
-    objects = list_objects_under(DELETED_PREFIX)
+    objects = list_objects(DELETED_PREFIX)
     old = [o.key for o in objects if o.last_modified < cutoff]
     removed = sum(delete_object(key) for key in old)
     report = PurgeReport(removed, len(objects) - len(old), _purge_failed_uploads(cutoff))

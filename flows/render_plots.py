@@ -14,7 +14,7 @@ from core.errors import ConflictError
 from core.events import PLOTS_RENDERED
 from core.keys import model_metadata_key, plot_key
 from core.settings import MAX_PRESIGN_EXPIRES_SECONDS
-from tasks.events import emit
+from orchestrator.events import emit
 from tasks.job_records import load_job, load_training_source, record_plots_rendered
 from tasks.plots import render_plots as draw_plots
 from tasks.storage import presign_get, read_object, upload_file

@@ -6,6 +6,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
+from core.cors import load_cors_rules
 from core.settings import get_settings
 from tasks.bucket_setup import (
     SetupStep,
@@ -13,7 +14,6 @@ from tasks.bucket_setup import (
     apply_temp_lifecycle,
     ensure_bucket,
     ensure_private,
-    load_cors_rules,
 )
 
 

@@ -18,7 +18,7 @@ from core.errors import AutomlError
 from core.events import MODEL_PUBLISHED
 from core.keys import model_key, model_metadata_key
 from core.settings import get_settings
-from tasks.events import emit
+from orchestrator.events import emit
 from tasks.job_records import (
     create_job_for,
     load_job,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): installs what the tests need, then lint, types, tests.
+# The test command (README, .ci/run): installs what the tests need, then lint, types, layers
+# (the import contract of pyproject.toml), tests.
 #   bash scripts/test.sh [pytest arguments]
 # Installs: uv and the locked environment (.venv), LocalStack in its own Python 3.13 venv
 # (the signature-checking S3 store), and Debian's postgresql and chromium packages when missing
@@ -43,4 +44,5 @@ bash scripts/install-localstack.sh
 "$PYTHON" -m uv run --frozen --no-sync ruff check .
 "$PYTHON" -m uv run --frozen --no-sync ruff format --check .
 "$PYTHON" -m uv run --frozen --no-sync mypy .
+"$PYTHON" -m uv run --frozen --no-sync lint-imports
 exec "$PYTHON" -m uv run --frozen --no-sync pytest "$@"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,7 +17,6 @@ from blocks.storage import load_storage_block, s3_client
 from core.keys import TEMP_UPLOADS_PREFIX
 from tasks.storage import storage_task
 
-CORS_RULES_FILE = Path(__file__).resolve().parent.parent / "docker" / "minio-cors.json"
 TEMP_LIFECYCLE_RULE_ID = "expire-temp-uploads"
 PUBLIC_GRANTEES = frozenset(
     {
@@ -45,14 +43,6 @@ def _error_code(exc: ClientError) -> str:
 def _is_unsupported(exc: ClientError) -> bool:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return _error_code(exc) in _UNSUPPORTED_CODES or status == 501
-
-
-def load_cors_rules(origins: list[str] | None = None) -> list[dict[str, Any]]:
-    """The rules of `docker/minio-cors.json`; `origins` (AUTOML_CORS_ORIGINS) replaces theirs."""
-    rules: list[dict[str, Any]] = json.loads(CORS_RULES_FILE.read_text())["CORSRules"]
-    if origins:
-        rules = [{**rule, "AllowedOrigins": list(origins)} for rule in rules]
-    return rules
 
 
 def temp_lifecycle_rule(days: int) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Tasks of the scheduled lifecycle flows: the catalog's side (retried on a lost connection) and
-the store's (listings and multipart aborts, retried on transient storage errors)."""
+"""Catalog tasks of the scheduled lifecycle flows, retried on a lost connection (their storage
+steps, listings and multipart aborts, are the tasks of `tasks/storage.py`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ from datetime import datetime
 
 from prefect import task
 
-from blocks.storage import load_storage_block
 from catalog.datasets import mark_failed
 from catalog.lifecycle import (
     KeptUpload,
     StaleUpload,
-    StoreMultipart,
-    TempObject,
     UnfinishedVersion,
     expire_stale_uploads,
     kept_failed_uploads,
@@ -23,9 +20,8 @@ from catalog.lifecycle import (
     unfinished_versions,
     unowned_multipart_uploads,
 )
+from core.listings import ListedObject, OpenMultipart
 from tasks.records import CATALOG_RETRIES, catalog_session
-from tasks.storage import ListedObject, list_multipart_uploads, list_objects, storage_task
-from tasks.uploads import abort_multipart
 
 
 @task(task_run_name="expire-uploads-before-{now}", **CATALOG_RETRIES)
@@ -36,29 +32,10 @@ def expire_uploads(now: datetime) -> list[StaleUpload]:
         return expire_stale_uploads(session, now)
 
 
-@storage_task(task_run_name="list-{prefix}")
-def list_objects_under(prefix: str) -> list[ListedObject]:
-    return list_objects(load_storage_block(), prefix)
-
-
-@storage_task(task_run_name="list-multipart-{prefix}")
-def list_open_multipart(prefix: str) -> list[StoreMultipart]:
-    return [
-        StoreMultipart(u.key, u.multipart_upload_id, u.initiated)
-        for u in list_multipart_uploads(load_storage_block(), prefix)
-    ]
-
-
-@storage_task(task_run_name="abort-multipart-{key}")
-def abort_multipart_upload(key: str, multipart_upload_id: str) -> bool:
-    """Aborts the multipart upload and frees its parts; False if the store no longer had it."""
-    return abort_multipart(load_storage_block(), key, multipart_upload_id)
-
-
 @task(task_run_name="find-unowned-multipart-of-{count}", **CATALOG_RETRIES)
 def find_unowned_multipart(
-    uploads: list[StoreMultipart], initiated_before: datetime, count: int
-) -> list[StoreMultipart]:
+    uploads: list[OpenMultipart], initiated_before: datetime, count: int
+) -> list[OpenMultipart]:
     with catalog_session() as session:
         return unowned_multipart_uploads(session, uploads, initiated_before)
 
@@ -67,9 +44,8 @@ def find_unowned_multipart(
 def find_stray_temp_objects(
     objects: list[ListedObject], orphaned_before: datetime, count: int
 ) -> list[str]:
-    temp = [TempObject(o.key, o.last_modified) for o in objects]
     with catalog_session() as session:
-        return stray_temp_objects(session, temp, orphaned_before)
+        return stray_temp_objects(session, objects, orphaned_before)
 
 
 @task(task_run_name="find-unfinished-versions", **CATALOG_RETRIES)

@@ -10,8 +10,6 @@ import pytest
 from catalog.database import Catalog, migrate
 from catalog.datasets import create_upload, create_version, mark_failed
 from catalog.lifecycle import (
-    StoreMultipart,
-    TempObject,
     expire_stale_uploads,
     mark_upload_purged,
     stray_temp_objects,
@@ -19,6 +17,7 @@ from catalog.lifecycle import (
 )
 from catalog.tables import DatasetVersion, Upload, User
 from catalog.uploads import committed_bytes, lock_upload, release_upload
+from core.listings import ListedObject, OpenMultipart
 
 NOW = datetime.now(UTC)
 LONG_AGO = NOW - timedelta(days=60)
@@ -74,11 +73,11 @@ def test_strays_are_objects_of_closed_uploads_and_old_unknown_ones(catalog: Cata
         session.flush()
         mark_failed(session, version.id, "bad file")
     objects = [
-        TempObject(aborted_key, NOW),
-        TempObject(pending_key, LONG_AGO),
-        TempObject(failed_key, LONG_AGO),
-        TempObject("uploads/temp/old-unknown.csv", LONG_AGO),
-        TempObject("uploads/temp/new-unknown.csv", NOW),
+        ListedObject(aborted_key, NOW),
+        ListedObject(pending_key, LONG_AGO),
+        ListedObject(failed_key, LONG_AGO),
+        ListedObject("uploads/temp/old-unknown.csv", LONG_AGO),
+        ListedObject("uploads/temp/new-unknown.csv", NOW),
     ]
     with catalog.session() as session:
         strays = stray_temp_objects(session, objects, NOW - timedelta(days=2))
@@ -90,9 +89,9 @@ def test_a_multipart_upload_whose_key_a_pending_upload_holds_is_never_unowned(
 ) -> None:
     _, pending_key = _upload(catalog, timedelta(hours=1))
     uploads = [
-        StoreMultipart(pending_key, "not-yet-recorded", LONG_AGO),
-        StoreMultipart("uploads/temp/gone.csv", "orphan", LONG_AGO),
-        StoreMultipart("uploads/temp/young.csv", "young", NOW),
+        OpenMultipart(pending_key, "not-yet-recorded", LONG_AGO),
+        OpenMultipart("uploads/temp/gone.csv", "orphan", LONG_AGO),
+        OpenMultipart("uploads/temp/young.csv", "young", NOW),
     ]
     with catalog.session() as session:
         unowned = unowned_multipart_uploads(session, uploads, NOW - timedelta(days=2))

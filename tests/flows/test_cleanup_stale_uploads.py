@@ -17,9 +17,9 @@ from prefect.states import Crashed
 
 from catalog.database import catalog_for
 from catalog.uploads import release_upload
-from deployments.runs import MAX_INGESTION_RUNS, start_ingestion
 from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
+from orchestrator.runs import MAX_INGESTION_RUNS, start_ingestion
 from tests.conftest import Store, default_store_only
 from tests.support.lifecycle import LifecycleState, lifecycle_state, run_artifact
 

@@ -30,13 +30,13 @@ from prefect.settings import PREFECT_API_URL
 from prefect.states import Crashed
 from prefect.utilities.engine import propose_state
 
+from blocks import transfers
 from blocks.storage import load_storage_block, s3_client
 from catalog.database import catalog_for, migrate
 from catalog.datasets import create_upload, create_version
 from catalog.tables import DatasetVersion, Upload, User
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
-from tasks import storage
 from tests.conftest import Store, default_store_only
 from tests.support.fault_proxy import FaultProxy
 
@@ -162,8 +162,8 @@ def _large_csv(min_bytes: int) -> bytes:
 def test_the_raw_sha256_is_hashed_while_a_multipart_download_streams_in(
     confirmed: MakeIngestion, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "DOWNLOAD_PART_SIZE", 64 * 1024)  # 16 MiB in production
-    content = _large_csv(2 * storage.DOWNLOAD_PART_SIZE + 1)
+    monkeypatch.setattr(transfers, "DOWNLOAD_PART_SIZE", 64 * 1024)  # 16 MiB in production
+    content = _large_csv(2 * transfers.DOWNLOAD_PART_SIZE + 1)
     ingestion = confirmed(content)
     client = s3_client(load_storage_block())  # the client the storage tasks use
     ranges: list[str] = []

@@ -8,8 +8,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from core.cors import load_cors_rules
 from flows.setup_storage import setup_storage
-from tasks.bucket_setup import PUBLIC_GRANTEES, TEMP_LIFECYCLE_RULE_ID, SetupStep, load_cors_rules
+from tasks.bucket_setup import PUBLIC_GRANTEES, TEMP_LIFECYCLE_RULE_ID, SetupStep
 from tests.conftest import Store
 from tests.support.fault_proxy import FaultProxy
 

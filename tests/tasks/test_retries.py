@@ -7,8 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from boto3.exceptions import S3UploadFailedError
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 
@@ -17,50 +16,6 @@ from tests.conftest import Store
 from tests.support.fault_proxy import FaultProxy
 
 KEY = "uploads/temp/retry.csv"
-
-
-def _client_error(status: int, code: str) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},  # type: ignore[typeddict-item]
-        "HeadObject",
-    )
-
-
-@pytest.mark.parametrize(
-    ("error", "transient"),
-    [
-        (_client_error(500, "InternalError"), True),
-        (_client_error(503, "SlowDown"), True),
-        (_client_error(429, "TooManyRequests"), True),
-        (_client_error(400, "RequestTimeout"), True),
-        (_client_error(403, "AccessDenied"), False),
-        (_client_error(404, "NoSuchKey"), False),
-        (_client_error(400, "InvalidArgument"), False),
-        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), True),
-        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), True),
-        (ValueError("bad input"), False),
-    ],
-)
-def test_failures_are_classified(error: Exception, transient: bool) -> None:
-    assert storage.is_transient_storage_error(error) is transient
-
-
-def test_a_download_that_ran_out_of_retries_is_transient() -> None:
-    from boto3.exceptions import RetriesExceededError
-
-    cause = ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
-    exhausted = RetriesExceededError(cause)  # type: ignore[arg-type]  # s3transfer passes these
-    assert storage.is_transient_storage_error(exhausted)
-
-
-def test_wrapped_transfer_errors_are_classified_by_their_cause() -> None:
-    try:
-        try:
-            raise _client_error(503, "SlowDown")
-        except ClientError as cause:
-            raise S3UploadFailedError("upload failed") from cause
-    except S3UploadFailedError as wrapped:
-        assert storage.is_transient_storage_error(wrapped)
 
 
 def _run_count(state: State[Any]) -> int:
@@ -83,7 +38,7 @@ def test_a_503_burst_is_retried_until_the_task_succeeds(
     bucket.client.put_object(Bucket=bucket.bucket_name, Key=KEY, Body=b"abc")
     # botocore tries 3 times itself; a fourth failure makes the Prefect task retry.
     fault = proxy.fail(_is_head_of_key, 503, "SlowDown", times=4)
-    state = storage.object_info(KEY, return_state=True)
+    state = storage.head_object(KEY, return_state=True)
     assert state.is_completed()
     info = state.result()
     assert info is not None and info.size == 3
@@ -95,7 +50,7 @@ def test_a_403_fails_at_once_without_retries(faulty_bucket: tuple[Store, FaultPr
     bucket, proxy = faulty_bucket
     bucket.client.put_object(Bucket=bucket.bucket_name, Key=KEY, Body=b"abc")
     fault = proxy.fail(_is_head_of_key, 403, "AccessDenied")
-    state = storage.object_info(KEY, return_state=True)
+    state = storage.head_object(KEY, return_state=True)
     assert state.is_failed()
     with pytest.raises(ClientError, match="403"):
         state.result()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,10 @@ import httpx
 import pytest
 from prefect import flow
 
+from blocks import transfers
+from blocks.objects import ObjectInfo
 from blocks.storage import load_storage_block, s3_client
+from blocks.transfers import DownloadedFile
 from tasks import storage
 from tests.conftest import Store
 
@@ -47,7 +48,7 @@ def test_a_large_file_goes_up_in_parts_and_comes_back_identical(
     expected = _random_file(source, 40 * MiB)
 
     @flow
-    def round_trip() -> tuple[storage.ObjectInfo, storage.DownloadedFile]:
+    def round_trip() -> tuple[ObjectInfo, DownloadedFile]:
         info = storage.upload_file(
             source, "datasets/u/d/v.parquet", "application/vnd.apache.parquet"
         )
@@ -64,7 +65,7 @@ def test_a_large_file_goes_up_in_parts_and_comes_back_identical(
 def test_a_download_of_more_parts_than_its_window_arrives_whole_and_hashed(
     bucket: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "DOWNLOAD_PART_SIZE", MiB)  # 20 parts, window of 8
+    monkeypatch.setattr(transfers, "DOWNLOAD_PART_SIZE", MiB)  # 20 parts, window of 8
     body = os.urandom(20 * MiB - 7)
     bucket.client.put_object(Bucket=bucket.bucket_name, Key="uploads/temp/a.csv", Body=body)
     back = storage.download_file("uploads/temp/a.csv", tmp_path / "a.csv")
@@ -77,27 +78,6 @@ def test_an_empty_object_downloads_as_an_empty_file(bucket: Store, tmp_path: Pat
     back = storage.download_file("uploads/temp/e.csv", tmp_path / "e.csv")
     assert (back.size, back.sha256) == (0, hashlib.sha256(b"").hexdigest())
     assert (tmp_path / "e.csv").read_bytes() == b""
-
-
-def test_ordered_parts_hold_at_most_the_window_while_the_first_part_is_slow() -> None:
-    first_part_may_finish = threading.Event()
-    fetched: list[int] = []
-
-    def fetch(first: int, last: int) -> bytes:
-        if first == 0:
-            assert first_part_may_finish.wait(10)
-        fetched.append(first)
-        return bytes([first // 10]) * (last - first + 1)
-
-    parts = storage.ordered_parts(fetch, size=200, part_size=10, window=4, threads=3)
-    collected: list[bytes] = []
-    reader = threading.Thread(target=lambda: collected.extend(parts))
-    reader.start()
-    time.sleep(0.5)
-    assert sorted(fetched) == [10, 20, 30]  # parts 1..3 done and held; nothing more asked for
-    first_part_may_finish.set()
-    reader.join(10)
-    assert b"".join(collected) == b"".join(bytes([i]) * 10 for i in range(20))
 
 
 @pytest.mark.parametrize("size", [5, 17 * MiB], ids=["one-request", "multipart"])
@@ -153,11 +133,11 @@ def test_a_small_file_goes_up_in_one_request(bucket: Store, tmp_path: Path) -> N
     assert bucket.keys() == ["uploads/temp/x.csv"]
 
 
-def test_object_info_reports_size_and_missing_keys(bucket: Store) -> None:
+def test_head_object_reports_size_and_missing_keys(bucket: Store) -> None:
     bucket.client.put_object(Bucket=bucket.bucket_name, Key="uploads/temp/a.csv", Body=b"12345")
-    info = storage.object_info("uploads/temp/a.csv")
+    info = storage.head_object("uploads/temp/a.csv")
     assert info is not None and info.size == 5 and info.etag
-    assert storage.object_info("uploads/temp/missing.csv") is None
+    assert storage.head_object("uploads/temp/missing.csv") is None
 
 
 def test_downloading_a_missing_key_fails_without_retrying(bucket: Store, tmp_path: Path) -> None:
@@ -206,9 +186,3 @@ def test_a_presigned_get_downloads_the_object(bucket: Store) -> None:
     assert response.status_code == 200
     assert response.content == b"\x89PNG"
     assert response.headers["content-disposition"] == 'attachment; filename="a.png"'
-
-
-def test_part_size_grows_so_5_tib_fits_in_10000_parts() -> None:
-    config = storage.transfer_config(5 * 1024**4)
-    assert config.multipart_chunksize * storage.MAX_PARTS >= 5 * 1024**4
-    assert storage.transfer_config(MiB).multipart_chunksize == 16 * MiB

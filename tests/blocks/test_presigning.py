@@ -1,4 +1,4 @@
-"""The storage side of the upload protocol: multipart plans, part URLs, completion, abort."""
+"""Presigning and multipart bookkeeping: multipart plans, part URLs, completion, abort."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from blocks import presigning
 from blocks.storage import load_storage_block
-from tasks import uploads
 from tests.conftest import Store
 
 MiB = 1024**2
@@ -19,7 +19,7 @@ TiB = 1024**4
 
 @given(st.integers(min_value=1, max_value=5 * TiB))
 def test_a_plan_covers_the_file_within_s3_part_limits(size: int) -> None:
-    plan = uploads.plan_multipart(size)
+    plan = presigning.plan_multipart(size)
     assert 5 * MiB <= plan.part_size <= 5 * 1024**3
     assert 1 <= plan.part_count <= 10_000
     assert plan.part_size * (plan.part_count - 1) < size <= plan.part_size * plan.part_count
@@ -28,37 +28,37 @@ def test_a_plan_covers_the_file_within_s3_part_limits(size: int) -> None:
 
 
 def test_a_5_tib_file_fits_in_10000_parts() -> None:
-    plan = uploads.plan_multipart(5 * TiB)
+    plan = presigning.plan_multipart(5 * TiB)
     assert plan.part_count <= 10_000
     with pytest.raises(ValueError):
-        uploads.plan_multipart(5 * TiB + 1)
+        presigning.plan_multipart(5 * TiB + 1)
 
 
 def test_multipart_applies_above_the_threshold_and_always_above_5_gib() -> None:
-    assert not uploads.needs_multipart(100 * MiB, 100 * MiB)
-    assert uploads.needs_multipart(100 * MiB + 1, 100 * MiB)
-    assert uploads.needs_multipart(5 * 1024**3 + 1, 10 * 1024**3)
+    assert not presigning.needs_multipart(100 * MiB, 100 * MiB)
+    assert presigning.needs_multipart(100 * MiB + 1, 100 * MiB)
+    assert presigning.needs_multipart(5 * 1024**3 + 1, 10 * 1024**3)
 
 
 def test_presigned_part_urls_upload_a_multipart_object(bucket: Store) -> None:
     storage = load_storage_block()
     key = "uploads/temp/mp.csv"
     size = 16 * MiB + 1024
-    plan = uploads.plan_multipart(size)
+    plan = presigning.plan_multipart(size)
     assert plan.part_count == 2
     body = os.urandom(size)
-    multipart_id = uploads.start_multipart(storage, key)
+    multipart_id = presigning.start_multipart(storage, key)
     etags = []
     for number in (1, 2):
         length = plan.part_length(number, size)
-        request = uploads.presign_part_request(storage, key, multipart_id, number, length, 600)
+        request = presigning.presign_part(storage, key, multipart_id, number, length, 600)
         offset = plan.part_size * (number - 1)
         response = httpx.put(
             request.url, content=body[offset : offset + length], headers=request.headers
         )
         assert response.status_code == 200, response.text
         etags.append((number, response.headers["etag"]))
-    uploads.complete_multipart(storage, key, multipart_id, list(reversed(etags)))
+    presigning.complete_multipart(storage, key, multipart_id, list(reversed(etags)))
     stored = bucket.client.get_object(Bucket=bucket.bucket_name, Key=key)["Body"].read()
     assert stored == body
 
@@ -66,26 +66,24 @@ def test_presigned_part_urls_upload_a_multipart_object(bucket: Store) -> None:
 def test_completing_with_a_wrong_etag_is_rejected(bucket: Store) -> None:
     storage = load_storage_block()
     key = "uploads/temp/bad.csv"
-    multipart_id = uploads.start_multipart(storage, key)
-    request = uploads.presign_part_request(storage, key, multipart_id, 1, 10, 600)
+    multipart_id = presigning.start_multipart(storage, key)
+    request = presigning.presign_part(storage, key, multipart_id, 1, 10, 600)
     assert httpx.put(request.url, content=b"0123456789", headers=request.headers).is_success
-    with pytest.raises(uploads.MultipartRejectedError):
-        uploads.complete_multipart(storage, key, multipart_id, [(1, "0" * 32)])
+    with pytest.raises(presigning.MultipartRejectedError):
+        presigning.complete_multipart(storage, key, multipart_id, [(1, "0" * 32)])
     assert bucket.keys("uploads/") == []
 
 
 def test_an_aborted_upload_is_gone_and_aborting_again_is_harmless(bucket: Store) -> None:
     storage = load_storage_block()
     key = "uploads/temp/abort.csv"
-    multipart_id = uploads.start_multipart(storage, key)
-    assert uploads.abort_multipart(storage, key, multipart_id) is True
+    multipart_id = presigning.start_multipart(storage, key)
+    assert presigning.abort_multipart(storage, key, multipart_id) is True
     listed = bucket.client.list_multipart_uploads(Bucket=bucket.bucket_name)
     assert [u["UploadId"] for u in listed.get("Uploads", [])] == []
-    assert uploads.abort_multipart(storage, key, multipart_id) is False
+    assert presigning.abort_multipart(storage, key, multipart_id) is False
 
 
 def test_part_numbers_outside_1_to_10000_are_refused(bucket: Store) -> None:
     with pytest.raises(ValueError, match="part number"):
-        uploads.presign_part_request(
-            load_storage_block(), "uploads/temp/x.csv", "id", 10_001, 5, 60
-        )
+        presigning.presign_part(load_storage_block(), "uploads/temp/x.csv", "id", 10_001, 5, 60)

@@ -1,4 +1,8 @@
-"""Starting runs of the project's deployments from outside Prefect (the API)."""
+"""Starting runs of the project's deployments and reading whether a run is live.
+
+The API (confirm, train) and the flows (an ingestion taking over a dead run, the cleanup
+restarting stuck ones) both call these, so they live below both, not in `deployments/`.
+"""
 
 from __future__ import annotations
 

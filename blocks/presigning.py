@@ -1,4 +1,5 @@
-"""Storage side of the upload protocol: presigned PUTs, multipart plans and their completion.
+"""Presigned requests and multipart bookkeeping: PUT and GET URLs, multipart plans, part URLs,
+completion and abort.
 
 These run in the API's request path, so they are plain functions over a storage block rather
 than Prefect tasks: a request must not wait for task-run bookkeeping. Bytes never pass through
@@ -14,19 +15,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 from prefect_aws import S3Bucket
 
+from blocks.objects import (
+    MAX_OBJECT_BYTES,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MAX_SINGLE_PUT_BYTES,
+    MIN_PART_SIZE,
+    MiB,
+)
 from blocks.storage import s3_client
 
-MiB = 1024**2
-GiB = 1024**3
-TiB = 1024**4
-
 UPLOAD_CONTENT_TYPE = "application/octet-stream"
-# S3's multipart limits (R2 and MinIO share them): 5 MiB..5 GiB a part, 10,000 parts.
-MIN_PART_SIZE = 5 * MiB
-MAX_PART_SIZE = 5 * GiB
-MAX_PARTS = 10_000
-MAX_SINGLE_PUT_BYTES = 5 * GiB
-MAX_OBJECT_BYTES = 5 * TiB
 # Parts a browser sends comfortably; grown for huge files so the count stays under 10,000.
 PREFERRED_PART_SIZE = 16 * MiB
 
@@ -73,7 +72,7 @@ def expiry(expires_in: int) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
 
 
-def presign_put_request(
+def presign_put(
     bucket: S3Bucket, key: str, size_bytes: int, expires_in: int, write_once: bool = True
 ) -> PresignedRequest:
     """A SigV4 PUT URL bound to the content type, the exact length and (if asked) `If-None-Match`.
@@ -97,7 +96,7 @@ def presign_put_request(
     return PresignedRequest(url=url, method="PUT", headers=headers, expires_at=expiry(expires_in))
 
 
-def presign_get_request(
+def presign_get(
     bucket: S3Bucket, key: str, expires_in: int, download_name: str | None = None
 ) -> PresignedRequest:
     """A SigV4 GET URL; `download_name` sets the browser's file name (already a checked name)."""
@@ -118,7 +117,7 @@ def start_multipart(bucket: S3Bucket, key: str) -> str:
     return str(response["UploadId"])
 
 
-def presign_part_request(
+def presign_part(
     bucket: S3Bucket,
     key: str,
     multipart_upload_id: str,
