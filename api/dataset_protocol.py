@@ -13,12 +13,12 @@ from api.schemas import (
     VersionSummary,
 )
 from catalog.database import Catalog
-from catalog.datasets import READY
 from catalog.deletion import mark_dataset_deleted
 from catalog.listing import dataset_page, users_dataset, users_version, versions_of
 from catalog.tables import DatasetVersion
 from core.errors import ConflictError
 from core.keys import deleted_key
+from core.statuses import VersionStatus
 from tasks.storage import copy_key, delete_key, head_object
 from tasks.uploads import presign_get_request
 
@@ -87,7 +87,7 @@ def download_url(
     with catalog.session() as session:
         dataset = users_dataset(session, user_id, dataset_id)
         version = users_version(session, user_id, dataset_id, version_id)
-        if version.status != READY:
+        if version.status != VersionStatus.READY:
             raise ConflictError(f"version {version_id} is {version.status}, not ready to download")
         key, name = version.parquet_key, f"{dataset.id}-{version.id}.parquet"
     signed = presign_get_request(storage, key, expires_in, download_name=name)

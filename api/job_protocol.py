@@ -11,7 +11,6 @@ from api.deps import AuthenticatedUser
 from api.schemas import JobDetail, ModelResponse, PlotList, PlotUrl, TrainResponse
 from catalog.database import Catalog
 from catalog.jobs import (
-    JOB_SUCCEEDED,
     create_job,
     mark_job_failed,
     record_job_flow_run,
@@ -20,6 +19,7 @@ from catalog.jobs import (
 )
 from core.errors import AutomlError, ConflictError, InvalidInputError
 from core.keys import model_key, model_metadata_key, plots_prefix
+from core.statuses import JobStatus
 from deployments.runs import start_training
 from tasks.storage import list_keys, read_small_object
 from tasks.task_type import task_type_for_profile_column
@@ -82,7 +82,7 @@ def read_model(
     with catalog.session() as session:
         job = users_job(session, user.id, job_id)
         status = job.status
-    if status != JOB_SUCCEEDED:
+    if status != JobStatus.SUCCEEDED:
         raise ConflictError(f"job {job_id} is {status}; its model is not published yet")
     body = read_small_object(storage, model_metadata_key(user.id, job_id))
     if body is None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-VersionStatus = Literal["pending", "ingesting", "ready", "failed"]
+from core.statuses import JobStatus, UploadStatus, VersionStatus
 
 
 class Strict(BaseModel):
@@ -77,7 +77,7 @@ class UploadAbortRequest(Strict):
 
 class UploadAbortResponse(BaseModel):
     upload_id: str
-    status: Literal["aborted"] = "aborted"
+    status: Literal[UploadStatus.ABORTED] = UploadStatus.ABORTED
 
 
 class CompletedPart(Strict):
@@ -163,7 +163,6 @@ class HealthResponse(BaseModel):
 
 
 TaskType = Literal["classification", "regression"]
-JobStatus = Literal["pending", "running", "succeeded", "failed"]
 
 
 class TrainRequest(Strict):

@@ -26,11 +26,8 @@ from api.schemas import (
 from catalog.database import Catalog
 from catalog.tables import DatasetVersion, Upload, utcnow
 from catalog.uploads import (
-    ABORTED,
     CONFIRM_GRACE,
     MULTIPART_UPLOAD_WINDOW,
-    PENDING,
-    REJECTED,
     Confirmation,
     attach_multipart,
     check_open,
@@ -52,6 +49,7 @@ from core.errors import (
 )
 from core.events import UPLOAD_CONFIRMED
 from core.settings import Settings
+from core.statuses import UploadStatus, VersionStatus
 from deployments.runs import start_ingestion
 from tasks.events import emit
 from tasks.storage import delete_key, head_object
@@ -180,7 +178,7 @@ def abort_upload(
     (and the abort is refused) or finds the upload aborted."""
     with catalog.session() as session:
         upload = users_upload(session, user.id, upload_id)
-        if upload.status == ABORTED:
+        if upload.status == UploadStatus.ABORTED:
             return  # aborting twice is the same as aborting once
         multipart_upload_id, _ = _multipart_of(upload)
         key = upload.temp_key
@@ -233,7 +231,7 @@ def _earlier_or_open(
 ) -> Confirmation | Upload:
     """The confirmation made before, else the upload if it is still open for confirming."""
     upload = users_upload(session, user.id, upload_id)
-    if upload.status != PENDING:
+    if upload.status != UploadStatus.PENDING:
         earlier = existing_confirmation(session, upload_id)
         if earlier is not None:
             return earlier
@@ -255,7 +253,7 @@ def _confirm_in_catalog(
         # so the user can start again at once.
         delete_key(storage, found.temp_key)
         with catalog.session() as session:
-            release_upload(session, found.id, REJECTED)
+            release_upload(session, found.id, UploadStatus.REJECTED)
         raise
     try:
         with catalog.session() as session:
@@ -303,7 +301,7 @@ def confirm(
         logger.info("upload %s confirmed as version %s", request.upload_id, confirmation.version_id)
     with catalog.session() as session:
         version = session.get(DatasetVersion, confirmation.version_id)
-        status = version.status if version is not None else "pending"
+        status = version.status if version is not None else VersionStatus.PENDING
     return ConfirmResponse(
         dataset_id=confirmation.dataset_id,
         version_id=confirmation.version_id,
