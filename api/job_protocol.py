@@ -59,20 +59,7 @@ def start_job(
 
 def read_job(catalog: Catalog, user: AuthenticatedUser, job_id: str) -> JobDetail:
     with catalog.session() as session:
-        job = users_job(session, user.id, job_id)
-        return JobDetail(
-            job_id=job.id,
-            version_id=job.version_id,
-            target=job.target,
-            task_type=job.task_type,
-            status=job.status,
-            metrics=job.metrics,
-            error=job.error,
-            flow_run_id=job.flow_run_id,
-            plots_rendered_at=job.plots_rendered_at,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-        )
+        return JobDetail.model_validate(users_job(session, user.id, job_id))
 
 
 def read_model(
