@@ -21,6 +21,7 @@ from rich.table import Table
 from api.client import UploadClient
 from core.errors import AutomlError
 from core.settings import Settings
+from core.statuses import JobStatus, VersionStatus
 from samples.generate import SAMPLE
 
 SAMPLE_TARGET = "churned"
@@ -140,7 +141,7 @@ class Steps:
         read: Callable[[], dict[str, Any]],
         state: Callable[[dict[str, Any]], str],
         done: str,
-        failed: frozenset[str] = frozenset({"failed"}),
+        failed: frozenset[str] = frozenset({VersionStatus.FAILED, JobStatus.FAILED}),
     ) -> dict[str, Any]:
         """Polls `read` until `state` is `done`; a failed state is an error with its reason."""
         started = time.monotonic()
@@ -188,7 +189,10 @@ def run_demo(client: UploadClient, console: Console, timeout: float) -> DemoOutc
     )
     version_path = f"/api/datasets/{dataset_id}/versions/{version_id}"
     version = steps.wait_for(
-        "ingestion", lambda: client.request("GET", version_path), lambda v: v["status"], "ready"
+        "ingestion",
+        lambda: client.request("GET", version_path),
+        lambda v: v["status"],
+        VersionStatus.READY,
     )
     dataset_url = client.request("GET", f"{version_path}/download-url")["url"]
 
@@ -204,7 +208,7 @@ def run_demo(client: UploadClient, console: Console, timeout: float) -> DemoOutc
         "training",
         lambda: client.request("GET", f"/api/jobs/{job_id}"),
         lambda j: j["status"],
-        "succeeded",
+        JobStatus.SUCCEEDED,
     )
     model = client.request("GET", f"/api/models/{job_id}")
     plots = steps.wait_for(

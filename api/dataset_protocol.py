@@ -7,6 +7,7 @@ from prefect_aws import S3Bucket
 from api.schemas import (
     DatasetDetail,
     DatasetPage,
+    DatasetRecord,
     DatasetSummary,
     DownloadUrlResponse,
     VersionDetail,
@@ -16,64 +17,48 @@ from blocks.objects import delete_object, head_object
 from blocks.presigning import presign_get
 from blocks.transfers import copy_object
 from catalog.database import Catalog
-from catalog.datasets import READY
 from catalog.deletion import mark_dataset_deleted
-from catalog.listing import dataset_page, users_dataset, users_version, versions_of
-from catalog.tables import DatasetVersion
+from catalog.listing import (
+    DatasetWithVersions,
+    dataset_page,
+    users_dataset,
+    users_version,
+    versions_of,
+)
 from core.errors import ConflictError
 from core.keys import deleted_key
+from core.statuses import VersionStatus
 
 
-def _summary(version: DatasetVersion) -> VersionSummary:
-    return VersionSummary(
-        id=version.id,
-        status=version.status,
-        created_at=version.created_at,
-        row_count=version.row_count,
-        column_count=version.column_count,
-        size_bytes=version.size_bytes,
+def _dataset_summary(entry: DatasetWithVersions) -> DatasetSummary:
+    latest = entry.versions[-1] if entry.versions else None
+    return DatasetSummary(
+        **DatasetRecord.model_validate(entry.dataset).model_dump(),
+        version_count=len(entry.versions),
+        latest_version=VersionSummary.model_validate(latest) if latest is not None else None,
     )
 
 
 def list_datasets(catalog: Catalog, user_id: str, limit: int, offset: int) -> DatasetPage:
     with catalog.session() as session:
         page, total = dataset_page(session, user_id, limit, offset)
-        items = [
-            DatasetSummary(
-                id=entry.dataset.id,
-                name=entry.dataset.name,
-                created_at=entry.dataset.created_at,
-                version_count=len(entry.versions),
-                latest_version=_summary(entry.versions[-1]) if entry.versions else None,
-            )
-            for entry in page
-        ]
+        items = [_dataset_summary(entry) for entry in page]
     return DatasetPage(items=items, total=total, limit=limit, offset=offset)
 
 
 def get_dataset(catalog: Catalog, user_id: str, dataset_id: str) -> DatasetDetail:
     with catalog.session() as session:
         dataset = users_dataset(session, user_id, dataset_id)
-        versions = [_summary(version) for version in versions_of(session, dataset_id)]
+        versions = versions_of(session, dataset_id)
         return DatasetDetail(
-            id=dataset.id, name=dataset.name, created_at=dataset.created_at, versions=versions
+            **DatasetRecord.model_validate(dataset).model_dump(),
+            versions=[VersionSummary.model_validate(version) for version in versions],
         )
 
 
 def get_version(catalog: Catalog, user_id: str, dataset_id: str, version_id: str) -> VersionDetail:
     with catalog.session() as session:
-        version = users_version(session, user_id, dataset_id, version_id)
-        return VersionDetail(
-            **_summary(version).model_dump(),
-            dataset_id=version.dataset_id,
-            raw_size_bytes=version.raw_size_bytes,
-            raw_sha256=version.raw_sha256,
-            sha256=version.sha256,
-            error=version.error,
-            profile=version.profile,
-            flow_run_id=version.flow_run_id,
-            updated_at=version.updated_at,
-        )
+        return VersionDetail.model_validate(users_version(session, user_id, dataset_id, version_id))
 
 
 def download_url(
@@ -88,7 +73,7 @@ def download_url(
     with catalog.session() as session:
         dataset = users_dataset(session, user_id, dataset_id)
         version = users_version(session, user_id, dataset_id, version_id)
-        if version.status != READY:
+        if version.status != VersionStatus.READY:
             raise ConflictError(f"version {version_id} is {version.status}, not ready to download")
         key, name = version.parquet_key, f"{dataset.id}-{version.id}.parquet"
     signed = presign_get(storage, key, expires_in, download_name=name)

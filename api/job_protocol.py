@@ -13,7 +13,6 @@ from blocks.objects import list_keys, read_object
 from blocks.presigning import presign_get
 from catalog.database import Catalog
 from catalog.jobs import (
-    JOB_SUCCEEDED,
     create_job,
     mark_job_failed,
     record_job_flow_run,
@@ -22,6 +21,7 @@ from catalog.jobs import (
 )
 from core.errors import AutomlError, ConflictError, InvalidInputError
 from core.keys import model_key, model_metadata_key, plots_prefix
+from core.statuses import JobStatus
 from orchestrator.runs import start_training
 from tasks.task_type import task_type_for_profile_column
 
@@ -59,20 +59,7 @@ def start_job(
 
 def read_job(catalog: Catalog, user: AuthenticatedUser, job_id: str) -> JobDetail:
     with catalog.session() as session:
-        job = users_job(session, user.id, job_id)
-        return JobDetail(
-            job_id=job.id,
-            version_id=job.version_id,
-            target=job.target,
-            task_type=job.task_type,
-            status=job.status,
-            metrics=job.metrics,
-            error=job.error,
-            flow_run_id=job.flow_run_id,
-            plots_rendered_at=job.plots_rendered_at,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-        )
+        return JobDetail.model_validate(users_job(session, user.id, job_id))
 
 
 def read_model(
@@ -82,7 +69,7 @@ def read_model(
     with catalog.session() as session:
         job = users_job(session, user.id, job_id)
         status = job.status
-    if status != JOB_SUCCEEDED:
+    if status != JobStatus.SUCCEEDED:
         raise ConflictError(f"job {job_id} is {status}; its model is not published yet")
     body = read_object(storage, model_metadata_key(user.id, job_id))
     if body is None:

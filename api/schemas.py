@@ -1,13 +1,17 @@
-"""Request and response bodies of the HTTP API (spec section 3), typed for /openapi.json."""
+"""Request and response bodies of the HTTP API (spec section 3), typed for /openapi.json.
+
+A body that mirrors a catalog row reads it with `model_validate(row)` (`from_attributes`);
+values computed for the answer (URLs, counts) are passed explicitly.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-VersionStatus = Literal["pending", "ingesting", "ready", "failed"]
+from core.statuses import JobStatus, UploadStatus, VersionStatus
 
 
 class Strict(BaseModel):
@@ -77,7 +81,7 @@ class UploadAbortRequest(Strict):
 
 class UploadAbortResponse(BaseModel):
     upload_id: str
-    status: Literal["aborted"] = "aborted"
+    status: Literal[UploadStatus.ABORTED] = UploadStatus.ABORTED
 
 
 class CompletedPart(Strict):
@@ -104,6 +108,8 @@ class ConfirmResponse(BaseModel):
 
 
 class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     status: VersionStatus
     created_at: datetime
@@ -123,18 +129,22 @@ class VersionDetail(VersionSummary):
     updated_at: datetime
 
 
-class DatasetSummary(BaseModel):
+class DatasetRecord(BaseModel):
+    """A dataset's own fields, as its catalog row holds them."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     name: str
     created_at: datetime
+
+
+class DatasetSummary(DatasetRecord):
     version_count: int
     latest_version: VersionSummary | None
 
 
-class DatasetDetail(BaseModel):
-    id: str
-    name: str
-    created_at: datetime
+class DatasetDetail(DatasetRecord):
     versions: list[VersionSummary]
 
 
@@ -163,7 +173,6 @@ class HealthResponse(BaseModel):
 
 
 TaskType = Literal["classification", "regression"]
-JobStatus = Literal["pending", "running", "succeeded", "failed"]
 
 
 class TrainRequest(Strict):
@@ -178,7 +187,9 @@ class TrainResponse(BaseModel):
 
 
 class JobDetail(BaseModel):
-    job_id: str
+    model_config = ConfigDict(from_attributes=True)
+
+    job_id: str = Field(validation_alias=AliasChoices("job_id", "id"))  # the row's `id`
     version_id: str
     target: str
     task_type: TaskType | None

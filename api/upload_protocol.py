@@ -39,11 +39,8 @@ from blocks.presigning import (
 from catalog.database import Catalog
 from catalog.tables import DatasetVersion, Upload, utcnow
 from catalog.uploads import (
-    ABORTED,
     CONFIRM_GRACE,
     MULTIPART_UPLOAD_WINDOW,
-    PENDING,
-    REJECTED,
     Confirmation,
     attach_multipart,
     check_open,
@@ -65,6 +62,7 @@ from core.errors import (
 )
 from core.events import UPLOAD_CONFIRMED
 from core.settings import Settings
+from core.statuses import UploadStatus, VersionStatus
 from orchestrator.events import emit
 from orchestrator.runs import start_ingestion
 
@@ -179,7 +177,7 @@ def abort_upload(
     (and the abort is refused) or finds the upload aborted."""
     with catalog.session() as session:
         upload = users_upload(session, user.id, upload_id)
-        if upload.status == ABORTED:
+        if upload.status == UploadStatus.ABORTED:
             return  # aborting twice is the same as aborting once
         multipart_upload_id, _ = _multipart_of(upload)
         key = upload.temp_key
@@ -232,7 +230,7 @@ def _earlier_or_open(
 ) -> Confirmation | Upload:
     """The confirmation made before, else the upload if it is still open for confirming."""
     upload = users_upload(session, user.id, upload_id)
-    if upload.status != PENDING:
+    if upload.status != UploadStatus.PENDING:
         earlier = existing_confirmation(session, upload_id)
         if earlier is not None:
             return earlier
@@ -254,7 +252,7 @@ def _confirm_in_catalog(
         # so the user can start again at once.
         delete_object(storage, found.temp_key)
         with catalog.session() as session:
-            release_upload(session, found.id, REJECTED)
+            release_upload(session, found.id, UploadStatus.REJECTED)
         raise
     try:
         with catalog.session() as session:
@@ -302,7 +300,7 @@ def confirm(
         logger.info("upload %s confirmed as version %s", request.upload_id, confirmation.version_id)
     with catalog.session() as session:
         version = session.get(DatasetVersion, confirmation.version_id)
-        status = version.status if version is not None else "pending"
+        status = version.status if version is not None else VersionStatus.PENDING
     return ConfirmResponse(
         dataset_id=confirmation.dataset_id,
         version_id=confirmation.version_id,

@@ -61,6 +61,7 @@ from rich.table import Table
 
 from api.client import UploadClient
 from bench.ports import free_port, positive_ints
+from core.statuses import VersionStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOML = str(Path(sys.executable).parent / "automl")
@@ -469,9 +470,9 @@ def wait_version_ready(http: httpx.Client, dataset_id: str, version_id: str) -> 
     deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
     while True:
         version = http.get(f"/api/datasets/{dataset_id}/versions/{version_id}").json()
-        if version["status"] == "ready":
+        if version["status"] == VersionStatus.READY:
             return
-        if version["status"] == "failed" or time.monotonic() > deadline:
+        if version["status"] == VersionStatus.FAILED or time.monotonic() > deadline:
             raise RuntimeError(f"the sample did not ingest: {version.get('error')}")
         time.sleep(0.3)
 

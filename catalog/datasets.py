@@ -12,9 +12,7 @@ from sqlalchemy.orm import Session
 from catalog.tables import Dataset, DatasetVersion, Upload, User, utcnow
 from core.errors import ConflictError, NotFoundError
 from core.keys import check_key_part, dataset_key, new_id, temp_upload_key, upload_extension
-
-# Version states (spec section 3).
-PENDING, INGESTING, READY, FAILED = "pending", "ingesting", "ready", "failed"
+from core.statuses import UploadStatus, VersionStatus
 
 
 def create_upload(
@@ -74,7 +72,7 @@ def create_version(
         parquet_key=dataset_key(upload.user_id, dataset.id, version_id),
         raw_size_bytes=upload.size_bytes,
     )
-    upload.status = "confirmed"
+    upload.status = UploadStatus.CONFIRMED
     upload.confirmed_at = utcnow()
     session.add(version)
     session.flush()
@@ -89,7 +87,7 @@ class IngestionTarget:
     dataset_id: str
     user_id: str
     upload_id: str
-    status: str
+    status: VersionStatus
     temp_key: str
     extension: str
     parquet_key: str
@@ -126,10 +124,12 @@ def mark_ingesting(session: Session, version_id: str, flow_run_id: str | None) -
         update(DatasetVersion)
         .where(
             DatasetVersion.id == version_id,
-            DatasetVersion.status != READY,
+            DatasetVersion.status != VersionStatus.READY,
             DatasetVersion.deleted_at.is_(None),
         )
-        .values(status=INGESTING, flow_run_id=flow_run_id, error=None, updated_at=utcnow())
+        .values(
+            status=VersionStatus.INGESTING, flow_run_id=flow_run_id, error=None, updated_at=utcnow()
+        )
     )
     return bool(cast("CursorResult[Any]", result).rowcount)
 
@@ -152,9 +152,9 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
     """
     result = session.execute(
         update(DatasetVersion)
-        .where(DatasetVersion.id == version_id, DatasetVersion.status == INGESTING)
+        .where(DatasetVersion.id == version_id, DatasetVersion.status == VersionStatus.INGESTING)
         .values(
-            status=READY,
+            status=VersionStatus.READY,
             raw_sha256=outcome.raw_sha256,
             sha256=outcome.sha256,
             size_bytes=outcome.size_bytes,
@@ -169,7 +169,7 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
         version = session.get(DatasetVersion, version_id)
         if version is None:
             raise NotFoundError(f"no dataset version {version_id}")
-        if version.status == READY:
+        if version.status == VersionStatus.READY:
             return False
         raise ConflictError(f"version {version_id} is {version.status}, not ingesting")
     version = session.get(DatasetVersion, version_id)
@@ -177,7 +177,7 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
     upload = session.get(Upload, version.upload_id)
     assert upload is not None
     upload.reserved_bytes = 0
-    upload.status = "ingested"
+    upload.status = UploadStatus.INGESTED
     session.execute(
         update(User)
         .where(User.id == upload.user_id)
@@ -189,11 +189,11 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
 def mark_failed(session: Session, version_id: str, reason: str) -> None:
     """Fails the version with a readable reason and releases the upload's reservation."""
     version = session.get(DatasetVersion, version_id)
-    if version is None or version.status == READY:
+    if version is None or version.status == VersionStatus.READY:
         return
-    version.status = FAILED
+    version.status = VersionStatus.FAILED
     version.error = reason
     upload = session.get(Upload, version.upload_id)
     if upload is not None:
         upload.reserved_bytes = 0
-        upload.status = "failed"
+        upload.status = UploadStatus.FAILED

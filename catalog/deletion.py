@@ -7,10 +7,10 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
-from catalog.datasets import FAILED, INGESTING, PENDING, READY
 from catalog.listing import versions_of
 from catalog.tables import Dataset, Upload, User, utcnow
 from core.errors import ConflictError, NotFoundError
+from core.statuses import VersionStatus
 
 
 def mark_dataset_deleted(session: Session, user_id: str, dataset_id: str) -> list[str]:
@@ -33,15 +33,15 @@ def mark_dataset_deleted(session: Session, user_id: str, dataset_id: str) -> lis
     keys: list[str] = []
     freed = 0
     for version in versions_of(session, dataset_id):
-        if version.status in (PENDING, INGESTING):
+        if version.status in (VersionStatus.PENDING, VersionStatus.INGESTING):
             raise ConflictError(  # rolls the whole transaction back: nothing is deleted
                 f"version {version.id} is still {version.status}; delete the dataset once "
                 "its ingestion has finished"
             )
-        if version.status == READY:
+        if version.status == VersionStatus.READY:
             keys.append(version.parquet_key)
             freed += version.size_bytes or 0
-        elif version.status == FAILED:
+        elif version.status == VersionStatus.FAILED:
             upload = session.get(Upload, version.upload_id)
             if upload is not None:
                 keys.append(upload.temp_key)

@@ -8,13 +8,10 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
-from catalog.datasets import READY
 from catalog.tables import Dataset, DatasetVersion, Job, utcnow
 from core.errors import ConflictError, NotFoundError
 from core.keys import new_id
-
-# Job states.
-JOB_PENDING, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "pending", "running", "succeeded", "failed"
+from core.statuses import JobStatus, VersionStatus
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,7 @@ def training_source(
         or (user_id is not None and dataset.user_id != user_id)
     ):
         raise NotFoundError(f"no dataset version {version_id}")
-    if version.status != READY:
+    if version.status != VersionStatus.READY:
         raise ConflictError(
             f"version {version_id} is {version.status}; training needs a ready version"
         )
@@ -95,8 +92,8 @@ def mark_running(session: Session, job_id: str, flow_run_id: str | None) -> bool
     """pending/failed -> running; False if the job already succeeded (nothing to do)."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status != JOB_SUCCEEDED)
-        .values(status=JOB_RUNNING, flow_run_id=flow_run_id, error=None, updated_at=utcnow())
+        .where(Job.id == job_id, Job.status != JobStatus.SUCCEEDED)
+        .values(status=JobStatus.RUNNING, flow_run_id=flow_run_id, error=None, updated_at=utcnow())
     )
     return bool(cast("CursorResult[Any]", result).rowcount)
 
@@ -105,9 +102,9 @@ def mark_succeeded(session: Session, job_id: str, task_type: str, metrics: dict[
     """Records the published model's facts once; False if another run recorded them first."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status != JOB_SUCCEEDED)
+        .where(Job.id == job_id, Job.status != JobStatus.SUCCEEDED)
         .values(
-            status=JOB_SUCCEEDED,
+            status=JobStatus.SUCCEEDED,
             task_type=task_type,
             metrics=metrics,
             error=None,
@@ -120,8 +117,8 @@ def mark_succeeded(session: Session, job_id: str, task_type: str, metrics: dict[
 def mark_job_failed(session: Session, job_id: str, reason: str) -> None:
     session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status != JOB_SUCCEEDED)
-        .values(status=JOB_FAILED, error=reason, updated_at=utcnow())
+        .where(Job.id == job_id, Job.status != JobStatus.SUCCEEDED)
+        .values(status=JobStatus.FAILED, error=reason, updated_at=utcnow())
     )
 
 

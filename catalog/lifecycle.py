@@ -11,21 +11,26 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from catalog.datasets import FAILED as VERSION_FAILED
-from catalog.datasets import INGESTING
-from catalog.datasets import PENDING as VERSION_PENDING
 from catalog.tables import DatasetVersion, Upload
-from catalog.uploads import ABORTED, EXPIRED, FAILED, INGESTED, PENDING, PURGED, REJECTED
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.listings import ListedObject, OpenMultipart
+from core.statuses import UploadStatus, VersionStatus
 
 # Upload states whose temp object, if one is (again) in the bucket, serves nothing: the bytes
 # became a dataset version, or the upload was closed. A `failed` upload's object is kept for
 # inspection (`purge-deleted` removes it after the retention period), a `confirmed` one is
 # waiting for its ingestion.
-STRAY_UPLOAD_STATES = frozenset({INGESTED, ABORTED, EXPIRED, REJECTED, PURGED})
+STRAY_UPLOAD_STATES = frozenset(
+    {
+        UploadStatus.INGESTED,
+        UploadStatus.ABORTED,
+        UploadStatus.EXPIRED,
+        UploadStatus.REJECTED,
+        UploadStatus.PURGED,
+    }
+)
 # Version states whose ingestion may still read the temp object: never touched.
-UNFINISHED_VERSION_STATES = (VERSION_PENDING, INGESTING)
+UNFINISHED_VERSION_STATES = (VersionStatus.PENDING, VersionStatus.INGESTING)
 
 _IN_CHUNK = 500  # ids per IN (...) list
 
@@ -50,15 +55,19 @@ def expire_stale_uploads(session: Session, now: datetime) -> list[StaleUpload]:
     """
     candidates = session.execute(
         select(Upload.id, Upload.temp_key, Upload.multipart_upload_id).where(
-            Upload.status == PENDING, Upload.expires_at <= now
+            Upload.status == UploadStatus.PENDING, Upload.expires_at <= now
         )
     ).all()
     closed: list[StaleUpload] = []
     for upload_id, temp_key, multipart_upload_id in candidates:
         result = session.execute(
             update(Upload)
-            .where(Upload.id == upload_id, Upload.status == PENDING, Upload.expires_at <= now)
-            .values(status=EXPIRED, reserved_bytes=0)
+            .where(
+                Upload.id == upload_id,
+                Upload.status == UploadStatus.PENDING,
+                Upload.expires_at <= now,
+            )
+            .values(status=UploadStatus.EXPIRED, reserved_bytes=0)
         )
         if cast("CursorResult[Any]", result).rowcount == 1:
             closed.append(StaleUpload(upload_id, temp_key, multipart_upload_id))
@@ -90,7 +99,7 @@ def stray_temp_objects(
     pending or ingesting.
     """
     ids = sorted({upload_id for o in objects if (upload_id := _upload_id_of(o.key))})
-    owners: dict[str, tuple[str, str, str | None]] = {}
+    owners: dict[str, tuple[str, UploadStatus, VersionStatus | None]] = {}
     for chunk in _chunks(ids):
         rows = session.execute(
             select(Upload.id, Upload.temp_key, Upload.status, DatasetVersion.status)
@@ -128,7 +137,9 @@ def unowned_multipart_uploads(
     for chunk in _chunks(ids):
         pending_keys.update(
             session.execute(
-                select(Upload.temp_key).where(Upload.id.in_(chunk), Upload.status == PENDING)
+                select(Upload.temp_key).where(
+                    Upload.id.in_(chunk), Upload.status == UploadStatus.PENDING
+                )
             ).scalars()
         )
     return [u for u in old if u.key not in pending_keys]
@@ -139,7 +150,7 @@ class UnfinishedVersion:
     """A version whose ingestion has not finished, and the run last recorded for it."""
 
     version_id: str
-    status: str
+    status: VersionStatus
     flow_run_id: str | None
 
 
@@ -193,7 +204,7 @@ def kept_failed_uploads(session: Session) -> list[KeptUpload]:
     rows = session.execute(
         select(Upload.id, Upload.temp_key)
         .join(DatasetVersion, DatasetVersion.upload_id == Upload.id)
-        .where(Upload.status == FAILED, DatasetVersion.status == VERSION_FAILED)
+        .where(Upload.status == UploadStatus.FAILED, DatasetVersion.status == VersionStatus.FAILED)
     ).all()
     return [KeptUpload(*row) for row in rows]
 
@@ -203,12 +214,12 @@ def mark_upload_purged(session: Session, upload_id: str) -> bool:
     object may then be removed. False if the version moved on."""
     still_failed = (
         select(DatasetVersion.id)
-        .where(DatasetVersion.upload_id == upload_id, DatasetVersion.status == VERSION_FAILED)
+        .where(DatasetVersion.upload_id == upload_id, DatasetVersion.status == VersionStatus.FAILED)
         .exists()
     )
     result = session.execute(
         update(Upload)
-        .where(Upload.id == upload_id, Upload.status == FAILED, still_failed)
-        .values(status=PURGED)
+        .where(Upload.id == upload_id, Upload.status == UploadStatus.FAILED, still_failed)
+        .values(status=UploadStatus.PURGED)
     )
     return bool(cast("CursorResult[Any]", result).rowcount)

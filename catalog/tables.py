@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from core.statuses import JobStatus, UploadStatus, VersionStatus
+
 ID = String(64)
+
+
+def status_column(statuses: type[StrEnum]) -> Enum:
+    """A `status` column read as `statuses` members and stored as their values in VARCHAR(16),
+    as the migrations create it: no database enum type, no CHECK constraint. An unknown value
+    is refused on write."""
+    return Enum(
+        statuses,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -75,7 +92,9 @@ class Upload(Base):
     temp_key: Mapped[str] = mapped_column(String(1024))
     size_bytes: Mapped[int]
     reserved_bytes: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[UploadStatus] = mapped_column(
+        status_column(UploadStatus), default=UploadStatus.PENDING
+    )
     multipart_upload_id: Mapped[str | None] = mapped_column(String(1024), default=None)
     part_size: Mapped[int | None] = mapped_column(default=None)
     part_count: Mapped[int | None] = mapped_column(default=None)
@@ -100,7 +119,9 @@ class DatasetVersion(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[VersionStatus] = mapped_column(
+        status_column(VersionStatus), default=VersionStatus.PENDING
+    )
     parquet_key: Mapped[str] = mapped_column(String(1024))
     raw_size_bytes: Mapped[int]
     raw_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -126,7 +147,7 @@ class Job(Base):
     version_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"))
     target: Mapped[str] = mapped_column(String(1024))
     task_type: Mapped[str | None] = mapped_column(String(32), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[JobStatus] = mapped_column(status_column(JobStatus), default=JobStatus.PENDING)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)

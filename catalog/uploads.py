@@ -25,14 +25,7 @@ from core.errors import (
 )
 from core.keys import upload_extension
 from core.settings import Tier
-
-# Upload states. A reservation counts while `pending` and unexpired, and while `confirmed`
-# (until ingestion turns it into used bytes or releases it).
-PENDING, CONFIRMED, ABORTED, EXPIRED = "pending", "confirmed", "aborted", "expired"
-REJECTED = "rejected"  # the stored file was not the declared one: removed, reservation released
-# Set by ingestion: the version is ready (reservation became used bytes), or failed (the temp
-# object is kept for inspection until `purge-deleted` removes it and marks the upload `purged`).
-INGESTED, FAILED, PURGED = "ingested", "failed", "purged"
+from core.statuses import UploadStatus
 
 # A multipart upload of a large file takes longer than one URL lives: it stays open (and keeps
 # its reservation) at least this long; each part URL still expires after the presign lifetime.
@@ -63,8 +56,8 @@ def committed_bytes(session: Session, user_id: str, now: datetime) -> int:
         select(func.coalesce(func.sum(Upload.reserved_bytes), 0)).where(
             Upload.user_id == user_id,
             or_(
-                and_(Upload.status == PENDING, Upload.expires_at > now),
-                Upload.status == CONFIRMED,
+                and_(Upload.status == UploadStatus.PENDING, Upload.expires_at > now),
+                Upload.status == UploadStatus.CONFIRMED,
             ),
         )
     ).scalar_one()
@@ -112,11 +105,13 @@ def attach_multipart(
     upload.part_count = part_count
 
 
-def release_upload(session: Session, upload_id: str, status: str = ABORTED) -> bool:
+def release_upload(
+    session: Session, upload_id: str, status: UploadStatus = UploadStatus.ABORTED
+) -> bool:
     """Closes a pending upload and gives its reservation back; False if it was not pending."""
     result = session.execute(
         update(Upload)
-        .where(Upload.id == upload_id, Upload.status == PENDING)
+        .where(Upload.id == upload_id, Upload.status == UploadStatus.PENDING)
         .values(status=status, reserved_bytes=0)
     )
     return bool(cast("CursorResult[Any]", result).rowcount)
@@ -136,7 +131,7 @@ def pending_upload(session: Session, user_id: str, upload_id: str, now: datetime
 
 
 def check_open(upload: Upload, now: datetime) -> Upload:
-    if upload.status != PENDING:
+    if upload.status != UploadStatus.PENDING:
         raise ConflictError(f"upload {upload.id} is {upload.status}; request a new upload URL")
     if upload.expires_at <= now:
         raise ExpiredError(

@@ -11,9 +11,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
-from catalog.datasets import INGESTING, READY, IngestionOutcome, IngestionTarget
+from catalog.datasets import IngestionOutcome, IngestionTarget
 from core.errors import ContentRejectedError
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
+from core.statuses import VersionStatus
 from orchestrator.events import emit
 from orchestrator.runs import run_is_live
 from tasks.ingestion import checksum, profile_dataset, validate_and_convert
@@ -63,7 +64,7 @@ def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
 
 
 @flow(name="ingest-dataset", flow_run_name="ingest-{version_id}")
-def ingest_dataset(version_id: str) -> str:
+def ingest_dataset(version_id: str) -> VersionStatus:
     """Idempotent: a ready version is left as it is; a failed or interrupted one is redone.
 
     On failure the version is `failed` with a readable reason, the temp object is kept for
@@ -74,14 +75,18 @@ def ingest_dataset(version_id: str) -> str:
     this_run = flow_run.get_id()
     target = load_ingestion_target(version_id)
     claimed_by_other = target.flow_run_id not in (None, this_run)
-    if target.status == INGESTING and claimed_by_other and run_is_live(str(target.flow_run_id)):
+    if (
+        target.status == VersionStatus.INGESTING
+        and claimed_by_other
+        and run_is_live(str(target.flow_run_id))
+    ):
         logger.info("version %s is being ingested by run %s", version_id, target.flow_run_id)
-        return INGESTING
-    if target.status == READY or not record_ingesting(version_id, this_run):
+        return VersionStatus.INGESTING
+    if target.status == VersionStatus.READY or not record_ingesting(version_id, this_run):
         # Finish what a run that stopped right after recording may have left: the temp object.
         delete_object(target.temp_key)
         logger.info("version %s is already ready; nothing to do", version_id)
-        return READY
+        return VersionStatus.READY
     related: dict[ResourceKind, str] = {"version": version_id, "upload": target.upload_id}
     try:
         with tempfile.TemporaryDirectory(prefix=f"ingest-{version_id}-") as workdir:
@@ -103,7 +108,7 @@ def ingest_dataset(version_id: str) -> str:
         raise
     delete_object(target.temp_key)
     if not recorded:  # another run recorded it first and announced it
-        return READY
+        return VersionStatus.READY
     create_markdown_artifact(
         key=f"profile-{version_id}",
         markdown=profile_markdown(outcome.profile),
@@ -129,4 +134,4 @@ def ingest_dataset(version_id: str) -> str:
         outcome.column_count,
         outcome.size_bytes,
     )
-    return READY
+    return VersionStatus.READY

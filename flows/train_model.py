@@ -13,11 +13,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
-from catalog.jobs import JOB_SUCCEEDED, TrainingSource
+from catalog.jobs import TrainingSource
 from core.errors import AutomlError
 from core.events import MODEL_PUBLISHED
 from core.keys import model_key, model_metadata_key
 from core.settings import get_settings
+from core.statuses import JobStatus
 from orchestrator.events import emit
 from tasks.job_records import (
     create_job_for,
@@ -97,7 +98,7 @@ def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
     logger = get_run_logger()
     job_id = job_id or create_job_for(version_id, target)
     job = load_job(job_id)
-    if job.status == JOB_SUCCEEDED:
+    if job.status == JobStatus.SUCCEEDED:
         logger.info("job %s already published its model; nothing to do", job_id)
         return job_id
     published = read_object(model_metadata_key(job.user_id, job_id))

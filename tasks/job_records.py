@@ -17,6 +17,7 @@ from catalog.jobs import (
     mark_succeeded,
     training_source,
 )
+from core.statuses import JobStatus
 from tasks.records import CATALOG_RETRIES, catalog_session
 
 
@@ -27,7 +28,7 @@ class JobInfo:
     version_id: str
     target: str
     task_type: str | None
-    status: str
+    status: JobStatus
 
 
 @task(task_run_name="load-training-source-{version_id}", **CATALOG_RETRIES)

@@ -1,8 +1,9 @@
-"""The catalog on SQLite and PostgreSQL: migrations, users and hashed tokens."""
+"""The catalog on SQLite and PostgreSQL: migrations, status columns, users and hashed tokens."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -11,9 +12,12 @@ from alembic.migration import MigrationContext
 
 from catalog.accounts import create_token, hash_token, revoke_token, user_for_token
 from catalog.database import Catalog, migrate
-from catalog.tables import Base
+from catalog.datasets import create_version
+from catalog.jobs import create_job
+from catalog.tables import Base, DatasetVersion, Job, Upload, User
 from core.errors import ConfigurationError, ConflictError, InvalidKeyPartError
 from core.settings import load_settings
+from core.statuses import JobStatus, UploadStatus, VersionStatus
 
 TABLES = {"users", "api_tokens", "uploads", "datasets", "dataset_versions", "jobs"}
 
@@ -49,6 +53,59 @@ def test_the_migrations_build_exactly_the_tables_the_code_declares(database_url:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def _add_upload(catalog: Catalog, upload_id: str, status: str) -> None:
+    with catalog.session() as session:
+        if session.get(User, "alice") is None:
+            session.add(User(id="alice", tier="free"))
+            session.flush()
+        session.add(
+            Upload(
+                id=upload_id,
+                user_id="alice",
+                filename="a.csv",
+                extension="csv",
+                temp_key=f"uploads/temp/{upload_id}.csv",
+                size_bytes=1,
+                reserved_bytes=1,
+                status=status,
+                expires_at=datetime.now(UTC),
+            )
+        )
+
+
+def test_statuses_are_stored_as_their_strings_and_read_as_members(catalog: Catalog) -> None:
+    _add_upload(catalog, "u1", UploadStatus.PENDING)
+    _add_upload(catalog, "u2", "rejected")  # a plain string of a known status is accepted
+    with catalog.session() as session:
+        version = create_version(session, "u1", "sales")  # u1 becomes confirmed
+        create_job(session, "alice", version.id, "y", None)
+    with catalog.engine.connect() as connection:
+        uploads = connection.execute(sa.text("select id, status from uploads order by id")).all()
+        version_status = connection.execute(sa.text("select status from dataset_versions"))
+        job_status = connection.execute(sa.text("select status from jobs"))
+        assert [tuple(row) for row in uploads] == [("u1", "confirmed"), ("u2", "rejected")]
+        assert (version_status.scalar_one(), job_status.scalar_one()) == ("pending", "pending")
+    with catalog.session() as session:
+        read = session.execute(sa.select(Upload.status).order_by(Upload.id)).scalars().all()
+        assert read == [UploadStatus.CONFIRMED, UploadStatus.REJECTED]
+        assert all(type(status) is UploadStatus for status in read)
+        rejected = sa.select(Upload.id).where(Upload.status == UploadStatus.REJECTED)
+        assert session.execute(rejected).scalar_one() == "u2"
+        unfinished = sa.select(DatasetVersion.id).where(
+            DatasetVersion.status.in_([VersionStatus.PENDING, VersionStatus.INGESTING])
+        )
+        assert session.execute(unfinished).scalar_one() == version.id
+        job = session.execute(sa.select(Job)).scalar_one()
+        assert job.status is JobStatus.PENDING
+
+
+def test_a_status_its_enum_does_not_name_is_refused_on_write(catalog: Catalog) -> None:
+    with pytest.raises(sa.exc.StatementError, match="succeeded"):
+        _add_upload(catalog, "u1", "succeeded")  # a job's word, not an upload's
+    with catalog.engine.connect() as connection:
+        assert connection.execute(sa.text("select count(*) from uploads")).scalar_one() == 0
 
 
 def test_a_token_is_returned_once_and_only_its_hash_is_stored(catalog: Catalog) -> None:

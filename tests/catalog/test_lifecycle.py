@@ -18,6 +18,7 @@ from catalog.lifecycle import (
 from catalog.tables import DatasetVersion, Upload, User
 from catalog.uploads import committed_bytes, lock_upload, release_upload
 from core.listings import ListedObject, OpenMultipart
+from core.statuses import VersionStatus
 
 NOW = datetime.now(UTC)
 LONG_AGO = NOW - timedelta(days=60)
@@ -106,10 +107,10 @@ def test_a_failed_upload_is_purged_only_while_its_version_is_failed(catalog: Cat
         mark_failed(session, version.id, "bad file")
         version_id = version.id
     with catalog.session() as session:
-        session.get(DatasetVersion, version_id).status = "ingesting"  # type: ignore[union-attr]
+        session.get(DatasetVersion, version_id).status = VersionStatus.INGESTING  # type: ignore[union-attr]
     with catalog.session() as session:
         assert not mark_upload_purged(session, upload_id)
-        session.get(DatasetVersion, version_id).status = "failed"  # type: ignore[union-attr]
+        session.get(DatasetVersion, version_id).status = VersionStatus.FAILED  # type: ignore[union-attr]
     with catalog.session() as session:
         assert mark_upload_purged(session, upload_id)
         assert not mark_upload_purged(session, upload_id)

@@ -17,6 +17,7 @@ from prefect.states import Crashed
 
 from catalog.database import catalog_for
 from catalog.uploads import release_upload
+from core.statuses import UploadStatus, VersionStatus
 from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
 from orchestrator.runs import MAX_INGESTION_RUNS, start_ingestion
@@ -90,9 +91,9 @@ def test_a_stale_multipart_upload_no_upload_owns_is_aborted(state: LifecycleStat
 
 
 @default_store_only
-@pytest.mark.parametrize("version_status", ["pending", "ingesting"])
+@pytest.mark.parametrize("version_status", [VersionStatus.PENDING, VersionStatus.INGESTING])
 def test_a_confirmed_uploads_object_is_kept_while_its_version_is_unfinished(
-    state: LifecycleState, version_status: str
+    state: LifecycleState, version_status: VersionStatus
 ) -> None:
     confirmed = state.confirmed_upload(version_status)
     report, _ = cleanup(now=datetime.now(UTC) + LATER)
@@ -103,14 +104,14 @@ def test_a_confirmed_uploads_object_is_kept_while_its_version_is_unfinished(
 
 @default_store_only
 def test_a_failed_versions_kept_object_is_left_for_inspection(state: LifecycleState) -> None:
-    failed = state.confirmed_upload("failed")
+    failed = state.confirmed_upload(VersionStatus.FAILED)
     report, _ = cleanup(now=datetime.now(UTC) + LATER)
     assert state.store.keys() == [failed.temp_key]
     assert report.strays_removed == 0
 
 
 def test_a_stray_temp_object_of_an_ingested_upload_is_removed(state: LifecycleState) -> None:
-    confirmed = state.confirmed_upload("pending")
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
     assert ingest_dataset(str(confirmed.version_id)) == "ready"
     state.put(confirmed.temp_key)  # written again through the still-valid presigned URL
     report, _ = cleanup()
@@ -120,9 +121,9 @@ def test_a_stray_temp_object_of_an_ingested_upload_is_removed(state: LifecycleSt
 
 
 @default_store_only
-@pytest.mark.parametrize("closed_as", ["aborted", "rejected"])
+@pytest.mark.parametrize("closed_as", [UploadStatus.ABORTED, UploadStatus.REJECTED])
 def test_a_stray_temp_object_of_a_closed_upload_is_removed(
-    state: LifecycleState, closed_as: str
+    state: LifecycleState, closed_as: UploadStatus
 ) -> None:
     upload = state.pending_upload(expired=False)
     with catalog_for(state.url).session() as session:
@@ -147,7 +148,7 @@ def test_an_object_no_upload_names_is_removed_once_older_than_any_open_upload(
 def test_a_pending_version_without_a_run_gets_a_run_of_the_ingest_deployment(
     state: LifecycleState, ingest_deployment: str
 ) -> None:
-    confirmed = state.confirmed_upload("pending", run_id=None)
+    confirmed = state.confirmed_upload(VersionStatus.PENDING, run_id=None)
     report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
     run = flow_run(state.version(confirmed.version_id).flow_run_id)
     assert str(run.deployment_id) == ingest_deployment
@@ -158,7 +159,7 @@ def test_a_pending_version_without_a_run_gets_a_run_of_the_ingest_deployment(
 
 @default_store_only
 def test_a_pending_version_with_a_scheduled_run_is_left_alone(state: LifecycleState) -> None:
-    confirmed = state.confirmed_upload("pending")
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
     run_id = start_ingestion(str(confirmed.version_id))  # as confirm does; nothing runs it
     state.set_version(confirmed.version_id, flow_run_id=run_id)
     report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
@@ -170,11 +171,11 @@ def test_a_pending_version_with_a_scheduled_run_is_left_alone(state: LifecycleSt
 def test_a_version_whose_run_crashed_gets_a_new_run(
     state: LifecycleState, ingest_deployment: str
 ) -> None:
-    confirmed = state.confirmed_upload("pending")
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
     crashed_id = start_ingestion(str(confirmed.version_id))
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(UUID(crashed_id), Crashed(), force=True)
-    state.set_version(confirmed.version_id, status="ingesting", flow_run_id=crashed_id)
+    state.set_version(confirmed.version_id, status=VersionStatus.INGESTING, flow_run_id=crashed_id)
 
     report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
     new_id = state.version(confirmed.version_id).flow_run_id
@@ -194,7 +195,7 @@ def test_a_version_whose_run_crashed_gets_a_new_run(
 def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run(
     state: LifecycleState,
 ) -> None:
-    confirmed = state.confirmed_upload("pending")
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
     for _ in range(MAX_INGESTION_RUNS):
         cleanup(now=datetime.now(UTC) + SETTLED)
         run_id = state.version(confirmed.version_id).flow_run_id
@@ -212,7 +213,7 @@ def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run
 
 @default_store_only
 def test_a_version_just_confirmed_is_left_to_its_confirm(state: LifecycleState) -> None:
-    confirmed = state.confirmed_upload("pending", run_id=None)
+    confirmed = state.confirmed_upload(VersionStatus.PENDING, run_id=None)
     report, _ = cleanup()
     assert state.version(confirmed.version_id).flow_run_id is None
     assert report.ingestions_restarted == 0

@@ -36,6 +36,7 @@ from catalog.database import catalog_for, migrate
 from catalog.datasets import create_upload, create_version
 from catalog.tables import DatasetVersion, Upload, User
 from core.settings import get_settings
+from core.statuses import VersionStatus
 from flows.ingest_dataset import ingest_dataset
 from tests.conftest import Store, default_store_only
 from tests.support.fault_proxy import FaultProxy
@@ -401,7 +402,7 @@ def test_a_version_claimed_by_a_live_run_is_left_to_that_run(confirmed: MakeInge
     with catalog_for(get_settings().catalog_url).session() as session:
         version = session.get(DatasetVersion, ingestion.version_id)
         assert version is not None
-        version.status, version.flow_run_id = "ingesting", other
+        version.status, version.flow_run_id = VersionStatus.INGESTING, other
 
     assert ingest_dataset(ingestion.version_id) == "ingesting"
     version = ingestion.version()

@@ -15,6 +15,7 @@ import pytest
 from prefect.client.schemas.objects import State
 
 from core.settings import get_settings
+from core.statuses import VersionStatus
 from flows.purge_deleted import PurgeReport, purge_deleted
 from tests.conftest import Store, default_store_only
 from tests.support.lifecycle import LifecycleState, lifecycle_state, run_artifact
@@ -68,7 +69,7 @@ def test_the_retention_comes_from_automl_deleted_retention_days(
 def test_a_failed_versions_kept_upload_is_purged_after_the_retention(
     state: LifecycleState,
 ) -> None:
-    failed = state.confirmed_upload("failed")
+    failed = state.confirmed_upload(VersionStatus.FAILED)
     purge(days_later=29)
     assert state.store.keys() == [failed.temp_key]
     assert state.upload(failed.upload_id).status == "failed"
@@ -81,8 +82,8 @@ def test_a_failed_versions_kept_upload_is_purged_after_the_retention(
 
 @default_store_only
 def test_a_failed_version_being_redone_keeps_its_upload(state: LifecycleState) -> None:
-    failed = state.confirmed_upload("failed")
-    state.set_version(failed.version_id, status="ingesting")  # a re-run claimed it
+    failed = state.confirmed_upload(VersionStatus.FAILED)
+    state.set_version(failed.version_id, status=VersionStatus.INGESTING)  # a re-run claimed it
     report, _ = purge(days_later=31)
     assert state.store.keys() == [failed.temp_key]
     assert state.upload(failed.upload_id).status == "failed"
@@ -93,7 +94,7 @@ def test_a_failed_version_being_redone_keeps_its_upload(state: LifecycleState) -
 def test_the_run_reports_its_counts_as_an_artifact(state: LifecycleState) -> None:
     state.put(DELETED)
     state.put("deleted/uploads/temp/u1.csv")
-    state.confirmed_upload("failed")
+    state.confirmed_upload(VersionStatus.FAILED)
     report, final = purge(days_later=31)
     assert report == PurgeReport(
         deleted_objects_purged=2, deleted_objects_kept=0, failed_uploads_purged=1

@@ -19,6 +19,7 @@ from catalog.datasets import create_upload, create_version, mark_failed
 from catalog.tables import DatasetVersion, Upload, User
 from catalog.uploads import attach_multipart, committed_bytes
 from core.settings import get_settings
+from core.statuses import VersionStatus
 from tests.conftest import Store
 
 CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
@@ -78,13 +79,15 @@ class LifecycleState:
         [initiated] = [u["Initiated"] for u in listed["Uploads"] if u["UploadId"] == multipart_id]
         return datetime.fromisoformat(initiated.isoformat()).astimezone(UTC)
 
-    def confirmed_upload(self, version_status: str = "pending", run_id: str | None = None) -> Made:
+    def confirmed_upload(
+        self, version_status: VersionStatus = VersionStatus.PENDING, run_id: str | None = None
+    ) -> Made:
         """A confirmed upload with its object and a version in `version_status`."""
         made = self.pending_upload(expired=False)
         with catalog_for(self.url).session() as session:
             version = create_version(session, made.upload_id, "my dataset")
             version_id = version.id
-            if version_status == "failed":
+            if version_status == VersionStatus.FAILED:
                 session.flush()
                 mark_failed(session, version_id, "row 2 has 2 fields, expected 3")
             else:
