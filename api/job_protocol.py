@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from prefect_aws import S3Bucket
@@ -22,7 +21,8 @@ from core.errors import AutomlError, ConflictError, InvalidInputError
 from core.keys import model_key, model_metadata_key, plots_prefix
 from deployments.runs import start_training
 from tasks.storage import list_keys, read_small_object
-from tasks.task_type import task_type_for_profile_column
+from tasks.training.metadata import ModelMetadata
+from tasks.training.rules import task_type_for_profile_column
 from tasks.uploads import presign_get_request
 
 logger = logging.getLogger("api.jobs")
@@ -92,7 +92,7 @@ def read_model(
     )
     return ModelResponse(
         job_id=job_id,
-        metadata=json.loads(body),
+        metadata=ModelMetadata.from_json(body),
         download_url=signed.url,
         expires_at=signed.expires_at,
     )

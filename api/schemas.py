@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.training.metadata import ModelMetadata
+
 VersionStatus = Literal["pending", "ingesting", "ready", "failed"]
 
 
@@ -195,7 +197,7 @@ class JobDetail(BaseModel):
 
 class ModelResponse(BaseModel):
     job_id: str
-    metadata: dict[str, Any] = Field(description="The model's metadata.json.")
+    metadata: ModelMetadata = Field(description="The model's metadata.json.")
     download_url: str = Field(description="Presigned GET of model.joblib.")
     expires_at: datetime
 
