@@ -112,12 +112,7 @@ def confusion_matrix(inputs: PlotInputs) -> Figure:
 
 def predicted_vs_actual(inputs: PlotInputs) -> Figure:
     """Held-out predictions against the truth: points on the diagonal are perfect."""
-    if inputs.metadata.task_type != "regression":
-        raise PlotSkipped("not a regression model")
-    held_out = pairs(inputs.metadata)
-    if not held_out:
-        raise PlotSkipped("the evaluation has no actual/predicted pairs")
-    target = label(inputs.metadata.target or "target")
+    held_out, target = _regression_pairs(inputs)
     actual, predicted = [a for a, _ in held_out], [p for _, p in held_out]
     figure, axes = plain_figure(6.0, 5.6)
     low, high = padded_limits(actual + predicted)
@@ -141,12 +136,7 @@ def predicted_vs_actual(inputs: PlotInputs) -> Figure:
 def residuals(inputs: PlotInputs) -> Figure:
     """Errors against the prediction: a funnel or a curve here means the model is biased for
     some range of values even when the overall score looks good."""
-    if inputs.metadata.task_type != "regression":
-        raise PlotSkipped("not a regression model")
-    held_out = pairs(inputs.metadata)
-    if not held_out:
-        raise PlotSkipped("the evaluation has no actual/predicted pairs")
-    target = label(inputs.metadata.target or "target")
+    held_out, target = _regression_pairs(inputs)
     predicted = [p for _, p in held_out]
     errors = [a - p for a, p in held_out]
     figure, axes = plain_figure(7.0, 4.6)
@@ -163,6 +153,16 @@ def residuals(inputs: PlotInputs) -> Figure:
         f"held-out rows (n={len(held_out):,}); an even band around 0 means no systematic error",
     )
     return figure
+
+
+def _regression_pairs(inputs: PlotInputs) -> tuple[list[tuple[float, float]], str]:
+    """The held-out (actual, predicted) pairs of a regression and its target as a label."""
+    if inputs.metadata.task_type != "regression":
+        raise PlotSkipped("not a regression model")
+    held_out = pairs(inputs.metadata)
+    if not held_out:
+        raise PlotSkipped("the evaluation has no actual/predicted pairs")
+    return held_out, label(inputs.metadata.target or "target")
 
 
 def _class_distribution(
