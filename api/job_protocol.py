@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from prefect_aws import S3Bucket
@@ -23,7 +22,8 @@ from core.errors import AutomlError, ConflictError, InvalidInputError
 from core.keys import model_key, model_metadata_key, plots_prefix
 from core.statuses import JobStatus
 from orchestrator.runs import start_training
-from tasks.task_type import task_type_for_profile_column
+from tasks.training.metadata import ModelMetadata
+from tasks.training.rules import task_type_for_profile_column
 
 logger = logging.getLogger("api.jobs")
 
@@ -79,7 +79,7 @@ def read_model(
     )
     return ModelResponse(
         job_id=job_id,
-        metadata=json.loads(body),
+        metadata=ModelMetadata.from_json(body),
         download_url=signed.url,
         expires_at=signed.expires_at,
     )

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from core.statuses import JobStatus, UploadStatus, VersionStatus
+from tasks.training.metadata import ModelMetadata
 
 
 class Strict(BaseModel):
@@ -206,7 +207,7 @@ class JobDetail(BaseModel):
 
 class ModelResponse(BaseModel):
     job_id: str
-    metadata: dict[str, Any] = Field(description="The model's metadata.json.")
+    metadata: ModelMetadata = Field(description="The model's metadata.json.")
     download_url: str = Field(description="Presigned GET of model.joblib.")
     expires_at: datetime
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -18,13 +17,14 @@ from orchestrator.events import emit
 from tasks.job_records import load_job, load_training_source, record_plots_rendered
 from tasks.plots import render_plots as draw_plots
 from tasks.storage import presign_get, read_object, upload_file
+from tasks.training.metadata import ModelMetadata
 
 PNG = "image/png"
 
 
 @task(task_run_name="draw-plots-{job_id}")
 def draw(
-    job_id: str, profile: dict[str, object], metadata: dict[str, object], out_dir: Path
+    job_id: str, profile: dict[str, object], metadata: ModelMetadata, out_dir: Path
 ) -> dict[str, Path]:
     return draw_plots(profile, metadata, out_dir, logger=get_run_logger())
 
@@ -39,7 +39,7 @@ def render_plots(job_id: str) -> list[str]:
     raw = read_object(model_metadata_key(job.user_id, job_id))
     if raw is None:
         raise ConflictError(f"job {job_id} has no published model to plot")
-    metadata = json.loads(raw)
+    metadata = ModelMetadata.from_json(raw)
     profile = load_training_source(job.version_id).profile
     names: list[str] = []
     with tempfile.TemporaryDirectory(prefix=f"plots-{job_id}-") as workdir:

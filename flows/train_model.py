@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
@@ -29,7 +27,9 @@ from tasks.job_records import (
     record_job_succeeded,
 )
 from tasks.storage import download_file, read_object, upload_file
-from tasks.training import build_metadata, save_model, train_from_parquet
+from tasks.training.metadata import ModelMetadata
+from tasks.training.publishing import build_metadata, save_model
+from tasks.training.train import train_from_parquet
 
 MODEL_CONTENT_TYPE = "application/octet-stream"
 METADATA_CONTENT_TYPE = "application/json"
@@ -44,7 +44,7 @@ def _run_name() -> str:
 @task(task_run_name="train-{job_id}")
 def train_and_save(
     job_id: str, source: TrainingSource, data_path: Path, target: str, workdir: Path
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, ModelMetadata]:
     """Searches, refits the best pipeline, writes `model.joblib` and the metadata beside it."""
     result = train_from_parquet(
         data_path, target, time_budget_seconds=get_settings().training_budget_seconds, seed=SEED
@@ -53,6 +53,7 @@ def train_and_save(
     model_sha256, model_size = save_model(result.pipeline, model_path)
     metadata = build_metadata(
         result,
+        job_id=job_id,
         dataset_id=source.dataset_id,
         version_id=source.version_id,
         dataset_sha256=source.sha256 or "",
@@ -60,31 +61,29 @@ def train_and_save(
         model_size_bytes=model_size,
         flow_run_id=flow_run.get_id(),
     )
-    metadata["job_id"] = job_id
     return model_path, metadata
 
 
-def _publish(job_id: str, user_id: str, model_path: Path, metadata: dict[str, Any]) -> None:
+def _publish(job_id: str, user_id: str, model_path: Path, metadata: ModelMetadata) -> None:
     """Model first, metadata second: a reader that finds the metadata finds its model."""
     upload_file(model_path, model_key(user_id, job_id), MODEL_CONTENT_TYPE)
     metadata_path = model_path.with_name("metadata.json")
-    metadata_path.write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    metadata_path.write_text(metadata.to_json())
     upload_file(metadata_path, model_metadata_key(user_id, job_id), METADATA_CONTENT_TYPE)
 
 
-def _metrics_markdown(job_id: str, metadata: dict[str, Any]) -> str:
+def _metrics_markdown(job_id: str, metadata: ModelMetadata) -> str:
     metrics = "\n".join(
         f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
-        for name, value in metadata.get("metrics", {}).items()
+        for name, value in metadata.metrics.items()
     )
     candidates = "\n".join(
-        f"| {c.get('name')} | {c.get('cv_score')} | {c.get('fit_seconds')} |"
-        for c in metadata.get("candidates", [])
+        f"| {c.name} | {c.cv_score} | {c.fit_seconds} |" for c in metadata.candidates
     )
     return (
         f"# Model of job {job_id}\n\n"
-        f"Target `{metadata.get('target')}`, {metadata.get('task_type')}, chosen "
-        f"`{metadata.get('chosen', {}).get('name')}` by {metadata.get('selection_metric')}.\n\n"
+        f"Target `{metadata.target}`, {metadata.task_type}, chosen "
+        f"`{metadata.chosen.name}` by {metadata.selection_metric}.\n\n"
         f"| metric (held-out split) | value |\n|---|---|\n{metrics}\n\n"
         f"| candidate | CV score | fit seconds |\n|---|---|---|\n{candidates}\n"
     )
@@ -103,7 +102,7 @@ def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
         return job_id
     published = read_object(model_metadata_key(job.user_id, job_id))
     if published is not None:
-        metadata = json.loads(published)
+        metadata = ModelMetadata.from_json(published)
     else:
         record_job_running(job_id, flow_run.get_id())
         try:
@@ -119,7 +118,7 @@ def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
             record_job_failed(job_id, reason)
             logger.error("job %s failed: %s", job_id, reason)
             raise
-    if not record_job_succeeded(job_id, metadata["task_type"], metadata["metrics"]):
+    if not record_job_succeeded(job_id, metadata.task_type, metadata.metrics):
         return job_id  # another run recorded and announced it
     create_markdown_artifact(
         key=f"model-{job_id}",
@@ -133,10 +132,10 @@ def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
         {
             "job_id": job_id,
             "version_id": version_id,
-            "task_type": metadata["task_type"],
-            "metrics": metadata["metrics"],
+            "task_type": metadata.task_type,
+            "metrics": metadata.metrics,
         },
         related={"job": job_id, "version": version_id},
     )
-    logger.info("job %s published its model: %s", job_id, metadata["metrics"])
+    logger.info("job %s published its model: %s", job_id, metadata.metrics)
     return job_id

@@ -4,6 +4,7 @@ another user's job is 404."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from uuid import UUID
 
@@ -102,6 +103,19 @@ def test_a_published_model_and_its_plots_read_back(api: Api) -> None:
     assert job["plots_rendered_at"] is not None
     first = httpx.get(plots[0]["url"])
     assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
+
+    # The metadata answered is the published file, field for field; a newer schema is refused.
+    store = api.store
+    key = f"models/alice/{job_id}/metadata.json"
+    published = json.loads(
+        store.client.get_object(Bucket=store.bucket_name, Key=key)["Body"].read()
+    )
+    assert model["metadata"] == published
+    newer = json.dumps(published | {"schema_version": published["schema_version"] + 1})
+    store.client.put_object(Bucket=store.bucket_name, Key=key, Body=newer.encode())
+    refused = api.client.get(f"/api/models/{job_id}", headers=api.token())
+    assert error_of(refused) == (500, "unreadable_model_metadata")
+    assert f"schema_version {published['schema_version'] + 1}" in refused.json()["error"]["message"]
 
 
 def test_the_target_must_be_a_column(api: Api) -> None:

@@ -16,20 +16,17 @@ import polars as pl
 import pytest
 
 from core.errors import AutomlError
-from tasks.training import (
+from tasks.training.columns import infer_task_type
+from tasks.training.publishing import build_metadata, save_model
+from tasks.training.rules import (
     HASH_FEATURES,
     MIN_ROWS,
     TrainingInputError,
-    TrainingResult,
     UntrainableDatasetError,
-    build_metadata,
-    infer_task_type,
-    read_dataset_frame,
-    save_model,
-    train_from_parquet,
 )
+from tasks.training.train import TrainingResult, read_dataset_frame, train_from_parquet
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BUDGET_SECONDS = 4.0
 SEED = 7
 
@@ -228,8 +225,9 @@ def test_save_model_returns_the_files_sha256_and_size(classification_run, tmp_pa
 
 def test_metadata_is_strict_json_naming_versions_data_and_model(classification_run, tmp_path):
     digest, size = save_model(classification_run.pipeline, tmp_path / "model.joblib")
-    metadata = build_metadata(
+    published = build_metadata(
         classification_run,
+        job_id="job-1",
         dataset_id="ds-1",
         version_id="v-1",
         dataset_sha256="a" * 64,
@@ -238,8 +236,10 @@ def test_metadata_is_strict_json_naming_versions_data_and_model(classification_r
         flow_run_id="run-1",
         created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
+    metadata = json.loads(published.to_json())
     assert json.loads(json.dumps(metadata, allow_nan=False)) == metadata
     assert metadata["framework"] == "scikit-learn"
+    assert metadata["custom_code_module"] == "tasks.training.transformers"
     assert set(metadata["library_versions"]) == {
         "scikit-learn",
         "pandas",
@@ -261,6 +261,7 @@ def test_metadata_is_strict_json_naming_versions_data_and_model(classification_r
     assert metadata["dropped_columns"][0]["name"] == "customer_id"
     assert metadata["evaluation"]["labels"] == ["churned", "stayed"]
     assert "test_row_indices" not in metadata
+    assert metadata["job_id"] == "job-1"
 
 
 @pytest.mark.parametrize(
