@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from core.errors import AutomlError
+from core.errors import UploadError
 
 CHUNK_BYTES = 1024**2
 PART_URL_BATCH = 100  # part URLs asked for at a time (they expire, so not all up front)
@@ -22,16 +22,6 @@ PART_ATTEMPTS = 3
 CONFIRM_RETRY_DELAYS = (2.0, 5.0)  # seconds before the 2nd and 3rd confirm after a 503
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent
-
-
-class UploadError(AutomlError):
-    """The API refused a step, or the store refused the bytes; the message says which and why."""
-
-    code = "upload_failed"
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class StoreBusyError(UploadError):

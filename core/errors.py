@@ -77,3 +77,39 @@ class StorageUnavailableError(AutomlError):
 class QuotaExceededError(AutomlError):
     code = "quota_exceeded"
     http_status = 507
+
+
+class TrainingInputError(InvalidInputError):
+    """The request cannot be trained as asked (the target is not a column, a bad budget)."""
+
+    code = "invalid_training_input"
+
+
+class UntrainableDatasetError(ContentRejectedError):
+    """The dataset's content cannot give a model (too few rows, one class, no usable feature)."""
+
+    code = "untrainable_dataset"
+
+
+class ModelMetadataError(AutomlError):
+    """A `metadata.json` this code cannot read: a newer schema version, or not the document
+    `train-model` writes."""
+
+    code = "unreadable_model_metadata"
+
+
+class UploadError(AutomlError):
+    """Client side (`automl upload`, `automl demo`): the API refused a step, or the store refused
+    the bytes; the message says which and why."""
+
+    code = "upload_failed"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UploadMissingError(ContentRejectedError):
+    """The confirmed upload's temp object is gone from the store: nothing to ingest."""
+
+    code = "upload_missing"

@@ -12,7 +12,7 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from catalog.datasets import IngestionOutcome, IngestionTarget
-from core.errors import ContentRejectedError
+from core.errors import ContentRejectedError, UploadMissingError
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
 from core.statuses import VersionStatus
 from orchestrator.events import emit
@@ -23,10 +23,6 @@ from tasks.records import load_ingestion_target, record_failed, record_ingesting
 from tasks.storage import delete_object, download_file, head_object, upload_file_once
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
-
-
-class UploadMissingError(ContentRejectedError):
-    code = "upload_missing"
 
 
 def _outcome(raw_sha256: str, sha256: str, size: int, profile: dict[str, Any]) -> IngestionOutcome:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from core.errors import TrainingInputError, UntrainableDatasetError
 from tasks.training.metadata import DroppedColumn, FeatureInfo
 from tasks.training.rules import (
     MIN_ROWS,
     FeatureKind,
     TaskType,
-    TrainingInputError,
-    UntrainableDatasetError,
     column_decision,
     whole_numbers_are_classes,
 )

@@ -26,19 +26,12 @@ from pydantic import (
     model_validator,
 )
 
-from core.errors import AutomlError
+from core.errors import ModelMetadataError
 from tasks.training.rules import Encoding, FeatureKind, TaskType
 
 SCHEMA_VERSION: Final = 1
 
 CandidateStatus = Literal["completed", "skipped", "stopped", "failed"]
-
-
-class ModelMetadataError(AutomlError):
-    """A `metadata.json` this code cannot read: a newer schema version, or not the document
-    `train-model` writes."""
-
-    code = "unreadable_model_metadata"
 
 
 class _Record(BaseModel):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from core.errors import ContentRejectedError, InvalidInputError
+from core.errors import TrainingInputError
 
 TaskType = Literal["classification", "regression"]
 FeatureKind = Literal["numeric", "boolean", "datetime", "categorical"]
@@ -41,18 +41,6 @@ ONE_HOT_MAX_CATEGORIES = 20
 ONE_HOT_MAX_DISTINCT = 1_000
 ID_LIKE_UNIQUE_RATIO = 0.9
 HASH_FEATURES = 32
-
-
-class TrainingInputError(InvalidInputError):
-    """The request cannot be trained as asked (the target is not a column, a bad budget)."""
-
-    code = "invalid_training_input"
-
-
-class UntrainableDatasetError(ContentRejectedError):
-    """The dataset's content cannot give a model (too few rows, one class, no usable feature)."""
-
-    code = "untrainable_dataset"
 
 
 def whole_numbers_are_classes(distinct: int, rows: int) -> bool:

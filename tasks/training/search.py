@@ -36,9 +36,10 @@ from sklearn.metrics import f1_score, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from core.errors import UntrainableDatasetError
 from tasks.training.metadata import CandidateResult, CandidateStatus, DroppedColumn, FeatureInfo
 from tasks.training.pipelines import Candidate, candidates_for, pipeline_for
-from tasks.training.rules import TaskType, UntrainableDatasetError
+from tasks.training.rules import TaskType
 
 CV_FOLDS = 3
 SEARCH_SHARE = 0.6

@@ -19,11 +19,12 @@ import polars as pl
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from core.errors import TrainingInputError
 from tasks.training.columns import check_target_column, choose_features, prepare_target
 from tasks.training.evaluation import evaluation_block, held_out_metrics, selection_metric
 from tasks.training.metadata import CandidateResult, DroppedColumn, FeatureInfo, RowCounts
 from tasks.training.pipelines import candidates_for
-from tasks.training.rules import TaskType, TrainingInputError
+from tasks.training.rules import TaskType
 from tasks.training.search import Clock, Problem, quiet_fitting, refit, run_search, search_sample
 
 TEST_FRACTION = 0.2

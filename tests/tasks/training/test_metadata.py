@@ -14,12 +14,8 @@ from typing import Any
 
 import pytest
 
-from tasks.training.metadata import (
-    SCHEMA_VERSION,
-    FeatureInfo,
-    ModelMetadata,
-    ModelMetadataError,
-)
+from core.errors import ModelMetadataError
+from tasks.training.metadata import SCHEMA_VERSION, FeatureInfo, ModelMetadata
 from tasks.training.pipelines import build_preprocessor
 from tasks.training.publishing import CUSTOM_CODE_MODULE
 from tasks.training.rules import Encoding, FeatureKind

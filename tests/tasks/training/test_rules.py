@@ -8,14 +8,10 @@ from typing import Any
 import polars as pl
 import pytest
 
+from core.errors import TrainingInputError
 from tasks.profiling import profile_parquet
 from tasks.training.columns import infer_task_type
-from tasks.training.rules import (
-    MAX_INTEGER_CLASSES,
-    TrainingInputError,
-    column_decision,
-    task_type_for_profile_column,
-)
+from tasks.training.rules import MAX_INTEGER_CLASSES, column_decision, task_type_for_profile_column
 
 
 def profiled(tmp_path: Any, values: pl.Series) -> tuple[dict[str, Any], int]:

@@ -15,15 +15,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.errors import AutomlError
+from core.errors import AutomlError, TrainingInputError, UntrainableDatasetError
 from tasks.training.columns import infer_task_type
 from tasks.training.publishing import build_metadata, save_model
-from tasks.training.rules import (
-    HASH_FEATURES,
-    MIN_ROWS,
-    TrainingInputError,
-    UntrainableDatasetError,
-)
+from tasks.training.rules import HASH_FEATURES, MIN_ROWS
 from tasks.training.train import TrainingResult, read_dataset_frame, train_from_parquet
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
