@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.api.conftest import Api, api_factory
-from tests.api.helpers import CSV
-from tests.conftest import Store
+from tests.support.api_client import Api, api_factory
+from tests.support.stores import Store
+from tests.support.upload_steps import CSV
 
 
 @pytest.fixture

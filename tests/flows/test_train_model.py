@@ -26,21 +26,16 @@ from catalog.database import catalog_for
 from catalog.jobs import create_job
 from catalog.tables import Job
 from core.events import MODEL_PUBLISHED
+from core.process_group import stop_process_group
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
 from flows.render_plots import render_plots
 from flows.train_model import train_model
 from samples.generate import SAMPLE
-from tests.conftest import (
-    Store,
-    StoreSpec,
-    default_store_only,
-    isolate_environment,
-    strict_store_only,
-    use_store,
-)
-from tests.flows.test_ingest_dataset import MakeIngestion, confirmed_uploads
+from tests.support.ingestions import MakeIngestion, confirmed_uploads
+from tests.support.isolation import isolate_environment
 from tests.support.prefect_events import find_events
+from tests.support.stores import Store, StoreSpec, default_store_only, strict_store_only, use_store
 
 # The flows' steps are under test here, not the search (tests/tasks/test_training.py): the
 # first candidate always completes and the model is evaluated and explained whatever the budget.
@@ -256,12 +251,7 @@ def plots_runner(bucket: Store, tmp_path: Path) -> Iterator[Runner]:
         try:
             yield Runner(process, log_path)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_process_group(process, signal.SIGTERM, 30)
 
 
 @strict_store_only  # the end-to-end chain on the store that checks signatures

@@ -7,7 +7,7 @@ import time
 import httpx
 
 from tasks import storage
-from tests.conftest import Store
+from tests.support.stores import Store
 
 BODY = b"a,b\n1,2\n3,4\n"
 KEY = "uploads/temp/signed.csv"

@@ -15,7 +15,7 @@ from prefect import flow
 
 from blocks.storage import load_storage_block, s3_client
 from tasks import storage
-from tests.conftest import Store
+from tests.support.stores import Store
 
 MiB = 1024**2
 
