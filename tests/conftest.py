@@ -4,6 +4,10 @@ and the per-test fixtures over them (a store of each kind, a bucket, a catalog d
 Stores: `default` is the embedded moto server, or the server named by AUTOML_TEST_S3_ENDPOINT
 (e.g. MinIO); `strict` is LocalStack's S3 with signature checks on. Storage-facing tests run
 against both. Under CI=true nothing that a test needs may be skipped: it fails instead.
+
+LocalStack and PostgreSQL are servers beyond the session's Prefect harness and in-process moto:
+the parameters that need them (`strict`, `postgresql`) carry the `e2e` marker, so that
+`-m "not e2e"` leaves them out (README, Tests).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from tests.support.stores import (
     Store,
     StoreSpec,
     checks_signatures,
+    e2e_kind,
     use_store,
 )
 
@@ -66,6 +71,29 @@ def _block_schemas_computed_once() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Block, "model_json_schema", classmethod(model_json_schema))
+        yield
+
+
+# The longest a retry of Prefect's client waits in this process (see below), in seconds.
+PREFECT_CLIENT_BACKOFF_CAP_SECONDS = 0.25
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prefect_client_backoff_capped() -> Iterator[None]:
+    """The session's Prefect server runs on SQLite, which refuses a write that races the server's
+    own recording of events at once (`database is locked`: a transaction that read first cannot
+    wait for the lock, whatever the busy timeout), and the server answers 503. Prefect's client
+    then tries again after 2 s, 4 s, ... with jitter. Creating a deployment run inside or beside a
+    flow run meets it about 20 times in the fast lane: some 45 s of sleeping. Here the client's
+    wait is capped; the retry itself, and everything the tests assert, stay as they were."""
+    import prefect.client.base as client_base
+    from prefect.utilities.math import clamped_poisson_interval as jittered
+
+    def capped(average_interval: float, clamping_factor: float = 0.3) -> float:
+        return min(jittered(average_interval, clamping_factor), PREFECT_CLIENT_BACKOFF_CAP_SECONDS)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client_base, "clamped_poisson_interval", capped)
         yield
 
 
@@ -111,7 +139,7 @@ def ingest_deployment(prefect_api: None) -> str:
     return str(deployment.apply())
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=[e2e_kind(kind) for kind in STORE_KINDS])
 def store(
     request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Store]:
@@ -133,7 +161,9 @@ def bucket(store: Store) -> Store:
 def signing_bucket(
     request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Store]:
-    """A fresh bucket on the first store that checks presigned signatures (found by probing)."""
+    """A fresh bucket on the first store that checks presigned signatures (found by probing).
+    moto does not check them, so this is LocalStack unless AUTOML_TEST_S3_ENDPOINT names a store
+    that does: the tests that use it are marked `e2e`."""
     for kind in STORE_KINDS:
         try:
             spec: StoreSpec = request.getfixturevalue(f"{kind}_store_spec")
@@ -160,7 +190,7 @@ def postgres_server() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.e2e)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty catalog database of each kind."""
     if request.param == "sqlite":

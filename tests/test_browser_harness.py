@@ -13,6 +13,8 @@ import pytest
 from tests.support.browser import browser_page, chromium_available
 from tests.support.prerequisites import require
 
+pytestmark = pytest.mark.e2e  # headless Chromium
+
 
 @pytest.fixture(autouse=True)
 def _needs_chromium() -> None:

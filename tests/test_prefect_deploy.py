@@ -45,7 +45,10 @@ from tests.support.production import (
 )
 from tests.support.stores import StoreSpec, create_bucket
 
-pytestmark = pytest.mark.timeout(900)  # a server, a deploy and ~45 processes on 2 busy cores
+pytestmark = [
+    pytest.mark.e2e,  # a Prefect server of its own on PostgreSQL, process workers
+    pytest.mark.timeout(900),  # a server, a deploy and ~45 processes on 2 busy cores
+]
 
 INGESTIONS = 20
 WORKERS = ("worker-a", "worker-b")

@@ -152,6 +152,7 @@ def _still_running(pids: set[int], grace_seconds: float = 10) -> list[int]:
     return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
 
+@pytest.mark.e2e  # `automl demo` starting `automl up`, and Chromium
 def test_the_demo_runs_the_whole_stack_which_ctrl_c_stops_leaving_nothing_behind(
     tmp_path: Path,
 ) -> None:
@@ -260,6 +261,7 @@ def test_up_refuses_a_bad_setting_before_starting_anything(tmp_path: Path, varia
     assert not (tmp_path / "stack").exists()
 
 
+@pytest.mark.e2e  # `automl up`, and a Prefect server of its own
 def test_up_uses_a_configured_store_and_prefect_server_and_starts_neither(
     tmp_path: Path, default_store_spec: StoreSpec
 ) -> None:

@@ -20,6 +20,8 @@ from tests.support.prerequisites import require
 from tests.support.stores import Store, StoreSpec, use_store
 from tests.support.upload_steps import CSV
 
+pytestmark = pytest.mark.e2e  # headless Chromium, against LocalStack
+
 
 @dataclass
 class BrowserSetup:

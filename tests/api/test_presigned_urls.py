@@ -13,6 +13,8 @@ from tests.support.api_client import Api, api_factory
 from tests.support.stores import Store
 from tests.support.upload_steps import CSV
 
+pytestmark = pytest.mark.e2e  # a store that checks signatures: LocalStack (moto does not)
+
 
 @pytest.fixture
 def signing_api_with(

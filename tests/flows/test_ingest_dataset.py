@@ -164,6 +164,7 @@ def _run_killed_after_the_upload(ingestion: Ingestion, tmp_path: Path) -> None:
     assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-3000:]
 
 
+@pytest.mark.e2e  # the flow run in a subprocess of its own, killed half-way
 def test_a_run_killed_after_the_upload_ends_ready_on_the_next_run(
     confirmed: MakeIngestion, tmp_path: Path
 ) -> None:

@@ -2,7 +2,7 @@
 (`Store`, with a bucket name no other test uses), and the parametrisations over store kinds.
 
 `default` is the embedded moto server, or the server named by AUTOML_TEST_S3_ENDPOINT (e.g.
-MinIO); `strict` is LocalStack's S3 with signature checks on.
+MinIO); `strict` is LocalStack's S3 with signature checks on (an e2e test: see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ from core.settings import Settings, get_settings
 STORE_KINDS = ("default", "strict")
 
 
+def e2e_kind(kind: str) -> Any:
+    """A store kind as a parameter; `strict` (LocalStack, a server of its own) marked `e2e`."""
+    return pytest.param(kind, marks=pytest.mark.e2e) if kind == "strict" else kind
+
+
 # For tests whose behaviour does not depend on the store (Prefect runs, catalog states, settings,
 # artifacts): the `store` fixture (and so `bucket`) of one kind only. Storage-facing behaviour
 # (presigned URLs, signatures, conditional writes, multipart, CORS, listings) keeps both kinds.
 default_store_only = pytest.mark.parametrize("store", ["default"], indirect=True)
-strict_store_only = pytest.mark.parametrize("store", ["strict"], indirect=True)
+strict_store_only = pytest.mark.parametrize("store", [e2e_kind("strict")], indirect=True)
 
 
 @dataclass(frozen=True)
