@@ -74,6 +74,32 @@ def _block_schemas_computed_once() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _block_types_registered_once() -> Iterator[None]:
+    """A block's save first registers its type and schema, and those of the blocks inside it,
+    with the server: about ten requests that answer the same after the first time, a third of
+    the time of the save every store fixture makes. Registered once per class and Prefect
+    server here (the ids stay on the class, as Prefect leaves them); the block documents are
+    still saved every time."""
+    from prefect.settings import PREFECT_API_URL
+
+    register = Block.register_type_and_schema.__func__  # type: ignore[attr-defined]
+    registered: set[tuple[type[Block], str | None]] = set()
+
+    def register_once(cls: type[Block], *args: Any, **kwargs: Any) -> Any:
+        key = (cls, PREFECT_API_URL.value())
+        if kwargs.get("_sync") is not True:  # an async caller awaits what this returns
+            return register(cls, *args, **kwargs)
+        if key not in registered:
+            register(cls, *args, **kwargs)
+            registered.add(key)
+        return None
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Block, "register_type_and_schema", classmethod(register_once))
+        yield
+
+
 # The longest a retry of Prefect's client waits in this process (see below), in seconds.
 PREFECT_CLIENT_BACKOFF_CAP_SECONDS = 0.25
 
