@@ -145,6 +145,9 @@ def demo(
 
     settings = load_settings_or_fail()
     signal.signal(signal.SIGTERM, _interrupt)
+    # A stack the demo starts runs in a process group of its own, which a closing terminal's
+    # SIGHUP does not reach: the demo stops it on its way out instead.
+    signal.signal(signal.SIGHUP, _interrupt)
     api_url = api or (str(settings.api_url) if settings.api_url else None)
     try:
         with ExitStack() as stack:

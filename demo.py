@@ -3,18 +3,12 @@ confirm, ingestion, training, plots) against a running stack, or one it starts f
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -23,13 +17,13 @@ from core.errors import AutomlError
 from core.settings import Settings
 from core.statuses import JobStatus, VersionStatus
 from samples.generate import SAMPLE
+from stack import Endpoints
+from stack_process import StackProcess, StackStartError, ready_endpoints
 
 SAMPLE_TARGET = "churned"
 DEMO_USER = "demo"
 DEMO_TIER = "free"
 POLL_SECONDS = 0.5
-STACK_START_TIMEOUT_SECONDS = 180.0
-STACK_STOP_TIMEOUT_SECONDS = 60.0
 
 
 class DemoError(AutomlError):
@@ -46,23 +40,9 @@ class StackAccess:
     prefect_ui_url: str | None
 
 
-def _healthy(api_url: str) -> bool:
-    try:
-        return httpx.get(f"{api_url.rstrip('/')}/healthz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _running_stack(endpoints_file: Path) -> StackAccess | None:
-    """The stack of `automl up` named by its endpoints file, if it answers."""
-    try:
-        endpoints = json.loads(endpoints_file.read_text())
-    except (OSError, ValueError):
-        return None
-    api_url = endpoints.get("api_url")
-    if not api_url or not _healthy(api_url):
-        return None
-    return StackAccess(api_url, endpoints.get("prefect_ui_url"))
+def _access(endpoints: Endpoints) -> StackAccess:
+    assert endpoints.api_url is not None  # `ready_endpoints` found it answering
+    return StackAccess(endpoints.api_url, endpoints.prefect_ui_url)
 
 
 @contextmanager
@@ -71,42 +51,25 @@ def started_stack(
 ) -> Iterator[StackAccess]:
     """`automl up` in a child process for as long as the demo runs (or, with `keep_running`,
     until Ctrl-C); stopped as Ctrl-C stops it, so nothing is left behind."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    endpoints_file = settings.data_dir / "endpoints.json"
-    endpoints_file.unlink(missing_ok=True)  # a stopped stack's; the new one writes its own
-    log_path = settings.data_dir / "stack.log"
-    automl = Path(sys.executable).parent / "automl"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [str(automl), "up"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+    stack = StackProcess(settings.data_dir)
+    stack.start()
     started = time.monotonic()
     try:
-        with console.status(f"starting the local stack (log: {log_path})"):
-            while (access := _running_stack(endpoints_file)) is None:
-                if process.poll() is not None:
-                    raise DemoError(
-                        f"the local stack did not start (exit {process.returncode}); see {log_path}"
-                    )
-                if time.monotonic() - started > STACK_START_TIMEOUT_SECONDS:
-                    raise DemoError(f"the local stack did not start in time; see {log_path}")
-                time.sleep(POLL_SECONDS)
+        with console.status(f"starting the local stack (log: {stack.log_path})"):
+            try:
+                endpoints = stack.wait_ready(poll_seconds=POLL_SECONDS)
+            except StackStartError as exc:
+                raise DemoError(str(exc)) from None
         console.print(f"started the local stack in {time.monotonic() - started:.1f} s")
-        yield access
+        yield _access(endpoints)
         if keep_running:
             console.print("the local stack keeps serving; press Ctrl-C to stop it")
             with suppress(KeyboardInterrupt):  # the way to end it, not a failure
-                process.wait()
+                stack.process.wait()
         else:
             console.print("stopping the local stack the demo started (`automl up` keeps one)")
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=STACK_STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stack.stop()
 
 
 @contextmanager
@@ -284,4 +247,5 @@ def print_outcome(console: Console, outcome: DemoOutcome, prefect_ui_url: str | 
 
 def local_stack_access(settings: Settings) -> StackAccess | None:
     """The running local stack of this data dir, if any."""
-    return _running_stack(settings.data_dir / "endpoints.json")
+    endpoints = ready_endpoints(settings.data_dir)
+    return _access(endpoints) if endpoints is not None else None

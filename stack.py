@@ -4,7 +4,6 @@ deployments."""
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
@@ -23,11 +22,14 @@ from pathlib import Path
 import httpx
 
 from core.errors import ConfigurationError
+from core.process_group import stop_process_group
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+ENDPOINTS_FILE = "endpoints.json"
 PREFECT_READY_TIMEOUT_SECONDS = 90.0
+PREFECT_STOP_GRACE_SECONDS = 20.0
 LOCAL_HOST = "127.0.0.1"
 
 
@@ -42,9 +44,15 @@ class Endpoints:
     bucket: str
 
     def write(self, data_dir: Path) -> Path:
-        path = data_dir / "endpoints.json"
+        path = data_dir / ENDPOINTS_FILE
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
         return path
+
+    @classmethod
+    def read(cls, data_dir: Path) -> Endpoints:
+        """What a stack of `data_dir` wrote; OSError if there is no file, ValueError or
+        TypeError if it is not one `write` made."""
+        return cls(**json.loads((data_dir / ENDPOINTS_FILE).read_text()))
 
 
 def ensure_port_free(host: str, port: int, variable: str) -> None:
@@ -129,18 +137,8 @@ class PrefectServerProcess:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        with contextlib.suppress(ProcessLookupError):  # workers the group may still hold
-            os.killpg(process.pid, signal.SIGKILL)
+        # SIGKILL also reaches the workers the group may still hold once the server exited.
+        stop_process_group(process, signal.SIGTERM, PREFECT_STOP_GRACE_SECONDS)
 
 
 def ensure_stack_ports_free(settings: Settings) -> None:

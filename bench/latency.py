@@ -42,7 +42,6 @@ import os
 import random
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -62,9 +61,10 @@ from rich.table import Table
 from api.client import UploadClient
 from bench.ports import free_port, positive_ints
 from core.statuses import VersionStatus
+from stack import Endpoints
+from stack_process import AUTOML, StackProcess, StackStartError
 
 ROOT = Path(__file__).resolve().parents[1]
-AUTOML = str(Path(sys.executable).parent / "automl")
 SAMPLE = ROOT / "samples" / "customer_churn.csv"
 SAMPLE_TARGET = "churned"
 DEPLOYMENTS = {
@@ -77,6 +77,7 @@ DEPLOYMENTS = {
 }
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 READY_TIMEOUT_SECONDS = 240.0
+STOP_TIMEOUT_SECONDS = 90.0
 RUN_TIMEOUT_SECONDS = 300.0
 # A small, valid CSV: what each measured ingestion uploads (~1 KB).
 CSV_BODY = (
@@ -160,7 +161,7 @@ class StackResult:
 
 
 class Stack:
-    """`automl up` in a subprocess, with its own data dir and ports."""
+    """`automl up` in a subprocess (stack_process.StackProcess), with its own data dir and ports."""
 
     def __init__(
         self,
@@ -171,11 +172,12 @@ class Stack:
         small_csv: Path,
     ) -> None:
         self.small_csv = small_csv
-        self.data_dir = workdir / f"stack-poll-{poll_seconds}"
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        data_dir = workdir / f"stack-poll-{poll_seconds}"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        log_path = workdir / f"{data_dir.name}.log"
+        log_path.unlink(missing_ok=True)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "R2_"))}
         self.env.update(
-            AUTOML_DATA_DIR=str(self.data_dir),
             AUTOML_PREFECT_PORT=str(free_port()),
             AUTOML_API_PORT=str(free_port()),
             AUTOML_RUNNER_POLL_SECONDS=str(poll_seconds),
@@ -183,55 +185,40 @@ class Stack:
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             **extra_env,
         )
-        self.process: subprocess.Popen[bytes] | None = None
-        self.endpoints: dict[str, str] = {}
+        self.child = StackProcess(data_dir, self.env, log_path, cwd=ROOT)
+        self.env = self.child.environment  # with its AUTOML_DATA_DIR, for `automl token create`
+        self.endpoints: Endpoints | None = None
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir.parent / f"{self.data_dir.name}.log"
+        return self.child.log_path
 
     def start(self) -> tuple[float, float]:
         """Starts it; returns (seconds to endpoints.json, seconds to every deployment)."""
-        endpoints_file = self.data_dir / "endpoints.json"
-        log = self.log_path.open("wb")
         started = time.monotonic()
-        self.process = subprocess.Popen(
-            [AUTOML, "up"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
-        deadline = started + READY_TIMEOUT_SECONDS
-        while not endpoints_file.exists():
-            self._check_alive(deadline)
-            time.sleep(0.1)
+        self.child.start()
+        self.endpoints = self.child.wait_ready(READY_TIMEOUT_SECONDS, poll_seconds=0.1)
         endpoints_at = time.monotonic() - started
-        self.endpoints = json.loads(endpoints_file.read_text())
+        deadline = started + READY_TIMEOUT_SECONDS
         while True:
-            self._check_alive(deadline)
+            self.child.check_running()
+            if time.monotonic() > deadline:
+                raise StackStartError(f"automl up was not ready in time; see {self.log_path}")
             response = httpx.post(f"{self.prefect}/deployments/filter", json={}, timeout=10)
             if {d["name"] for d in response.json()} >= DEPLOYMENTS:
                 break
             time.sleep(0.1)
         return endpoints_at, time.monotonic() - started
 
-    def _check_alive(self, deadline: float) -> None:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"automl up exited ({self.process.returncode}); see {self.log_path}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"automl up was not ready in time; see {self.log_path}")
-
     @property
     def prefect(self) -> str:
-        return self.endpoints["prefect_api_url"]
+        assert self.endpoints is not None, "not started"
+        return self.endpoints.prefect_api_url
 
     @property
     def api(self) -> str:
-        return self.endpoints["api_url"]
+        assert self.endpoints is not None and self.endpoints.api_url is not None, "not started"
+        return self.endpoints.api_url
 
     def token(self) -> str:
         result = subprocess.run(
@@ -246,25 +233,22 @@ class Stack:
         return result.stdout.strip().splitlines()[-1]
 
     def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
+        """As Ctrl-C stops it; if it had to be killed instead, what it started in groups of its
+        own (its Prefect server) goes too."""
         try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            for child in psutil.Process(process.pid).children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    child.kill()
-            process.kill()
-            process.wait()
+            started = psutil.Process(self.child.process.pid).children(recursive=True)
+        except (RuntimeError, psutil.Error):  # never started, or gone already
+            started = []
+        self.child.stop(STOP_TIMEOUT_SECONDS)
+        for child in started:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
 
     # --- CPU ----------------------------------------------------------------------------------
 
     def idle_cpu(self, seconds: float) -> dict[str, float]:
         """CPU of the stack's processes over `seconds` with nothing running, % of one core."""
-        assert self.process is not None
-        root = psutil.Process(self.process.pid)
+        root = psutil.Process(self.child.process.pid)
 
         def sample() -> dict[str, tuple[str, float]]:
             found: dict[str, tuple[str, float]] = {}

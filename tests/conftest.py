@@ -1,8 +1,13 @@
-"""Session fixtures: one S3 server per kind, one Prefect test harness, one PostgreSQL server.
+"""Session fixtures: one S3 server per kind, one Prefect test harness, one PostgreSQL server;
+and the per-test fixtures over them (a store of each kind, a bucket, a catalog database).
 
 Stores: `default` is the embedded moto server, or the server named by AUTOML_TEST_S3_ENDPOINT
 (e.g. MinIO); `strict` is LocalStack's S3 with signature checks on. Storage-facing tests run
 against both. Under CI=true nothing that a test needs may be skipped: it fails instead.
+
+LocalStack and PostgreSQL are servers beyond the session's Prefect harness and in-process moto:
+the parameters that need them (`strict`, `postgresql`) carry the `e2e` marker, so that
+`-m "not e2e"` leaves them out (README, Tests).
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ import copy
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,47 +23,27 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
-import httpx
 import pytest
-from botocore.exceptions import ClientError
 from prefect.blocks.core import Block
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
-from prefect_aws import S3Bucket
 
 from blocks.embedded_s3 import EmbeddedS3Server
-from blocks.storage import build_storage_block, s3_client, save_storage_block
-from core.settings import Settings, get_settings
+from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
 from tests.support.fault_proxy import FaultProxy, fault_proxy
+from tests.support.isolation import isolate_environment
 from tests.support.localstack import localstack_python, run_localstack
 from tests.support.postgres import postgres_bin_dir, run_postgres
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-STORE_KINDS = ("default", "strict")
-S3_ENV = ("R2_ENDPOINT", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME", "R2_REGION")
-
-# For tests whose behaviour does not depend on the store (Prefect runs, catalog states, settings,
-# artifacts): the `store` fixture (and so `bucket`) of one kind only. Storage-facing behaviour
-# (presigned URLs, signatures, conditional writes, multipart, CORS, listings) keeps both kinds.
-default_store_only = pytest.mark.parametrize("store", ["default"], indirect=True)
-strict_store_only = pytest.mark.parametrize("store", ["strict"], indirect=True)
-
-
-def require(reason: str) -> None:
-    """Skips a test whose tool is missing on a developer machine; fails it under CI."""
-    if IN_CI:
-        pytest.fail(f"required under CI: {reason}")
-    pytest.skip(reason)
-
-
-def isolate_environment(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
-    """The spec's defaults (no R2_* or AUTOML_* variable) with the data dir in `directory`."""
-    for name in list(os.environ):
-        if name.startswith(("R2_", "AUTOML_")) and not name.startswith("AUTOML_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AUTOML_DATA_DIR", str(directory / "automl-data"))
-    get_settings.cache_clear()
+from tests.support.prerequisites import require
+from tests.support.stores import (
+    STORE_KINDS,
+    Store,
+    StoreSpec,
+    checks_signatures,
+    e2e_kind,
+    use_store,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -90,15 +74,53 @@ def _block_schemas_computed_once() -> Iterator[None]:
         yield
 
 
-@dataclass(frozen=True)
-class StoreSpec:
-    """How to reach one S3 server."""
+@pytest.fixture(scope="session", autouse=True)
+def _block_types_registered_once() -> Iterator[None]:
+    """A block's save first registers its type and schema, and those of the blocks inside it,
+    with the server: about ten requests that answer the same after the first time, a third of
+    the time of the save every store fixture makes. Registered once per class and Prefect
+    server here (the ids stay on the class, as Prefect leaves them); the block documents are
+    still saved every time."""
+    from prefect.settings import PREFECT_API_URL
 
-    kind: str
-    endpoint: str
-    access_key: str
-    secret_key: str
-    region: str
+    register = Block.register_type_and_schema.__func__  # type: ignore[attr-defined]
+    registered: set[tuple[type[Block], str | None]] = set()
+
+    def register_once(cls: type[Block], *args: Any, **kwargs: Any) -> Any:
+        key = (cls, PREFECT_API_URL.value())
+        if kwargs.get("_sync") is not True:  # an async caller awaits what this returns
+            return register(cls, *args, **kwargs)
+        if key not in registered:
+            register(cls, *args, **kwargs)
+            registered.add(key)
+        return None
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Block, "register_type_and_schema", classmethod(register_once))
+        yield
+
+
+# The longest a retry of Prefect's client waits in this process (see below), in seconds.
+PREFECT_CLIENT_BACKOFF_CAP_SECONDS = 0.25
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prefect_client_backoff_capped() -> Iterator[None]:
+    """The session's Prefect server runs on SQLite, which refuses a write that races the server's
+    own recording of events at once (`database is locked`: a transaction that read first cannot
+    wait for the lock, whatever the busy timeout), and the server answers 503. Prefect's client
+    then tries again after 2 s, 4 s, ... with jitter. Creating a deployment run inside or beside a
+    flow run meets it about 20 times in the fast lane: some 45 s of sleeping. Here the client's
+    wait is capped; the retry itself, and everything the tests assert, stay as they were."""
+    import prefect.client.base as client_base
+    from prefect.utilities.math import clamped_poisson_interval as jittered
+
+    def capped(average_interval: float, clamping_factor: float = 0.3) -> float:
+        return min(jittered(average_interval, clamping_factor), PREFECT_CLIENT_BACKOFF_CAP_SECONDS)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client_base, "clamped_poisson_interval", capped)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -143,63 +165,7 @@ def ingest_deployment(prefect_api: None) -> str:
     return str(deployment.apply())
 
 
-def create_bucket(client: Any, name: str, region: str) -> None:
-    """Outside us-east-1 the region must be named (as `ensure_bucket` does)."""
-    arguments: dict[str, Any] = {"Bucket": name}
-    if region != "us-east-1":
-        arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    client.create_bucket(**arguments)
-
-
-@dataclass(frozen=True)
-class Store:
-    """One test's view of a store: its settings, the saved block, and a boto3 client."""
-
-    spec: StoreSpec
-    settings: Settings
-    block: S3Bucket
-    client: Any
-
-    @property
-    def bucket_name(self) -> str:
-        return self.settings.r2_bucket_name
-
-    def keys(self, prefix: str = "") -> list[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket_name, Prefix=prefix
-        )
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-    def create_bucket(self) -> None:
-        create_bucket(self.client, self.bucket_name, self.spec.region)
-
-    def remove_bucket(self) -> None:
-        try:
-            for key in self.keys():
-                self.client.delete_object(Bucket=self.bucket_name, Key=key)
-            self.client.delete_bucket(Bucket=self.bucket_name)
-        except ClientError:
-            pass
-
-
-def use_store(spec: StoreSpec, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """Points the settings at `spec` with a fresh bucket name and saves the storage block."""
-    values = {
-        "R2_ENDPOINT": spec.endpoint,
-        "R2_ACCESS_KEY_ID": spec.access_key,
-        "R2_SECRET_ACCESS_KEY": spec.secret_key,
-        "R2_BUCKET_NAME": f"automl-test-{uuid.uuid4().hex[:16]}",
-        "R2_REGION": spec.region,
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    settings = get_settings()
-    block = save_storage_block(settings)
-    return Store(spec, settings, block, s3_client(block))
-
-
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=[e2e_kind(kind) for kind in STORE_KINDS])
 def store(
     request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Store]:
@@ -217,40 +183,13 @@ def bucket(store: Store) -> Store:
     return store
 
 
-_signature_checks: dict[str, bool] = {}
-
-
-def checks_signatures(spec: StoreSpec) -> bool:
-    """Probes a store: does it refuse a presigned URL whose signature was tampered with?"""
-    if spec.kind not in _signature_checks:
-        client = s3_client(
-            build_storage_block(
-                Settings(
-                    R2_ENDPOINT=spec.endpoint,
-                    R2_ACCESS_KEY_ID=spec.access_key,
-                    R2_SECRET_ACCESS_KEY=spec.secret_key,
-                    R2_REGION=spec.region,
-                )
-            )
-        )
-        probe_bucket = f"automl-probe-{uuid.uuid4().hex[:12]}"
-        create_bucket(client, probe_bucket, spec.region)
-        client.put_object(Bucket=probe_bucket, Key="probe", Body=b"probe")
-        url = client.generate_presigned_url(
-            "get_object", Params={"Bucket": probe_bucket, "Key": "probe"}, ExpiresIn=60
-        )
-        tampered = url[:-1] + ("0" if url[-1] != "0" else "1")
-        _signature_checks[spec.kind] = httpx.get(tampered).status_code == 403
-        client.delete_object(Bucket=probe_bucket, Key="probe")
-        client.delete_bucket(Bucket=probe_bucket)
-    return _signature_checks[spec.kind]
-
-
 @pytest.fixture
 def signing_bucket(
     request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Store]:
-    """A fresh bucket on the first store that checks presigned signatures (found by probing)."""
+    """A fresh bucket on the first store that checks presigned signatures (found by probing).
+    moto does not check them, so this is LocalStack unless AUTOML_TEST_S3_ENDPOINT names a store
+    that does: the tests that use it are marked `e2e`."""
     for kind in STORE_KINDS:
         try:
             spec: StoreSpec = request.getfixturevalue(f"{kind}_store_spec")
@@ -277,7 +216,7 @@ def postgres_server() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.e2e)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty catalog database of each kind."""
     if request.param == "sqlite":

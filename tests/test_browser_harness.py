@@ -10,8 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import require
 from tests.support.browser import browser_page, chromium_available
+from tests.support.prerequisites import require
+
+pytestmark = pytest.mark.e2e  # headless Chromium
 
 
 @pytest.fixture(autouse=True)

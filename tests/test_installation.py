@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
 from tests.support.ports import free_port
+from tests.support.prerequisites import require
 from tests.support.production import fresh_clone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

@@ -34,7 +34,6 @@ from catalog.accounts import create_token
 from catalog.database import Catalog, migrate
 from catalog.tables import DatasetVersion, Upload, User
 from core.settings import Settings
-from tests.conftest import StoreSpec, create_bucket
 from tests.support.production import (
     DEPLOYMENTS,
     WORK_POOL,
@@ -44,8 +43,12 @@ from tests.support.production import (
     postgres_database,
     wait_until,
 )
+from tests.support.stores import StoreSpec, create_bucket
 
-pytestmark = pytest.mark.timeout(900)  # a server, a deploy and ~45 processes on 2 busy cores
+pytestmark = [
+    pytest.mark.e2e,  # a Prefect server of its own on PostgreSQL, process workers
+    pytest.mark.timeout(900),  # a server, a deploy and ~45 processes on 2 busy cores
+]
 
 INGESTIONS = 20
 WORKERS = ("worker-a", "worker-b")

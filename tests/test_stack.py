@@ -11,9 +11,9 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,15 @@ import psutil
 import pytest
 
 from blocks.storage import client_config
-from tests.conftest import StoreSpec, require
+from core.process_group import stop_process_group
+from stack_process import AUTOML, StackProcess
 from tests.support.browser import capture_page, chromium_available
 from tests.support.ports import free_port
+from tests.support.prerequisites import require
+from tests.support.processes import stop_process_tree
 from tests.support.production import DEPLOYMENTS, base_environment, prefect_server
+from tests.support.stores import StoreSpec
 
-AUTOML = str(Path(sys.executable).parent / "automl")
 READY_DEADLINE_SECONDS = 180
 DEMO_DEADLINE_SECONDS = 420  # start, ingestion, training and plots, on 2 loaded cores
 
@@ -149,6 +152,7 @@ def _still_running(pids: set[int], grace_seconds: float = 10) -> list[int]:
     return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
 
+@pytest.mark.e2e  # `automl demo` starting `automl up`, and Chromium
 def test_the_demo_runs_the_whole_stack_which_ctrl_c_stops_leaving_nothing_behind(
     tmp_path: Path,
 ) -> None:
@@ -199,12 +203,11 @@ def test_the_demo_runs_the_whole_stack_which_ctrl_c_stops_leaving_nothing_behind
 
         started = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
         assert len(started) >= 2, "automl up and the Prefect server run as child processes"
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=90)
+        # Ctrl-C in its terminal; what is left after it is found below, not swept away here.
+        stop_process_group(process, signal.SIGINT, 90, kill_stragglers=False)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:  # a step above failed: nothing may outlive the test
+            stop_process_tree(process, signal.SIGKILL)
     output_text = output_path.read_text()
     assert process.returncode == 0, output_text
     assert output_text.rstrip().endswith("demo done")
@@ -258,6 +261,7 @@ def test_up_refuses_a_bad_setting_before_starting_anything(tmp_path: Path, varia
     assert not (tmp_path / "stack").exists()
 
 
+@pytest.mark.e2e  # `automl up`, and a Prefect server of its own
 def test_up_uses_a_configured_store_and_prefect_server_and_starts_neither(
     tmp_path: Path, default_store_spec: StoreSpec
 ) -> None:
@@ -277,32 +281,21 @@ def test_up_uses_a_configured_store_and_prefect_server_and_starts_neither(
             R2_BUCKET_NAME=bucket,
             R2_REGION=default_store_spec.region,
         )
-        process = subprocess.Popen(
-            [AUTOML, "up"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
+        stack = StackProcess(tmp_path / "stack", env)
+        stack.start()
         try:
-            endpoints_file = tmp_path / "stack" / "endpoints.json"
-            deadline = time.monotonic() + READY_DEADLINE_SECONDS
-            while not endpoints_file.exists():
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "automl up did not get ready in time"
-                time.sleep(0.5)
-            endpoints = json.loads(endpoints_file.read_text())
-            assert endpoints["s3_endpoint"] == default_store_spec.endpoint
-            assert endpoints["prefect_api_url"] == prefect_api
-            assert endpoints["bucket"] == bucket
-            api_port = int(endpoints["api_url"].rsplit(":", 1)[1])
+            endpoints = stack.wait_ready(READY_DEADLINE_SECONDS)
+            assert endpoints.s3_endpoint == default_store_spec.endpoint
+            assert endpoints.prefect_api_url == prefect_api
+            assert endpoints.bucket == bucket
+            assert endpoints.api_url is not None
+            api_port = int(endpoints.api_url.rsplit(":", 1)[1])
 
             # Its only HTTP server is the API: no S3 server, no Prefect server of its own.
-            stack = psutil.Process(process.pid)
+            root = psutil.Process(stack.process.pid)
             listening = {
                 c.laddr.port
-                for p in (stack, *stack.children(recursive=True))
+                for p in (root, *root.children(recursive=True))
                 for c in p.net_connections(kind="tcp")
                 if c.status == psutil.CONN_LISTEN
             }
@@ -311,7 +304,7 @@ def test_up_uses_a_configured_store_and_prefect_server_and_starts_neither(
                 with pytest.raises(httpx.HTTPError):
                     httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
             assert not [
-                p for p in stack.children(recursive=True) if "server start" in " ".join(p.cmdline())
+                p for p in root.children(recursive=True) if "server start" in " ".join(p.cmdline())
             ]
 
             store = boto3.client(
@@ -323,13 +316,9 @@ def test_up_uses_a_configured_store_and_prefect_server_and_starts_neither(
                 config=client_config(),
             )
             assert store.get_bucket_cors(Bucket=bucket)["CORSRules"]
-            names = {d["name"] for d in _prefect(endpoints, "/deployments/filter")}
+            names = {d["name"] for d in _prefect(asdict(endpoints), "/deployments/filter")}
             assert {"ingest-dataset", "train-model", "render-plots"} <= names
-            process.send_signal(signal.SIGINT)
-            output, _ = process.communicate(timeout=90)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        assert process.returncode == 0, output
+            exit_code = stack.stop(90)  # Ctrl-C
+        assert exit_code == 0, stack.log_path.read_text()[-3000:]
         assert httpx.get(f"{prefect_api}/health", timeout=10).status_code == 200

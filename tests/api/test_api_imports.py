@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 
-from tests.conftest import StoreSpec, create_bucket
+from tests.support.stores import StoreSpec, create_bucket
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("sklearn", "pandas", "matplotlib")

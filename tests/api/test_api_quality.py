@@ -9,8 +9,8 @@ import logging
 import pytest
 from fastapi import FastAPI
 
-from tests.api.conftest import Api
-from tests.api.helpers import error_of
+from tests.support.api_client import Api
+from tests.support.upload_steps import error_of
 
 ROUTES = {
     ("post", "/api/datasets/upload-url"),

@@ -14,10 +14,13 @@ from catalog.accounts import create_token
 from catalog.database import catalog_for
 from core.settings import get_settings
 from flows.setup_storage import setup_storage
-from tests.api.helpers import CSV
-from tests.conftest import Store, StoreSpec, require, use_store
 from tests.support.api_server import serve_api
 from tests.support.browser import BrowserPage, browser_page, chromium_available
+from tests.support.prerequisites import require
+from tests.support.stores import Store, StoreSpec, use_store
+from tests.support.upload_steps import CSV
+
+pytestmark = pytest.mark.e2e  # headless Chromium, against LocalStack
 
 
 @dataclass

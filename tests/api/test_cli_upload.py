@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Api
-from tests.api.helpers import CSV
+from tests.support.api_client import Api
 from tests.support.api_server import serve_api
+from tests.support.upload_steps import CSV
 
 AUTOML = str(Path(sys.executable).parent / "automl")
 MiB = 1024**2

@@ -16,9 +16,9 @@ from sqlalchemy import func, select, update
 from catalog.database import catalog_for
 from catalog.tables import Dataset, DatasetVersion, Upload, utcnow
 from core.events import UPLOAD_CONFIRMED
-from tests.api.conftest import Api
-from tests.api.helpers import CSV, confirm, error_of, upload
+from tests.support.api_client import Api
 from tests.support.prefect_events import find_events, related_ids
+from tests.support.upload_steps import CSV, confirm, error_of, upload
 
 
 def _runs_for(version_id: str) -> list[dict[str, str]]:

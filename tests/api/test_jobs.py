@@ -16,8 +16,8 @@ from flows.ingest_dataset import ingest_dataset
 from flows.render_plots import render_plots
 from flows.train_model import train_model
 from samples.generate import SAMPLE
-from tests.api.conftest import Api
-from tests.api.helpers import confirm, error_of, upload
+from tests.support.api_client import Api
+from tests.support.upload_steps import confirm, error_of, upload
 
 
 @pytest.fixture(scope="session")

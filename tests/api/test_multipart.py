@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from catalog.database import catalog_for
 from catalog.tables import Upload
-from tests.api.conftest import Api
-from tests.api.helpers import error_of, put_parts
+from tests.support.api_client import Api
+from tests.support.upload_steps import error_of, put_parts
 
 MiB = 1024**2
 

@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.api.conftest import Api, api_factory
-from tests.api.helpers import CSV
-from tests.conftest import Store
+from tests.support.api_client import Api, api_factory
+from tests.support.stores import Store
+from tests.support.upload_steps import CSV
+
+pytestmark = pytest.mark.e2e  # a store that checks signatures: LocalStack (moto does not)
 
 
 @pytest.fixture

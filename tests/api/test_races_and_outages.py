@@ -16,9 +16,9 @@ from catalog.tables import Upload, User
 from core.events import UPLOAD_CONFIRMED
 from core.settings import Settings
 from flows.ingest_dataset import ingest_dataset
-from tests.api.conftest import Api
-from tests.api.helpers import CSV, confirm, error_of, put_parts, upload
+from tests.support.api_client import Api
 from tests.support.prefect_events import find_events
+from tests.support.upload_steps import CSV, confirm, error_of, put_parts, upload
 
 MiB = 1024**2
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from catalog.database import Catalog, catalog_for
 from catalog.tables import User
 from flows.ingest_dataset import ingest_dataset
-from tests.api.conftest import Api
-from tests.api.helpers import CSV, confirm, error_of, upload
+from tests.support.api_client import Api
+from tests.support.upload_steps import CSV, confirm, error_of, upload
 
 
 def _ready_version(api: Api, user: str = "alice") -> dict[str, str]:

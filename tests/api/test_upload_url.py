@@ -16,9 +16,9 @@ from catalog.accounts import create_token
 from catalog.database import catalog_for
 from catalog.tables import Upload
 from core.settings import get_settings
-from tests.api.conftest import Api
-from tests.conftest import Store
+from tests.support.api_client import Api
 from tests.support.api_server import serve_api
+from tests.support.stores import Store
 
 BODY = b"a,b\n1,2\n3,4\n"
 

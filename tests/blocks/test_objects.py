@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from blocks import objects
 from blocks.storage import load_storage_block
 from core.listings import ListedObject, OpenMultipart
-from tests.conftest import Store
+from tests.support.stores import Store
 
 
 def _client_error(status: int, code: str) -> ClientError:

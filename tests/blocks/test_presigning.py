@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from blocks import presigning
 from blocks.storage import load_storage_block
-from tests.conftest import Store
+from tests.support.stores import Store
 
 MiB = 1024**2
 TiB = 1024**4

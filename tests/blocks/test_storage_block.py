@@ -16,7 +16,7 @@ from blocks.storage import (
     s3_client,
 )
 from core.settings import Settings
-from tests.conftest import Store
+from tests.support.stores import Store
 
 
 def test_the_block_is_saved_on_the_prefect_server(store: Store) -> None:

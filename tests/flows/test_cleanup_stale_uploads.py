@@ -5,7 +5,6 @@ store; what depends only on the catalog's records and Prefect's runs on the defa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -21,19 +20,13 @@ from core.statuses import UploadStatus, VersionStatus
 from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
 from orchestrator.runs import MAX_INGESTION_RUNS, start_ingestion
-from tests.conftest import Store, default_store_only
-from tests.support.lifecycle import LifecycleState, lifecycle_state, run_artifact
+from tests.support.lifecycle import LifecycleState, run_artifact
+from tests.support.stores import default_store_only
 
 # Far enough ahead that every object, multipart upload and upload record counts as old.
 LATER = timedelta(days=60)
 # Past the few minutes a new version is left to the confirm that created it.
 SETTLED = timedelta(minutes=10)
-
-
-@pytest.fixture
-def state(bucket: Store, ingest_deployment: str) -> Iterator[LifecycleState]:
-    with lifecycle_state(bucket) as made:
-        yield made
 
 
 def cleanup(now: datetime | None = None) -> tuple[CleanupReport, State[Any]]:

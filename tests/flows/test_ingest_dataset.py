@@ -12,10 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -32,75 +28,16 @@ from prefect.utilities.engine import propose_state
 
 from blocks import transfers
 from blocks.storage import load_storage_block, s3_client
-from catalog.database import catalog_for, migrate
-from catalog.datasets import create_upload, create_version
-from catalog.tables import DatasetVersion, Upload, User
+from catalog.database import catalog_for
+from catalog.tables import DatasetVersion
 from core.settings import get_settings
 from core.statuses import VersionStatus
 from flows.ingest_dataset import ingest_dataset
-from tests.conftest import Store, default_store_only
 from tests.support.fault_proxy import FaultProxy
+from tests.support.ingestions import Ingestion, MakeIngestion, confirmed_uploads
+from tests.support.stores import Store, default_store_only
 
 CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
-
-
-@dataclass
-class Ingestion:
-    store: Store
-    version_id: str
-    upload_id: str
-    temp_key: str
-    parquet_key: str
-
-    def version(self) -> DatasetVersion:
-        with catalog_for(get_settings().catalog_url).session() as session:
-            found = session.get(DatasetVersion, self.version_id)
-            assert found is not None
-            return found
-
-    def upload(self) -> Upload:
-        with catalog_for(get_settings().catalog_url).session() as session:
-            found = session.get(Upload, self.upload_id)
-            assert found is not None
-            return found
-
-    def used_bytes(self) -> int:
-        with catalog_for(get_settings().catalog_url).session() as session:
-            user = session.get(User, "alice")
-            assert user is not None
-            return user.used_bytes
-
-
-MakeIngestion = Callable[..., Ingestion]
-
-
-@contextmanager
-def confirmed_uploads(bucket: Store) -> Iterator[MakeIngestion]:
-    """Makes confirmed uploads of given bytes: temp object in the bucket, pending version."""
-    url = get_settings().catalog_url
-    migrate(url)
-    with catalog_for(url).session() as session:
-        session.add(User(id="alice", tier="free"))
-
-    def make(content: bytes, filename: str = "data.csv") -> Ingestion:
-        with catalog_for(url).session() as session:
-            upload = create_upload(
-                session, "alice", filename, len(content), datetime.now(UTC) + timedelta(hours=1)
-            )
-            version = create_version(session, upload.id, "my dataset")
-            ids = (version.id, upload.id, upload.temp_key, version.parquet_key)
-        bucket.client.put_object(Bucket=bucket.bucket_name, Key=ids[2], Body=content)
-        return Ingestion(bucket, *ids)
-
-    yield make
-    catalog_for(url).dispose()
-    catalog_for.cache_clear()
-
-
-@pytest.fixture
-def confirmed(bucket: Store) -> Iterator[MakeIngestion]:
-    with confirmed_uploads(bucket) as make:
-        yield make
 
 
 def test_a_csv_becomes_a_ready_profiled_parquet_version(
@@ -228,6 +165,7 @@ def _run_killed_after_the_upload(ingestion: Ingestion, tmp_path: Path) -> None:
     assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-3000:]
 
 
+@pytest.mark.e2e  # the flow run in a subprocess of its own, killed half-way
 def test_a_run_killed_after_the_upload_ends_ready_on_the_next_run(
     confirmed: MakeIngestion, tmp_path: Path
 ) -> None:

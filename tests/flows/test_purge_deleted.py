@@ -7,7 +7,6 @@ setting, the catalog's records and the artifact on the default store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,17 +16,11 @@ from prefect.client.schemas.objects import State
 from core.settings import get_settings
 from core.statuses import VersionStatus
 from flows.purge_deleted import PurgeReport, purge_deleted
-from tests.conftest import Store, default_store_only
-from tests.support.lifecycle import LifecycleState, lifecycle_state, run_artifact
+from tests.support.lifecycle import LifecycleState, run_artifact
+from tests.support.stores import default_store_only
 
 DELETED = "deleted/datasets/alice/d1/v1.parquet"
 LIVE = "datasets/alice/d2/v2.parquet"
-
-
-@pytest.fixture
-def state(bucket: Store) -> Iterator[LifecycleState]:
-    with lifecycle_state(bucket) as made:
-        yield made
 
 
 def purge(days_later: float, retention_days: int | None = None) -> tuple[PurgeReport, State[Any]]:

@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 from core.cors import load_cors_rules
 from flows.setup_storage import setup_storage
 from tasks.bucket_setup import PUBLIC_GRANTEES, TEMP_LIFECYCLE_RULE_ID, SetupStep
-from tests.conftest import Store
 from tests.support.fault_proxy import FaultProxy
+from tests.support.stores import Store
 
 
 def _outcomes(steps: list[SetupStep]) -> dict[str, str]:

@@ -26,21 +26,24 @@ from catalog.database import catalog_for
 from catalog.jobs import create_job
 from catalog.tables import Job
 from core.events import MODEL_PUBLISHED
+from core.process_group import stop_process_group
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
 from flows.render_plots import render_plots
 from flows.train_model import train_model
 from samples.generate import SAMPLE
-from tests.conftest import (
+from tests.support.ingestions import MakeIngestion, confirmed_uploads
+from tests.support.isolation import isolate_environment
+from tests.support.prefect_events import find_events
+from tests.support.stores import (
+    STORE_KINDS,
     Store,
     StoreSpec,
     default_store_only,
-    isolate_environment,
+    e2e_kind,
     strict_store_only,
     use_store,
 )
-from tests.flows.test_ingest_dataset import MakeIngestion, confirmed_uploads
-from tests.support.prefect_events import find_events
 
 # The flows' steps are under test here, not the search (tests/tasks/test_training.py): the
 # first candidate always completes and the model is evaluated and explained whatever the budget.
@@ -91,19 +94,21 @@ def trained_unpublished(ready_version: tuple[Store, MakeIngestion]) -> Trained:
     return _job_on(store, make, SAMPLE.read_bytes(), "churned")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=[e2e_kind(kind) for kind in STORE_KINDS])
 def published(
-    strict_store_spec: StoreSpec, prefect_api: None, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, prefect_api: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Trained, dict[str, str]]]:
-    """A job on a ready version of the bundled sample, trained once for the module on the strict
-    store (where the stores' differences would show), with the environment it was made in.
+    """A job on a ready version of the bundled sample, trained once for the module on each store
+    kind (the strict one is where the stores' differences would show; the default one keeps
+    these tests in the fast lane), with the environment it was made in.
 
     Training is the slow step, and the tests of a published model only read it or run a step
     after it (training again, rendering plots) that leaves what the others read unchanged."""
     with pytest.MonkeyPatch.context() as patch:
         isolate_environment(patch, tmp_path_factory.mktemp("published"))
         patch.setenv("AUTOML_TRAINING_BUDGET_SECONDS", BUDGET)
-        store = use_store(strict_store_spec, patch)
+        spec: StoreSpec = request.getfixturevalue(f"{request.param}_store_spec")
+        store = use_store(spec, patch)
         store.create_bucket()
         environment = {
             name: value for name, value in os.environ.items() if name.startswith(("R2_", "AUTOML_"))
@@ -256,12 +261,7 @@ def plots_runner(bucket: Store, tmp_path: Path) -> Iterator[Runner]:
         try:
             yield Runner(process, log_path)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_process_group(process, signal.SIGTERM, 30)
 
 
 @strict_store_only  # the end-to-end chain on the store that checks signatures

@@ -23,12 +23,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import psutil
+from tests.support.processes import stop_process_tree
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = (
@@ -162,7 +162,7 @@ class BrowserPage:
                 raise BrowserError(f"the page posted a body that is not JSON: {result.body!r}")
             return result
         finally:
-            _stop_group(process)
+            stop_process_tree(process, signal.SIGKILL)  # renderers, crashpad: all of it
             shutil.rmtree(run_dir, ignore_errors=True)
 
     def run_script(self, body: str, timeout: float = 30.0) -> Any:
@@ -197,31 +197,6 @@ def _tail(path: Path) -> str:
         f"page console ({len(console)} lines):\n" + "\n".join(console) + "\n"
         f"chromium stderr (last {len(tail)} chars):\n{tail}"
     )
-
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Kills Chromium's process group and any descendant that left it (renderers, crashpad)."""
-    try:
-        descendants = psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        descendants = []
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    for child in descendants:
-        with suppress(psutil.Error):
-            child.kill()
-    process.wait(10.0)
-    # Descendants are not our children (psutil.wait_procs would back off for seconds): poll.
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline and any(_alive(child) for child in descendants):
-        time.sleep(0.01)
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from catalog.tables import DatasetVersion, Upload, User
 from catalog.uploads import attach_multipart, committed_bytes
 from core.settings import get_settings
 from core.statuses import VersionStatus
-from tests.conftest import Store
+from tests.support.stores import Store
 
 CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
 

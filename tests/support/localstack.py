@@ -26,6 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.process_group import stop_process_group
 from tests.support.ports import free_port
 
 __all__ = [
@@ -188,22 +189,6 @@ def _ready(endpoint: str) -> bool:
     return isinstance(stage, dict) and stage.get("completed") is True
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate LocalStack's whole process group and reap the leader."""
-    pgid = process.pid  # start_new_session=True: the leader's pid is the group id
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    try:
-        process.wait(timeout=_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        process.wait()
-    # Children that outlived the leader keep the group (and so its id) alive.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
 def _start(
     python: Path, data_dir: Path, log_path: Path, timeout: float
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -247,9 +232,9 @@ def _start(
                     )
                 time.sleep(0.2)
         except BaseException:
-            _stop(process)
+            stop_process_group(process, signal.SIGTERM, _STOP_TIMEOUT)
             raise
-        _stop(process)
+        stop_process_group(process, signal.SIGTERM, _STOP_TIMEOUT)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -279,4 +264,4 @@ def run_localstack(data_dir: Path, *, startup_timeout: float = _STARTUP_TIMEOUT)
     try:
         yield endpoint
     finally:
-        _stop(process)
+        stop_process_group(process, signal.SIGTERM, _STOP_TIMEOUT)

@@ -8,7 +8,6 @@ killed too: nothing is left behind, even when a test fails half-way.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -22,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import sqlalchemy as sa
 from prefect.client.orchestration import SyncPrefectClient
 
 from tests.support.ports import free_port
+from tests.support.processes import stop_process_tree
 
 REPO = Path(__file__).resolve().parents[2]
 WORK_POOL = "automl-process"
@@ -150,24 +149,9 @@ class Background:
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the process group, SIGKILL after a grace period; then any descendant that
     moved to a group of its own (a worker's flow-run processes)."""
-    try:
-        descendants = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    for descendant in descendants:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            descendant.kill()
-    _, alive = psutil.wait_procs(descendants, timeout=STOP_GRACE_SECONDS)
-    if alive:
-        raise AssertionError(f"processes left behind: {[p.pid for p in alive]}")
+    left = stop_process_tree(process, signal.SIGTERM, STOP_GRACE_SECONDS)
+    if left:
+        raise AssertionError(f"processes left behind: {left}")
 
 
 @contextmanager

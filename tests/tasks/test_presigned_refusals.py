@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from tasks import storage
-from tests.conftest import Store
+from tests.support.stores import Store
+
+pytestmark = pytest.mark.e2e  # a store that checks signatures: LocalStack (moto does not)
 
 BODY = b"a,b\n1,2\n3,4\n"
 KEY = "uploads/temp/signed.csv"

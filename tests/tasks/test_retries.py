@@ -12,8 +12,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 
 from tasks import storage
-from tests.conftest import Store
 from tests.support.fault_proxy import FaultProxy
+from tests.support.stores import Store
 
 KEY = "uploads/temp/retry.csv"
 

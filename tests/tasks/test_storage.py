@@ -16,7 +16,7 @@ from blocks.objects import ObjectInfo
 from blocks.storage import load_storage_block, s3_client
 from blocks.transfers import DownloadedFile
 from tasks import storage
-from tests.conftest import Store
+from tests.support.stores import Store
 
 MiB = 1024**2
 

@@ -11,7 +11,7 @@ from prefect import Flow
 
 from deployments.local import local_deployments
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _declared() -> list[dict[str, object]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import prefect.flow_engine
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.runner import Runner
@@ -29,6 +30,7 @@ async def _state_of(flow_run_id: object) -> str:
     return flow_run.state.type.value
 
 
+@pytest.mark.e2e  # a warm process of its own, and a flow run forked from it
 def test_a_served_flow_runs_in_a_child_of_the_process_that_imported_it(
     prefect_api: None, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import Api
+from tests.support.api_client import Api
 
 CSV = b"city,temperature,rainy\nOslo,4.5,true\nLima,19.0,false\nPune,31.2,false\n"
 
