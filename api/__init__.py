@@ -1,1 +1,1 @@
-"""The HTTP API of the storage layer (spec section 3)."""
+"""The HTTP API of the storage layer (docs/spec.md §3)."""

@@ -1,4 +1,4 @@
-"""The one place that turns errors into the spec's body: `{"error": {"code", "message"}}`."""
+"""The one place errors become the body of docs/spec.md §3: `{"error": {"code", "message"}}`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (spec section 3), typed for /openapi.json.
+"""Request and response bodies of the HTTP API (docs/spec.md §3), typed for /openapi.json.
 
 A body that mirrors a catalog row reads it with `model_validate(row)` (`from_attributes`);
 values computed for the answer (URLs, counts) are passed explicitly.

@@ -1,4 +1,4 @@
-"""Event names and resource ids emitted to Prefect (spec section 4), defined once."""
+"""Event names and resource ids emitted to Prefect (docs/spec.md §4), defined once."""
 
 from __future__ import annotations
 

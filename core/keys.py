@@ -1,4 +1,4 @@
-"""The one place that builds bucket keys (spec section 2); every part is checked before use."""
+"""The one place that builds bucket keys (docs/spec.md §2); every part is checked before use."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one place that reads the environment: every variable of the spec, validated at start-up."""
+"""The one place that reads the environment (docs/spec.md §1), validated at start-up."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ EMBEDDED_SECRET_KEY = "minioadmin"
 
 
 class Settings(BaseSettings):
-    """Configuration of the storage layer (spec section 1). Secrets stay `SecretStr`."""
+    """Configuration of the storage layer (docs/spec.md §1). Secrets stay `SecretStr`."""
 
     model_config = SettingsConfigDict(
         env_prefix="",

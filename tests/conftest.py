@@ -48,7 +48,7 @@ from tests.support.stores import (
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Every test starts from the spec's defaults in its own data dir."""
+    """Every test starts from the defaults of docs/spec.md §1 in its own data dir."""
     isolate_environment(monkeypatch, tmp_path)
     yield
     get_settings.cache_clear()

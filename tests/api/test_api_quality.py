@@ -1,5 +1,5 @@
-"""The API describes itself fully, answers every error with the spec's body, and logs requests
-with an id but never a token or a signature."""
+"""The API describes itself fully, answers every error with the body of docs/spec.md §3, and logs
+requests with an id but never a token or a signature."""
 
 from __future__ import annotations
 

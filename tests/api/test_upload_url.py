@@ -1,4 +1,4 @@
-"""`POST /api/datasets/upload-url`: auth, every check of the spec, and a PUT through the URL."""
+"""`POST /api/datasets/upload-url`: auth, the checks of docs/spec.md §3, a PUT through the URL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every bucket key of spec section 2 comes from one module and never leaves its prefix."""
+"""Every bucket key of docs/spec.md §2 comes from one module and never leaves its prefix."""
 
 from __future__ import annotations
 

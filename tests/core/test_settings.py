@@ -1,4 +1,4 @@
-"""Settings come from the spec's variables and refuse bad values in one line."""
+"""Settings come from the variables of docs/spec.md §1 and refuse bad values in one line."""
 
 from __future__ import annotations
 

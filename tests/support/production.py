@@ -35,7 +35,7 @@ STOP_GRACE_SECONDS = 15.0
 POLL_SECONDS = 0.5
 
 
-# The deployments of the spec (section 4), as a Prefect server should list them.
+# The deployments of docs/spec.md §4, as a Prefect server should list them.
 DEPLOYMENTS = frozenset(
     {
         "ingest-dataset",

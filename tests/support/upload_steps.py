@@ -32,7 +32,7 @@ def confirm(api: Api, upload_id: str, user: str = "alice", **extra: Any) -> http
 
 
 def error_of(response: httpx.Response) -> tuple[int, str]:
-    """Status and code of an error answer, after checking it has the spec's body."""
+    """Status and code of an error answer, after checking it has the body of docs/spec.md §3."""
     body = response.json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
     assert body["error"]["message"]
