@@ -1,5 +1,6 @@
 """Every test starts from the defaults of docs/spec.md §1 (no R2_* or AUTOML_* variable) in a
-data dir of its own; module-scoped fixtures that build state for several tests start the same way."""
+data dir of its own; module-scoped fixtures that build state for several tests start the
+same way."""
 
 from __future__ import annotations
 
