@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import (
     ClientError,
@@ -25,10 +26,7 @@ from prefect_aws import S3Bucket
 
 from blocks.storage import s3_client
 from core.listings import ListedObject, OpenMultipart
-
-MiB = 1024**2
-GiB = 1024**3
-TiB = 1024**4
+from core.settings import GiB, MiB, TiB
 
 # S3's limits (R2 and MinIO share them): 5 MiB..5 GiB a part, 10,000 parts, 5 GiB in one PUT,
 # 5 TiB an object.
@@ -159,17 +157,22 @@ def read_object(bucket: S3Bucket, key: str, max_bytes: int = SMALL_OBJECT_LIMIT)
     return body
 
 
-def list_objects(bucket: S3Bucket, prefix: str) -> list[ListedObject]:
-    """Every object under `prefix` with its LastModified, in key order (paginated)."""
+def _listed(bucket: S3Bucket, operation: str, prefix: str, field: str) -> Iterator[dict[str, Any]]:
+    """Every entry of `field` in the pages of a listing `operation` under `prefix`."""
     pages = (
         s3_client(bucket)
-        .get_paginator("list_objects_v2")
+        .get_paginator(operation)
         .paginate(Bucket=bucket.bucket_name, Prefix=prefix)
     )
+    for page in pages:
+        yield from page.get(field, [])
+
+
+def list_objects(bucket: S3Bucket, prefix: str) -> list[ListedObject]:
+    """Every object under `prefix` with its LastModified, in key order (paginated)."""
     return [
         ListedObject(key=item["Key"], last_modified=item["LastModified"])
-        for page in pages
-        for item in page.get("Contents", [])
+        for item in _listed(bucket, "list_objects_v2", prefix, "Contents")
     ]
 
 
@@ -180,15 +183,9 @@ def list_keys(bucket: S3Bucket, prefix: str) -> list[str]:
 
 def list_multipart_uploads(bucket: S3Bucket, prefix: str) -> list[OpenMultipart]:
     """Every multipart upload open under `prefix` (paginated)."""
-    pages = (
-        s3_client(bucket)
-        .get_paginator("list_multipart_uploads")
-        .paginate(Bucket=bucket.bucket_name, Prefix=prefix)
-    )
     return [
         OpenMultipart(
             key=item["Key"], multipart_upload_id=item["UploadId"], initiated=item["Initiated"]
         )
-        for page in pages
-        for item in page.get("Uploads", [])
+        for item in _listed(bucket, "list_multipart_uploads", prefix, "Uploads")
     ]

@@ -21,9 +21,9 @@ from blocks.objects import (
     MAX_PARTS,
     MAX_SINGLE_PUT_BYTES,
     MIN_PART_SIZE,
-    MiB,
 )
 from blocks.storage import s3_client
+from core.settings import MiB
 
 UPLOAD_CONTENT_TYPE = "application/octet-stream"
 # Parts a browser sends comfortably; grown for huge files so the count stays under 10,000.

@@ -25,12 +25,12 @@ from prefect_aws import S3Bucket
 from blocks.objects import (
     MAX_PARTS,
     STREAM_ERRORS,
-    MiB,
     ObjectInfo,
     head_object,
     is_precondition_failed,
 )
 from blocks.storage import s3_client
+from core.settings import MiB
 
 # Multipart from 16 MiB on, in 16 MiB parts: at most 10,000 parts covers ~156 GiB; larger files
 # get proportionally larger parts (see `transfer_config`).
