@@ -3,8 +3,8 @@
     python3 -m uv run python -m bench.latency [--runs 20] [--poll 10,1] [--idle-seconds 20]
 
 For each runner poll interval in `--poll` (comma-separated; default 1) it starts one `automl up`
-in a subprocess exactly as a user does, with its own AUTOML_DATA_DIR and free ports and
-`AUTOML_RUNNER_POLL_SECONDS` set to that value, creates a `pro` token with
+in a subprocess as `automl demo` does (stack_process.py), with its own AUTOML_DATA_DIR and free
+ports and `AUTOML_RUNNER_POLL_SECONDS` set to that value, creates a `pro` token with
 `automl token create`, and measures, all on this machine's clock:
 
 - **confirm → ingestion Running**: a small CSV is uploaded through the HTTP protocol
