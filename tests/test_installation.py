@@ -107,7 +107,7 @@ def test_the_documented_install_runs_every_command_from_anywhere(tmp_path: Path)
         [
             str(venv / "bin" / "python"),
             "-c",
-            "import demo, tasks.bucket_setup as b; "
+            "import demo, core.cors as b; "
             "print(demo.__file__); print(len(b.load_cors_rules())); print(b.CORS_RULES_FILE)",
         ],
         elsewhere,
