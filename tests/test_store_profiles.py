@@ -5,10 +5,12 @@ confirm -> ingest -> train -> plots -> downloads work through each."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,6 +20,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from prefect.settings import PREFECT_API_URL
 
+from blocks.objects import MiB
+from blocks.storage import load_storage_block
+from blocks.transfers import (
+    MULTIPART_THRESHOLD,
+    copy_object,
+    download_file,
+    upload_file_once,
+)
 from flows.ingest_dataset import ingest_dataset
 from flows.render_plots import render_plots
 from flows.setup_storage import setup_storage
@@ -29,7 +39,7 @@ from tests.support.api_client import Api, api_factory
 from tests.support.fault_proxy import FaultProxy, fault_proxy
 from tests.support.store_profiles import MINIO, PROFILES, R2
 from tests.support.stores import STORE_KINDS, Store, StoreSpec, use_store
-from tests.support.upload_steps import confirm, upload
+from tests.support.upload_steps import confirm, put_parts, upload
 
 
 @dataclass(frozen=True)
@@ -264,7 +274,9 @@ def api_through_profile(
     training search (the search itself is tested in tests/tasks/test_training.py)."""
     assert _outcomes(setup_storage())["bucket"] == "applied"
     for configured in api_factory(profiled.store, monkeypatch):
-        yield configured(AUTOML_TRAINING_BUDGET_SECONDS="2")
+        yield configured(
+            AUTOML_TRAINING_BUDGET_SECONDS="2", AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB)
+        )
 
 
 def test_upload_ingest_train_plots_and_downloads_pass_through_each_profile(
@@ -301,3 +313,45 @@ def test_upload_ingest_train_plots_and_downloads_pass_through_each_profile(
     # Only set-up's probes were refused: no checksum header, no trailer, no ACL on the way.
     assert _refused_subresources(proxy) == ({"acl", "policy"} if proxy.profile is R2 else {"cors"})
     assert not store.keys("uploads/temp/")
+
+
+def test_multipart_transfers_pass_through_each_profile(profiled: Profiled, tmp_path: Path) -> None:
+    """Large files: the transfer manager's multipart upload (written once), hashed ranged
+    downloads and the multipart copy of a soft delete, none of which may carry a checksum."""
+    store, proxy = profiled.store, profiled.proxy
+    store.create_bucket()
+    content = os.urandom(MULTIPART_THRESHOLD + MiB)  # two parts
+    source = tmp_path / "big.bin"
+    source.write_bytes(content)
+    block = load_storage_block()
+
+    written = upload_file_once(block, source, "datasets/u/d/v.parquet")
+    assert written is not None and written.size == len(content)
+    assert upload_file_once(block, source, "datasets/u/d/v.parquet") is None  # once only
+    downloaded = download_file(block, "datasets/u/d/v.parquet", tmp_path / "back.bin")
+    assert downloaded.sha256 == hashlib.sha256(content).hexdigest()
+    copied = copy_object(block, "datasets/u/d/v.parquet", "deleted/datasets/u/d/v.parquet")
+    assert copied.size == len(content)
+    assert proxy.refused == []
+
+
+def test_a_multipart_upload_through_the_api_passes_through_each_profile(
+    profiled: Profiled, api_through_profile: Api
+) -> None:
+    """Presigned part PUTs from the client, then confirm completes the upload at the store."""
+    store, proxy, api = profiled.store, profiled.proxy, api_through_profile
+    body = b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(2_000_000))
+    body = body[: 17 * MiB]
+    body = body[: body.rfind(b"\n") + 1]  # 17 MiB of whole rows: two 16 MiB parts
+    plan = api.post("/api/datasets/upload-url", {"filename": "big.csv", "size_bytes": len(body)})
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["multipart"] == {"part_size": 16 * MiB, "part_count": 2}
+    upload_id = plan.json()["upload_id"]
+    parts = put_parts(api, upload_id, body, 16 * MiB, 2)
+    confirmed = api.post(
+        "/api/datasets/confirm", {"upload_id": upload_id, "dataset_name": "big", "parts": parts}
+    )
+    assert confirmed.status_code == 202, confirmed.text
+    key = f"uploads/temp/{upload_id}.csv"
+    assert store.client.get_object(Bucket=store.bucket_name, Key=key)["Body"].read() == body
+    assert _refused_subresources(proxy) == ({"acl", "policy"} if proxy.profile is R2 else {"cors"})
