@@ -188,7 +188,9 @@ def setup_storage_command() -> None:
     except AutomlError as exc:
         fail(exc.message)
     except Exception as exc:  # a store or Prefect failure: say what, not a traceback
-        fail(f"setup-storage failed: {exc}", code=1)
+        # One line: a temporary server that did not start appends its whole output.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"setup-storage failed: {first_line}", code=1)
     table = Table("step", "outcome", "detail", title=f"bucket {settings.r2_bucket_name}")
     for step in steps:
         table.add_row(step.step, step.outcome, step.detail)

@@ -87,3 +87,35 @@ def test_a_shorter_startup_timeout_of_the_user_is_not_what_decides(
         store, tmp_path, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1"
     )
     _assert_set_up(store, result)
+
+
+def test_without_a_server_or_a_temporary_one_it_is_one_line_and_no_waiting(
+    tmp_path: Path,
+) -> None:
+    # Prefect is told not to start a temporary server: nothing to wait for, nothing said of it.
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PREFECT_", "R2_", "AUTOML_"))
+    }
+    environment.update(
+        HOME=str(tmp_path),
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false",
+        AUTOML_DATA_DIR=str(tmp_path / "automl-data"),
+        R2_ENDPOINT="http://127.0.0.1:9",  # never reached: the block cannot be saved first
+    )
+    result = subprocess.run(
+        [AUTOML, "setup-storage"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert WAITING not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "setup-storage failed" in lines[0] and "PREFECT_API_URL" in lines[0]
