@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -181,16 +182,59 @@ def setup_storage_command() -> None:
     if settings.embedded:
         fail("R2_ENDPOINT is not set; `automl up` sets up its embedded store by itself")
     try:
-        save_storage_block(settings)
-        steps = setup_storage()
+        with prefect_server_for_this_run():
+            save_storage_block(settings)
+            steps = setup_storage()
     except AutomlError as exc:
         fail(exc.message)
     except Exception as exc:  # a store or Prefect failure: say what, not a traceback
-        fail(f"setup-storage failed: {exc}", code=1)
+        # One line: a temporary server that did not start appends its whole output.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"setup-storage failed: {first_line}", code=1)
     table = Table("step", "outcome", "detail", title=f"bucket {settings.r2_bucket_name}")
     for step in steps:
         table.add_row(step.step, step.outcome, step.detail)
     console.print(table)
+
+
+# How long a temporary Prefect server may take to answer (Prefect waits 20 s by default; on a
+# busy 2-core machine a fresh one takes 25-40 s: it creates and migrates its SQLite database).
+TEMPORARY_PREFECT_SERVER_STARTUP_SECONDS = 180
+
+
+@contextlib.contextmanager
+def prefect_server_for_this_run() -> Iterator[None]:
+    """Without PREFECT_API_URL, Prefect starts a temporary server of its own at the first client
+    call and waits only 20 s for it: say so, and let it wait long enough to start."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        yield  # a server of the user's; or Prefect refuses to start one, and says why
+        return
+    errors.print(
+        "starting a temporary Prefect server for this run (no PREFECT_API_URL set); "
+        "this takes up to a minute…",
+        highlight=False,
+        soft_wrap=True,
+    )
+    errors.print(
+        f"the storage block is saved in its database under {PREFECT_HOME.value()}; "
+        "set PREFECT_API_URL to save it on the Prefect server your flows run on",
+        highlight=False,
+        soft_wrap=True,
+    )
+    timeout = max(
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value(),
+        TEMPORARY_PREFECT_SERVER_STARTUP_SECONDS,
+    )
+    with temporary_settings(updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout}):
+        yield
 
 
 @token_app.command("create")

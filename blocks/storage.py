@@ -1,12 +1,14 @@
 """The storage connection as a Prefect block (prefect-aws `S3Bucket`), built from the settings.
 
 One client configuration serves R2, MinIO and AWS S3 alike: Signature V4, path-style
-addressing, checksums only when the operation requires them (R2 and older MinIO reject the
-CRC32 checksums boto3 >= 1.36 sends by default).
+addressing, checksums only when the operation requires them, and then as `Content-MD5` (R2 and
+older MinIO reject the CRC32 checksums boto3 >= 1.36 sends by default).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from botocore.config import Config
@@ -68,4 +70,34 @@ def load_storage_block() -> S3Bucket:
 
 def s3_client(bucket: S3Bucket) -> Any:
     """The boto3 S3 client of a storage block (cached by prefect-aws per credentials)."""
-    return bucket.credentials.get_s3_client()
+    client = bucket.credentials.get_s3_client()
+    client.meta.events.register(
+        "before-call.s3", required_checksum_as_content_md5, unique_id=_CONTENT_MD5_HOOK
+    )
+    return client
+
+
+_CONTENT_MD5_HOOK = "automl-required-checksum-as-content-md5"
+
+
+def required_checksum_as_content_md5(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """A checksum the operation requires (PutBucketCors, PutBucketLifecycleConfiguration,
+    DeleteObjects) goes as `Content-MD5`, as botocore sent it before 1.36, not as the
+    `x-amz-checksum-crc32` + `x-amz-sdk-checksum-algorithm` headers it picks by default even
+    under `when_required`: R2 documents those headers as not implemented on these operations
+    (https://developers.cloudflare.com/r2/api/s3/api/) and answers 501 `NotImplemented`, and
+    every S3 store accepts Content-MD5. A checksum the caller chose is left alone."""
+    required = model.http_checksum_required or model.http_checksum.get("requestChecksumRequired")
+    checksum = params.get("context", {}).get("checksum", {})
+    algorithm = checksum.get("request_algorithm")
+    chosen_by_caller = any(
+        name.lower() == "x-amz-sdk-checksum-algorithm" for name in params.get("headers", {})
+    )
+    body = params.get("body")
+    if not required or chosen_by_caller or not isinstance(body, bytes | bytearray):
+        return
+    if isinstance(algorithm, dict) and algorithm.get("in") == "header":
+        del checksum["request_algorithm"]  # botocore then adds no checksum header of its own
+        checksum.pop("request_algorithm_header", None)
+        digest = hashlib.md5(body, usedforsecurity=False).digest()
+        params["headers"]["Content-MD5"] = base64.b64encode(digest).decode("ascii")

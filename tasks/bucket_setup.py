@@ -118,9 +118,14 @@ def apply_temp_lifecycle(days: int) -> SetupStep:
             raise
     wanted = temp_lifecycle_rule(days)
     others = [rule for rule in current if rule.get("ID") != TEMP_LIFECYCLE_RULE_ID]
-    client.put_bucket_lifecycle_configuration(
-        Bucket=bucket.bucket_name, LifecycleConfiguration={"Rules": [*others, wanted]}
-    )
+    try:
+        client.put_bucket_lifecycle_configuration(
+            Bucket=bucket.bucket_name, LifecycleConfiguration={"Rules": [*others, wanted]}
+        )
+    except ClientError as exc:
+        if not _is_unsupported(exc):
+            raise
+        return SetupStep("lifecycle", "unsupported", f"the store refused ({_error_code(exc)})")
     return SetupStep("lifecycle", "applied", f"{TEMP_UPLOADS_PREFIX} expires after {days} days")
 
 
@@ -144,6 +149,7 @@ def ensure_private() -> SetupStep:
     bucket = load_storage_block()
     client = s3_client(bucket)
     changes: list[str] = []
+    refused: list[str] = []  # what the store has no API for, so could not be checked here
     try:
         grants = client.get_bucket_acl(Bucket=bucket.bucket_name).get("Grants", [])
         if any(grant.get("Grantee", {}).get("URI") in PUBLIC_GRANTEES for grant in grants):
@@ -152,14 +158,25 @@ def ensure_private() -> SetupStep:
     except ClientError as exc:
         if not _is_unsupported(exc):
             raise
+        refused.append(f"ACLs ({_error_code(exc)})")
     try:
         policy = client.get_bucket_policy(Bucket=bucket.bucket_name)["Policy"]
         if _policy_is_public(policy):
             client.delete_bucket_policy(Bucket=bucket.bucket_name)
             changes.append("deleted a public bucket policy")
     except ClientError as exc:
-        if _error_code(exc) != "NoSuchBucketPolicy" and not _is_unsupported(exc):
+        if _is_unsupported(exc):
+            refused.append(f"bucket policies ({_error_code(exc)})")
+        elif _error_code(exc) != "NoSuchBucketPolicy":
             raise
+    if refused:
+        # Nothing here can vouch for what the store would not show: say so, never "unchanged".
+        unchecked = (
+            f"the store refused {' and '.join(refused)}, so public access was not checked "
+            "there; keep the bucket's public access disabled in the store's settings "
+            "(R2: Settings > Public access)"
+        )
+        return SetupStep("private", "unsupported", "; ".join([*changes, unchecked]))
     if changes:
         return SetupStep("private", "applied", "; ".join(changes))
     return SetupStep("private", "unchanged", "no public grant, no public policy")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect_aws import S3Bucket
@@ -51,6 +52,43 @@ def test_the_client_signs_v4_path_style_with_checksums_only_when_required() -> N
     url = client.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
     assert url.startswith("https://acct.example.com/b/k?")
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+
+
+def test_a_required_checksum_goes_as_content_md5_and_a_chosen_one_is_kept(
+    bucket: Store,
+) -> None:
+    sent: list[tuple[str, dict[str, str]]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        headers = {
+            name.lower(): value.decode() if isinstance(value, bytes) else str(value)
+            for name, value in request.headers.items()
+        }
+        sent.append((request.url.partition("?")[2], headers))
+
+    client = bucket.client
+    client.meta.events.register("before-send.s3", record)
+    try:
+        rules = {"CORSRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"]}]}
+        client.put_bucket_cors(Bucket=bucket.bucket_name, CORSConfiguration=rules)
+        client.delete_objects(Bucket=bucket.bucket_name, Delete={"Objects": [{"Key": "k"}]})
+        client.delete_objects(
+            Bucket=bucket.bucket_name,
+            Delete={"Objects": [{"Key": "k"}]},
+            ChecksumAlgorithm="SHA256",
+        )
+    finally:
+        client.meta.events.unregister("before-send.s3", record)
+    (cors, cors_headers), (delete, delete_headers), (_, chosen_headers) = sent
+    assert (cors, delete) == ("cors", "delete")
+    for headers in (cors_headers, delete_headers):
+        assert "content-md5" in headers  # the store checks the body against it
+        assert not [name for name in headers if name.startswith(("x-amz-checksum", "x-amz-sdk"))]
+    assert chosen_headers["x-amz-sdk-checksum-algorithm"] == "SHA256"
+    assert "x-amz-checksum-sha256" in chosen_headers and "content-md5" not in chosen_headers
+    assert client.get_bucket_cors(Bucket=bucket.bucket_name)["CORSRules"][0]["AllowedMethods"] == [
+        "PUT"
+    ]
 
 
 def test_secrets_are_not_in_the_block_repr_or_its_public_fields() -> None:

@@ -1,7 +1,8 @@
 """An HTTP proxy in front of a real S3 server that answers chosen requests with an error.
 
 Used only for faults a real store cannot be made to produce on demand (a 503 burst, a MinIO-like
-`NotImplemented`); every other request reaches the real server unchanged.
+`NotImplemented`), and for a store profile (tests/support/store_profiles.py): what a store we
+cannot run here (R2, MinIO) refuses. Every other request reaches the real server unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from tests.support.store_profiles import Refusal, StoreProfile
 
 Matcher = Callable[[str, str], bool]  # (method, path with query) -> applies
 
@@ -32,6 +36,8 @@ class FaultProxy:
     faults: list[Fault] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    profile: StoreProfile | None = None
+    refused: list[tuple[str, str, Refusal]] = field(default_factory=list)  # by the profile
 
     def fail(self, matches: Matcher, status: int, code: str, times: int = 1_000_000) -> Fault:
         fault = Fault(matches, status, code, times)
@@ -40,18 +46,19 @@ class FaultProxy:
         return fault
 
 
-def _error_body(code: str) -> bytes:
+def _error_body(code: str, message: str = "injected by the test proxy") -> bytes:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
-        f"<Message>injected by the test proxy</Message></Error>"
+        f"<Message>{escape(message)}</Message></Error>"
     ).encode()
 
 
 @contextmanager
-def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
-    """Starts the proxy on a free 127.0.0.1 port for the duration of the block."""
+def fault_proxy(upstream: str, profile: StoreProfile | None = None) -> Iterator[FaultProxy]:
+    """Starts the proxy on a free 127.0.0.1 port for the duration of the block; with a
+    `profile`, every request it refuses is answered as that store answers it."""
     target = urlsplit(upstream)
-    state = FaultProxy(endpoint_url="")
+    state = FaultProxy(endpoint_url="", profile=profile)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -59,7 +66,26 @@ def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
+        def _refuse(self, status: int, payload: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def _handle(self) -> None:
+            refusal = (
+                state.profile.refusal(self.command, self.path, dict(self.headers.items()))
+                if state.profile is not None
+                else None
+            )
+            if refusal is not None:
+                with state.lock:
+                    state.requests.append((self.command, self.path))
+                    state.refused.append((self.command, self.path, refusal))
+                self.close_connection = True  # the body (maybe aws-chunked) is left unread
+                self._refuse(refusal.status, _error_body(refusal.code, refusal.message))
+                return
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             with state.lock:
@@ -75,12 +101,7 @@ def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
                 if fault is not None:
                     fault.hits += 1
             if fault is not None:
-                payload = _error_body(fault.code)
-                self.send_response(fault.status)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._refuse(fault.status, _error_body(fault.code))
                 return
             connection = http.client.HTTPConnection(str(target.hostname), target.port, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
