@@ -18,8 +18,8 @@ def usage(user: CurrentUser, catalog: CatalogDep) -> UsageResponse:
     return read_usage(catalog, user)
 
 
-@router.post(
-    "/api/trash/purge",
+@router.delete(
+    "/api/trash",
     response_model=TrashPurgeResponse,
     responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
