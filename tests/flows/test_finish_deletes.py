@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from catalog.database import catalog_for
 from catalog.tables import Dataset
+from core.settings import get_settings
 from core.statuses import DatasetStatus
 from flows.cleanup_stale_uploads import cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
@@ -35,8 +38,14 @@ def dataset_status(api: Api, dataset_id: str) -> DatasetStatus:
 
 
 def test_a_delete_the_store_stops_half_way_is_finished_by_the_cleanup_flow(
-    faulty_bucket: tuple[Store, FaultProxy], ingest_deployment: str
+    faulty_bucket: tuple[Store, FaultProxy],
+    ingest_deployment: str,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """On each catalog database (SQLite, PostgreSQL)."""
+    monkeypatch.setenv("AUTOML_DATABASE_URL", database_url)
+    get_settings.cache_clear()
     store, proxy = faulty_bucket
     with api_over(store) as api:
         ids = confirm(api, upload(api)).json()
