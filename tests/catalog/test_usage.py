@@ -4,6 +4,7 @@ PostgreSQL: every byte kept for a user counts until it is purged."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -262,3 +263,21 @@ def test_the_migration_carries_ready_and_failed_versions_into_the_ledger(
         assert (usage.used.datasets, usage.trash.datasets) == (700, 20)
         assert session.get(Dataset, "d1").status == DatasetStatus.ACTIVE  # type: ignore[union-attr]
     handle.dispose()
+
+
+def test_parallel_parquet_checks_at_the_quotas_edge_never_overshoot(catalog: Catalog) -> None:
+    versions = [_confirmed(catalog, 10)[1] for _ in range(6)]
+
+    def reserve(version_id: str) -> bool:
+        try:
+            with catalog.session() as session:
+                reserve_parquet(session, SETTINGS, version_id, 600)
+        except QuotaExceededError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        fitted = sum(pool.map(reserve, versions))
+    # k of them fit while 600 * k + 10 * (6 - k) <= 2000: exactly 3, whatever the order.
+    assert fitted == 3
+    assert _committed(catalog) == 3 * 600 + 3 * 10
