@@ -9,7 +9,7 @@ from prefect_aws import S3Bucket
 from api.deps import ApiState
 from api.errors import install_error_handlers
 from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
-from api.routes import datasets, health, jobs, uploads
+from api.routes import datasets, health, jobs, uploads, usage
 from blocks.storage import load_storage_block
 from catalog.database import catalog_for, migrate
 from core.cors import load_cors_rules
@@ -44,6 +44,7 @@ def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(datasets.router)
     app.include_router(jobs.router)
+    app.include_router(usage.router)
     app.include_router(health.router)
     app.add_middleware(RequestLogMiddleware)  # inside CORS: its answers get CORS headers too
     app.add_middleware(

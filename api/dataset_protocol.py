@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from prefect_aws import S3Bucket
 
 from api.schemas import (
@@ -9,13 +11,14 @@ from api.schemas import (
     DatasetPage,
     DatasetRecord,
     DatasetSummary,
+    DeleteResponse,
     DownloadUrlResponse,
     VersionDetail,
     VersionSummary,
 )
-from blocks.objects import delete_object, head_object
+from api.trash_protocol import purge_trash
 from blocks.presigning import presign_get
-from blocks.transfers import copy_object
+from blocks.transfers import move_to_deleted
 from catalog.database import Catalog
 from catalog.deletion import mark_dataset_deleted
 from catalog.listing import (
@@ -26,8 +29,10 @@ from catalog.listing import (
     versions_of,
 )
 from core.errors import ConflictError
-from core.keys import deleted_key
-from core.statuses import VersionStatus
+from core.statuses import DatasetStatus, VersionStatus
+from tasks.deletion import finish_delete
+
+logger = logging.getLogger("api.datasets")
 
 
 def _dataset_summary(entry: DatasetWithVersions) -> DatasetSummary:
@@ -80,16 +85,39 @@ def download_url(
     return DownloadUrlResponse(url=signed.url, expires_at=signed.expires_at)
 
 
-def delete_dataset(catalog: Catalog, storage: S3Bucket, user_id: str, dataset_id: str) -> int:
-    """Marks the dataset deleted (atomically, so racing deletes and confirms cannot double-count
-    or slip a version in), then moves its objects under `deleted/`; returns how many moved.
-    Each object is copied before its live key is removed, so none is ever lost."""
+def delete_dataset(
+    catalog: Catalog, storage: S3Bucket, user_id: str, dataset_id: str, permanent: bool = False
+) -> DeleteResponse:
+    """Records the delete (atomically, so racing deletes and confirms cannot double-count or
+    slip a version in), then moves its objects under `deleted/` (each copied before its live key
+    is removed, so none is ever lost). If the store fails half-way the delete stays recorded
+    (`deleting`) and the answer says how many objects remain: the cleanup flow moves them.
+    `permanent` then purges the dataset's trash at once instead of after the retention period."""
     with catalog.session() as session:
-        keys = mark_dataset_deleted(session, user_id, dataset_id)
-    moved = 0
-    for key in keys:
-        if head_object(storage, key) is not None:
-            copy_object(storage, key, deleted_key(key))
-            delete_object(storage, key)
-            moved += 1
-    return moved
+        mark_dataset_deleted(session, user_id, dataset_id)
+    progress = finish_delete(catalog.session, lambda key: move_to_deleted(storage, key), dataset_id)
+    if progress.error is not None:
+        logger.warning("delete of dataset %s stopped: %s", dataset_id, progress.error)
+    purged = 0
+    if permanent:
+        purged = purge_trash(catalog, storage, user_id, dataset_id).objects_purged
+    if progress.finished:
+        message = f"deleted: {progress.moved} objects moved under deleted/" + (
+            f", {purged} purged for good" if permanent else ", kept until purged"
+        )
+        status = DatasetStatus.DELETED
+    else:
+        message = (
+            f"accepted, finishing: the delete is recorded and the dataset is gone; "
+            f"{progress.remaining} objects are still to be moved under deleted/ and the "
+            "cleanup flow will finish it"
+        )
+        status = DatasetStatus.DELETING
+    return DeleteResponse(
+        id=dataset_id,
+        status=status,
+        objects_moved=progress.moved,
+        objects_remaining=progress.remaining,
+        objects_purged=purged,
+        message=message,
+    )

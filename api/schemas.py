@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from core.statuses import JobStatus, UploadStatus, VersionStatus
+from core.statuses import DatasetStatus, JobStatus, UploadStatus, VersionStatus
 from tasks.training.metadata import ModelMetadata
 
 
@@ -163,9 +163,47 @@ class DownloadUrlResponse(BaseModel):
 
 
 class DeleteResponse(BaseModel):
+    """200 when every object was moved (`status: deleted`); 202 when the store failed half-way
+    (`status: deleting`, `objects_remaining` > 0): the delete is recorded and the dataset reads
+    as gone, and the cleanup flow moves the rest."""
+
     id: str
     deleted: Literal[True] = True
-    objects_moved: int
+    status: DatasetStatus = Field(description="`deleted`, or `deleting` while objects remain.")
+    objects_moved: int = Field(description="Objects this request moved under `deleted/`.")
+    objects_remaining: int = Field(
+        default=0, description="Objects still to move; the cleanup flow finishes them."
+    )
+    objects_purged: int = Field(
+        default=0, description="With `permanent=true`: trash objects removed for good."
+    )
+    message: str
+
+
+class UsageByCategory(BaseModel):
+    datasets: int = Field(description="Parquet files of versions; failed versions' kept uploads.")
+    models: int = Field(description="model.joblib and metadata.json of trained jobs.")
+    plots: int = Field(description="The PNG plots of trained jobs.")
+    total: int
+
+
+class UsageResponse(BaseModel):
+    """What the caller stores, in bytes: everything kept for them counts against the quota
+    (in use, in trash until purged, and reservations of uploads in flight)."""
+
+    quota_bytes: int
+    used: UsageByCategory = Field(description="Objects in use.")
+    trash: UsageByCategory = Field(
+        description="Soft-deleted objects and failed uploads' kept files, until purged."
+    )
+    reserved_bytes: int = Field(description="Reservations of uploads and ingestions in flight.")
+    committed_bytes: int = Field(description="used + trash + reserved: checked against quota.")
+    free_bytes: int
+
+
+class TrashPurgeResponse(BaseModel):
+    objects_purged: int
+    bytes_freed: int
 
 
 class HealthResponse(BaseModel):

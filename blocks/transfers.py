@@ -26,10 +26,12 @@ from blocks.objects import (
     MAX_PARTS,
     STREAM_ERRORS,
     ObjectInfo,
+    delete_object,
     head_object,
     is_precondition_failed,
 )
 from blocks.storage import s3_client
+from core.keys import deleted_key
 from core.settings import MiB
 
 # Multipart from 16 MiB on, in 16 MiB parts: at most 10,000 parts covers ~156 GiB; larger files
@@ -115,6 +117,17 @@ def copy_object(bucket: S3Bucket, source_key: str, destination_key: str) -> Obje
     if copied is None or copied.size != info.size:
         raise RuntimeError(f"copy of {source_key} to {destination_key} did not land whole")
     return copied
+
+
+def move_to_deleted(bucket: S3Bucket, key: str) -> bool:
+    """Soft-deletes one object: copies it to `deleted/{key}`, then removes the live key, so it is
+    never lost whatever fails in between (a retry copies again). False if the live key held no
+    object (moved before, or never written): nothing to do."""
+    if head_object(bucket, key) is None:
+        return False
+    copy_object(bucket, key, deleted_key(key))
+    delete_object(bucket, key)
+    return True
 
 
 def upload_file(

@@ -10,9 +10,10 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from catalog.tables import Dataset, DatasetVersion, Upload, User, utcnow
+from catalog.usage import forget_object, record_object
 from core.errors import ConflictError, NotFoundError
 from core.keys import check_key_part, dataset_key, new_id, temp_upload_key, upload_extension
-from core.statuses import UploadStatus, VersionStatus
+from core.statuses import ObjectState, UploadStatus, UsageCategory, VersionStatus
 
 
 def create_upload(
@@ -145,7 +146,9 @@ class IngestionOutcome:
 
 
 def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> bool:
-    """Records the result and turns the upload's reservation into used bytes, exactly once.
+    """Records the result and turns the upload's reservation into used bytes, exactly once:
+    the Parquet file enters the ledger (`stored_objects`) and the upload's temp object, which
+    ingestion deletes next, leaves it if it was kept there by an earlier failure.
 
     The ingesting -> ready transition is one conditional UPDATE, so of two racing runs only one
     counts the bytes, on SQLite (which has no row locks) as on PostgreSQL.
@@ -178,6 +181,16 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
     assert upload is not None
     upload.reserved_bytes = 0
     upload.status = UploadStatus.INGESTED
+    record_object(
+        session,
+        key=version.parquet_key,
+        user_id=upload.user_id,
+        dataset_id=version.dataset_id,
+        category=UsageCategory.DATASETS,
+        size_bytes=outcome.size_bytes,
+        upload_id=upload.id,
+    )
+    forget_object(session, upload.temp_key, ObjectState.KEPT)
     session.execute(
         update(User)
         .where(User.id == upload.user_id)
@@ -186,14 +199,29 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
     return True
 
 
-def mark_failed(session: Session, version_id: str, reason: str) -> None:
-    """Fails the version with a readable reason and releases the upload's reservation."""
+def mark_failed(session: Session, version_id: str, reason: str, upload_kept: bool = True) -> bool:
+    """Fails the version with a readable reason and releases the upload's reservation; the
+    upload's temp object, kept for inspection until purged, is recorded in the ledger as trash
+    (`kept`) unless `upload_kept` is False (it is gone). False if the version is ready (or
+    unknown): nothing was changed."""
     version = session.get(DatasetVersion, version_id)
     if version is None or version.status == VersionStatus.READY:
-        return
+        return False
     version.status = VersionStatus.FAILED
     version.error = reason
     upload = session.get(Upload, version.upload_id)
     if upload is not None:
         upload.reserved_bytes = 0
         upload.status = UploadStatus.FAILED
+        if upload_kept and version.deleted_at is None:
+            record_object(
+                session,
+                key=upload.temp_key,
+                user_id=upload.user_id,
+                dataset_id=version.dataset_id,
+                category=UsageCategory.DATASETS,
+                size_bytes=upload.size_bytes,
+                state=ObjectState.KEPT,
+                upload_id=upload.id,
+            )
+    return True

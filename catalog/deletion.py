@@ -1,52 +1,189 @@
-"""Soft delete of a dataset: the records first, under a lock, then the objects it lists."""
+"""Delete of a dataset as a recorded state (`active` -> `deleting` -> `deleted`): the records
+first, under a lock, then the objects the ledger lists for it, each recorded once moved; and
+purging a user's trash for good."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
+from catalog.lifecycle import mark_upload_purged
 from catalog.listing import versions_of
-from catalog.tables import Dataset, Upload, User, utcnow
+from catalog.tables import Dataset, Job, StoredObject, User, utcnow
+from catalog.usage import forget_object
 from core.errors import ConflictError, NotFoundError
-from core.statuses import VersionStatus
+from core.statuses import DatasetStatus, JobStatus, ObjectState, VersionStatus
+
+_UNFINISHED_JOBS = (JobStatus.PENDING, JobStatus.RUNNING)
 
 
-def mark_dataset_deleted(session: Session, user_id: str, dataset_id: str) -> list[str]:
-    """Marks the dataset and its versions deleted, gives their bytes back to the quota, and
-    returns the objects to move under `deleted/`: each ready version's Parquet file and each
-    failed version's kept upload.
+def mark_dataset_deleted(session: Session, user_id: str, dataset_id: str) -> int:
+    """Records the delete: the dataset becomes `deleting`, its versions and the jobs trained on
+    them read as gone, and every object of it in the ledger (each version's Parquet file, failed
+    versions' kept uploads, the jobs' models and plots) becomes `deleting`: trash, still counted
+    until purged. Returns how many objects are to be moved under `deleted/`.
 
-    It starts with a conditional UPDATE of the dataset row, so of two deletes only one frees
-    the bytes, and a confirm adding a version (which locks the same row) waits or finds it
-    deleted. A dataset with an ingestion in progress is refused: its run would write after.
+    It starts with a conditional UPDATE of the dataset row, so of two deletes only one records
+    it, and a confirm adding a version (which locks the same row) waits or finds it deleted. A
+    dataset with an ingestion or a training in progress is refused: its run would write after.
     """
     now = utcnow()
     claimed = session.execute(
         update(Dataset)
-        .where(Dataset.id == dataset_id, Dataset.user_id == user_id, Dataset.deleted_at.is_(None))
-        .values(deleted_at=now)
+        .where(
+            Dataset.id == dataset_id,
+            Dataset.user_id == user_id,
+            Dataset.deleted_at.is_(None),
+            Dataset.status == DatasetStatus.ACTIVE,
+        )
+        .values(deleted_at=now, status=DatasetStatus.DELETING)
     )
     if cast("CursorResult[Any]", claimed).rowcount != 1:
         raise NotFoundError(f"no dataset {dataset_id}")
-    keys: list[str] = []
     freed = 0
-    for version in versions_of(session, dataset_id):
+    versions = versions_of(session, dataset_id)
+    for version in versions:
         if version.status in (VersionStatus.PENDING, VersionStatus.INGESTING):
             raise ConflictError(  # rolls the whole transaction back: nothing is deleted
                 f"version {version.id} is still {version.status}; delete the dataset once "
                 "its ingestion has finished"
             )
         if version.status == VersionStatus.READY:
-            keys.append(version.parquet_key)
             freed += version.size_bytes or 0
-        elif version.status == VersionStatus.FAILED:
-            upload = session.get(Upload, version.upload_id)
-            if upload is not None:
-                keys.append(upload.temp_key)
         version.deleted_at = now
+    version_ids = [version.id for version in versions]
+    if version_ids:
+        busy = session.execute(
+            select(Job.id, Job.status).where(
+                Job.version_id.in_(version_ids), Job.status.in_(_UNFINISHED_JOBS)
+            )
+        ).first()
+        if busy is not None:
+            raise ConflictError(
+                f"training job {busy[0]} on this dataset is still {busy[1]}; delete the "
+                "dataset once it has finished"
+            )
+        session.execute(
+            update(Job)
+            .where(Job.version_id.in_(version_ids), Job.deleted_at.is_(None))
+            .values(deleted_at=now)
+        )
+    to_move = session.execute(
+        update(StoredObject)
+        .where(
+            StoredObject.dataset_id == dataset_id,
+            StoredObject.state.in_((ObjectState.LIVE, ObjectState.KEPT)),
+        )
+        .values(state=ObjectState.DELETING, updated_at=now)
+    )
+    # users.used_bytes: the live datasets' Parquet bytes, kept as before (the quota reads the
+    # ledger).
     session.execute(
         update(User).where(User.id == user_id).values(used_bytes=User.used_bytes - freed)
     )
-    return keys
+    return int(cast("CursorResult[Any]", to_move).rowcount)
+
+
+def keys_to_move(session: Session, dataset_id: str) -> list[str]:
+    """The live keys of the dataset's objects not yet recorded as moved under `deleted/`."""
+    return list(
+        session.execute(
+            select(StoredObject.key)
+            .where(
+                StoredObject.dataset_id == dataset_id,
+                StoredObject.state == ObjectState.DELETING,
+            )
+            .order_by(StoredObject.key)
+        ).scalars()
+    )
+
+
+def record_moved(session: Session, key: str) -> None:
+    """The object of `key` is now at `deleted/{key}` (or was gone): it stays trash until purged."""
+    session.execute(
+        update(StoredObject)
+        .where(StoredObject.key == key, StoredObject.state == ObjectState.DELETING)
+        .values(state=ObjectState.DELETED, updated_at=utcnow())
+    )
+
+
+def finish_if_moved(session: Session, dataset_id: str) -> bool:
+    """`deleting` -> `deleted` once no object of the dataset is left to move; True if the
+    dataset is `deleted` (now or before)."""
+    remaining = session.execute(
+        select(func.count())
+        .select_from(StoredObject)
+        .where(
+            StoredObject.dataset_id == dataset_id,
+            StoredObject.state == ObjectState.DELETING,
+        )
+    ).scalar_one()
+    if remaining:
+        return False
+    session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id, Dataset.status == DatasetStatus.DELETING)
+        .values(status=DatasetStatus.DELETED)
+    )
+    return True
+
+
+def unfinished_deletes(session: Session) -> list[str]:
+    """Datasets whose delete was recorded but not finished (the store failed, the process
+    stopped): the cleanup flow finishes them."""
+    return list(
+        session.execute(
+            select(Dataset.id)
+            .where(Dataset.status == DatasetStatus.DELETING)
+            .order_by(Dataset.deleted_at)
+        ).scalars()
+    )
+
+
+@dataclass(frozen=True)
+class TrashItem:
+    """An object of a user's trash that can be purged now, and where it is."""
+
+    key: str  # its ledger key (the live key)
+    location: str  # where it is: `deleted/{key}`, or the temp key of a kept failed upload
+    size_bytes: int
+
+
+def purgeable_trash(
+    session: Session, user_id: str, dataset_id: str | None = None
+) -> list[TrashItem]:
+    """The user's (or one dataset's) trash that can be purged at once: objects moved under
+    `deleted/` and failed versions' kept uploads. Objects of a delete still moving are not."""
+    query = select(StoredObject.key, StoredObject.state, StoredObject.size_bytes).where(
+        StoredObject.user_id == user_id,
+        StoredObject.state.in_((ObjectState.DELETED, ObjectState.KEPT)),
+    )
+    if dataset_id is not None:
+        query = query.where(StoredObject.dataset_id == dataset_id)
+    items = []
+    for key, state, size in session.execute(query.order_by(StoredObject.key)).all():
+        location = "deleted/" + key if state == ObjectState.DELETED else key
+        items.append(TrashItem(key, location, int(size)))
+    return items
+
+
+def claim_kept_upload(session: Session, key: str) -> bool:
+    """Before a kept failed upload is removed: marks its upload `purged` (only while its version
+    is still failed, so a re-run is never robbed). True for any other trash object."""
+    row = session.get(StoredObject, key)
+    if row is None:
+        return False
+    if row.state != ObjectState.KEPT or row.upload_id is None:
+        return True
+    return mark_upload_purged(session, row.upload_id)
+
+
+def forget_purged(session: Session, key: str) -> bool:
+    """The object of `key` was removed from the store: it is no longer the user's (its bytes
+    leave the quota). False if it was not recorded as trash."""
+    return any(
+        forget_object(session, key, state) for state in (ObjectState.DELETED, ObjectState.KEPT)
+    )

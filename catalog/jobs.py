@@ -9,9 +9,10 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from catalog.tables import Dataset, DatasetVersion, Job, utcnow
+from catalog.usage import record_object
 from core.errors import ConflictError, NotFoundError
 from core.keys import new_id
-from core.statuses import JobStatus, VersionStatus
+from core.statuses import JobStatus, UsageCategory, VersionStatus
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def create_job(
 def users_job(session: Session, user_id: str, job_id: str) -> Job:
     """The caller's job; another user's id is reported exactly like an unknown one."""
     job = session.get(Job, job_id)
-    if job is None or job.user_id != user_id:
+    if job is None or job.user_id != user_id or job.deleted_at is not None:
         raise NotFoundError(f"no job {job_id}")
     return job
 
@@ -92,17 +93,41 @@ def mark_running(session: Session, job_id: str, flow_run_id: str | None) -> bool
     """pending/failed -> running; False if the job already succeeded (nothing to do)."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status != JobStatus.SUCCEEDED)
+        .where(Job.id == job_id, Job.status != JobStatus.SUCCEEDED, Job.deleted_at.is_(None))
         .values(status=JobStatus.RUNNING, flow_run_id=flow_run_id, error=None, updated_at=utcnow())
     )
     return bool(cast("CursorResult[Any]", result).rowcount)
 
 
-def mark_succeeded(session: Session, job_id: str, task_type: str, metrics: dict[str, Any]) -> bool:
-    """Records the published model's facts once; False if another run recorded them first."""
+def _record_job_objects(
+    session: Session, job: Job, category: UsageCategory, objects: dict[str, int]
+) -> None:
+    version = session.get(DatasetVersion, job.version_id)
+    assert version is not None
+    for key, size in objects.items():
+        record_object(
+            session,
+            key=key,
+            user_id=job.user_id,
+            dataset_id=version.dataset_id,
+            category=category,
+            size_bytes=size,
+            job_id=job.id,
+        )
+
+
+def mark_succeeded(
+    session: Session,
+    job_id: str,
+    task_type: str,
+    metrics: dict[str, Any],
+    model_objects: dict[str, int] | None = None,
+) -> bool:
+    """Records the published model's facts and its files' sizes (key -> bytes, in the ledger)
+    once; False if another run recorded them first, or the job's dataset was deleted."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status != JobStatus.SUCCEEDED)
+        .where(Job.id == job_id, Job.status != JobStatus.SUCCEEDED, Job.deleted_at.is_(None))
         .values(
             status=JobStatus.SUCCEEDED,
             task_type=task_type,
@@ -111,7 +136,12 @@ def mark_succeeded(session: Session, job_id: str, task_type: str, metrics: dict[
             updated_at=utcnow(),
         )
     )
-    return bool(cast("CursorResult[Any]", result).rowcount)
+    if cast("CursorResult[Any]", result).rowcount != 1:
+        return False
+    _record_job_objects(
+        session, get_job(session, job_id), UsageCategory.MODELS, model_objects or {}
+    )
+    return True
 
 
 def mark_job_failed(session: Session, job_id: str, reason: str) -> None:
@@ -122,6 +152,16 @@ def mark_job_failed(session: Session, job_id: str, reason: str) -> None:
     )
 
 
-def mark_plots_rendered(session: Session, job_id: str) -> None:
-    """Says the job's plot list is whole (set again by a re-render, which redraws the same keys)."""
-    session.execute(update(Job).where(Job.id == job_id).values(plots_rendered_at=utcnow()))
+def mark_plots_rendered(session: Session, job_id: str, plot_objects: dict[str, int]) -> bool:
+    """Says the job's plot list is whole and records the plots' sizes (key -> bytes) in the
+    ledger (set again by a re-render, which redraws the same keys). False if the job's dataset
+    was deleted meanwhile: the plots are then not the user's to keep (the flow removes them)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.deleted_at.is_(None))
+        .values(plots_rendered_at=utcnow())
+    )
+    if cast("CursorResult[Any]", result).rowcount != 1:
+        return False
+    _record_job_objects(session, get_job(session, job_id), UsageCategory.PLOTS, plot_objects)
+    return True

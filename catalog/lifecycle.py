@@ -12,9 +12,10 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from catalog.tables import DatasetVersion, Upload
+from catalog.usage import forget_object
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.listings import ListedObject, OpenMultipart
-from core.statuses import UploadStatus, VersionStatus
+from core.statuses import ObjectState, UploadStatus, VersionStatus
 
 # Upload states whose temp object, if one is (again) in the bucket, serves nothing: the bytes
 # became a dataset version, or the upload was closed. A `failed` upload's object is kept for
@@ -211,7 +212,8 @@ def kept_failed_uploads(session: Session) -> list[KeptUpload]:
 
 def mark_upload_purged(session: Session, upload_id: str) -> bool:
     """failed -> purged, only while its version is still failed (not being redone): the kept
-    object may then be removed. False if the version moved on."""
+    object may then be removed, and leaves the ledger (and the user's quota). False if the
+    version moved on."""
     still_failed = (
         select(DatasetVersion.id)
         .where(DatasetVersion.upload_id == upload_id, DatasetVersion.status == VersionStatus.FAILED)
@@ -222,4 +224,8 @@ def mark_upload_purged(session: Session, upload_id: str) -> bool:
         .where(Upload.id == upload_id, Upload.status == UploadStatus.FAILED, still_failed)
         .values(status=UploadStatus.PURGED)
     )
-    return bool(cast("CursorResult[Any]", result).rowcount)
+    if not cast("CursorResult[Any]", result).rowcount:
+        return False
+    temp_key = session.execute(select(Upload.temp_key).where(Upload.id == upload_id)).scalar_one()
+    forget_object(session, temp_key, ObjectState.KEPT)
+    return True

@@ -1,4 +1,5 @@
-"""Catalog tables: users and their API tokens, uploads, datasets, versions, training jobs."""
+"""Catalog tables: users and their API tokens, uploads, datasets, versions, training jobs, and
+the ledger of every stored object with its size."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Stri
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from core.statuses import JobStatus, UploadStatus, VersionStatus
+from core.statuses import (
+    DatasetStatus,
+    JobStatus,
+    ObjectState,
+    UploadStatus,
+    UsageCategory,
+    VersionStatus,
+)
 
 ID = String(64)
 
@@ -109,6 +117,9 @@ class Dataset(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[DatasetStatus] = mapped_column(
+        status_column(DatasetStatus), default=DatasetStatus.ACTIVE
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -153,5 +164,31 @@ class Job(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)
     # Set when `render-plots` has uploaded every plot: until then the plot list may be partial.
     plots_rendered_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Set when its dataset is deleted: the job, its model and its plots then read as gone.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class StoredObject(Base):
+    """The ledger: one row per object kept for a user, with its size, from the moment it is
+    recorded until it is purged. A user's stored bytes (what the quota counts, beside the
+    reservations of uploads in flight) are the sum of their rows, whatever the state."""
+
+    __tablename__ = "stored_objects"
+    __table_args__ = (
+        Index("ix_stored_objects_user_state", "user_id", "state"),
+        Index("ix_stored_objects_dataset_state", "dataset_id", "state"),
+    )
+
+    # The object's live key; once `deleted` it is at `deleted/{key}`.
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    category: Mapped[UsageCategory] = mapped_column(status_column(UsageCategory))
+    state: Mapped[ObjectState] = mapped_column(status_column(ObjectState))
+    size_bytes: Mapped[int]
+    upload_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from catalog.datasets import create_upload, create_version
 from catalog.tables import DatasetVersion, Upload, User, utcnow
+from catalog.usage import stored_bytes
 from core.errors import (
     ConflictError,
     ExpiredError,
@@ -24,7 +25,7 @@ from core.errors import (
     QuotaExceededError,
 )
 from core.keys import upload_extension
-from core.settings import Tier
+from core.settings import Settings, Tier
 from core.statuses import UploadStatus
 
 # A multipart upload of a large file takes longer than one URL lives: it stays open (and keeps
@@ -49,9 +50,9 @@ def _lock_user(session: Session, user_id: str) -> None:
         raise NotFoundError(f"no user {user_id}")
 
 
-def committed_bytes(session: Session, user_id: str, now: datetime) -> int:
-    """Used bytes plus every live reservation of the user: what the quota is checked against."""
-    user = session.execute(select(User.used_bytes).where(User.id == user_id)).scalar_one()
+def reserved_bytes(session: Session, user_id: str, now: datetime) -> int:
+    """The reservations of the user's uploads in flight: pending and unexpired, or confirmed
+    (until ingestion turns them into a stored Parquet file or releases them)."""
     reserved = session.execute(
         select(func.coalesce(func.sum(Upload.reserved_bytes), 0)).where(
             Upload.user_id == user_id,
@@ -61,7 +62,13 @@ def committed_bytes(session: Session, user_id: str, now: datetime) -> int:
             ),
         )
     ).scalar_one()
-    return int(user) + int(reserved)
+    return int(reserved)
+
+
+def committed_bytes(session: Session, user_id: str, now: datetime) -> int:
+    """Every byte stored for the user (in use or in trash, see `catalog.usage`) plus every live
+    reservation: what the quota is checked against."""
+    return stored_bytes(session, user_id) + reserved_bytes(session, user_id, now)
 
 
 def reserve_upload(
@@ -181,3 +188,35 @@ def record_flow_run(session: Session, version_id: str, flow_run_id: str) -> bool
         .values(flow_run_id=flow_run_id)
     )
     return bool(cast("CursorResult[Any]", result).rowcount)
+
+
+def reserve_parquet(session: Session, settings: Settings, version_id: str, size_bytes: int) -> None:
+    """Before ingestion uploads a version's Parquet file: checks its size against the quota and
+    makes it the upload's reservation, under the user's lock (as `reserve_upload`), so the file
+    can never take the user past the quota, even if it re-encodes larger than the raw upload.
+
+    The upload's own reservation (its raw size) is replaced, not added to. A re-run of a failed
+    version reserves again (its upload is `confirmed` again until the version ends).
+    """
+    row = session.execute(
+        select(Upload, User.tier)
+        .join(DatasetVersion, DatasetVersion.upload_id == Upload.id)
+        .join(User, User.id == Upload.user_id)
+        .where(DatasetVersion.id == version_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"no dataset version {version_id}")
+    upload, tier_name = row
+    _lock_user(session, upload.user_id)
+    session.refresh(upload)
+    quota = settings.tier(tier_name).quota_bytes
+    own = upload.reserved_bytes if upload.status == UploadStatus.CONFIRMED else 0
+    others = committed_bytes(session, upload.user_id, utcnow()) - own
+    if others + size_bytes > quota:
+        raise QuotaExceededError(
+            f"the converted Parquet file is {size_bytes:,} bytes; with it you would store "
+            f"{others + size_bytes:,} bytes of your {quota:,}-byte quota (stored, trash and "
+            "uploads in progress count); free space (delete or purge trash) and ingest again"
+        )
+    upload.reserved_bytes = size_bytes
+    upload.status = UploadStatus.CONFIRMED

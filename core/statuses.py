@@ -45,3 +45,31 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class DatasetStatus(StrEnum):
+    """A dataset: `active` -> `deleting` (recorded, its objects being moved under `deleted/`)
+    -> `deleted` (every object moved). A delete interrupted half-way stays `deleting` until the
+    cleanup flow finishes it."""
+
+    ACTIVE = "active"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+class ObjectState(StrEnum):
+    """Where a stored object of the ledger (`stored_objects`) is, and whether it is in use.
+    Every state counts against the quota until the object is purged (its row is removed)."""
+
+    LIVE = "live"  # at its live key, in use
+    KEPT = "kept"  # a failed version's upload, kept at its temp key for inspection (trash)
+    DELETING = "deleting"  # its dataset is being deleted: to be moved under `deleted/` (trash)
+    DELETED = "deleted"  # moved to `deleted/{key}`, until purged (trash)
+
+
+class UsageCategory(StrEnum):
+    """What a stored object is, as `GET /api/usage` breaks usage down."""
+
+    DATASETS = "datasets"  # Parquet files of versions, failed versions' kept uploads
+    MODELS = "models"  # model.joblib and metadata.json
+    PLOTS = "plots"  # plots/{job_id}/*.png

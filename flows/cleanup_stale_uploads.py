@@ -1,5 +1,6 @@
 """The `cleanup-stale-uploads` flow (every 15 minutes): closes expired uploads, frees what they
-left at the store, removes stray temp objects, and restarts ingestions left without a run."""
+left at the store, removes stray temp objects, restarts ingestions left without a run, and
+finishes deletes that stopped half-way."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.settings import get_settings
 from orchestrator.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live
+from tasks.deletion import find_unfinished_deletes, finish_delete
 from tasks.lifecycle import (
     expire_uploads,
     find_stray_temp_objects,
@@ -23,7 +25,14 @@ from tasks.lifecycle import (
     give_up_ingestion,
     record_restart,
 )
-from tasks.storage import abort_multipart, delete_object, list_multipart_uploads, list_objects
+from tasks.records import catalog_session
+from tasks.storage import (
+    abort_multipart,
+    delete_object,
+    list_multipart_uploads,
+    list_objects,
+    move_to_deleted,
+)
 
 # A version younger than this is left to the confirm that created it, which starts its run and
 # announces the upload (`automl.upload.confirmed`) only if it records that run first.
@@ -40,6 +49,7 @@ class CleanupReport:
     strays_removed: int
     ingestions_restarted: int
     ingestions_given_up: int
+    deletes_finished: int = 0
 
     def markdown(self) -> str:
         rows = "\n".join(f"| {name.replace('_', ' ')} | {n} |" for name, n in asdict(self).items())
@@ -102,6 +112,25 @@ def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
     return restarted, given_up
 
 
+def _finish_deletes() -> int:
+    """Finishes each delete that was recorded but stopped before every object was moved under
+    `deleted/` (the store failed half-way, the API process stopped): see
+    `tasks.deletion.finish_delete`. Returns how many datasets ended `deleted`."""
+    logger = get_run_logger()
+    finished = 0
+    for dataset_id in find_unfinished_deletes():
+        progress = finish_delete(catalog_session, move_to_deleted, dataset_id)
+        if progress.error is not None:
+            logger.warning(
+                "delete of dataset %s: %d objects left to move (%s)",
+                dataset_id,
+                progress.remaining,
+                progress.error,
+            )
+        finished += progress.finished
+    return finished
+
+
 # Asking Prefect about runs and starting them: flow-level steps (tasks sit below deployments).
 @task(
     task_run_name="check-run-{flow_run_id}",
@@ -149,7 +178,10 @@ def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
     aborted += _abort_unowned_multipart(stale_before)
     strays = _remove_strays(stale_before)
     restarted, given_up = _restart_stuck_ingestions(now - CONFIRM_SETTLING)
-    report = CleanupReport(expired, temp_deleted, aborted, strays, restarted, given_up)
+    deletes = _finish_deletes()
+    report = CleanupReport(
+        expired, temp_deleted, aborted, strays, restarted, given_up, deletes_finished=deletes
+    )
     create_markdown_artifact(
         key="cleanup-stale-uploads",
         markdown=report.markdown(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,20 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from catalog.datasets import IngestionOutcome, IngestionTarget
-from core.errors import ContentRejectedError, UploadMissingError
+from core.errors import ContentRejectedError, QuotaExceededError, UploadMissingError
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
 from core.statuses import VersionStatus
 from orchestrator.events import emit
 from orchestrator.runs import run_is_live
 from tasks.ingestion import checksum, profile_dataset, validate_and_convert
 from tasks.profiling import profile_markdown
-from tasks.records import load_ingestion_target, record_failed, record_ingesting, record_ready
+from tasks.records import (
+    load_ingestion_target,
+    record_failed,
+    record_ingesting,
+    record_ready,
+    reserve_parquet_bytes,
+)
 from tasks.storage import delete_object, download_file, head_object, upload_file_once
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
@@ -47,6 +54,8 @@ def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
         raw_path.unlink()  # keep at most one full-size local copy beside the Parquet file
         profile = profile_dataset(target.version_id, parquet_path)
         sha256 = checksum(f"parquet-{target.version_id}", parquet_path)
+        # Under the user's lock, before any byte is written: over the quota, nothing is uploaded.
+        reserve_parquet_bytes(target.version_id, parquet_path.stat().st_size)
         uploaded = upload_file_once(parquet_path, target.parquet_key, PARQUET_CONTENT_TYPE)
         if uploaded is not None:
             return _outcome(raw.sha256, sha256, uploaded.size, profile)
@@ -55,8 +64,17 @@ def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
     # uploading it, or written by a concurrent run first) is the version's. It is read back and
     # described, never rewritten.
     stored = download_file(target.parquet_key, parquet_path)
+    reserve_parquet_bytes(target.version_id, stored.size)
     profile = profile_dataset(target.version_id, parquet_path)
     return _outcome(raw.sha256, stored.sha256, stored.size, profile)
+
+
+def _remove_unrecorded_parquet(parquet_key: str) -> None:
+    """A version that ends failed keeps no Parquet file: one this run (or an earlier one)
+    uploaded before its record failed would be an orphan that nothing counts or lists. Removed
+    after the version is recorded failed, so no run can take it for the version's any more."""
+    with suppress(Exception):  # the failure being reported matters more than this one
+        delete_object(parquet_key)
 
 
 @flow(name="ingest-dataset", flow_run_name="ingest-{version_id}")
@@ -90,9 +108,12 @@ def ingest_dataset(version_id: str) -> VersionStatus:
         recorded = record_ready(version_id, outcome)
     except Exception as exc:
         reason = (
-            exc.message if isinstance(exc, ContentRejectedError) else f"ingestion failed: {exc}"
+            exc.message
+            if isinstance(exc, ContentRejectedError | QuotaExceededError)
+            else f"ingestion failed: {exc}"
         )
-        record_failed(version_id, reason)
+        if record_failed(version_id, reason, not isinstance(exc, UploadMissingError)):
+            _remove_unrecorded_parquet(target.parquet_key)
         emit(
             DATASET_FAILED,
             "dataset",

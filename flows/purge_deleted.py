@@ -12,6 +12,7 @@ from prefect.logging import get_run_logger
 
 from core.keys import DELETED_PREFIX
 from core.settings import get_settings
+from tasks.deletion import record_purged
 from tasks.lifecycle import find_kept_failed_uploads, mark_purged
 from tasks.storage import delete_object, head_object, list_objects
 
@@ -45,6 +46,14 @@ def _purge_failed_uploads(cutoff: datetime) -> int:
     return purged
 
 
+def _purge_deleted_object(key: str) -> bool:
+    """Removes one `deleted/` object, then its ledger row (its bytes leave the user's quota):
+    in this order, so a stop in between leaves a recorded object, purged again next time."""
+    existed = delete_object(key)
+    record_purged(key.removeprefix(DELETED_PREFIX))
+    return existed
+
+
 @flow(name="purge-deleted", log_prints=False)
 def purge_deleted(now: datetime | None = None, retention_days: int | None = None) -> PurgeReport:
     """Idempotent; scheduled daily. Age is the object's LastModified (when it was moved under
@@ -58,7 +67,7 @@ def purge_deleted(now: datetime | None = None, retention_days: int | None = None
     cutoff = now - timedelta(days=days)
     objects = list_objects(DELETED_PREFIX)
     old = [o.key for o in objects if o.last_modified < cutoff]
-    removed = sum(delete_object(key) for key in old)
+    removed = sum(_purge_deleted_object(key) for key in old)
     report = PurgeReport(removed, len(objects) - len(old), _purge_failed_uploads(cutoff))
     create_markdown_artifact(
         key="purge-deleted",

@@ -16,7 +16,7 @@ from core.settings import MAX_PRESIGN_EXPIRES_SECONDS
 from orchestrator.events import emit
 from tasks.job_records import load_job, load_training_source, record_plots_rendered
 from tasks.plots import render_plots as draw_plots
-from tasks.storage import presign_get, read_object, upload_file
+from tasks.storage import delete_object, presign_get, read_object, upload_file
 from tasks.training.metadata import ModelMetadata
 
 PNG = "image/png"
@@ -42,10 +42,11 @@ def render_plots(job_id: str) -> list[str]:
     metadata = ModelMetadata.from_json(raw)
     profile = load_training_source(job.version_id).profile
     names: list[str] = []
+    stored: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix=f"plots-{job_id}-") as workdir:
         for name, path in draw(job_id, profile, metadata, Path(workdir)).items():
             key = plot_key(job_id, name)
-            upload_file(path, key, PNG)
+            stored[key] = upload_file(path, key, PNG).size
             link = presign_get(key, MAX_PRESIGN_EXPIRES_SECONDS)
             create_image_artifact(
                 image_url=link.url,
@@ -58,7 +59,11 @@ def render_plots(job_id: str) -> list[str]:
         markdown="# Plots\n\n" + "\n".join(f"- `{plot_key(job_id, n)}`" for n in names),
         description=f"Plots of job {job_id}",
     )
-    record_plots_rendered(job_id)
+    if not record_plots_rendered(job_id, stored):
+        # The job's dataset was deleted while drawing: these plots are nobody's to keep.
+        for key in stored:
+            delete_object(key)
+        raise ConflictError(f"job {job_id} was deleted while its plots were drawn")
     emit(
         PLOTS_RENDERED,
         "plots",

@@ -26,7 +26,7 @@ from tasks.job_records import (
     record_job_running,
     record_job_succeeded,
 )
-from tasks.storage import download_file, read_object, upload_file
+from tasks.storage import download_file, head_object, read_object, upload_file
 from tasks.training.metadata import ModelMetadata
 from tasks.training.publishing import build_metadata, save_model
 from tasks.training.train import train_from_parquet
@@ -64,12 +64,26 @@ def train_and_save(
     return model_path, metadata
 
 
-def _publish(job_id: str, user_id: str, model_path: Path, metadata: ModelMetadata) -> None:
-    """Model first, metadata second: a reader that finds the metadata finds its model."""
-    upload_file(model_path, model_key(user_id, job_id), MODEL_CONTENT_TYPE)
+def _publish(
+    job_id: str, user_id: str, model_path: Path, metadata: ModelMetadata
+) -> dict[str, int]:
+    """Model first, metadata second: a reader that finds the metadata finds its model. Returns
+    the stored size of each (key -> bytes), which the job records for the user's usage."""
+    model = upload_file(model_path, model_key(user_id, job_id), MODEL_CONTENT_TYPE)
     metadata_path = model_path.with_name("metadata.json")
     metadata_path.write_text(metadata.to_json())
-    upload_file(metadata_path, model_metadata_key(user_id, job_id), METADATA_CONTENT_TYPE)
+    written = upload_file(metadata_path, model_metadata_key(user_id, job_id), METADATA_CONTENT_TYPE)
+    return {model.key: model.size, written.key: written.size}
+
+
+def _published_sizes(job_id: str, user_id: str) -> dict[str, int]:
+    """The sizes of a model a run published before it stopped (key -> bytes)."""
+    sizes: dict[str, int] = {}
+    for key in (model_key(user_id, job_id), model_metadata_key(user_id, job_id)):
+        info = head_object(key)
+        if info is not None:
+            sizes[key] = info.size
+    return sizes
 
 
 def _metrics_markdown(job_id: str, metadata: ModelMetadata) -> str:
@@ -103,6 +117,7 @@ def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
     published = read_object(model_metadata_key(job.user_id, job_id))
     if published is not None:
         metadata = ModelMetadata.from_json(published)
+        stored = _published_sizes(job_id, job.user_id)
     else:
         record_job_running(job_id, flow_run.get_id())
         try:
@@ -112,13 +127,13 @@ def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
                 data_path = workdir / "dataset.parquet"
                 download_file(source.parquet_key, data_path)
                 model_path, metadata = train_and_save(job_id, source, data_path, target, workdir)
-                _publish(job_id, job.user_id, model_path, metadata)
+                stored = _publish(job_id, job.user_id, model_path, metadata)
         except Exception as exc:
             reason = exc.message if isinstance(exc, AutomlError) else f"training failed: {exc}"
             record_job_failed(job_id, reason)
             logger.error("job %s failed: %s", job_id, reason)
             raise
-    if not record_job_succeeded(job_id, metadata.task_type, metadata.metrics):
+    if not record_job_succeeded(job_id, metadata.task_type, metadata.metrics, stored):
         return job_id  # another run recorded and announced it
     create_markdown_artifact(
         key=f"model-{job_id}",

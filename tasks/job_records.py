@@ -60,9 +60,11 @@ def record_job_running(job_id: str, flow_run_id: str | None) -> bool:
 
 
 @task(task_run_name="record-model-{job_id}", **CATALOG_RETRIES)
-def record_job_succeeded(job_id: str, task_type: str, metrics: dict[str, Any]) -> bool:
+def record_job_succeeded(
+    job_id: str, task_type: str, metrics: dict[str, Any], model_objects: dict[str, int]
+) -> bool:
     with catalog_session() as session:
-        return mark_succeeded(session, job_id, task_type, metrics)
+        return mark_succeeded(session, job_id, task_type, metrics, model_objects)
 
 
 @task(task_run_name="record-job-failed-{job_id}", **CATALOG_RETRIES)
@@ -72,6 +74,6 @@ def record_job_failed(job_id: str, reason: str) -> None:
 
 
 @task(task_run_name="record-plots-{job_id}", **CATALOG_RETRIES)
-def record_plots_rendered(job_id: str) -> None:
+def record_plots_rendered(job_id: str, plot_objects: dict[str, int]) -> bool:
     with catalog_session() as session:
-        mark_plots_rendered(session, job_id)
+        return mark_plots_rendered(session, job_id, plot_objects)

@@ -17,6 +17,8 @@ from catalog.datasets import (
     mark_ingesting,
     mark_ready,
 )
+from catalog.uploads import reserve_parquet
+from core.errors import AutomlError
 from core.settings import get_settings
 
 # Catalog tasks retry a lost connection; their transitions are conditional, so a retried write
@@ -47,7 +49,31 @@ def record_ready(version_id: str, outcome: IngestionOutcome) -> bool:
         return mark_ready(session, version_id, outcome)
 
 
-@task(task_run_name="record-failed-{version_id}", **CATALOG_RETRIES)
-def record_failed(version_id: str, reason: str) -> None:
+def _not_refused(task: object, run: object, state: Any) -> bool:
+    """Retry a lost connection, never a refusal of ours (over the quota)."""
+    try:
+        state.result(raise_on_failure=True)
+    except AutomlError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(
+    task_run_name="reserve-parquet-{version_id}",
+    retry_condition_fn=_not_refused,
+    **CATALOG_RETRIES,
+)
+def reserve_parquet_bytes(version_id: str, size_bytes: int) -> None:
+    """Checks the Parquet file against the quota and reserves it, before it is uploaded (see
+    `catalog.uploads.reserve_parquet`); raises `QuotaExceededError` (not retried) when over."""
     with catalog_session() as session:
-        mark_failed(session, version_id, reason)
+        reserve_parquet(session, get_settings(), version_id, size_bytes)
+
+
+@task(task_run_name="record-failed-{version_id}", **CATALOG_RETRIES)
+def record_failed(version_id: str, reason: str, upload_kept: bool = True) -> bool:
+    """True if the version is now failed (False: it is ready, nothing changed)."""
+    with catalog_session() as session:
+        return mark_failed(session, version_id, reason, upload_kept)

@@ -93,6 +93,13 @@ def copy_object(source_key: str, destination_key: str) -> ObjectInfo:
     return transfers.copy_object(load_storage_block(), source_key, destination_key)
 
 
+@storage_task(task_run_name="move-to-deleted-{key}")
+def move_to_deleted(key: str) -> bool:
+    """Copies `key` to `deleted/{key}`, then removes it; False if it was already gone (see
+    `blocks.transfers.move_to_deleted`)."""
+    return transfers.move_to_deleted(load_storage_block(), key)
+
+
 @storage_task(task_run_name="upload-{key}")
 def upload_file(local_path: Path, key: str, content_type: str | None = None) -> ObjectInfo:
     """Streams a local file to `key` with the transfer manager (multipart above 16 MiB)."""

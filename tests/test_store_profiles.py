@@ -20,7 +20,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from prefect.settings import PREFECT_API_URL
 
-from blocks.objects import MiB
 from blocks.storage import load_storage_block
 from blocks.transfers import (
     MULTIPART_THRESHOLD,
@@ -28,6 +27,7 @@ from blocks.transfers import (
     download_file,
     upload_file_once,
 )
+from core.settings import MiB
 from flows.ingest_dataset import ingest_dataset
 from flows.render_plots import render_plots
 from flows.setup_storage import setup_storage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response, status
 
 from api.dataset_protocol import (
     delete_dataset,
@@ -22,6 +22,7 @@ from api.schemas import (
     ErrorBody,
     VersionDetail,
 )
+from core.statuses import DatasetStatus
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 NOT_FOUND: dict[int | str, dict[str, object]] = {
@@ -78,11 +79,20 @@ def version_download_url(
 @router.delete(
     "/{dataset_id}",
     response_model=DeleteResponse,
-    responses={**NOT_FOUND, 409: {"model": ErrorBody}},
+    responses={**NOT_FOUND, 202: {"model": DeleteResponse}, 409: {"model": ErrorBody}},
 )
 def soft_delete_dataset(
-    dataset_id: str, user: CurrentUser, catalog: CatalogDep, storage: StorageDep
+    dataset_id: str,
+    user: CurrentUser,
+    catalog: CatalogDep,
+    storage: StorageDep,
+    response: Response,
+    permanent: Annotated[bool, Query()] = False,
 ) -> DeleteResponse:
-    """Soft delete: files move under `deleted/` (purged later), and the dataset reads as gone."""
-    moved = delete_dataset(catalog, storage, user.id, dataset_id)
-    return DeleteResponse(id=dataset_id, objects_moved=moved)
+    """Soft delete: the dataset, its versions and the models and plots trained on it read as
+    gone, and their files move under `deleted/` (purged later, or at once with
+    `permanent=true`). 202 when the store failed half-way: the cleanup flow finishes it."""
+    answer = delete_dataset(catalog, storage, user.id, dataset_id, permanent)
+    if answer.status != DatasetStatus.DELETED:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return answer

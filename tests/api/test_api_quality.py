@@ -27,6 +27,8 @@ ROUTES = {
     ("get", "/api/jobs/{job_id}"),
     ("get", "/api/models/{job_id}"),
     ("get", "/api/jobs/{job_id}/plots"),
+    ("get", "/api/usage"),
+    ("delete", "/api/trash"),
 }
 
 

@@ -19,7 +19,15 @@ from core.errors import ConfigurationError, ConflictError, InvalidKeyPartError
 from core.settings import load_settings
 from core.statuses import JobStatus, UploadStatus, VersionStatus
 
-TABLES = {"users", "api_tokens", "uploads", "datasets", "dataset_versions", "jobs"}
+TABLES = {
+    "users",
+    "api_tokens",
+    "uploads",
+    "datasets",
+    "dataset_versions",
+    "jobs",
+    "stored_objects",
+}
 
 
 @pytest.fixture
@@ -39,7 +47,7 @@ def test_migrations_create_every_table_and_can_run_again(database_url: str) -> N
     with engine.connect() as connection:
         assert (
             connection.execute(sa.text("select version_num from alembic_version")).scalar()
-            == "0002"
+            == "0003"
         )
     upload_columns = {column["name"] for column in inspector.get_columns("uploads")}
     assert {"reserved_bytes", "expires_at", "multipart_upload_id", "status"} <= upload_columns

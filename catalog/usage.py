@@ -1,0 +1,102 @@
+"""The ledger of stored objects and what a user stores: recording objects with their sizes,
+and the sums the quota and `GET /api/usage` read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from catalog.tables import StoredObject
+from core.statuses import ObjectState, UsageCategory
+
+TRASH_STATES = (ObjectState.KEPT, ObjectState.DELETING, ObjectState.DELETED)
+
+
+def record_object(
+    session: Session,
+    *,
+    key: str,
+    user_id: str,
+    dataset_id: str,
+    category: UsageCategory,
+    size_bytes: int,
+    state: ObjectState = ObjectState.LIVE,
+    upload_id: str | None = None,
+    job_id: str | None = None,
+) -> None:
+    """Records (or, for a key written again such as a redrawn plot, updates) one stored object.
+    Called in the transaction of the state change that made the object the user's."""
+    row = session.get(StoredObject, key)
+    if row is None:
+        session.add(
+            StoredObject(
+                key=key,
+                user_id=user_id,
+                dataset_id=dataset_id,
+                category=category,
+                state=state,
+                size_bytes=size_bytes,
+                upload_id=upload_id,
+                job_id=job_id,
+            )
+        )
+    else:
+        row.size_bytes = size_bytes
+        row.state = state
+    session.flush()
+
+
+def forget_object(session: Session, key: str, state: ObjectState | None = None) -> bool:
+    """Removes the row of an object that is no longer stored (purged, or its temp copy became a
+    version); with `state`, only while it is in that state. False if there was none."""
+    statement = delete(StoredObject).where(StoredObject.key == key)
+    if state is not None:
+        statement = statement.where(StoredObject.state == state)
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def stored_bytes(session: Session, user_id: str) -> int:
+    """Every byte kept for the user, in use or in trash, until purged."""
+    total = session.execute(
+        select(func.coalesce(func.sum(StoredObject.size_bytes), 0)).where(
+            StoredObject.user_id == user_id
+        )
+    ).scalar_one()
+    return int(total)
+
+
+@dataclass
+class CategoryBytes:
+    datasets: int = 0
+    models: int = 0
+    plots: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.datasets + self.models + self.plots
+
+    def add(self, category: UsageCategory, size: int) -> None:
+        setattr(self, category.value, getattr(self, category.value) + size)
+
+
+@dataclass
+class StoredUsage:
+    """What a user stores, by state (in use or trash) and category."""
+
+    used: CategoryBytes = field(default_factory=CategoryBytes)
+    trash: CategoryBytes = field(default_factory=CategoryBytes)
+
+
+def stored_usage(session: Session, user_id: str) -> StoredUsage:
+    rows = session.execute(
+        select(StoredObject.state, StoredObject.category, func.sum(StoredObject.size_bytes))
+        .where(StoredObject.user_id == user_id)
+        .group_by(StoredObject.state, StoredObject.category)
+    ).all()
+    usage = StoredUsage()
+    for state, category, size in rows:
+        part = usage.used if state == ObjectState.LIVE else usage.trash
+        part.add(UsageCategory(category), int(size or 0))
+    return usage

@@ -1,0 +1,73 @@
+"""Finishing a recorded dataset delete (moving each object the ledger lists under `deleted/`),
+shared by the API's DELETE and the cleanup flow, and the catalog tasks of deletes and trash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from prefect import task
+from sqlalchemy.orm import Session
+
+from catalog.deletion import (
+    claim_kept_upload,
+    finish_if_moved,
+    forget_purged,
+    keys_to_move,
+    record_moved,
+    unfinished_deletes,
+)
+from tasks.records import CATALOG_RETRIES, catalog_session
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclass(frozen=True)
+class DeleteProgress:
+    """How far one attempt at finishing a delete got."""
+
+    moved: int  # objects this attempt moved under `deleted/`
+    remaining: int  # objects still at their live key (the store failed on the first of them)
+    finished: bool  # the dataset is `deleted`
+    error: str | None = None  # why the store stopped this attempt
+
+
+def finish_delete(
+    sessions: SessionFactory, move: Callable[[str], bool], dataset_id: str
+) -> DeleteProgress:
+    """Moves each object of a `deleting` dataset under `deleted/` and records it, one at a time,
+    then marks the dataset `deleted`. `move(key)` copies then removes (False if the live key was
+    already gone: moved by an attempt that stopped before recording it). A store failure stops
+    the attempt: what was moved stays recorded, the rest is left for the next attempt."""
+    with sessions() as session:
+        keys = keys_to_move(session, dataset_id)
+    moved = 0
+    for done, key in enumerate(keys):
+        try:
+            moved += move(key)
+        except Exception as exc:
+            return DeleteProgress(moved, len(keys) - done, False, f"{type(exc).__name__}: {exc}")
+        with sessions() as session:
+            record_moved(session, key)
+    with sessions() as session:
+        finished = finish_if_moved(session, dataset_id)
+    return DeleteProgress(moved, 0, finished)
+
+
+@task(task_run_name="find-unfinished-deletes", **CATALOG_RETRIES)
+def find_unfinished_deletes() -> list[str]:
+    with catalog_session() as session:
+        return unfinished_deletes(session)
+
+
+@task(task_run_name="claim-trash-{key}", **CATALOG_RETRIES)
+def claim_trash_object(key: str) -> bool:
+    with catalog_session() as session:
+        return claim_kept_upload(session, key)
+
+
+@task(task_run_name="forget-purged-{key}", **CATALOG_RETRIES)
+def record_purged(key: str) -> bool:
+    with catalog_session() as session:
+        return forget_purged(session, key)

@@ -1,0 +1,283 @@
+"""The ledger of stored objects, the quota it feeds, and the recorded delete, on SQLite and
+PostgreSQL: every byte kept for a user counts until it is purged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from catalog.database import Catalog, migrate
+from catalog.datasets import (
+    IngestionOutcome,
+    create_upload,
+    create_version,
+    mark_failed,
+    mark_ingesting,
+    mark_ready,
+)
+from catalog.deletion import (
+    claim_kept_upload,
+    finish_if_moved,
+    forget_purged,
+    keys_to_move,
+    mark_dataset_deleted,
+    purgeable_trash,
+    record_moved,
+    unfinished_deletes,
+)
+from catalog.jobs import create_job, mark_plots_rendered, mark_running, mark_succeeded, users_job
+from catalog.tables import Dataset, Upload, User
+from catalog.uploads import committed_bytes, reserve_parquet, reserve_upload
+from catalog.usage import stored_usage
+from core.errors import ConflictError, NotFoundError, QuotaExceededError
+from core.settings import Settings
+from core.statuses import DatasetStatus, UploadStatus
+
+# A tier whose quota is small enough to reach with made-up sizes.
+SETTINGS = Settings(AUTOML_TIERS='{"tiny": {"max_file_bytes": 1000, "quota_bytes": 2000}}')
+TINY = SETTINGS.tier("tiny")
+
+
+def _outcome(size: int) -> IngestionOutcome:
+    return IngestionOutcome("a" * 64, "b" * 64, size, 10, 2, {"row_count": 10})
+
+
+@pytest.fixture
+def catalog(database_url: str) -> Iterator[Catalog]:
+    migrate(database_url)
+    handle = Catalog(database_url)
+    with handle.session() as session:
+        session.add(User(id="alice", tier="tiny"))
+    yield handle
+    handle.dispose()
+
+
+def _confirmed(catalog: Catalog, size: int, dataset_id: str | None = None) -> tuple[str, str]:
+    """A confirmed upload of `size` bytes; returns (dataset id, version id)."""
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    with catalog.session() as session:
+        upload = reserve_upload(session, "alice", TINY, "a.csv", size, expires)
+        version = create_version(session, upload.id, "sales", dataset_id)
+        return version.dataset_id, version.id
+
+
+def _ready(catalog: Catalog, raw: int, parquet: int, dataset_id: str | None = None) -> str:
+    dataset_id, version_id = _confirmed(catalog, raw, dataset_id)
+    with catalog.session() as session:
+        assert mark_ingesting(session, version_id, None)
+        reserve_parquet(session, SETTINGS, version_id, parquet)
+        assert mark_ready(session, version_id, _outcome(parquet))
+    return version_id
+
+
+def _committed(catalog: Catalog) -> int:
+    with catalog.session() as session:
+        return committed_bytes(session, "alice", datetime.now(UTC))
+
+
+def test_a_ready_version_counts_its_parquet_size_once_and_no_reservation(
+    catalog: Catalog,
+) -> None:
+    version_id = _ready(catalog, raw=100, parquet=700)
+    with catalog.session() as session:
+        assert not mark_ready(session, version_id, _outcome(700))  # a second run counts nothing
+        usage = stored_usage(session, "alice")
+    assert (usage.used.datasets, usage.used.total, usage.trash.total) == (700, 700, 0)
+    assert _committed(catalog) == 700
+
+
+def test_the_parquet_reservation_replaces_the_raw_one_under_the_quota(catalog: Catalog) -> None:
+    _, version_id = _confirmed(catalog, 100)
+    assert _committed(catalog) == 100
+    with catalog.session() as session:
+        reserve_parquet(session, SETTINGS, version_id, 1500)
+    assert _committed(catalog) == 1500  # the Parquet size replaces the raw reservation
+    over = pytest.raises(QuotaExceededError, match="1,000 bytes")  # 1500 + 1000 > 2000
+    with over, catalog.session() as session:
+        reserve_upload(session, "alice", TINY, "b.csv", 1000, datetime.now(UTC))
+
+
+def test_a_parquet_file_over_the_quota_is_refused_with_the_sizes(catalog: Catalog) -> None:
+    _ready(catalog, raw=100, parquet=1200)
+    _, version_id = _confirmed(catalog, 50)
+    with pytest.raises(QuotaExceededError) as refused, catalog.session() as session:
+        reserve_parquet(session, SETTINGS, version_id, 900)
+    assert "is 900 bytes" in refused.value.message
+    assert "store 2,100 bytes of your 2,000-byte quota" in refused.value.message
+    assert _committed(catalog) == 1250  # unchanged: the raw reservation stays until it fails
+
+
+def test_a_failed_versions_kept_upload_is_trash_until_purged(catalog: Catalog) -> None:
+    _, version_id = _confirmed(catalog, 300)
+    with catalog.session() as session:
+        assert mark_failed(session, version_id, "bad content")
+        usage = stored_usage(session, "alice")
+    assert (usage.used.total, usage.trash.datasets) == (0, 300)
+    assert _committed(catalog) == 300  # the reservation became the kept file
+    with catalog.session() as session:
+        [item] = purgeable_trash(session, "alice")
+        assert item.location.startswith("uploads/temp/") and item.size_bytes == 300
+        assert claim_kept_upload(session, item.key)
+        upload = session.execute(sa.select(Upload)).scalar_one()
+        assert upload.status == UploadStatus.PURGED
+    assert _committed(catalog) == 0
+
+
+def test_a_missing_upload_is_not_counted_when_its_version_fails(catalog: Catalog) -> None:
+    _, version_id = _confirmed(catalog, 300)
+    with catalog.session() as session:
+        mark_failed(session, version_id, "gone", upload_kept=False)
+    assert _committed(catalog) == 0
+
+
+def test_models_and_plots_count_once_and_a_redraw_replaces_a_plots_size(
+    catalog: Catalog,
+) -> None:
+    version_id = _ready(catalog, raw=100, parquet=500)
+    with catalog.session() as session:
+        job = create_job(session, "alice", version_id, "y", "regression")
+        model = {f"models/alice/{job.id}/model.joblib": 60, f"models/alice/{job.id}/m.json": 40}
+        assert mark_succeeded(session, job.id, "regression", {}, model)
+        assert not mark_succeeded(session, job.id, "regression", {}, model)
+        assert mark_plots_rendered(session, job.id, {f"plots/{job.id}/a.png": 30})
+        assert mark_plots_rendered(session, job.id, {f"plots/{job.id}/a.png": 35})
+        usage = stored_usage(session, "alice")
+    assert (usage.used.datasets, usage.used.models, usage.used.plots) == (500, 100, 35)
+    assert _committed(catalog) == 635
+
+
+def test_delete_is_recorded_then_finished_object_by_object(catalog: Catalog) -> None:
+    first = _ready(catalog, raw=100, parquet=500)
+    with catalog.session() as session:
+        dataset_id = session.execute(sa.select(Dataset.id)).scalar_one()
+        job = create_job(session, "alice", first, "y", "regression")
+        mark_succeeded(session, job.id, "regression", {}, {f"models/alice/{job.id}/x": 50})
+        job_id = job.id
+    _, failed = _confirmed(catalog, 200, dataset_id)
+    with catalog.session() as session:
+        mark_failed(session, failed, "bad")
+        assert mark_dataset_deleted(session, "alice", dataset_id) == 3
+    with catalog.session() as session:
+        assert session.get(Dataset, dataset_id).status == DatasetStatus.DELETING  # type: ignore[union-attr]
+        assert unfinished_deletes(session) == [dataset_id]
+        with pytest.raises(NotFoundError):
+            users_job(session, "alice", job_id)  # the model reads as gone at once
+        assert not mark_running(session, job_id, None)
+        usage = stored_usage(session, "alice")
+        assert (usage.used.total, usage.trash.total) == (0, 750)  # still stored: trash
+        assert purgeable_trash(session, "alice") == []  # nothing moved yet
+        keys = keys_to_move(session, dataset_id)
+        assert len(keys) == 3
+        record_moved(session, keys[0])
+        assert not finish_if_moved(session, dataset_id)
+    with catalog.session() as session:
+        for key in keys[1:]:
+            record_moved(session, key)
+        assert finish_if_moved(session, dataset_id)
+        assert session.get(Dataset, dataset_id).status == DatasetStatus.DELETED  # type: ignore[union-attr]
+        assert unfinished_deletes(session) == []
+        trash = purgeable_trash(session, "alice")
+        assert {item.location for item in trash} == {f"deleted/{key}" for key in keys}
+        for item in trash:
+            assert forget_purged(session, item.key)
+    assert _committed(catalog) == 0
+
+
+def test_a_dataset_with_a_training_in_progress_cannot_be_deleted(catalog: Catalog) -> None:
+    version_id = _ready(catalog, raw=100, parquet=500)
+    with catalog.session() as session:
+        dataset_id = session.execute(sa.select(Dataset.id)).scalar_one()
+        create_job(session, "alice", version_id, "y", None)
+    with pytest.raises(ConflictError, match="training job"), catalog.session() as session:
+        mark_dataset_deleted(session, "alice", dataset_id)
+    with catalog.session() as session:
+        assert session.get(Dataset, dataset_id).status == DatasetStatus.ACTIVE  # type: ignore[union-attr]
+        assert stored_usage(session, "alice").used.datasets == 500
+
+
+def test_plots_drawn_after_the_delete_are_not_recorded(catalog: Catalog) -> None:
+    version_id = _ready(catalog, raw=100, parquet=500)
+    with catalog.session() as session:
+        dataset_id = session.execute(sa.select(Dataset.id)).scalar_one()
+        job = create_job(session, "alice", version_id, "y", "regression")
+        mark_succeeded(session, job.id, "regression", {}, {})
+        job_id = job.id
+    with catalog.session() as session:
+        mark_dataset_deleted(session, "alice", dataset_id)
+    with catalog.session() as session:
+        assert not mark_plots_rendered(session, job_id, {f"plots/{job_id}/a.png": 30})
+        assert stored_usage(session, "alice").trash.plots == 0
+
+
+def test_the_migration_carries_ready_and_failed_versions_into_the_ledger(
+    database_url: str,
+) -> None:
+    from alembic import command
+
+    from catalog.database import alembic_config
+
+    command.upgrade(alembic_config(database_url), "0002")
+    handle = Catalog(database_url)
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    with handle.session() as session:
+        session.execute(sa.insert(User).values(id="alice", tier="free", used_bytes=0))
+        ready = create_upload(session, "alice", "a.csv", 10, expires)
+        failed = create_upload(session, "alice", "b.csv", 20, expires)
+        ready_id, failed_id = ready.id, failed.id
+    with handle.engine.begin() as connection:  # the 0002 schema: no `status` on datasets yet
+        connection.execute(
+            sa.text("insert into datasets (id, user_id, name, created_at) values (:i, :u, :n, :t)"),
+            {"i": "d1", "u": "alice", "n": "sales", "t": expires},
+        )
+        for vid, upload_id, status, size in (
+            ("v1", ready_id, "ready", 700),
+            ("v2", failed_id, "failed", None),
+        ):
+            connection.execute(
+                sa.text(
+                    "insert into dataset_versions (id, dataset_id, upload_id, status, parquet_key,"
+                    " raw_size_bytes, size_bytes, created_at, updated_at) values "
+                    "(:v, 'd1', :u, :s, :k, 1, :z, :t, :t)"
+                ),
+                {
+                    "v": vid,
+                    "u": upload_id,
+                    "s": status,
+                    "k": f"datasets/alice/d1/{vid}.parquet",
+                    "z": size,
+                    "t": expires,
+                },
+            )
+        connection.execute(
+            sa.text("update uploads set status = 'failed' where id = :u"), {"u": failed_id}
+        )
+    handle.dispose()
+    migrate(database_url)
+    handle = Catalog(database_url)
+    with handle.session() as session:
+        usage = stored_usage(session, "alice")
+        assert (usage.used.datasets, usage.trash.datasets) == (700, 20)
+        assert session.get(Dataset, "d1").status == DatasetStatus.ACTIVE  # type: ignore[union-attr]
+    handle.dispose()
+
+
+def test_parallel_parquet_checks_at_the_quotas_edge_never_overshoot(catalog: Catalog) -> None:
+    versions = [_confirmed(catalog, 10)[1] for _ in range(6)]
+
+    def reserve(version_id: str) -> bool:
+        try:
+            with catalog.session() as session:
+                reserve_parquet(session, SETTINGS, version_id, 600)
+        except QuotaExceededError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        fitted = sum(pool.map(reserve, versions))
+    # k of them fit while 600 * k + 10 * (6 - k) <= 2000: exactly 3, whatever the order.
+    assert fitted == 3
+    assert _committed(catalog) == 3 * 600 + 3 * 10

@@ -1,0 +1,133 @@
+"""A delete whose store fails half-way: answered 202 "accepted, finishing", recorded as
+`deleting`, and finished by the cleanup flow. The store is reached through the fault proxy,
+which fails the removal of one object's live key while the others move."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from catalog.database import catalog_for
+from catalog.tables import Dataset
+from core.settings import get_settings
+from core.statuses import DatasetStatus
+from flows.cleanup_stale_uploads import cleanup_stale_uploads
+from flows.ingest_dataset import ingest_dataset
+from flows.purge_deleted import purge_deleted
+from tests.support.api_client import Api, make_api
+from tests.support.fault_proxy import FaultProxy
+from tests.support.stores import Store, default_store_only
+from tests.support.upload_steps import confirm, error_of, upload
+
+BAD = b"\x00 not a table"
+
+
+@contextmanager
+def api_over(store: Store) -> Iterator[Api]:
+    yield from make_api(store)
+
+
+def dataset_status(api: Api, dataset_id: str) -> DatasetStatus:
+    with catalog_for(api.settings.catalog_url).session() as session:
+        dataset = session.get(Dataset, dataset_id)
+        assert dataset is not None
+        return dataset.status
+
+
+def test_a_delete_the_store_stops_half_way_is_finished_by_the_cleanup_flow(
+    faulty_bucket: tuple[Store, FaultProxy],
+    ingest_deployment: str,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On each catalog database (SQLite, PostgreSQL)."""
+    monkeypatch.setenv("AUTOML_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    store, proxy = faulty_bucket
+    with api_over(store) as api:
+        ids = confirm(api, upload(api)).json()
+        assert ingest_dataset(ids["version_id"]) == "ready"
+        failed = confirm(api, upload(api, BAD, "bad.csv"), dataset_id=ids["dataset_id"]).json()
+        assert ingest_dataset(failed["version_id"], return_state=True).is_failed()
+        [parquet] = store.keys("datasets/")
+        [kept] = store.keys("uploads/temp/")
+        before = api.client.get("/api/usage", headers=api.token()).json()
+        assert before["used"]["datasets"] > 0 and before["trash"]["datasets"] == len(BAD)
+
+        # The Parquet file moves; removing the kept upload's live key fails (after its copy).
+        proxy.fail(
+            lambda method, path: method == "DELETE" and "/uploads/temp/" in path,
+            503,
+            "ServiceUnavailable",
+        )
+        response = api.client.delete(f"/api/datasets/{ids['dataset_id']}", headers=api.token())
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert (body["status"], body["objects_moved"], body["objects_remaining"]) == (
+            "deleting",
+            1,
+            1,
+        )
+        assert "accepted, finishing" in body["message"]
+        assert dataset_status(api, ids["dataset_id"]) == DatasetStatus.DELETING
+        assert error_of(
+            api.client.get(f"/api/datasets/{ids['dataset_id']}", headers=api.token())
+        ) == (404, "not_found")
+        assert store.keys("datasets/") == [] and store.keys("uploads/temp/") == [kept]
+        after = api.client.get("/api/usage", headers=api.token()).json()
+        assert after["used"]["total"] == 0
+        assert after["trash"]["datasets"] == before["used"]["datasets"] + len(BAD)
+
+        cleaned = cleanup_stale_uploads()  # the store still fails: nothing lost, still deleting
+        assert cleaned.deletes_finished == 0
+        assert dataset_status(api, ids["dataset_id"]) == DatasetStatus.DELETING
+
+        proxy.faults.clear()
+        assert cleanup_stale_uploads().deletes_finished == 1
+        assert dataset_status(api, ids["dataset_id"]) == DatasetStatus.DELETED
+        assert sorted(store.keys()) == sorted([f"deleted/{parquet}", f"deleted/{kept}"])
+        assert cleanup_stale_uploads().deletes_finished == 0  # nothing left to finish
+        final = api.client.get("/api/usage", headers=api.token()).json()
+        assert final["trash"] == after["trash"]  # in trash until purged, exactly
+        assert api.client.delete("/api/trash", headers=api.token()).json()["objects_purged"] == 2
+        assert store.keys() == []
+
+
+def test_a_delete_the_store_refuses_from_the_start_is_still_recorded(
+    faulty_bucket: tuple[Store, FaultProxy], ingest_deployment: str
+) -> None:
+    store, proxy = faulty_bucket
+    with api_over(store) as api:
+        ids = confirm(api, upload(api)).json()
+        assert ingest_dataset(ids["version_id"]) == "ready"
+        proxy.fail(lambda method, path: "/datasets/" in path, 503, "ServiceUnavailable")
+        response = api.client.delete(f"/api/datasets/{ids['dataset_id']}", headers=api.token())
+        # Never "nothing was changed": the delete is recorded and will be finished.
+        assert response.status_code == 202, response.text
+        assert (response.json()["objects_moved"], response.json()["objects_remaining"]) == (0, 1)
+        proxy.faults.clear()
+        assert cleanup_stale_uploads().deletes_finished == 1
+        assert store.keys("datasets/") == [] and len(store.keys("deleted/")) == 1
+
+
+@default_store_only
+def test_purge_deleted_gives_the_trash_bytes_back(bucket: Store, ingest_deployment: str) -> None:
+    with api_over(bucket) as api:
+        deleted = confirm(api, upload(api)).json()
+        assert ingest_dataset(deleted["version_id"]) == "ready"
+        failed = confirm(api, upload(api, BAD, "bad.csv")).json()
+        assert ingest_dataset(failed["version_id"], return_state=True).is_failed()
+        gone = api.client.delete(f"/api/datasets/{deleted['dataset_id']}", headers=api.token())
+        assert gone.status_code == 200
+        trash = api.client.get("/api/usage", headers=api.token()).json()["trash"]["datasets"]
+        assert trash > len(BAD)
+        purge_deleted(now=datetime.now(UTC) + timedelta(days=1))  # younger than the retention
+        usage = api.client.get("/api/usage", headers=api.token()).json()
+        assert usage["trash"]["datasets"] == trash
+        purge_deleted(now=datetime.now(UTC) + timedelta(days=31))
+        usage = api.client.get("/api/usage", headers=api.token()).json()
+        assert (usage["trash"]["total"], usage["committed_bytes"]) == (0, 0)
+        assert bucket.keys() == []
