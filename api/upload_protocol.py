@@ -44,6 +44,7 @@ from catalog.uploads import (
     Confirmation,
     attach_multipart,
     check_open,
+    claim_announcement,
     confirm_upload,
     existing_confirmation,
     lock_upload,
@@ -276,14 +277,17 @@ def confirm(
     """Confirms an upload once: the same ids and the same ingestion run every time after.
 
     The version is committed before the ingestion run is created, so an orchestrator that is
-    down costs a 503 and a later confirm, never the upload.
+    down costs a 503 and a later confirm, never the upload. `automl.upload.confirmed` is
+    emitted by the one confirm that claims the announcement once the run exists.
     """
     confirmation = _confirm_in_catalog(catalog, storage, user, request)
     flow_run_id = confirmation.flow_run_id or start_ingestion(confirmation.version_id)
-    first = False
-    if confirmation.flow_run_id is None:
-        with catalog.session() as session:
-            first = record_flow_run(session, confirmation.version_id, flow_run_id)
+    with catalog.session() as session:
+        if confirmation.flow_run_id is None:
+            record_flow_run(session, confirmation.version_id, flow_run_id)
+        # Whoever recorded the run (this confirm, another, or the run itself), exactly one
+        # confirm that knows the run announces the upload.
+        first = claim_announcement(session, request.upload_id)
     if first:
         emit(
             UPLOAD_CONFIRMED,

@@ -156,8 +156,7 @@ class UnfinishedVersion:
 
 def unfinished_versions(session: Session, created_before: datetime) -> list[UnfinishedVersion]:
     """Versions pending or ingesting created before `created_before` (a confirm that has just
-    created one starts and records its run itself, and announces the upload only if it records
-    it first)."""
+    created one starts and records its run itself)."""
     rows = session.execute(
         select(DatasetVersion.id, DatasetVersion.status, DatasetVersion.flow_run_id)
         .where(

@@ -131,13 +131,18 @@ def pending_upload(session: Session, user_id: str, upload_id: str, now: datetime
 
 
 def check_open(upload: Upload, now: datetime) -> Upload:
-    if upload.status != UploadStatus.PENDING:
-        raise ConflictError(f"upload {upload.id} is {upload.status}; request a new upload URL")
-    if upload.expires_at <= now:
+    """The upload if it is open; 410 once it expired (whether or not the cleanup flow has
+    marked it yet), 409 if it was closed otherwise."""
+    expired = upload.status == UploadStatus.EXPIRED or (
+        upload.status == UploadStatus.PENDING and upload.expires_at <= now
+    )
+    if expired:
         raise ExpiredError(
             f"upload {upload.id} expired at {upload.expires_at.isoformat()}; "
             "request a new upload URL"
         )
+    if upload.status != UploadStatus.PENDING:
+        raise ConflictError(f"upload {upload.id} is {upload.status}; request a new upload URL")
     return upload
 
 
@@ -174,10 +179,30 @@ def confirm_upload(
 
 def record_flow_run(session: Session, version_id: str, flow_run_id: str) -> bool:
     """Remembers the ingestion run a confirm started; False if one was recorded before (by a
-    concurrent confirm or the run itself), so only one confirm announces it."""
+    concurrent confirm or the run itself)."""
     result = session.execute(
         update(DatasetVersion)
         .where(DatasetVersion.id == version_id, DatasetVersion.flow_run_id.is_(None))
         .values(flow_run_id=flow_run_id)
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)
+
+
+def claim_announcement(session: Session, upload_id: str) -> bool:
+    """True for exactly one caller per confirmed upload: the one that announces it.
+
+    The announcement is tied to this one transition (`confirmed_at` NULL -> set), not to who
+    recorded the ingestion run first: the run may record itself before the confirm that
+    started it does, and a confirm answered 503 (orchestrator down) announces nothing, so the
+    later confirm that creates the run does.
+    """
+    result = session.execute(
+        update(Upload)
+        .where(
+            Upload.id == upload_id,
+            Upload.status != UploadStatus.PENDING,
+            Upload.confirmed_at.is_(None),
+        )
+        .values(confirmed_at=utcnow())
     )
     return bool(cast("CursorResult[Any]", result).rowcount)

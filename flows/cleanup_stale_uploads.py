@@ -26,7 +26,7 @@ from tasks.lifecycle import (
 from tasks.storage import abort_multipart, delete_object, list_multipart_uploads, list_objects
 
 # A version younger than this is left to the confirm that created it, which starts its run and
-# announces the upload (`automl.upload.confirmed`) only if it records that run first.
+# announces the upload (`automl.upload.confirmed`).
 CONFIRM_SETTLING = timedelta(minutes=5)
 
 
