@@ -23,7 +23,7 @@ from api.schemas import (
     UploadPartsResponse,
     UploadUrlResponse,
 )
-from blocks.objects import MAX_OBJECT_BYTES, delete_object, head_object
+from blocks.objects import MAX_OBJECT_BYTES, head_object, write_tombstone
 from blocks.presigning import (
     MultipartPlan,
     MultipartRejectedError,
@@ -250,8 +250,9 @@ def _confirm_in_catalog(
         _check_stored_file(storage, found, request)
     except ContentRejectedError:
         # Not the declared file: removed, and the upload closed with its reservation released,
-        # so the user can start again at once.
-        delete_object(storage, found.temp_key)
+        # so the user can start again at once. A tombstone replaces it, so the upload URL (still
+        # valid) cannot write the key again.
+        write_tombstone(storage, found.temp_key)
         with catalog.session() as session:
             release_upload(session, found.id, UploadStatus.REJECTED)
         raise

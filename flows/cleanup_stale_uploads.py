@@ -68,13 +68,14 @@ def _abort_unowned_multipart(initiated_before: datetime) -> int:
     return sum(abort_multipart(u.key, u.multipart_upload_id) for u in unowned)
 
 
-def _remove_strays(orphaned_before: datetime) -> int:
-    """Removes temp objects no upload needs (see `catalog.lifecycle.stray_temp_objects`): e.g.
-    one written again through a still-valid URL after ingestion deleted it. A confirmed upload's
-    object, a version's still being ingested, and a failed version's (kept for inspection until
-    `purge-deleted`) are never touched."""
+def _remove_strays(orphaned_before: datetime, now: datetime) -> int:
+    """Removes temp objects no upload needs (see `catalog.lifecycle.stray_temp_objects`): the
+    tombstone (or object) of a closed upload once its URLs expired, an object no upload names.
+    A confirmed upload's object, a version's still being ingested, and a failed version's (kept
+    for inspection until `purge-deleted`) are never touched. Nothing can be written again
+    through a still-valid URL: its key stays occupied until the URL expired."""
     objects = list_objects(TEMP_UPLOADS_PREFIX)
-    strays = find_stray_temp_objects(objects, orphaned_before, len(objects))
+    strays = find_stray_temp_objects(objects, orphaned_before, len(objects), now)
     return sum(delete_object(key) for key in strays)
 
 
@@ -139,7 +140,7 @@ def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
     """Idempotent; scheduled every 15 minutes.
 
     Expired uploads are marked `expired` (reservation 0), not deleted: the record stays for
-    audit and lets a later write through a still-valid URL be recognised as a stray. `now`
+    audit and tells which temp objects are whose. `now`
     (default: the current time) lets tests move the clock instead of waiting.
     """
     now = now or datetime.now(UTC)
@@ -147,7 +148,7 @@ def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
     stale_before = now - longest_upload_lifetime(get_settings().presign_expires_seconds)
     expired, temp_deleted, aborted = _expire_uploads(now)
     aborted += _abort_unowned_multipart(stale_before)
-    strays = _remove_strays(stale_before)
+    strays = _remove_strays(stale_before, now)
     restarted, given_up = _restart_stuck_ingestions(now - CONFIRM_SETTLING)
     report = CleanupReport(expired, temp_deleted, aborted, strays, restarted, given_up)
     create_markdown_artifact(

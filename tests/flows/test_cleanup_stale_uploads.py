@@ -103,13 +103,35 @@ def test_a_failed_versions_kept_object_is_left_for_inspection(state: LifecycleSt
     assert report.strays_removed == 0
 
 
-def test_a_stray_temp_object_of_an_ingested_upload_is_removed(state: LifecycleState) -> None:
+def test_an_ingested_uploads_tombstone_is_removed_once_its_urls_expired(
+    state: LifecycleState,
+) -> None:
     confirmed = state.confirmed_upload(VersionStatus.PENDING)
     assert ingest_dataset(str(confirmed.version_id)) == "ready"
-    state.put(confirmed.temp_key)  # written again through the still-valid presigned URL
-    report, _ = cleanup()
+    assert state.is_tombstone(confirmed.temp_key)
+    report, _ = cleanup()  # the upload's URL may still be valid: its key stays occupied
+    assert state.is_tombstone(confirmed.temp_key)
+    assert report.strays_removed == 0
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
     assert state.store.keys("uploads/temp/") == []
     assert state.store.keys() == [state.version(confirmed.version_id).parquet_key]
+    assert report.strays_removed == 1
+
+
+@default_store_only
+def test_an_ingested_uploads_own_bytes_left_behind_also_stay_until_its_urls_expired(
+    state: LifecycleState,
+) -> None:
+    """Its own bytes (left by an ingestion that stopped after recording) keep the key occupied
+    too, and go once the URLs expired."""
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
+    assert ingest_dataset(str(confirmed.version_id)) == "ready"
+    state.put(confirmed.temp_key)
+    cleanup()
+    assert state.store.keys("uploads/temp/") == [confirmed.temp_key]  # the bytes, kept
+    assert not state.is_tombstone(confirmed.temp_key)
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
+    assert state.store.keys("uploads/temp/") == []
     assert report.strays_removed == 1
 
 
@@ -122,6 +144,9 @@ def test_a_stray_temp_object_of_a_closed_upload_is_removed(
     with catalog_for(state.url).session() as session:
         assert release_upload(session, upload.upload_id, closed_as)
     report, _ = cleanup()
+    assert state.store.keys() == [upload.temp_key]  # kept while its URLs may be valid
+    assert report.strays_removed == 0
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
     assert state.store.keys() == []
     assert report.strays_removed == 1
 
