@@ -95,6 +95,16 @@ class _Owner:
     status: UploadStatus
     version_status: VersionStatus | None
     expires_at: datetime
+    version_deleted: bool
+
+    def closed(self) -> bool:
+        """Nothing will read the temp object: the upload was closed, or its failed version was
+        deleted (its kept object moved under `deleted/`)."""
+        if self.version_status in UNFINISHED_VERSION_STATES:
+            return False
+        return self.status in STRAY_UPLOAD_STATES or (
+            self.status == UploadStatus.FAILED and self.version_deleted
+        )
 
 
 def stray_temp_objects(
@@ -102,25 +112,32 @@ def stray_temp_objects(
 ) -> list[str]:
     """The keys among `objects` that no upload needs any more.
 
-    Stray: the object of an upload in `STRAY_UPLOAD_STATES` whose version (if any) is not
-    pending or ingesting, once the upload's URLs expired (`expires_at` before `now`; until then
-    it keeps the key occupied, see `STRAY_UPLOAD_STATES`); or an object no upload record names,
-    older than `orphaned_before` (the longest an upload stays open), so a record being created
-    is never raced. Never stray: the object of a pending, confirmed or failed upload, or of a
-    version still pending or ingesting.
+    Stray: the object of a closed upload (`_Owner.closed`) once the upload's URLs expired
+    (`expires_at` before `now`; until then it keeps the key occupied, see
+    `STRAY_UPLOAD_STATES`); or an object no upload record names, older than `orphaned_before`
+    (the longest an upload stays open), so a record being created is never raced. Never stray:
+    the object of a pending or confirmed upload, of a failed one whose version is not deleted,
+    or of a version still pending or ingesting.
     """
     ids = sorted({upload_id for o in objects if (upload_id := _upload_id_of(o.key))})
     owners: dict[str, _Owner] = {}
     for chunk in _chunks(ids):
         rows = session.execute(
             select(
-                Upload.id, Upload.temp_key, Upload.status, DatasetVersion.status, Upload.expires_at
+                Upload.id,
+                Upload.temp_key,
+                Upload.status,
+                DatasetVersion.status,
+                Upload.expires_at,
+                DatasetVersion.deleted_at,
             )
             .outerjoin(DatasetVersion, DatasetVersion.upload_id == Upload.id)
             .where(Upload.id.in_(chunk))
         ).all()
-        for upload_id, temp_key, status, version_status, expires_at in rows:
-            owners[upload_id] = _Owner(temp_key, status, version_status, expires_at)
+        for upload_id, temp_key, status, version_status, expires_at, deleted_at in rows:
+            owners[upload_id] = _Owner(
+                temp_key, status, version_status, expires_at, deleted_at is not None
+            )
     strays: list[str] = []
     for item in objects:
         owner = owners.get(_upload_id_of(item.key) or "")
@@ -128,11 +145,7 @@ def stray_temp_objects(
             if item.last_modified < orphaned_before:
                 strays.append(item.key)
             continue
-        if (
-            owner.status in STRAY_UPLOAD_STATES
-            and owner.version_status not in UNFINISHED_VERSION_STATES
-            and owner.expires_at <= now
-        ):
+        if owner.closed() and owner.expires_at <= now:
             strays.append(item.key)
     return strays
 

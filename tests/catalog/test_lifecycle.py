@@ -102,6 +102,25 @@ def test_a_closed_uploads_key_stays_occupied_until_its_urls_expired(
         assert stray_temp_objects(session, objects, NOW, NOW + timedelta(hours=1)) == [key]
 
 
+def test_a_failed_uploads_key_is_freed_after_its_urls_expired_only_once_its_version_is_deleted(
+    catalog: Catalog,
+) -> None:
+    upload_id, key = _upload(catalog, timedelta(hours=1))
+    with catalog.session() as session:
+        version = create_version(session, upload_id, "sales")
+        session.flush()
+        mark_failed(session, version.id, "bad file")
+        version_id = version.id
+    objects, later = [ListedObject(key, LONG_AGO)], NOW + URLS_EXPIRED
+    with catalog.session() as session:  # kept for inspection until purge-deleted
+        assert stray_temp_objects(session, objects, NOW, later) == []
+    with catalog.session() as session:  # the dataset was deleted: its kept upload moved away
+        session.get(DatasetVersion, version_id).deleted_at = NOW  # type: ignore[union-attr]
+    with catalog.session() as session:
+        assert stray_temp_objects(session, objects, NOW, NOW) == []  # its URL may be valid
+        assert stray_temp_objects(session, objects, NOW, later) == [key]
+
+
 def test_a_multipart_upload_whose_key_a_pending_upload_holds_is_never_unowned(
     catalog: Catalog,
 ) -> None:
