@@ -61,10 +61,9 @@ from core.errors import (
     FileTooLargeError,
     InvalidInputError,
 )
-from core.events import UPLOAD_CONFIRMED
 from core.settings import Settings
 from core.statuses import UploadStatus, VersionStatus
-from orchestrator.events import emit
+from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import start_ingestion
 
 logger = logging.getLogger("api.uploads")
@@ -290,17 +289,8 @@ def confirm(
         # confirm that knows the run announces the upload.
         first = claim_announcement(session, request.upload_id)
     if first:
-        emit(
-            UPLOAD_CONFIRMED,
-            "upload",
-            request.upload_id,
-            {
-                "dataset_id": confirmation.dataset_id,
-                "version_id": confirmation.version_id,
-                "flow_run_id": flow_run_id,
-            },
-            related={"dataset": confirmation.dataset_id, "version": confirmation.version_id},
-            flow_run_id=flow_run_id,
+        announce_upload_confirmed(
+            request.upload_id, confirmation.dataset_id, confirmation.version_id, flow_run_id
         )
         logger.info("upload %s confirmed as version %s", request.upload_id, confirmation.version_id)
     with catalog.session() as session:

@@ -206,3 +206,25 @@ def claim_announcement(session: Session, upload_id: str) -> bool:
         .values(confirmed_at=utcnow())
     )
     return bool(cast("CursorResult[Any]", result).rowcount)
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What `automl.upload.confirmed` names: the upload, its dataset and version."""
+
+    upload_id: str
+    dataset_id: str
+    version_id: str
+
+
+def claim_version_announcement(session: Session, version_id: str) -> Announcement | None:
+    """`claim_announcement` for the upload of `version_id` (the cleanup flow starts the run of
+    a version whose confirm never did); None if it was announced before."""
+    row = session.execute(
+        select(DatasetVersion.upload_id, DatasetVersion.dataset_id).where(
+            DatasetVersion.id == version_id
+        )
+    ).one_or_none()
+    if row is None or not claim_announcement(session, row.upload_id):
+        return None
+    return Announcement(row.upload_id, row.dataset_id, version_id)

@@ -14,7 +14,9 @@ from catalog.uploads import longest_upload_lifetime
 from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.settings import get_settings
+from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live
+from tasks.announcements import claim_announcement_of
 from tasks.lifecycle import (
     expire_uploads,
     find_stray_temp_objects,
@@ -97,10 +99,22 @@ def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
             )
             given_up += 1
             continue
+        _announce_if_never_announced(version.version_id, run_id)
         if record_restart(version.version_id, version.flow_run_id, run_id):
             logger.info("version %s: ingestion run %s", version.version_id, run_id)
             restarted += 1
     return restarted, given_up
+
+
+def _announce_if_never_announced(version_id: str, run_id: str) -> None:
+    """A confirm that stopped before creating the run (API killed, orchestrator down and never
+    confirmed again) never announced the upload: the run that cleanup starts is announced in
+    its place, exactly once (the same claim as the API's confirm)."""
+    announcement = claim_announcement_of(version_id)
+    if announcement is not None:
+        announce_upload_confirmed(
+            announcement.upload_id, announcement.dataset_id, version_id, run_id
+        )
 
 
 # Asking Prefect about runs and starting them: flow-level steps (tasks sit below deployments).

@@ -16,11 +16,13 @@ from prefect.states import Crashed
 
 from catalog.database import catalog_for
 from catalog.uploads import release_upload
+from core.events import UPLOAD_CONFIRMED
 from core.statuses import UploadStatus, VersionStatus
 from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
 from orchestrator.runs import MAX_INGESTION_RUNS, start_ingestion
 from tests.support.lifecycle import LifecycleState, run_artifact
+from tests.support.prefect_events import find_events
 from tests.support.stores import default_store_only
 
 # Far enough ahead that every object, multipart upload and upload record counts as old.
@@ -173,6 +175,35 @@ def test_a_pending_version_without_a_run_gets_a_run_of_the_ingest_deployment(
     assert run.parameters == {"version_id": confirmed.version_id}
     assert run.state is not None and not run.state.is_final()
     assert report.ingestions_restarted == 1
+
+
+def _announced(upload_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    resource = f"automl.upload.{upload_id}"
+    return find_events(
+        UPLOAD_CONFIRMED, lambda e: e["resource"]["prefect.resource.id"] == resource, timeout
+    )
+
+
+@default_store_only
+def test_a_version_whose_confirm_never_started_its_run_is_announced_once(
+    state: LifecycleState,
+) -> None:
+    """The API stopped after committing the version, before creating the run: the run cleanup
+    starts is announced in its place (`automl.upload.confirmed`), and never again."""
+    confirmed = state.confirmed_upload(VersionStatus.PENDING, run_id=None)
+    cleanup(now=datetime.now(UTC) + SETTLED)
+    first_run = state.version(confirmed.version_id).flow_run_id
+    [event] = _announced(confirmed.upload_id)
+    assert event["payload"]["flow_run_id"] == first_run
+
+    with get_client(sync_client=True) as client:  # that run crashed: cleanup starts another
+        client.set_flow_run_state(UUID(str(first_run)), Crashed(), force=True)
+    sentinel = state.confirmed_upload(VersionStatus.PENDING, run_id=None)
+    report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    assert report.ingestions_restarted == 2
+    assert state.version(confirmed.version_id).flow_run_id != first_run
+    assert _announced(sentinel.upload_id)  # events are stored in order: the check is settled
+    assert len(_announced(confirmed.upload_id, timeout=0)) == 1
 
 
 @default_store_only
