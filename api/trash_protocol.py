@@ -7,13 +7,14 @@ from prefect_aws import S3Bucket
 
 from api.deps import AuthenticatedUser
 from api.schemas import TrashPurgeResponse, UsageByCategory, UsageResponse
-from blocks.objects import delete_object
+from blocks.objects import delete_object, write_tombstone
 from catalog.database import Catalog
 from catalog.deletion import claim_kept_upload, forget_purged, purgeable_trash
 from catalog.tables import utcnow
 from catalog.uploads import reserved_bytes
 from catalog.usage import CategoryBytes, stored_usage
 from core.errors import StorageUnavailableError
+from core.keys import TEMP_UPLOADS_PREFIX
 
 
 def _by_category(part: CategoryBytes) -> UsageByCategory:
@@ -39,6 +40,16 @@ def read_usage(catalog: Catalog, user: AuthenticatedUser) -> UsageResponse:
     )
 
 
+def _remove(storage: S3Bucket, location: str) -> None:
+    """Removes a trash object for good. A kept upload's temp key gets a tombstone instead: its
+    URL may still be valid (single-use URLs, docs/spec.md §3.2); `cleanup-stale-uploads`
+    removes the tombstone once the URL expired."""
+    if location.startswith(TEMP_UPLOADS_PREFIX):
+        write_tombstone(storage, location)
+    else:
+        delete_object(storage, location)
+
+
 def purge_trash(
     catalog: Catalog, storage: S3Bucket, user_id: str, dataset_id: str | None = None
 ) -> TrashPurgeResponse:
@@ -58,7 +69,7 @@ def purge_trash(
             with catalog.session() as session:
                 if not claim_kept_upload(session, item.key):
                     continue  # its version is being ingested again
-            delete_object(storage, item.location)
+            _remove(storage, item.location)
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailableError(
                 f"purged {purged} of {len(items)} trash objects ({freed:,} bytes) before "

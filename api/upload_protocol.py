@@ -23,7 +23,7 @@ from api.schemas import (
     UploadPartsResponse,
     UploadUrlResponse,
 )
-from blocks.objects import MAX_OBJECT_BYTES, delete_object, head_object
+from blocks.objects import MAX_OBJECT_BYTES, head_object, write_tombstone
 from blocks.presigning import (
     MultipartPlan,
     MultipartRejectedError,
@@ -44,6 +44,7 @@ from catalog.uploads import (
     Confirmation,
     attach_multipart,
     check_open,
+    claim_announcement,
     confirm_upload,
     existing_confirmation,
     lock_upload,
@@ -60,10 +61,9 @@ from core.errors import (
     FileTooLargeError,
     InvalidInputError,
 )
-from core.events import UPLOAD_CONFIRMED
 from core.settings import Settings
 from core.statuses import UploadStatus, VersionStatus
-from orchestrator.events import emit
+from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import start_ingestion
 
 logger = logging.getLogger("api.uploads")
@@ -249,8 +249,9 @@ def _confirm_in_catalog(
         _check_stored_file(storage, found, request)
     except ContentRejectedError:
         # Not the declared file: removed, and the upload closed with its reservation released,
-        # so the user can start again at once.
-        delete_object(storage, found.temp_key)
+        # so the user can start again at once. A tombstone replaces it, so the upload URL (still
+        # valid) cannot write the key again.
+        write_tombstone(storage, found.temp_key)
         with catalog.session() as session:
             release_upload(session, found.id, UploadStatus.REJECTED)
         raise
@@ -276,26 +277,20 @@ def confirm(
     """Confirms an upload once: the same ids and the same ingestion run every time after.
 
     The version is committed before the ingestion run is created, so an orchestrator that is
-    down costs a 503 and a later confirm, never the upload.
+    down costs a 503 and a later confirm, never the upload. `automl.upload.confirmed` is
+    emitted by the one confirm that claims the announcement once the run exists.
     """
     confirmation = _confirm_in_catalog(catalog, storage, user, request)
     flow_run_id = confirmation.flow_run_id or start_ingestion(confirmation.version_id)
-    first = False
-    if confirmation.flow_run_id is None:
-        with catalog.session() as session:
-            first = record_flow_run(session, confirmation.version_id, flow_run_id)
+    with catalog.session() as session:
+        if confirmation.flow_run_id is None:
+            record_flow_run(session, confirmation.version_id, flow_run_id)
+        # Whoever recorded the run (this confirm, another, or the run itself), exactly one
+        # confirm that knows the run announces the upload.
+        first = claim_announcement(session, request.upload_id)
     if first:
-        emit(
-            UPLOAD_CONFIRMED,
-            "upload",
-            request.upload_id,
-            {
-                "dataset_id": confirmation.dataset_id,
-                "version_id": confirmation.version_id,
-                "flow_run_id": flow_run_id,
-            },
-            related={"dataset": confirmation.dataset_id, "version": confirmation.version_id},
-            flow_run_id=flow_run_id,
+        announce_upload_confirmed(
+            request.upload_id, confirmation.dataset_id, confirmation.version_id, flow_run_id
         )
         logger.info("upload %s confirmed as version %s", request.upload_id, confirmation.version_id)
     with catalog.session() as session:

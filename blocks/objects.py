@@ -103,6 +103,10 @@ def is_precondition_failed(exc: BaseException | None) -> bool:
     return False
 
 
+# The user metadata that marks a tombstone (`x-amz-meta-automl-tombstone: 1`).
+TOMBSTONE_METADATA = {"automl-tombstone": "1"}
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """What the store says about one object."""
@@ -112,6 +116,7 @@ class ObjectInfo:
     etag: str
     content_type: str | None
     last_modified: datetime
+    tombstone: bool = False  # a zero-byte placeholder, never data (see `write_tombstone`)
 
 
 def _is_missing(exc: ClientError) -> bool:
@@ -133,6 +138,7 @@ def head_object(bucket: S3Bucket, key: str) -> ObjectInfo | None:
         etag=str(head["ETag"]).strip('"'),
         content_type=head.get("ContentType"),
         last_modified=head["LastModified"],
+        tombstone=head.get("Metadata", {}).items() >= TOMBSTONE_METADATA.items(),
     )
 
 
@@ -141,6 +147,19 @@ def delete_object(bucket: S3Bucket, key: str) -> bool:
     existed = head_object(bucket, key) is not None
     s3_client(bucket).delete_object(Bucket=bucket.bucket_name, Key=key)
     return existed
+
+
+def write_tombstone(bucket: S3Bucket, key: str) -> None:
+    """Replaces whatever `key` holds by a zero-byte tombstone (or creates one).
+
+    A presigned upload URL signs `If-None-Match: *`, so while its key holds any object the
+    store refuses it (412): the tombstone keeps a used upload's key occupied, without the
+    upload's bytes, until every URL for it has expired; the cleanup flow then removes it.
+    It is one unconditional PutObject: the key is never free in between.
+    """
+    s3_client(bucket).put_object(
+        Bucket=bucket.bucket_name, Key=key, Body=b"", Metadata=dict(TOMBSTONE_METADATA)
+    )
 
 
 def read_object(bucket: S3Bucket, key: str, max_bytes: int = SMALL_OBJECT_LIMIT) -> bytes | None:

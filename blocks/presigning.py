@@ -21,6 +21,7 @@ from blocks.objects import (
     MAX_PARTS,
     MAX_SINGLE_PUT_BYTES,
     MIN_PART_SIZE,
+    is_precondition_failed,
 )
 from blocks.storage import s3_client
 from core.settings import MiB
@@ -158,7 +159,11 @@ class MultipartRejectedError(Exception):
 def complete_multipart(
     bucket: S3Bucket, key: str, multipart_upload_id: str, parts: list[tuple[int, str]]
 ) -> None:
-    """Assembles the object from `(part_number, etag)` pairs, in part-number order."""
+    """Assembles the object from `(part_number, etag)` pairs, in part-number order.
+
+    Sends `If-None-Match: *` like the single PUT URL does: the assembled object never replaces
+    one already at the key (412, reported as a rejection).
+    """
     ordered = [
         {"PartNumber": number, "ETag": etag if etag.startswith('"') else f'"{etag}"'}
         for number, etag in sorted(parts)
@@ -169,8 +174,11 @@ def complete_multipart(
             Key=key,
             UploadId=multipart_upload_id,
             MultipartUpload={"Parts": ordered},
+            IfNoneMatch="*",
         )
     except ClientError as exc:
+        if is_precondition_failed(exc):
+            raise MultipartRejectedError(f"{key} already holds an object") from exc
         error = exc.response.get("Error", {})
         if error.get("Code") in _PART_REJECTIONS:
             raise MultipartRejectedError(str(error.get("Message") or error.get("Code"))) from exc

@@ -29,9 +29,10 @@ from blocks.objects import (
     delete_object,
     head_object,
     is_precondition_failed,
+    write_tombstone,
 )
 from blocks.storage import s3_client
-from core.keys import deleted_key
+from core.keys import TEMP_UPLOADS_PREFIX, deleted_key
 from core.settings import MiB
 
 # Multipart from 16 MiB on, in 16 MiB parts: at most 10,000 parts covers ~156 GiB; larger files
@@ -122,11 +123,19 @@ def copy_object(bucket: S3Bucket, source_key: str, destination_key: str) -> Obje
 def move_to_deleted(bucket: S3Bucket, key: str) -> bool:
     """Soft-deletes one object: copies it to `deleted/{key}`, then removes the live key, so it is
     never lost whatever fails in between (a retry copies again). False if the live key held no
-    object (moved before, or never written): nothing to do."""
-    if head_object(bucket, key) is None:
+    object (moved before, or never written): nothing to do.
+
+    An upload's temp key (a failed version's kept upload) is not freed but replaced by a
+    tombstone: its presigned URL may still be valid and would write the key again (single-use
+    URLs, docs/spec.md §3.2); `cleanup-stale-uploads` removes the tombstone once it expired."""
+    info = head_object(bucket, key)
+    if info is None or info.tombstone:
         return False
     copy_object(bucket, key, deleted_key(key))
-    delete_object(bucket, key)
+    if key.startswith(TEMP_UPLOADS_PREFIX):
+        write_tombstone(bucket, key)
+    else:
+        delete_object(bucket, key)
     return True
 
 

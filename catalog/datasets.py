@@ -73,8 +73,7 @@ def create_version(
         parquet_key=dataset_key(upload.user_id, dataset.id, version_id),
         raw_size_bytes=upload.size_bytes,
     )
-    upload.status = UploadStatus.CONFIRMED
-    upload.confirmed_at = utcnow()
+    upload.status = UploadStatus.CONFIRMED  # `confirmed_at` waits for the announcement
     session.add(version)
     session.flush()
     return version

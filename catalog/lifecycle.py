@@ -17,10 +17,12 @@ from core.keys import TEMP_UPLOADS_PREFIX
 from core.listings import ListedObject, OpenMultipart
 from core.statuses import ObjectState, UploadStatus, VersionStatus
 
-# Upload states whose temp object, if one is (again) in the bucket, serves nothing: the bytes
-# became a dataset version, or the upload was closed. A `failed` upload's object is kept for
-# inspection (`purge-deleted` removes it after the retention period), a `confirmed` one is
-# waiting for its ingestion.
+# Upload states whose temp object serves nothing: the bytes became a dataset version, or the
+# upload was closed. Such an object (a tombstone, or the upload's own bytes if the step that
+# closed it stopped before replacing them) is kept until the upload's URLs expired
+# (`expires_at`), so the key stays occupied and the URLs, which sign `If-None-Match: *`, stay
+# refused. A `failed` upload's object is kept for inspection (`purge-deleted` removes it after
+# the retention period), a `confirmed` one is waiting for its ingestion.
 STRAY_UPLOAD_STATES = frozenset(
     {
         UploadStatus.INGESTED,
@@ -88,36 +90,63 @@ def _chunks(values: list[str]) -> Iterable[list[str]]:
         yield values[start : start + _IN_CHUNK]
 
 
+@dataclass(frozen=True)
+class _Owner:
+    temp_key: str
+    status: UploadStatus
+    version_status: VersionStatus | None
+    expires_at: datetime
+    version_deleted: bool
+
+    def closed(self) -> bool:
+        """Nothing will read the temp object: the upload was closed, or its failed version was
+        deleted (its kept object moved under `deleted/`)."""
+        if self.version_status in UNFINISHED_VERSION_STATES:
+            return False
+        return self.status in STRAY_UPLOAD_STATES or (
+            self.status == UploadStatus.FAILED and self.version_deleted
+        )
+
+
 def stray_temp_objects(
-    session: Session, objects: list[ListedObject], orphaned_before: datetime
+    session: Session, objects: list[ListedObject], orphaned_before: datetime, now: datetime
 ) -> list[str]:
     """The keys among `objects` that no upload needs any more.
 
-    Stray: the object of an upload in `STRAY_UPLOAD_STATES` whose version (if any) is not
-    pending or ingesting; or an object no upload record names, older than `orphaned_before`
-    (the longest an upload stays open), so a record being created is never raced.
-    Never stray: the object of a pending, confirmed or failed upload, or of a version still
-    pending or ingesting.
+    Stray: the object of a closed upload (`_Owner.closed`) once the upload's URLs expired
+    (`expires_at` before `now`; until then it keeps the key occupied, see
+    `STRAY_UPLOAD_STATES`); or an object no upload record names, older than `orphaned_before`
+    (the longest an upload stays open), so a record being created is never raced. Never stray:
+    the object of a pending or confirmed upload, of a failed one whose version is not deleted,
+    or of a version still pending or ingesting.
     """
     ids = sorted({upload_id for o in objects if (upload_id := _upload_id_of(o.key))})
-    owners: dict[str, tuple[str, UploadStatus, VersionStatus | None]] = {}
+    owners: dict[str, _Owner] = {}
     for chunk in _chunks(ids):
         rows = session.execute(
-            select(Upload.id, Upload.temp_key, Upload.status, DatasetVersion.status)
+            select(
+                Upload.id,
+                Upload.temp_key,
+                Upload.status,
+                DatasetVersion.status,
+                Upload.expires_at,
+                DatasetVersion.deleted_at,
+            )
             .outerjoin(DatasetVersion, DatasetVersion.upload_id == Upload.id)
             .where(Upload.id.in_(chunk))
         ).all()
-        for upload_id, temp_key, upload_status, version_status in rows:
-            owners[upload_id] = (temp_key, upload_status, version_status)
+        for upload_id, temp_key, status, version_status, expires_at, deleted_at in rows:
+            owners[upload_id] = _Owner(
+                temp_key, status, version_status, expires_at, deleted_at is not None
+            )
     strays: list[str] = []
     for item in objects:
         owner = owners.get(_upload_id_of(item.key) or "")
-        if owner is None or owner[0] != item.key:
+        if owner is None or owner.temp_key != item.key:
             if item.last_modified < orphaned_before:
                 strays.append(item.key)
             continue
-        _, closed_as, version_state = owner
-        if closed_as in STRAY_UPLOAD_STATES and version_state not in UNFINISHED_VERSION_STATES:
+        if owner.closed() and owner.expires_at <= now:
             strays.append(item.key)
     return strays
 
@@ -157,8 +186,7 @@ class UnfinishedVersion:
 
 def unfinished_versions(session: Session, created_before: datetime) -> list[UnfinishedVersion]:
     """Versions pending or ingesting created before `created_before` (a confirm that has just
-    created one starts and records its run itself, and announces the upload only if it records
-    it first)."""
+    created one starts and records its run itself)."""
     rows = session.execute(
         select(DatasetVersion.id, DatasetVersion.status, DatasetVersion.flow_run_id)
         .where(
@@ -195,15 +223,17 @@ def record_restarted_run(
 
 @dataclass(frozen=True)
 class KeptUpload:
-    """A failed version's upload whose temp object is kept for inspection."""
+    """A failed version's upload whose temp object is kept for inspection (`expires_at`: when
+    its URLs stop being valid)."""
 
     upload_id: str
     temp_key: str
+    expires_at: datetime
 
 
 def kept_failed_uploads(session: Session) -> list[KeptUpload]:
     rows = session.execute(
-        select(Upload.id, Upload.temp_key)
+        select(Upload.id, Upload.temp_key, Upload.expires_at)
         .join(DatasetVersion, DatasetVersion.upload_id == Upload.id)
         .where(Upload.status == UploadStatus.FAILED, DatasetVersion.status == VersionStatus.FAILED)
     ).all()

@@ -108,6 +108,8 @@ class Upload(Base):
     part_count: Mapped[int | None] = mapped_column(default=None)
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the confirm was announced (`automl.upload.confirmed`, once its ingestion run
+    # existed): set by one conditional UPDATE, so exactly one confirm emits the event.
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

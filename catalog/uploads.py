@@ -138,13 +138,18 @@ def pending_upload(session: Session, user_id: str, upload_id: str, now: datetime
 
 
 def check_open(upload: Upload, now: datetime) -> Upload:
-    if upload.status != UploadStatus.PENDING:
-        raise ConflictError(f"upload {upload.id} is {upload.status}; request a new upload URL")
-    if upload.expires_at <= now:
+    """The upload if it is open; 410 once it expired (whether or not the cleanup flow has
+    marked it yet), 409 if it was closed otherwise."""
+    expired = upload.status == UploadStatus.EXPIRED or (
+        upload.status == UploadStatus.PENDING and upload.expires_at <= now
+    )
+    if expired:
         raise ExpiredError(
             f"upload {upload.id} expired at {upload.expires_at.isoformat()}; "
             "request a new upload URL"
         )
+    if upload.status != UploadStatus.PENDING:
+        raise ConflictError(f"upload {upload.id} is {upload.status}; request a new upload URL")
     return upload
 
 
@@ -181,7 +186,7 @@ def confirm_upload(
 
 def record_flow_run(session: Session, version_id: str, flow_run_id: str) -> bool:
     """Remembers the ingestion run a confirm started; False if one was recorded before (by a
-    concurrent confirm or the run itself), so only one confirm announces it."""
+    concurrent confirm or the run itself)."""
     result = session.execute(
         update(DatasetVersion)
         .where(DatasetVersion.id == version_id, DatasetVersion.flow_run_id.is_(None))
@@ -220,3 +225,45 @@ def reserve_parquet(session: Session, settings: Settings, version_id: str, size_
         )
     upload.reserved_bytes = size_bytes
     upload.status = UploadStatus.CONFIRMED
+
+
+def claim_announcement(session: Session, upload_id: str) -> bool:
+    """True for exactly one caller per confirmed upload: the one that announces it.
+
+    The announcement is tied to this one transition (`confirmed_at` NULL -> set), not to who
+    recorded the ingestion run first: the run may record itself before the confirm that
+    started it does, and a confirm answered 503 (orchestrator down) announces nothing, so the
+    later confirm that creates the run does.
+    """
+    result = session.execute(
+        update(Upload)
+        .where(
+            Upload.id == upload_id,
+            Upload.status != UploadStatus.PENDING,
+            Upload.confirmed_at.is_(None),
+        )
+        .values(confirmed_at=utcnow())
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What `automl.upload.confirmed` names: the upload, its dataset and version."""
+
+    upload_id: str
+    dataset_id: str
+    version_id: str
+
+
+def claim_version_announcement(session: Session, version_id: str) -> Announcement | None:
+    """`claim_announcement` for the upload of `version_id` (the cleanup flow starts the run of
+    a version whose confirm never did); None if it was announced before."""
+    row = session.execute(
+        select(DatasetVersion.upload_id, DatasetVersion.dataset_id).where(
+            DatasetVersion.id == version_id
+        )
+    ).one_or_none()
+    if row is None or not claim_announcement(session, row.upload_id):
+        return None
+    return Announcement(row.upload_id, row.dataset_id, version_id)

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -126,6 +127,20 @@ class Settings(BaseSettings):
                 if origin != "*" and not origin.startswith(("http://", "https://")):
                     raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
             return origins or None
+        return value
+
+    @field_validator("temp_retention_days")
+    @classmethod
+    def _temp_outlives_upload_urls(cls, value: int, info: ValidationInfo) -> int:
+        """The bucket's rule must not remove a used upload's tombstone while its URL may still
+        be valid (the URL's lifetime plus the one-hour confirm grace): the URL would write
+        again (single-use URLs, docs/spec.md §3.2)."""
+        presign = info.data.get("presign_expires_seconds")
+        if presign is not None and value * 86_400 < presign + 3_600:
+            raise ValueError(
+                "must be at least AUTOML_PRESIGN_EXPIRES_SECONDS plus one hour, so used "
+                "upload URLs stay refused until they expire"
+            )
         return value
 
     @field_validator("database_url")

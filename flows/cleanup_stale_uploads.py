@@ -15,7 +15,9 @@ from catalog.uploads import longest_upload_lifetime
 from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.settings import get_settings
+from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live
+from tasks.announcements import claim_announcement_of
 from tasks.deletion import find_unfinished_deletes, finish_delete
 from tasks.lifecycle import (
     expire_uploads,
@@ -35,7 +37,7 @@ from tasks.storage import (
 )
 
 # A version younger than this is left to the confirm that created it, which starts its run and
-# announces the upload (`automl.upload.confirmed`) only if it records that run first.
+# announces the upload (`automl.upload.confirmed`).
 CONFIRM_SETTLING = timedelta(minutes=5)
 
 
@@ -78,13 +80,14 @@ def _abort_unowned_multipart(initiated_before: datetime) -> int:
     return sum(abort_multipart(u.key, u.multipart_upload_id) for u in unowned)
 
 
-def _remove_strays(orphaned_before: datetime) -> int:
-    """Removes temp objects no upload needs (see `catalog.lifecycle.stray_temp_objects`): e.g.
-    one written again through a still-valid URL after ingestion deleted it. A confirmed upload's
-    object, a version's still being ingested, and a failed version's (kept for inspection until
-    `purge-deleted`) are never touched."""
+def _remove_strays(orphaned_before: datetime, now: datetime) -> int:
+    """Removes temp objects no upload needs (see `catalog.lifecycle.stray_temp_objects`): the
+    tombstone (or object) of a closed upload once its URLs expired, an object no upload names.
+    A confirmed upload's object, a version's still being ingested, and a failed version's (kept
+    for inspection until `purge-deleted`) are never touched. Nothing can be written again
+    through a still-valid URL: its key stays occupied until the URL expired."""
     objects = list_objects(TEMP_UPLOADS_PREFIX)
-    strays = find_stray_temp_objects(objects, orphaned_before, len(objects))
+    strays = find_stray_temp_objects(objects, orphaned_before, len(objects), now)
     return sum(delete_object(key) for key in strays)
 
 
@@ -106,6 +109,7 @@ def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
             )
             given_up += 1
             continue
+        _announce_if_never_announced(version.version_id, run_id)
         if record_restart(version.version_id, version.flow_run_id, run_id):
             logger.info("version %s: ingestion run %s", version.version_id, run_id)
             restarted += 1
@@ -129,6 +133,17 @@ def _finish_deletes() -> int:
             )
         finished += progress.finished
     return finished
+
+
+def _announce_if_never_announced(version_id: str, run_id: str) -> None:
+    """A confirm that stopped before creating the run (API killed, orchestrator down and never
+    confirmed again) never announced the upload: the run that cleanup starts is announced in
+    its place, exactly once (the same claim as the API's confirm)."""
+    announcement = claim_announcement_of(version_id)
+    if announcement is not None:
+        announce_upload_confirmed(
+            announcement.upload_id, announcement.dataset_id, version_id, run_id
+        )
 
 
 # Asking Prefect about runs and starting them: flow-level steps (tasks sit below deployments).
@@ -168,7 +183,7 @@ def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
     """Idempotent; scheduled every 15 minutes.
 
     Expired uploads are marked `expired` (reservation 0), not deleted: the record stays for
-    audit and lets a later write through a still-valid URL be recognised as a stray. `now`
+    audit and tells which temp objects are whose. `now`
     (default: the current time) lets tests move the clock instead of waiting.
     """
     now = now or datetime.now(UTC)
@@ -176,7 +191,7 @@ def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
     stale_before = now - longest_upload_lifetime(get_settings().presign_expires_seconds)
     expired, temp_deleted, aborted = _expire_uploads(now)
     aborted += _abort_unowned_multipart(stale_before)
-    strays = _remove_strays(stale_before)
+    strays = _remove_strays(stale_before, now)
     restarted, given_up = _restart_stuck_ingestions(now - CONFIRM_SETTLING)
     deletes = _finish_deletes()
     report = CleanupReport(

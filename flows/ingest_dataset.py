@@ -27,7 +27,13 @@ from tasks.records import (
     record_ready,
     reserve_parquet_bytes,
 )
-from tasks.storage import delete_object, download_file, head_object, upload_file_once
+from tasks.storage import (
+    delete_object,
+    download_file,
+    head_object,
+    upload_file_once,
+    write_tombstone,
+)
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
@@ -46,7 +52,8 @@ def _outcome(raw_sha256: str, sha256: str, size: int, profile: dict[str, Any]) -
 def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
     raw_path = workdir / f"raw.{target.extension}"
     parquet_path = workdir / "dataset.parquet"
-    if head_object(target.temp_key) is None:
+    temp = head_object(target.temp_key)
+    if temp is None or temp.tombstone:  # a tombstone: the upload's bytes were removed
         raise UploadMissingError("the uploaded file is no longer in storage; upload it again")
     raw = download_file(target.temp_key, raw_path)  # hashed while it streams in
     if head_object(target.parquet_key) is None:
@@ -82,8 +89,9 @@ def ingest_dataset(version_id: str) -> VersionStatus:
     """Idempotent: a ready version is left as it is; a failed or interrupted one is redone.
 
     On failure the version is `failed` with a readable reason, the temp object is kept for
-    inspection (the cleanup flow removes it later) and the reservation is released. Local files
-    are removed either way.
+    inspection (`purge-deleted` removes it later) and the reservation is released. On success
+    the temp object is replaced by a tombstone (single-use URLs). Local files are removed
+    either way.
     """
     logger = get_run_logger()
     this_run = flow_run.get_id()
@@ -98,7 +106,7 @@ def ingest_dataset(version_id: str) -> VersionStatus:
         return VersionStatus.INGESTING
     if target.status == VersionStatus.READY or not record_ingesting(version_id, this_run):
         # Finish what a run that stopped right after recording may have left: the temp object.
-        delete_object(target.temp_key)
+        write_tombstone(target.temp_key)
         logger.info("version %s is already ready; nothing to do", version_id)
         return VersionStatus.READY
     related: dict[ResourceKind, str] = {"version": version_id, "upload": target.upload_id}
@@ -123,7 +131,9 @@ def ingest_dataset(version_id: str) -> VersionStatus:
         )
         logger.error("version %s failed: %s", version_id, reason)
         raise
-    delete_object(target.temp_key)
+    # Not deleted: the upload URL may still be valid and would write the key again. The
+    # tombstone keeps it occupied (the URL answers 412); cleanup removes it once it expired.
+    write_tombstone(target.temp_key)
     if not recorded:  # another run recorded it first and announced it
         return VersionStatus.READY
     create_markdown_artifact(

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from core.events import ResourceKind, resource_id
+from core.events import UPLOAD_CONFIRMED, ResourceKind, resource_id
 
 
 def emit(
@@ -38,4 +38,19 @@ def emit(
         resource={"prefect.resource.id": resource_id(kind, identifier)},
         related=links,
         payload=payload,
+    )
+
+
+def announce_upload_confirmed(
+    upload_id: str, dataset_id: str, version_id: str, flow_run_id: str
+) -> None:
+    """`automl.upload.confirmed`, the same from the API's confirm and from the cleanup flow
+    (whichever claimed the announcement: `catalog.uploads.claim_announcement`)."""
+    emit(
+        UPLOAD_CONFIRMED,
+        "upload",
+        upload_id,
+        {"dataset_id": dataset_id, "version_id": version_id, "flow_run_id": flow_run_id},
+        related={"dataset": dataset_id, "version": version_id},
+        flow_run_id=flow_run_id,
     )

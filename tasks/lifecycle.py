@@ -42,10 +42,10 @@ def find_unowned_multipart(
 
 @task(task_run_name="find-strays-of-{count}-temp-objects", **CATALOG_RETRIES)
 def find_stray_temp_objects(
-    objects: list[ListedObject], orphaned_before: datetime, count: int
+    objects: list[ListedObject], orphaned_before: datetime, count: int, now: datetime
 ) -> list[str]:
     with catalog_session() as session:
-        return stray_temp_objects(session, objects, orphaned_before)
+        return stray_temp_objects(session, objects, orphaned_before, now)
 
 
 @task(task_run_name="find-unfinished-versions", **CATALOG_RETRIES)

@@ -69,6 +69,13 @@ def delete_object(key: str) -> bool:
     return objects.delete_object(load_storage_block(), key)
 
 
+@storage_task(task_run_name="tombstone-{key}")
+def write_tombstone(key: str) -> None:
+    """Keeps a used upload's key occupied without its bytes (see
+    `blocks.objects.write_tombstone`)."""
+    objects.write_tombstone(load_storage_block(), key)
+
+
 @storage_task(task_run_name="list-{prefix}")
 def list_objects(prefix: str) -> list[ListedObject]:
     """Every object under `prefix` with its LastModified, in key order."""

@@ -281,11 +281,18 @@ def test_two_workers_share_20_ingestions_and_each_version_ends_ready_once(
         c["version_id"] for c in confirmed
     )
     # Each version ready, recorded by its one run; its Parquet file written once, its bytes
-    # counted once, the temp objects gone.
+    # counted once, each temp object's bytes gone (a tombstone keeps its key until the upload's
+    # URL expired: single-use URLs).
     assert len(versions) == INGESTIONS
     assert {(v.status, v.error, v.row_count) for v in versions} == {("ready", None, 50)}
     assert {v.flow_run_id for v in versions} == {str(r.id) for r in runs}
-    assert sorted(_keys(pool.store, pool.bucket)) == sorted(v.parquet_key for v in versions)
+    temp_keys = [u.temp_key for u in uploads]
+    assert sorted(_keys(pool.store, pool.bucket)) == sorted(
+        [v.parquet_key for v in versions] + temp_keys
+    )
+    for key in temp_keys:
+        head = pool.store.head_object(Bucket=pool.bucket, Key=key)
+        assert (head["ContentLength"], head["Metadata"]) == (0, {"automl-tombstone": "1"})
     assert used_bytes == sum(v.size_bytes or 0 for v in versions)
     assert {(u.status, u.reserved_bytes) for u in uploads} == {("ingested", 0)}
     # Both workers ran some: a worker labels each run it submits with its name.

@@ -150,6 +150,18 @@ def test_an_expired_upload_is_410(api: Api) -> None:
     assert _count(api, DatasetVersion) == 0
 
 
+def test_an_upload_the_cleanup_flow_closed_as_expired_is_410(api: Api) -> None:
+    upload_id = upload(api)
+    with catalog_for(api.settings.catalog_url).session() as session:
+        session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id)
+            .values(status="expired", expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert error_of(confirm(api, upload_id)) == (410, "expired")
+    assert _count(api, DatasetVersion) == 0
+
+
 @pytest.mark.parametrize("name", ["../x", "a/b", "", "tab\there"])
 def test_an_unsafe_dataset_name_is_400(api: Api, name: str) -> None:
     status, _ = error_of(

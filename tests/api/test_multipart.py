@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from catalog.database import catalog_for
 from catalog.tables import Upload
@@ -101,3 +101,11 @@ def test_abort_discards_the_parts_and_releases_the_reservation(api: Api) -> None
     assert error_of(
         api.post("/api/datasets/upload-abort", {"upload_id": upload_id}, user="mallory")
     ) == (404, "not_found")
+
+
+def test_part_urls_of_an_upload_closed_as_expired_are_410(api: Api) -> None:
+    upload_id = str(_plan(api, 20 * MiB)["upload_id"])
+    with catalog_for(api.settings.catalog_url).session() as session:
+        session.execute(update(Upload).where(Upload.id == upload_id).values(status="expired"))
+    after = api.post("/api/datasets/upload-parts", {"upload_id": upload_id, "part_numbers": [1]})
+    assert error_of(after) == (410, "expired")

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
+from blocks.objects import head_object
 from blocks.storage import build_storage_block
 from catalog.database import catalog_for
 from catalog.tables import Upload, User
@@ -95,7 +96,10 @@ def test_a_wrong_size_removes_the_file_and_frees_the_reservation(api: Api) -> No
     key = f"uploads/temp/{upload_id}.csv"
     api.store.client.put_object(Bucket=api.store.bucket_name, Key=key, Body=CSV)
     assert error_of(confirm(api, upload_id)) == (422, "content_rejected")
-    assert api.store.keys("uploads/") == []
+    # The bytes are removed; a tombstone keeps the key (the upload URL stays refused).
+    assert api.store.keys("uploads/") == [key]
+    info = head_object(api.store.block, key)
+    assert info is not None and info.tombstone and info.size == 0
     with catalog_for(api.settings.catalog_url).session() as session:
         record = session.execute(select(Upload).where(Upload.id == upload_id)).scalar_one()
         assert (record.status, record.reserved_bytes) == ("rejected", 0)

@@ -86,3 +86,15 @@ def test_a_small_read_refuses_a_large_object_and_answers_none_for_a_missing_key(
     with pytest.raises(ValueError, match="16 bytes"):
         objects.read_object(storage, "models/m.json", max_bytes=15)
     assert objects.read_object(storage, "models/missing.json") is None
+
+
+def test_a_tombstone_replaces_the_bytes_and_is_told_from_data(bucket: Store) -> None:
+    storage = load_storage_block()
+    key = "uploads/temp/u.csv"
+    bucket.client.put_object(Bucket=bucket.bucket_name, Key=key, Body=b"a,b\n1,2\n")
+    data = objects.head_object(storage, key)
+    assert data is not None and not data.tombstone
+    objects.write_tombstone(storage, key)
+    tombstone = objects.head_object(storage, key)
+    assert tombstone is not None and tombstone.tombstone and tombstone.size == 0
+    assert objects.read_object(storage, key) == b""

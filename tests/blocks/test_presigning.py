@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blocks import presigning
+from blocks.objects import head_object, write_tombstone
 from blocks.storage import load_storage_block
 from tests.support.stores import Store
 
@@ -72,6 +73,23 @@ def test_completing_with_a_wrong_etag_is_rejected(bucket: Store) -> None:
     with pytest.raises(presigning.MultipartRejectedError):
         presigning.complete_multipart(storage, key, multipart_id, [(1, "0" * 32)])
     assert bucket.keys("uploads/") == []
+
+
+def test_completion_never_replaces_an_object_at_the_key(bucket: Store) -> None:
+    """Completion sends If-None-Match: *, like the PUT URL: a tombstone (or any object) at the
+    key stays."""
+    storage = load_storage_block()
+    key = "uploads/temp/taken.csv"
+    write_tombstone(storage, key)
+    multipart_id = presigning.start_multipart(storage, key)
+    request = presigning.presign_part(storage, key, multipart_id, 1, 10, 600)
+    put = httpx.put(request.url, content=b"0123456789", headers=request.headers)
+    assert put.is_success
+    with pytest.raises(presigning.MultipartRejectedError, match="already holds an object"):
+        presigning.complete_multipart(storage, key, multipart_id, [(1, put.headers["etag"])])
+    info = head_object(storage, key)
+    assert info is not None and info.tombstone and info.size == 0
+    presigning.abort_multipart(storage, key, multipart_id)
 
 
 def test_an_aborted_upload_is_gone_and_aborting_again_is_harmless(bucket: Store) -> None:

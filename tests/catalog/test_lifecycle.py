@@ -18,10 +18,11 @@ from catalog.lifecycle import (
 from catalog.tables import DatasetVersion, Upload, User
 from catalog.uploads import committed_bytes, lock_upload, release_upload
 from core.listings import ListedObject, OpenMultipart
-from core.statuses import VersionStatus
+from core.statuses import UploadStatus, VersionStatus
 
 NOW = datetime.now(UTC)
 LONG_AGO = NOW - timedelta(days=60)
+URLS_EXPIRED = timedelta(hours=2)  # past the test uploads' `expires_at`
 
 
 @pytest.fixture
@@ -80,9 +81,44 @@ def test_strays_are_objects_of_closed_uploads_and_old_unknown_ones(catalog: Cata
         ListedObject("uploads/temp/old-unknown.csv", LONG_AGO),
         ListedObject("uploads/temp/new-unknown.csv", NOW),
     ]
-    with catalog.session() as session:
-        strays = stray_temp_objects(session, objects, NOW - timedelta(days=2))
+    with catalog.session() as session:  # once the aborted upload's URLs expired
+        strays = stray_temp_objects(session, objects, NOW - timedelta(days=2), NOW + URLS_EXPIRED)
     assert strays == [aborted_key, "uploads/temp/old-unknown.csv"]
+
+
+@pytest.mark.parametrize("closed_as", ["ingested", "aborted", "rejected", "purged"])
+def test_a_closed_uploads_key_stays_occupied_until_its_urls_expired(
+    catalog: Catalog, closed_as: str
+) -> None:
+    """Its object (a tombstone) keeps the presigned URL, which signs If-None-Match: *, refused."""
+    upload_id, key = _upload(catalog, timedelta(hours=1))
+    with catalog.session() as session:
+        upload = session.get(Upload, upload_id)
+        assert upload is not None
+        upload.status = UploadStatus(closed_as)
+    objects = [ListedObject(key, LONG_AGO)]
+    with catalog.session() as session:
+        assert stray_temp_objects(session, objects, NOW - timedelta(days=2), NOW) == []
+        assert stray_temp_objects(session, objects, NOW, NOW + timedelta(hours=1)) == [key]
+
+
+def test_a_failed_uploads_key_is_freed_after_its_urls_expired_only_once_its_version_is_deleted(
+    catalog: Catalog,
+) -> None:
+    upload_id, key = _upload(catalog, timedelta(hours=1))
+    with catalog.session() as session:
+        version = create_version(session, upload_id, "sales")
+        session.flush()
+        mark_failed(session, version.id, "bad file")
+        version_id = version.id
+    objects, later = [ListedObject(key, LONG_AGO)], NOW + URLS_EXPIRED
+    with catalog.session() as session:  # kept for inspection until purge-deleted
+        assert stray_temp_objects(session, objects, NOW, later) == []
+    with catalog.session() as session:  # the dataset was deleted: its kept upload moved away
+        session.get(DatasetVersion, version_id).deleted_at = NOW  # type: ignore[union-attr]
+    with catalog.session() as session:
+        assert stray_temp_objects(session, objects, NOW, NOW) == []  # its URL may be valid
+        assert stray_temp_objects(session, objects, NOW, later) == [key]
 
 
 def test_a_multipart_upload_whose_key_a_pending_upload_holds_is_never_unowned(

@@ -101,3 +101,16 @@ def test_secrets_never_show_in_repr_dump_or_errors(monkeypatch: pytest.MonkeyPat
     assert "R2_ENDPOINT" in raised.value.message
     assert "AUTOML_PRESIGN_EXPIRES_SECONDS" in raised.value.message
     assert secret not in raised.value.message
+
+
+def test_the_temp_retention_outlives_every_upload_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A used upload's tombstone must outlive its URL (single-use URLs)."""
+    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "1")
+    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", str(86_400 - 3_600))
+    assert load_settings().temp_retention_days == 1
+    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", str(86_400 - 3_599))
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert raised.value.message.startswith("AUTOML_TEMP_RETENTION_DAYS: must be at least")
+    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "2")
+    assert load_settings().presign_expires_seconds == 86_400 - 3_599

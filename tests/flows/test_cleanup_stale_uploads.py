@@ -16,11 +16,13 @@ from prefect.states import Crashed
 
 from catalog.database import catalog_for
 from catalog.uploads import release_upload
+from core.events import UPLOAD_CONFIRMED
 from core.statuses import UploadStatus, VersionStatus
 from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
 from orchestrator.runs import MAX_INGESTION_RUNS, start_ingestion
 from tests.support.lifecycle import LifecycleState, run_artifact
+from tests.support.prefect_events import find_events
 from tests.support.stores import default_store_only
 
 # Far enough ahead that every object, multipart upload and upload record counts as old.
@@ -103,13 +105,35 @@ def test_a_failed_versions_kept_object_is_left_for_inspection(state: LifecycleSt
     assert report.strays_removed == 0
 
 
-def test_a_stray_temp_object_of_an_ingested_upload_is_removed(state: LifecycleState) -> None:
+def test_an_ingested_uploads_tombstone_is_removed_once_its_urls_expired(
+    state: LifecycleState,
+) -> None:
     confirmed = state.confirmed_upload(VersionStatus.PENDING)
     assert ingest_dataset(str(confirmed.version_id)) == "ready"
-    state.put(confirmed.temp_key)  # written again through the still-valid presigned URL
-    report, _ = cleanup()
+    assert state.is_tombstone(confirmed.temp_key)
+    report, _ = cleanup()  # the upload's URL may still be valid: its key stays occupied
+    assert state.is_tombstone(confirmed.temp_key)
+    assert report.strays_removed == 0
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
     assert state.store.keys("uploads/temp/") == []
     assert state.store.keys() == [state.version(confirmed.version_id).parquet_key]
+    assert report.strays_removed == 1
+
+
+@default_store_only
+def test_an_ingested_uploads_own_bytes_left_behind_also_stay_until_its_urls_expired(
+    state: LifecycleState,
+) -> None:
+    """Its own bytes (left by an ingestion that stopped after recording) keep the key occupied
+    too, and go once the URLs expired."""
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
+    assert ingest_dataset(str(confirmed.version_id)) == "ready"
+    state.put(confirmed.temp_key)
+    cleanup()
+    assert state.store.keys("uploads/temp/") == [confirmed.temp_key]  # the bytes, kept
+    assert not state.is_tombstone(confirmed.temp_key)
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
+    assert state.store.keys("uploads/temp/") == []
     assert report.strays_removed == 1
 
 
@@ -122,6 +146,9 @@ def test_a_stray_temp_object_of_a_closed_upload_is_removed(
     with catalog_for(state.url).session() as session:
         assert release_upload(session, upload.upload_id, closed_as)
     report, _ = cleanup()
+    assert state.store.keys() == [upload.temp_key]  # kept while its URLs may be valid
+    assert report.strays_removed == 0
+    report, _ = cleanup(now=datetime.now(UTC) + LATER)
     assert state.store.keys() == []
     assert report.strays_removed == 1
 
@@ -148,6 +175,35 @@ def test_a_pending_version_without_a_run_gets_a_run_of_the_ingest_deployment(
     assert run.parameters == {"version_id": confirmed.version_id}
     assert run.state is not None and not run.state.is_final()
     assert report.ingestions_restarted == 1
+
+
+def _announced(upload_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    resource = f"automl.upload.{upload_id}"
+    return find_events(
+        UPLOAD_CONFIRMED, lambda e: e["resource"]["prefect.resource.id"] == resource, timeout
+    )
+
+
+@default_store_only
+def test_a_version_whose_confirm_never_started_its_run_is_announced_once(
+    state: LifecycleState,
+) -> None:
+    """The API stopped after committing the version, before creating the run: the run cleanup
+    starts is announced in its place (`automl.upload.confirmed`), and never again."""
+    confirmed = state.confirmed_upload(VersionStatus.PENDING, run_id=None)
+    cleanup(now=datetime.now(UTC) + SETTLED)
+    first_run = state.version(confirmed.version_id).flow_run_id
+    [event] = _announced(confirmed.upload_id)
+    assert event["payload"]["flow_run_id"] == first_run
+
+    with get_client(sync_client=True) as client:  # that run crashed: cleanup starts another
+        client.set_flow_run_state(UUID(str(first_run)), Crashed(), force=True)
+    sentinel = state.confirmed_upload(VersionStatus.PENDING, run_id=None)
+    report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    assert report.ingestions_restarted == 2
+    assert state.version(confirmed.version_id).flow_run_id != first_run
+    assert _announced(sentinel.upload_id)  # events are stored in order: the check is settled
+    assert len(_announced(confirmed.upload_id, timeout=0)) == 1
 
 
 @default_store_only

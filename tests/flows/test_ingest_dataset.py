@@ -27,6 +27,7 @@ from prefect.states import Crashed
 from prefect.utilities.engine import propose_state
 
 from blocks import transfers
+from blocks.objects import write_tombstone
 from blocks.storage import load_storage_block, s3_client
 from catalog.database import catalog_for
 from catalog.tables import DatasetVersion
@@ -50,7 +51,9 @@ def test_a_csv_becomes_a_ready_profiled_parquet_version(
     assert version.status == "ready" and version.error is None
     assert (version.row_count, version.column_count) == (3, 3)
     assert version.raw_sha256 == hashlib.sha256(CSV).hexdigest()
-    assert ingestion.store.keys() == [ingestion.parquet_key]  # temp object deleted
+    # The temp object is replaced by a tombstone: the upload URL stays refused (412).
+    assert ingestion.store.keys() == sorted([ingestion.parquet_key, ingestion.temp_key])
+    assert ingestion.temp_is_tombstone()
 
     stored = ingestion.store.client.get_object(
         Bucket=ingestion.store.bucket_name, Key=ingestion.parquet_key
@@ -188,7 +191,9 @@ def test_a_run_killed_after_the_upload_ends_ready_on_the_next_run(
     version = ingestion.version()
     assert version.status == "ready" and version.row_count == 3
     assert version.flow_run_id != killed_run
-    assert ingestion.store.keys() == [ingestion.parquet_key]  # one object; temp object gone
+    # One Parquet object; the temp object replaced by a tombstone.
+    assert ingestion.store.keys() == sorted([ingestion.parquet_key, ingestion.temp_key])
+    assert ingestion.temp_is_tombstone()
     head = _head(ingestion)
     assert (head["ETag"], head["LastModified"]) == (written["ETag"], written["LastModified"])
     assert version.size_bytes == head["ContentLength"]
@@ -226,7 +231,8 @@ def test_a_parquet_file_another_run_wrote_first_is_kept_and_described(
         )
 
     assert len(raced) == 1
-    assert ingestion.store.keys() == [ingestion.parquet_key]
+    assert ingestion.store.keys() == sorted([ingestion.parquet_key, ingestion.temp_key])
+    assert ingestion.temp_is_tombstone()
     assert _head(ingestion)["ETag"] == raced[0]  # not overwritten
     version = ingestion.version()
     assert (version.row_count, version.column_count) == (2, 2)  # describes the stored file
@@ -285,7 +291,8 @@ def test_a_transient_storage_failure_is_retried_and_the_run_ends_ready(
         assert ingest_dataset(ingestion.version_id) == "ready"
         assert fault.hits == 4
         assert ingestion.version().status == "ready"
-        assert store.keys() == [ingestion.parquet_key]
+        assert store.keys() == sorted([ingestion.parquet_key, ingestion.temp_key])
+        assert ingestion.temp_is_tombstone()
 
 
 def _api_post(path: str, body: dict[str, Any]) -> Any:
@@ -346,3 +353,15 @@ def test_a_version_claimed_by_a_live_run_is_left_to_that_run(confirmed: MakeInge
     version = ingestion.version()
     assert (version.status, version.flow_run_id) == ("ingesting", other)
     assert ingestion.store.keys() == [ingestion.temp_key]
+
+
+@default_store_only
+def test_a_tombstone_is_never_ingested_as_the_upload(confirmed: MakeIngestion) -> None:
+    """A failed version whose kept upload was purged while its URL was valid finds a tombstone:
+    the upload is missing, not an empty file."""
+    ingestion = confirmed(b"a,b\n1,2\n3\n")
+    assert ingest_dataset(ingestion.version_id, return_state=True).is_failed()
+    write_tombstone(ingestion.store.block, ingestion.temp_key)
+    assert ingest_dataset(ingestion.version_id, return_state=True).is_failed()
+    assert "no longer in storage" in (ingestion.version().error or "")
+    assert ingestion.temp_is_tombstone()

@@ -74,6 +74,23 @@ def test_a_failed_versions_kept_upload_is_purged_after_the_retention(
 
 
 @default_store_only
+def test_a_kept_upload_purged_while_its_urls_are_valid_leaves_a_tombstone(
+    state: LifecycleState,
+) -> None:
+    """A retention shorter than the URLs' lifetime: the key stays occupied (the URL answers
+    412) until cleanup-stale-uploads removes the tombstone once the URLs expired."""
+    failed = state.confirmed_upload(VersionStatus.FAILED)
+    state.set_upload(failed.upload_id, expires_at=datetime.now(UTC) + timedelta(days=10))
+    report, _ = purge(days_later=2, retention_days=1)
+    assert state.store.keys() == [failed.temp_key]
+    assert state.is_tombstone(failed.temp_key)
+    assert state.upload(failed.upload_id).status == "purged"
+    assert report.failed_uploads_purged == 1
+    again, _ = purge(days_later=3, retention_days=1)  # a tombstone is not purged again
+    assert again.failed_uploads_purged == 0
+
+
+@default_store_only
 def test_a_failed_version_being_redone_keeps_its_upload(state: LifecycleState) -> None:
     failed = state.confirmed_upload(VersionStatus.FAILED)
     state.set_version(failed.version_id, status=VersionStatus.INGESTING)  # a re-run claimed it

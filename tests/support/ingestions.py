@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from blocks.objects import head_object
 from catalog.database import catalog_for, migrate
 from catalog.datasets import create_upload, create_version
 from catalog.tables import DatasetVersion, Upload, User
@@ -34,6 +35,11 @@ class Ingestion:
             found = session.get(Upload, self.upload_id)
             assert found is not None
             return found
+
+    def temp_is_tombstone(self) -> bool:
+        """The temp key holds a zero-byte tombstone (what ingestion leaves in its place)."""
+        info = head_object(self.store.block, self.temp_key)
+        return info is not None and info.tombstone and info.size == 0
 
     def used_bytes(self) -> int:
         with catalog_for(get_settings().catalog_url).session() as session:

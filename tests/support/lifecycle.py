@@ -14,6 +14,7 @@ from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.client.schemas.objects import State
 
+from blocks.objects import head_object
 from catalog.database import catalog_for, migrate
 from catalog.datasets import create_upload, create_version, mark_failed
 from catalog.tables import DatasetVersion, Upload, User
@@ -98,6 +99,10 @@ class LifecycleState:
     def put(self, key: str, content: bytes = CSV) -> None:
         self.store.client.put_object(Bucket=self.store.bucket_name, Key=key, Body=content)
 
+    def is_tombstone(self, key: str) -> bool:
+        info = head_object(self.store.block, key)
+        return info is not None and info.tombstone and info.size == 0
+
     def upload(self, upload_id: str) -> Upload:
         with catalog_for(self.url).session() as session:
             found = session.get(Upload, upload_id)
@@ -117,6 +122,13 @@ class LifecycleState:
             assert version is not None
             for name, value in values.items():
                 setattr(version, name, value)
+
+    def set_upload(self, upload_id: str, **values: Any) -> None:
+        with catalog_for(self.url).session() as session:
+            upload = session.get(Upload, upload_id)
+            assert upload is not None
+            for name, value in values.items():
+                setattr(upload, name, value)
 
     def committed_bytes(self) -> int:
         with catalog_for(self.url).session() as session:
