@@ -79,20 +79,35 @@ def _block_types_registered_once() -> Iterator[None]:
     """A block's save first registers its type and schema, and those of the blocks inside it,
     with the server: about ten requests that answer the same after the first time, a third of
     the time of the save every store fixture makes. Registered once per class and Prefect
-    server here (the ids stay on the class, as Prefect leaves them); the block documents are
-    still saved every time."""
+    server here; the block documents are still saved every time. Prefect keeps the ids it was
+    given on the class, so a test that saves a block on another server (a real stack's) leaves
+    that server's ids there: they are put back for the server in use (else its next save names a
+    schema it does not have: 500)."""
+    from prefect.blocks.core import _nested_type_args
     from prefect.settings import PREFECT_API_URL
 
     register = Block.register_type_and_schema.__func__  # type: ignore[attr-defined]
-    registered: set[tuple[type[Block], str | None]] = set()
+    ids_on: dict[tuple[type[Block], str | None], tuple[Any, Any]] = {}
+
+    def restore_nested(annotation: Any) -> None:
+        """The blocks inside a block, walked as Prefect's registration walks them."""
+        if Block.is_block_class(annotation):
+            register_once(annotation, _sync=True)
+        else:
+            for inner in _nested_type_args(annotation):
+                restore_nested(inner)
 
     def register_once(cls: type[Block], *args: Any, **kwargs: Any) -> Any:
         key = (cls, PREFECT_API_URL.value())
         if kwargs.get("_sync") is not True:  # an async caller awaits what this returns
             return register(cls, *args, **kwargs)
-        if key not in registered:
-            register(cls, *args, **kwargs)
-            registered.add(key)
+        if key in ids_on:
+            cls._block_type_id, cls._block_schema_id = ids_on[key]
+            for field in cls.model_fields.values():
+                restore_nested(field.annotation)
+            return None
+        register(cls, *args, **kwargs)
+        ids_on[key] = (cls._block_type_id, cls._block_schema_id)
         return None
 
     with pytest.MonkeyPatch.context() as patch:

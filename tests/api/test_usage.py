@@ -99,7 +99,7 @@ def test_usage_is_exact_to_the_byte_from_upload_to_purge(
         "objects_purged": in_deleted,
         "bytes_freed": parquet + models + plots,
     }
-    assert store.keys("") == []
+    assert store.data_keys("") == []  # the used upload keys hold tombstones only
     assert usage(api)["committed_bytes"] == 0
 
 
@@ -115,7 +115,7 @@ def test_a_failed_uploads_kept_file_counts_until_the_user_purges_it(
     assert usage(api)["committed_bytes"] == len(bad)
     purged = api.client.delete("/api/trash", headers=api.token())
     assert purged.json() == {"objects_purged": 1, "bytes_freed": len(bad)}
-    assert api.store.keys("") == []
+    assert api.store.data_keys("") == []  # the used upload keys hold tombstones only
     assert usage(api)["committed_bytes"] == 0
 
 
@@ -129,5 +129,5 @@ def test_a_permanent_delete_frees_the_bytes_at_once(api: Api) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["objects_moved"], body["objects_purged"]) == ("deleted", 1, 1)
-    assert api.store.keys("") == []
+    assert api.store.data_keys("") == []  # the used upload keys hold tombstones only
     assert usage(api)["committed_bytes"] == 0 and size > 0

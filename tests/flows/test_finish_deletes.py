@@ -53,13 +53,16 @@ def test_a_delete_the_store_stops_half_way_is_finished_by_the_cleanup_flow(
         failed = confirm(api, upload(api, BAD, "bad.csv"), dataset_id=ids["dataset_id"]).json()
         assert ingest_dataset(failed["version_id"], return_state=True).is_failed()
         [parquet] = store.keys("datasets/")
-        [kept] = store.keys("uploads/temp/")
+        [kept] = store.data_keys("uploads/temp/")  # beside the ingested upload's tombstone
         before = api.client.get("/api/usage", headers=api.token()).json()
         assert before["used"]["datasets"] > 0 and before["trash"]["datasets"] == len(BAD)
 
-        # The Parquet file moves; removing the kept upload's live key fails (after its copy).
+        # The Parquet file moves; replacing the kept upload by its tombstone (the URL may still
+        # be valid) fails, after its copy under deleted/.
         proxy.fail(
-            lambda method, path: method == "DELETE" and "/uploads/temp/" in path,
+            lambda method, path: (
+                method == "PUT" and "/uploads/temp/" in path and "/deleted/" not in path
+            ),
             503,
             "ServiceUnavailable",
         )
@@ -76,7 +79,7 @@ def test_a_delete_the_store_stops_half_way_is_finished_by_the_cleanup_flow(
         assert error_of(
             api.client.get(f"/api/datasets/{ids['dataset_id']}", headers=api.token())
         ) == (404, "not_found")
-        assert store.keys("datasets/") == [] and store.keys("uploads/temp/") == [kept]
+        assert store.keys("datasets/") == [] and store.data_keys("uploads/temp/") == [kept]
         after = api.client.get("/api/usage", headers=api.token()).json()
         assert after["used"]["total"] == 0
         assert after["trash"]["datasets"] == before["used"]["datasets"] + len(BAD)
@@ -88,12 +91,13 @@ def test_a_delete_the_store_stops_half_way_is_finished_by_the_cleanup_flow(
         proxy.faults.clear()
         assert cleanup_stale_uploads().deletes_finished == 1
         assert dataset_status(api, ids["dataset_id"]) == DatasetStatus.DELETED
-        assert sorted(store.keys()) == sorted([f"deleted/{parquet}", f"deleted/{kept}"])
+        assert sorted(store.data_keys()) == sorted([f"deleted/{parquet}", f"deleted/{kept}"])
+        assert store.is_tombstone(kept)  # its URL stays refused until cleanup removes it
         assert cleanup_stale_uploads().deletes_finished == 0  # nothing left to finish
         final = api.client.get("/api/usage", headers=api.token()).json()
         assert final["trash"] == after["trash"]  # in trash until purged, exactly
         assert api.client.delete("/api/trash", headers=api.token()).json()["objects_purged"] == 2
-        assert store.keys() == []
+        assert store.data_keys() == []
 
 
 def test_a_delete_the_store_refuses_from_the_start_is_still_recorded(
@@ -130,4 +134,4 @@ def test_purge_deleted_gives_the_trash_bytes_back(bucket: Store, ingest_deployme
         purge_deleted(now=datetime.now(UTC) + timedelta(days=31))
         usage = api.client.get("/api/usage", headers=api.token()).json()
         assert (usage["trash"]["total"], usage["committed_bytes"]) == (0, 0)
-        assert bucket.keys() == []
+        assert bucket.data_keys() == []

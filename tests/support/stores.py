@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from prefect_aws import S3Bucket
 
+from blocks.objects import TOMBSTONE_METADATA
 from blocks.storage import build_storage_block, s3_client, save_storage_block
 from core.settings import Settings, get_settings
 
@@ -71,6 +72,26 @@ class Store:
             Bucket=self.bucket_name, Prefix=prefix
         )
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def data_keys(self, prefix: str = "") -> list[str]:
+        """`keys` without the tombstones that keep used upload keys occupied (docs/spec.md
+        §3.2): the objects that hold bytes of the user's."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket_name, Prefix=prefix
+        )
+        return [
+            item["Key"]
+            for page in pages
+            for item in page.get("Contents", [])
+            if item["Size"] > 0 or not self.is_tombstone(item["Key"])
+        ]
+
+    def is_tombstone(self, key: str) -> bool:
+        head = self.client.head_object(Bucket=self.bucket_name, Key=key)
+        return bool(
+            head["ContentLength"] == 0
+            and head.get("Metadata", {}).items() >= TOMBSTONE_METADATA.items()
+        )
 
     def create_bucket(self) -> None:
         create_bucket(self.client, self.bucket_name, self.spec.region)
