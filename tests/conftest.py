@@ -165,6 +165,17 @@ def ingest_deployment(prefect_api: None) -> str:
     return str(deployment.apply())
 
 
+@pytest.fixture(scope="session")
+def train_deployment(prefect_api: None) -> str:
+    """The `train-model` deployment registered on the test server, for the API's train route
+    (nothing serves it either). Its flow is imported here, not above: it brings scikit-learn,
+    seconds that tests which never train should not wait."""
+    from flows.train_model import train_model
+
+    deployment: Any = train_model.to_deployment(name="train-model")  # sync: not awaited
+    return str(deployment.apply())
+
+
 @pytest.fixture(params=[e2e_kind(kind) for kind in STORE_KINDS])
 def store(
     request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
