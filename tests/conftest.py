@@ -31,6 +31,7 @@ from prefect.testing.utilities import prefect_test_harness
 from blocks.embedded_s3 import EmbeddedS3Server
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
+from tests.support.browser import chromium_available
 from tests.support.fault_proxy import FaultProxy, fault_proxy
 from tests.support.isolation import isolate_environment
 from tests.support.localstack import localstack_python, run_localstack
@@ -213,6 +214,13 @@ def signing_bucket(
             handle.remove_bucket()
             return
     require("no store that checks presigned signatures is available")
+
+
+@pytest.fixture
+def chromium_required() -> None:
+    """Skips the test when Debian's Chromium is missing (fails it under CI=true)."""
+    if not chromium_available():
+        require("Chromium is not installed (apt-get install chromium)")
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from api.app import create_app
 from blocks.storage import build_storage_block
+from catalog.accounts import create_token
+from catalog.database import catalog_for
 from core.settings import MiB, Settings, get_settings
+from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory, make_api
 from tests.support.api_server import serve_api
+from tests.support.browser import BrowserSetup, browser_page
 from tests.support.stores import Store, StoreSpec, use_store
 
 
@@ -104,3 +109,26 @@ def quota_edge(api_store: Store, database_url: str, monkeypatch: pytest.MonkeyPa
     )
     get_settings.cache_clear()
     return api_store
+
+
+@pytest.fixture
+def browser_setup(
+    chromium_required: None,
+    strict_store_spec: StoreSpec,
+    ingest_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[BrowserSetup]:
+    """LocalStack's S3 (it enforces CORS like R2 and MinIO) set up by `setup-storage` for one
+    origin; the API allows both origins, so any refusal of the other one is the store's."""
+    store = use_store(strict_store_spec, monkeypatch)
+    with browser_page() as allowed, browser_page() as other:
+        setup_storage(cors_origins=[allowed.origin])
+        monkeypatch.setenv("AUTOML_CORS_ORIGINS", f"{allowed.origin},{other.origin}")
+        get_settings.cache_clear()
+        settings = get_settings()
+        app = create_app(settings, storage=store.block)  # migrates the catalog
+        with catalog_for(settings.catalog_url).session() as session:
+            token = create_token(session, settings, "browser-user", "free")
+        with serve_api(app) as api_url:
+            yield BrowserSetup(allowed, other, api_url, token, store)
+    store.remove_bucket()
