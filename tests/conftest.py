@@ -29,6 +29,7 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 from prefect.testing.utilities import prefect_test_harness
 
 from blocks.embedded_s3 import EmbeddedS3Server
+from catalog.database import migrate
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
 from tests.support.browser import chromium_available
@@ -37,6 +38,7 @@ from tests.support.isolation import isolate_environment
 from tests.support.localstack import localstack_python, run_localstack
 from tests.support.postgres import postgres_bin_dir, run_postgres
 from tests.support.prerequisites import require
+from tests.support.production import Deployed, deployed_clone, postgres_database
 from tests.support.stores import (
     STORE_KINDS,
     Store,
@@ -45,6 +47,7 @@ from tests.support.stores import (
     e2e_kind,
     use_store,
 )
+from tests.support.worker_pool import Pool, worker_pool
 
 
 @pytest.fixture(autouse=True)
@@ -272,3 +275,32 @@ def faulty_bucket(
         yield handle, proxy
         proxy.faults.clear()
         handle.remove_bucket()
+
+
+# The production path (tests/test_prefect_deploy.py): its own Prefect server, not the session's.
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Deployed]:
+    """`prefect server start` on PostgreSQL and `prefect deploy --all` from a fresh copy of the
+    checkout: one server and one deploy for the module."""
+    with deployed_clone(tmp_path_factory.mktemp("production"), postgres_server) as deployed:
+        yield deployed
+
+
+@pytest.fixture
+def shared_catalog_url(postgres_server: str) -> Iterator[str]:
+    """The catalog the API and every worker share, on PostgreSQL as in production."""
+    with postgres_database(postgres_server, "psycopg") as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture
+def pool(
+    deployed: Deployed, default_store_spec: StoreSpec, shared_catalog_url: str, tmp_path: Path
+) -> Iterator[Pool]:
+    """Two process workers on the deployed clone's pool and the API, over a fresh bucket of the
+    default store and the shared catalog."""
+    with worker_pool(deployed, default_store_spec, shared_catalog_url, tmp_path) as started:
+        yield started
