@@ -21,7 +21,7 @@ from tests.support.production import Background, Deployed
 from tests.support.stores import StoreSpec, create_bucket
 
 WORKERS = ("worker-a", "worker-b")
-WORKER_LIMIT = 4  # concurrent flow runs a worker takes: neither can hold all 20
+WORKER_LIMIT = 4  # concurrent flow runs a worker takes: neither can hold the test's 20 ingestions
 
 
 @dataclass
