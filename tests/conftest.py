@@ -1,5 +1,9 @@
 """Session fixtures: one S3 server per kind, one Prefect test harness, one PostgreSQL server;
-and the per-test fixtures over them (a store of each kind, a bucket, a catalog database).
+and the per-test fixtures over them (a store of each kind, a bucket, a catalog database, the
+deployments the API starts runs of). Then the fixtures of the modules at the top of tests/: the
+Chromium check, stores reached through a store profile, and the production path's own server,
+deploy and workers. Every fixture lives in a conftest.py, none in a test module
+(tests/test_layout.py).
 
 Stores: `default` is the embedded moto server, or the server named by AUTOML_TEST_S3_ENDPOINT
 (e.g. MinIO); `strict` is LocalStack's S3 with signature checks on. Storage-facing tests run
@@ -29,13 +33,19 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 from prefect.testing.utilities import prefect_test_harness
 
 from blocks.embedded_s3 import EmbeddedS3Server
-from core.settings import get_settings
+from catalog.database import migrate
+from core.settings import MiB, get_settings
 from flows.ingest_dataset import ingest_dataset
-from tests.support.fault_proxy import FaultProxy, fault_proxy
+from flows.setup_storage import setup_storage
+from tests.support.api_client import Api, api_factory
+from tests.support.browser import chromium_available
+from tests.support.fault_proxy import FaultProxy, Profiled, fault_proxy
 from tests.support.isolation import isolate_environment
 from tests.support.localstack import localstack_python, run_localstack
 from tests.support.postgres import postgres_bin_dir, run_postgres
 from tests.support.prerequisites import require
+from tests.support.production import Deployed, deployed_clone, postgres_database
+from tests.support.store_profiles import PROFILES
 from tests.support.stores import (
     STORE_KINDS,
     Store,
@@ -44,6 +54,7 @@ from tests.support.stores import (
     e2e_kind,
     use_store,
 )
+from tests.support.worker_pool import Pool, worker_pool
 
 
 @pytest.fixture(autouse=True)
@@ -180,6 +191,17 @@ def ingest_deployment(prefect_api: None) -> str:
     return str(deployment.apply())
 
 
+@pytest.fixture(scope="session")
+def train_deployment(prefect_api: None) -> str:
+    """The `train-model` deployment registered on the test server, for the API's train route
+    (nothing serves it either). Its flow is imported here, not above: it brings scikit-learn,
+    seconds that tests which never train should not wait."""
+    from flows.train_model import train_model
+
+    deployment: Any = train_model.to_deployment(name="train-model")  # sync: not awaited
+    return str(deployment.apply())
+
+
 @pytest.fixture(params=[e2e_kind(kind) for kind in STORE_KINDS])
 def store(
     request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
@@ -217,6 +239,13 @@ def signing_bucket(
             handle.remove_bucket()
             return
     require("no store that checks presigned signatures is available")
+
+
+@pytest.fixture
+def chromium_required() -> None:
+    """Skips the test when Debian's Chromium is missing (fails it under CI=true)."""
+    if not chromium_available():
+        require("Chromium is not installed (apt-get install chromium)")
 
 
 @pytest.fixture(scope="session")
@@ -268,3 +297,78 @@ def faulty_bucket(
         yield handle, proxy
         proxy.faults.clear()
         handle.remove_bucket()
+
+
+# Store profiles (tests/test_store_profiles.py): stores we cannot run here, as the proxy answers.
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(
+            (profile, kind),
+            id=f"{profile}-{kind}",
+            marks=[pytest.mark.e2e] if kind == "strict" else [],
+        )
+        for profile in sorted(PROFILES)
+        for kind in STORE_KINDS
+    ]
+)
+def profiled(
+    request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Profiled]:
+    """A store of each kind (LocalStack checks the presigned signatures the proxy passes on)
+    reached through the proxy with one profile; its bucket does not exist yet."""
+    profile, kind = request.param
+    upstream: StoreSpec = request.getfixturevalue(f"{kind}_store_spec")
+    with fault_proxy(upstream.endpoint, PROFILES[profile]) as proxy:
+        spec = StoreSpec(
+            kind, proxy.endpoint_url, upstream.access_key, upstream.secret_key, upstream.region
+        )
+        handle = use_store(spec, monkeypatch)
+        yield Profiled(handle, proxy, upstream)
+        handle.remove_bucket()
+
+
+@pytest.fixture
+def api_through_profile(
+    profiled: Profiled,
+    ingest_deployment: str,
+    train_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Api]:
+    """The API over the profiled store once setup-storage made its bucket, with a short
+    training search (the search itself is tested in tests/tasks/training/test_train.py)."""
+    assert {step.step: step.outcome for step in setup_storage()}["bucket"] == "applied"
+    for configured in api_factory(profiled.store, monkeypatch):
+        yield configured(
+            AUTOML_TRAINING_BUDGET_SECONDS="2", AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB)
+        )
+
+
+# The production path (tests/test_prefect_deploy.py): its own Prefect server, not the session's.
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Deployed]:
+    """`prefect server start` on PostgreSQL and `prefect deploy --all` from a fresh copy of the
+    checkout: one server and one deploy for the module."""
+    with deployed_clone(tmp_path_factory.mktemp("production"), postgres_server) as deployed:
+        yield deployed
+
+
+@pytest.fixture
+def shared_catalog_url(postgres_server: str) -> Iterator[str]:
+    """The catalog the API and every worker share, on PostgreSQL as in production."""
+    with postgres_database(postgres_server, "psycopg") as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture
+def pool(
+    deployed: Deployed, default_store_spec: StoreSpec, shared_catalog_url: str, tmp_path: Path
+) -> Iterator[Pool]:
+    """Two process workers on the deployed clone's pool and the API, over a fresh bucket of the
+    default store and the shared catalog."""
+    with worker_pool(deployed, default_store_spec, shared_catalog_url, tmp_path) as started:
+        yield started

@@ -10,16 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.support.browser import browser_page, chromium_available
-from tests.support.prerequisites import require
+from tests.support.browser import browser_page
 
-pytestmark = pytest.mark.e2e  # headless Chromium
-
-
-@pytest.fixture(autouse=True)
-def _needs_chromium() -> None:
-    if not chromium_available():
-        require("Chromium is not installed (apt-get install chromium)")
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("chromium_required")]  # headless Chromium
 
 
 @contextmanager

@@ -9,41 +9,29 @@ render-plots automation, which would change what those tests run against.
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from botocore.exceptions import ClientError
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun, StateType, WorkerStatus
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 
 from api.client import UploadClient
-from blocks.storage import s3_client, save_storage_block
 from catalog.accounts import create_token
-from catalog.database import Catalog, migrate
 from catalog.tables import DatasetVersion, Upload, User
-from core.settings import Settings
 from tests.support.production import (
     DEPLOYMENTS,
     WORK_POOL,
-    Background,
     Deployed,
-    deployed_clone,
-    postgres_database,
     wait_until,
 )
-from tests.support.stores import StoreSpec, create_bucket
+from tests.support.worker_pool import WORKERS, Pool, bucket_keys
 
 pytestmark = [
     pytest.mark.e2e,  # a Prefect server of its own on PostgreSQL, process workers
@@ -51,16 +39,7 @@ pytestmark = [
 ]
 
 INGESTIONS = 20
-WORKERS = ("worker-a", "worker-b")
-WORKER_LIMIT = 4  # concurrent flow runs a worker takes: neither can hold all 20
 INGESTION_DEADLINE_SECONDS = 480.0
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Deployed]:
-    """One server and one deploy for the module."""
-    with deployed_clone(tmp_path_factory.mktemp("production"), postgres_server) as deployed:
-        yield deployed
 
 
 def _declared() -> dict[str, dict[str, Any]]:
@@ -164,69 +143,6 @@ def _ingestion_runs(deployed: Deployed) -> list[FlowRun]:
         )
 
 
-@pytest.fixture
-def catalog_url(postgres_server: str) -> Iterator[str]:
-    """The catalog the API and every worker share, on PostgreSQL as in production."""
-    with postgres_database(postgres_server, "psycopg") as url:
-        migrate(url)
-        yield url
-
-
-@dataclass
-class Pool:
-    """Two workers on the pool and the API, over one bucket and one catalog."""
-
-    api_url: str
-    processes: list[Background]
-    settings: Settings
-    store: Any
-    catalog: Catalog
-
-    @property
-    def bucket(self) -> str:
-        return self.settings.r2_bucket_name
-
-
-@pytest.fixture
-def pool(
-    deployed: Deployed, default_store_spec: StoreSpec, catalog_url: str, tmp_path: Path
-) -> Iterator[Pool]:
-    settings = Settings(
-        R2_ENDPOINT=default_store_spec.endpoint,
-        R2_ACCESS_KEY_ID=default_store_spec.access_key,
-        R2_SECRET_ACCESS_KEY=default_store_spec.secret_key,
-        R2_REGION=default_store_spec.region,
-        R2_BUCKET_NAME=f"automl-test-{uuid.uuid4().hex[:16]}",
-    )
-    environment = {
-        **deployed.environment,
-        "R2_ENDPOINT": default_store_spec.endpoint,
-        "R2_ACCESS_KEY_ID": default_store_spec.access_key,
-        "R2_SECRET_ACCESS_KEY": default_store_spec.secret_key,
-        "R2_REGION": default_store_spec.region,
-        "R2_BUCKET_NAME": settings.r2_bucket_name,
-        "AUTOML_DATABASE_URL": catalog_url,
-        "AUTOML_DATA_DIR": str(tmp_path / "automl-data"),
-        "PREFECT_WORKER_QUERY_SECONDS": "1",  # polls every second (default 10)
-    }
-    # What `automl setup-storage` leaves (its flow has tests of its own): the bucket, and the
-    # storage block saved on the server, which every flow run loads.
-    with temporary_settings(updates={PREFECT_API_URL: deployed.api_url}):
-        store = s3_client(save_storage_block(settings))
-    create_bucket(store, settings.r2_bucket_name, default_store_spec.region)
-    catalog = Catalog(catalog_url)
-    try:
-        with (
-            deployed.worker(WORKERS[0], environment, WORKER_LIMIT, tmp_path / "a.log") as a,
-            deployed.worker(WORKERS[1], environment, WORKER_LIMIT, tmp_path / "b.log") as b,
-            deployed.api(environment, tmp_path / "api.log") as (api_url, api),
-        ):
-            yield Pool(api_url, [a, b, api], settings, store, catalog)
-    finally:
-        catalog.dispose()
-        _remove_bucket(store, settings.r2_bucket_name)
-
-
 def _online_workers(deployed: Deployed) -> set[str]:
     with deployed.client() as client:
         workers = client.read_workers_for_work_pool(WORK_POOL)
@@ -287,7 +203,7 @@ def test_two_workers_share_20_ingestions_and_each_version_ends_ready_once(
     assert {(v.status, v.error, v.row_count) for v in versions} == {("ready", None, 50)}
     assert {v.flow_run_id for v in versions} == {str(r.id) for r in runs}
     temp_keys = [u.temp_key for u in uploads]
-    assert sorted(_keys(pool.store, pool.bucket)) == sorted(
+    assert sorted(bucket_keys(pool.store, pool.bucket)) == sorted(
         [v.parquet_key for v in versions] + temp_keys
     )
     for key in temp_keys:
@@ -299,15 +215,3 @@ def test_two_workers_share_20_ingestions_and_each_version_ends_ready_once(
     by_worker = Counter(r.labels.get("prefect.worker.name") for r in runs)
     assert set(by_worker) == set(WORKERS), by_worker
     assert {r.work_pool_name for r in runs} == {WORK_POOL}
-
-
-def _keys(store: Any, bucket: str) -> list[str]:
-    pages = store.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-
-def _remove_bucket(store: Any, bucket: str) -> None:
-    with contextlib.suppress(ClientError):  # never created if setup-storage failed
-        for key in _keys(store, bucket):
-            store.delete_object(Bucket=bucket, Key=key)
-        store.delete_bucket(Bucket=bucket)

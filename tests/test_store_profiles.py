@@ -8,8 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,47 +34,11 @@ from flows.train_model import train_model
 from samples.generate import SAMPLE
 from stack_process import AUTOML
 from tasks.bucket_setup import TEMP_LIFECYCLE_RULE_ID, SetupStep
-from tests.support.api_client import Api, api_factory
-from tests.support.fault_proxy import FaultProxy, fault_proxy
-from tests.support.store_profiles import MINIO, PROFILES, R2
-from tests.support.stores import STORE_KINDS, Store, StoreSpec, use_store
+from tests.support.api_client import Api
+from tests.support.fault_proxy import FaultProxy, Profiled, fault_proxy
+from tests.support.store_profiles import MINIO, R2
+from tests.support.stores import Store, StoreSpec, use_store
 from tests.support.upload_steps import confirm, put_parts, upload
-
-
-@dataclass(frozen=True)
-class Profiled:
-    """A test's store reached through the proxy with one profile, and the store behind it."""
-
-    store: Store
-    proxy: FaultProxy
-    upstream: StoreSpec
-
-
-@pytest.fixture(
-    params=[
-        pytest.param(
-            (profile, kind),
-            id=f"{profile}-{kind}",
-            marks=[pytest.mark.e2e] if kind == "strict" else [],
-        )
-        for profile in sorted(PROFILES)
-        for kind in STORE_KINDS
-    ]
-)
-def profiled(
-    request: pytest.FixtureRequest, prefect_api: None, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Profiled]:
-    """A store of each kind (LocalStack checks the presigned signatures the proxy passes on)
-    reached through the proxy with one profile; its bucket does not exist yet."""
-    profile, kind = request.param
-    upstream: StoreSpec = request.getfixturevalue(f"{kind}_store_spec")
-    with fault_proxy(upstream.endpoint, PROFILES[profile]) as proxy:
-        spec = StoreSpec(
-            kind, proxy.endpoint_url, upstream.access_key, upstream.secret_key, upstream.region
-        )
-        handle = use_store(spec, monkeypatch)
-        yield Profiled(handle, proxy, upstream)
-        handle.remove_bucket()
 
 
 def _refusal(call: Callable[[], Any]) -> tuple[int, str]:
@@ -255,28 +218,6 @@ def test_the_setup_storage_command_exits_0_through_each_profile(profiled: Profil
     assert "unsupported" in result.stdout  # R2: private; MinIO: cors
     assert f"created {store.bucket_name}" in result.stdout
     assert proxy.refused  # the profile was in the way
-
-
-@pytest.fixture(scope="module")
-def train_deployment(prefect_api: None) -> str:
-    deployment: Any = train_model.to_deployment(name="train-model")  # sync: not awaited
-    return str(deployment.apply())
-
-
-@pytest.fixture
-def api_through_profile(
-    profiled: Profiled,
-    ingest_deployment: str,
-    train_deployment: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Api]:
-    """The API over the profiled store once setup-storage made its bucket, with a short
-    training search (the search itself is tested in tests/tasks/test_training.py)."""
-    assert _outcomes(setup_storage())["bucket"] == "applied"
-    for configured in api_factory(profiled.store, monkeypatch):
-        yield configured(
-            AUTOML_TRAINING_BUDGET_SECONDS="2", AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB)
-        )
 
 
 def test_upload_ingest_train_plots_and_downloads_pass_through_each_profile(

@@ -1,13 +1,24 @@
-"""API fixtures: the app over a fresh bucket (tests/support/api_client.py), and the ingest
-deployment its confirm starts."""
+"""API fixtures: the app over a fresh bucket (tests/support/api_client.py) and the ingest
+deployment its confirm starts, configured for what one module tests (multipart, training,
+signatures, an outage, the quota's edge), or served over HTTP."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from api.app import create_app
+from blocks.storage import build_storage_block
+from catalog.accounts import create_token
+from catalog.database import catalog_for
+from core.settings import MiB, Settings, get_settings
+from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory, make_api
+from tests.support.api_server import serve_api
+from tests.support.browser import BrowserSetup, browser_page
 from tests.support.stores import Store, StoreSpec, use_store
 
 
@@ -43,3 +54,81 @@ def api_on_each_store_with(
     """The API over each store kind (LocalStack's checks signatures), made after setting the
     given variables."""
     yield from api_factory(bucket, monkeypatch)
+
+
+@pytest.fixture
+def signing_api_with(
+    signing_bucket: Store, ingest_deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Api]]:
+    """The API over a store that checks presigned signatures, made after setting the given
+    variables (the tests that use it are `e2e`: see `signing_bucket`)."""
+    yield from api_factory(signing_bucket, monkeypatch)
+
+
+@pytest.fixture
+def multipart_api(api_on_each_store_with: Callable[..., Api]) -> Api:
+    """The API on each store with the smallest multipart threshold the settings allow."""
+    return api_on_each_store_with(AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB))
+
+
+@pytest.fixture
+def training_api(api_with: Callable[..., Api], train_deployment: str) -> Api:
+    """The API with the `train-model` deployment registered for its train route to start."""
+    # A short search: the search itself is tested in tests/tasks/training/test_train.py.
+    return api_with(AUTOML_TRAINING_BUDGET_SECONDS="2")
+
+
+@pytest.fixture
+def served(api_with: Callable[..., Api]) -> Iterator[tuple[Api, str]]:
+    """The API (multipart from 5 MiB) served by uvicorn on 127.0.0.1, and its URL: what
+    `automl upload` talks to."""
+    api = api_with(AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB))
+    with serve_api(api.client.app) as url:  # type: ignore[arg-type]
+        yield api, url
+
+
+@pytest.fixture
+def storage_down(api: Api) -> Api:
+    """The API's storage block pointed at a port nothing listens on (a store that is down)."""
+    settings = Settings(
+        R2_ENDPOINT="http://127.0.0.1:9", R2_BUCKET_NAME=api.settings.r2_bucket_name
+    )
+    block = build_storage_block(settings)
+    state = api.client.app.state.automl  # type: ignore[attr-defined]
+    api.client.app.state.automl = dataclasses.replace(state, storage=block)  # type: ignore[attr-defined]
+    return api
+
+
+@pytest.fixture
+def quota_edge(api_store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """The default store with a catalog of each database kind and a tier whose files and quota
+    are small (`edge`: 64 bytes a file, 1000 in all)."""
+    monkeypatch.setenv("AUTOML_DATABASE_URL", database_url)
+    monkeypatch.setenv(
+        "AUTOML_TIERS", json.dumps({"edge": {"max_file_bytes": 64, "quota_bytes": 1000}})
+    )
+    get_settings.cache_clear()
+    return api_store
+
+
+@pytest.fixture
+def browser_setup(
+    chromium_required: None,
+    strict_store_spec: StoreSpec,
+    ingest_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[BrowserSetup]:
+    """LocalStack's S3 (it enforces CORS like R2 and MinIO) set up by `setup-storage` for one
+    origin; the API allows both origins, so any refusal of the other one is the store's."""
+    store = use_store(strict_store_spec, monkeypatch)
+    with browser_page() as allowed, browser_page() as other:
+        setup_storage(cors_origins=[allowed.origin])
+        monkeypatch.setenv("AUTOML_CORS_ORIGINS", f"{allowed.origin},{other.origin}")
+        get_settings.cache_clear()
+        settings = get_settings()
+        app = create_app(settings, storage=store.block)  # migrates the catalog
+        with catalog_for(settings.catalog_url).session() as session:
+            token = create_token(session, settings, "browser-user", "free")
+        with serve_api(app) as api_url:
+            yield BrowserSetup(allowed, other, api_url, token, store)
+    store.remove_bucket()

@@ -4,56 +4,13 @@ straight to the store through the presigned URL, and confirms. The store's CORS 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from api.app import create_app
-from catalog.accounts import create_token
-from catalog.database import catalog_for
-from core.settings import get_settings
-from flows.setup_storage import setup_storage
-from tests.support.api_server import serve_api
-from tests.support.browser import BrowserPage, browser_page, chromium_available
-from tests.support.prerequisites import require
-from tests.support.stores import Store, StoreSpec, use_store
+from tests.support.browser import BrowserSetup
 from tests.support.upload_steps import CSV
 
 pytestmark = pytest.mark.e2e  # headless Chromium, against LocalStack
-
-
-@dataclass
-class BrowserSetup:
-    allowed: BrowserPage  # the web app's origin: in the bucket's CORS rules
-    other: BrowserPage  # an origin the bucket's rules do not list
-    api_url: str
-    token: str
-    store: Store
-
-
-@pytest.fixture
-def browser_setup(
-    strict_store_spec: StoreSpec,
-    ingest_deployment: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[BrowserSetup]:
-    """LocalStack's S3 (it enforces CORS like R2 and MinIO) set up by `setup-storage` for one
-    origin; the API allows both origins, so any refusal of the other one is the store's."""
-    if not chromium_available():
-        require("Chromium is not installed (apt-get install chromium)")
-    store = use_store(strict_store_spec, monkeypatch)
-    with browser_page() as allowed, browser_page() as other:
-        setup_storage(cors_origins=[allowed.origin])
-        monkeypatch.setenv("AUTOML_CORS_ORIGINS", f"{allowed.origin},{other.origin}")
-        get_settings.cache_clear()
-        settings = get_settings()
-        app = create_app(settings, storage=store.block)  # migrates the catalog
-        with catalog_for(settings.catalog_url).session() as session:
-            token = create_token(session, settings, "browser-user", "free")
-        with serve_api(app) as api_url:
-            yield BrowserSetup(allowed, other, api_url, token, store)
-    store.remove_bucket()
 
 
 def upload_script(api_url: str, token: str, body: str) -> str:

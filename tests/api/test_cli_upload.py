@@ -6,24 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.support.api_client import Api
-from tests.support.api_server import serve_api
 from tests.support.upload_steps import CSV
 
 AUTOML = str(Path(sys.executable).parent / "automl")
 MiB = 1024**2
-
-
-@pytest.fixture
-def served(api_with: Callable[..., Api]) -> Iterator[tuple[Api, str]]:
-    api = api_with(AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB))
-    with serve_api(api.client.app) as url:  # type: ignore[arg-type]
-        yield api, url
 
 
 def _upload(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

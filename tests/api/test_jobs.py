@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from uuid import UUID
 
 import httpx
-import pytest
 from prefect import get_client
 
 from flows.ingest_dataset import ingest_dataset
@@ -18,20 +16,6 @@ from flows.train_model import train_model
 from samples.generate import SAMPLE
 from tests.support.api_client import Api
 from tests.support.upload_steps import confirm, error_of, upload
-
-
-@pytest.fixture(scope="session")
-def train_deployment(prefect_api: None) -> str:
-    from typing import Any
-
-    deployment: Any = train_model.to_deployment(name="train-model")  # sync: not awaited
-    return str(deployment.apply())
-
-
-@pytest.fixture
-def api(api_with: Callable[..., Api], train_deployment: str) -> Api:
-    # A short search: the search itself is tested in tests/tasks/test_training.py.
-    return api_with(AUTOML_TRAINING_BUDGET_SECONDS="2")
 
 
 def _ready(api: Api, user: str = "alice") -> dict[str, str]:
@@ -43,10 +27,12 @@ def _ready(api: Api, user: str = "alice") -> dict[str, str]:
 
 
 def test_train_starts_a_train_model_run_and_states_the_task(
-    api: Api, train_deployment: str
+    training_api: Api, train_deployment: str
 ) -> None:
-    ids = _ready(api)
-    response = api.post("/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"})
+    ids = _ready(training_api)
+    response = training_api.post(
+        "/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"}
+    )
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["task_type"] == "classification"
@@ -63,49 +49,57 @@ def test_train_starts_a_train_model_run_and_states_the_task(
         "target": "churned",
         "job_id": body["job_id"],
     }
-    job = api.client.get(f"/api/jobs/{body['job_id']}", headers=api.token()).json()
+    job = training_api.client.get(
+        f"/api/jobs/{body['job_id']}", headers=training_api.token()
+    ).json()
     assert job["status"] == "pending" and job["flow_run_id"] == body["flow_run_id"]
-    regression = api.post(
+    regression = training_api.post(
         "/api/jobs/train", {"version_id": ids["version_id"], "target": "monthly_charges"}
     )
     assert regression.json()["task_type"] == "regression"
 
 
-def test_a_published_model_and_its_plots_read_back(api: Api) -> None:
-    ids = _ready(api)
-    job_id = api.post(
+def test_a_published_model_and_its_plots_read_back(training_api: Api) -> None:
+    ids = _ready(training_api)
+    job_id = training_api.post(
         "/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"}
     ).json()["job_id"]
-    assert error_of(api.client.get(f"/api/models/{job_id}", headers=api.token())) == (
+    assert error_of(
+        training_api.client.get(f"/api/models/{job_id}", headers=training_api.token())
+    ) == (
         409,
         "conflict",
     )
-    before = api.client.get(f"/api/jobs/{job_id}/plots", headers=api.token()).json()
+    before = training_api.client.get(
+        f"/api/jobs/{job_id}/plots", headers=training_api.token()
+    ).json()
     assert (before["rendered"], before["plots"]) == (False, [])
     train_model(ids["version_id"], "churned", job_id)
-    job = api.client.get(f"/api/jobs/{job_id}", headers=api.token()).json()
+    job = training_api.client.get(f"/api/jobs/{job_id}", headers=training_api.token()).json()
     assert job["status"] == "succeeded" and job["metrics"]["accuracy"] > 0.5
     assert job["plots_rendered_at"] is None
 
-    model = api.client.get(f"/api/models/{job_id}", headers=api.token()).json()
+    model = training_api.client.get(f"/api/models/{job_id}", headers=training_api.token()).json()
     assert model["metadata"]["target"] == "churned"
     download = httpx.get(model["download_url"])
     assert download.status_code == 200
     assert len(download.content) == model["metadata"]["model_file"]["size_bytes"]
 
     names = render_plots(job_id)
-    listing = api.client.get(f"/api/jobs/{job_id}/plots", headers=api.token()).json()
+    listing = training_api.client.get(
+        f"/api/jobs/{job_id}/plots", headers=training_api.token()
+    ).json()
     plots = listing["plots"]
     assert listing["rendered"] is True
     assert sorted(plot["name"] for plot in plots) == sorted(names)
     assert "confusion-matrix" in names
-    job = api.client.get(f"/api/jobs/{job_id}", headers=api.token()).json()
+    job = training_api.client.get(f"/api/jobs/{job_id}", headers=training_api.token()).json()
     assert job["plots_rendered_at"] is not None
     first = httpx.get(plots[0]["url"])
     assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
 
     # The metadata answered is the published file, field for field; a newer schema is refused.
-    store = api.store
+    store = training_api.store
     key = f"models/alice/{job_id}/metadata.json"
     published = json.loads(
         store.client.get_object(Bucket=store.bucket_name, Key=key)["Body"].read()
@@ -113,30 +107,34 @@ def test_a_published_model_and_its_plots_read_back(api: Api) -> None:
     assert model["metadata"] == published
     newer = json.dumps(published | {"schema_version": published["schema_version"] + 1})
     store.client.put_object(Bucket=store.bucket_name, Key=key, Body=newer.encode())
-    refused = api.client.get(f"/api/models/{job_id}", headers=api.token())
+    refused = training_api.client.get(f"/api/models/{job_id}", headers=training_api.token())
     assert error_of(refused) == (500, "unreadable_model_metadata")
     assert f"schema_version {published['schema_version'] + 1}" in refused.json()["error"]["message"]
 
 
-def test_the_target_must_be_a_column(api: Api) -> None:
-    ids = _ready(api)
-    response = api.post("/api/jobs/train", {"version_id": ids["version_id"], "target": "nope"})
+def test_the_target_must_be_a_column(training_api: Api) -> None:
+    ids = _ready(training_api)
+    response = training_api.post(
+        "/api/jobs/train", {"version_id": ids["version_id"], "target": "nope"}
+    )
     assert error_of(response) == (400, "invalid_input")
     assert "churned" in response.json()["error"]["message"]  # lists the columns
 
 
-def test_a_version_not_ready_is_409_and_another_users_is_404(api: Api) -> None:
-    pending = confirm(api, upload(api)).json()
-    not_ready = api.post("/api/jobs/train", {"version_id": pending["version_id"], "target": "x"})
+def test_a_version_not_ready_is_409_and_another_users_is_404(training_api: Api) -> None:
+    pending = confirm(training_api, upload(training_api)).json()
+    not_ready = training_api.post(
+        "/api/jobs/train", {"version_id": pending["version_id"], "target": "x"}
+    )
     assert error_of(not_ready) == (409, "conflict")
-    ids = _ready(api, user="alice")
-    theirs = api.post(
+    ids = _ready(training_api, user="alice")
+    theirs = training_api.post(
         "/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"}, user="mallory"
     )
     assert error_of(theirs) == (404, "not_found")
-    job_id = api.post(
+    job_id = training_api.post(
         "/api/jobs/train", {"version_id": ids["version_id"], "target": "churned"}
     ).json()["job_id"]
-    mallory = api.token("mallory")
+    mallory = training_api.token("mallory")
     for path in (f"/api/jobs/{job_id}", f"/api/models/{job_id}", f"/api/jobs/{job_id}/plots"):
-        assert error_of(api.client.get(path, headers=mallory)) == (404, "not_found"), path
+        assert error_of(training_api.client.get(path, headers=mallory)) == (404, "not_found"), path

@@ -4,23 +4,15 @@ and writes its key once."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.support.api_client import Api, api_factory
-from tests.support.stores import Store
+from tests.support.api_client import Api
 from tests.support.upload_steps import CSV
 
 pytestmark = pytest.mark.e2e  # a store that checks signatures: LocalStack (moto does not)
-
-
-@pytest.fixture
-def signing_api_with(
-    signing_bucket: Store, ingest_deployment: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Api]]:
-    yield from api_factory(signing_bucket, monkeypatch)
 
 
 def _plan(api: Api) -> dict[str, object]:

@@ -3,7 +3,6 @@ announcing a confirm once, storage outages as 503, and 500s a browser can still 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,11 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from blocks.objects import head_object
-from blocks.storage import build_storage_block
 from catalog.database import catalog_for
 from catalog.tables import Upload, User
 from core.events import UPLOAD_CONFIRMED
-from core.settings import Settings
 from flows.ingest_dataset import ingest_dataset
 from tests.support.api_client import Api
 from tests.support.prefect_events import find_events
@@ -103,18 +100,6 @@ def test_a_wrong_size_removes_the_file_and_frees_the_reservation(api: Api) -> No
     with catalog_for(api.settings.catalog_url).session() as session:
         record = session.execute(select(Upload).where(Upload.id == upload_id)).scalar_one()
         assert (record.status, record.reserved_bytes) == ("rejected", 0)
-
-
-@pytest.fixture
-def storage_down(api: Api) -> Api:
-    """The API's storage block pointed at a port nothing listens on (a store that is down)."""
-    settings = Settings(
-        R2_ENDPOINT="http://127.0.0.1:9", R2_BUCKET_NAME=api.settings.r2_bucket_name
-    )
-    block = build_storage_block(settings)
-    state = api.client.app.state.automl  # type: ignore[attr-defined]
-    api.client.app.state.automl = dataclasses.replace(state, storage=block)  # type: ignore[attr-defined]
-    return api
 
 
 def test_storage_down_is_503_and_changes_nothing(

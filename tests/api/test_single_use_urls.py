@@ -9,7 +9,7 @@ which the store forgets once it is completed or aborted (404 `NoSuchUpload`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,21 +19,13 @@ import pytest
 from blocks.objects import head_object
 from flows.cleanup_stale_uploads import cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
-from tests.support.api_client import Api, api_factory
-from tests.support.stores import Store
+from tests.support.api_client import Api
 from tests.support.upload_steps import CSV, confirm, error_of
 
 pytestmark = pytest.mark.e2e  # a store that checks signatures: LocalStack (moto does not)
 
 MiB = 1024**2
 RAGGED = b"a,b\n1,2\n3\n"  # fails ingestion: row 3 has one field
-
-
-@pytest.fixture
-def signing_api_with(
-    signing_bucket: Store, ingest_deployment: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Api]]:
-    yield from api_factory(signing_bucket, monkeypatch)
 
 
 def _plan(api: Api, size: int, filename: str = "a.csv") -> dict[str, Any]:

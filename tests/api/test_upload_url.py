@@ -141,16 +141,6 @@ def test_an_expired_reservation_no_longer_counts(api_with: Callable[..., Api]) -
     )
 
 
-@pytest.fixture
-def quota_edge(api_store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setenv("AUTOML_DATABASE_URL", database_url)
-    monkeypatch.setenv(
-        "AUTOML_TIERS", json.dumps({"edge": {"max_file_bytes": 64, "quota_bytes": 1000}})
-    )
-    get_settings.cache_clear()
-    return api_store
-
-
 def test_50_parallel_requests_at_the_quota_edge_never_overshoot(
     quota_edge: Store, ingest_deployment: str
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -28,14 +27,6 @@ TABLES = {
     "jobs",
     "stored_objects",
 }
-
-
-@pytest.fixture
-def catalog(database_url: str) -> Iterator[Catalog]:
-    migrate(database_url)
-    handle = Catalog(database_url)
-    yield handle
-    handle.dispose()
 
 
 def test_migrations_create_every_table_and_can_run_again(database_url: str) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catalog.database import Catalog, migrate
+from catalog.database import Catalog
 from catalog.datasets import (
     IngestionOutcome,
     create_upload,
@@ -20,17 +19,9 @@ from catalog.datasets import (
 from catalog.tables import Upload, User
 from core.errors import InvalidInputError, InvalidKeyPartError, NotFoundError
 
+pytestmark = pytest.mark.catalog_users(alice="free", bob="free")
+
 OUTCOME = IngestionOutcome("a" * 64, "b" * 64, 700, 10, 2, {"row_count": 10})
-
-
-@pytest.fixture
-def catalog(database_url: str) -> Iterator[Catalog]:
-    migrate(database_url)
-    handle = Catalog(database_url)
-    with handle.session() as session:
-        session.add_all([User(id="alice", tier="free"), User(id="bob", tier="free")])
-    yield handle
-    handle.dispose()
 
 
 def _pending_version(catalog: Catalog, user: str = "alice") -> tuple[str, str]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catalog.database import Catalog, migrate
+from catalog.database import Catalog
 from catalog.datasets import create_upload, create_version, mark_failed
 from catalog.lifecycle import (
     expire_stale_uploads,
@@ -15,24 +14,16 @@ from catalog.lifecycle import (
     stray_temp_objects,
     unowned_multipart_uploads,
 )
-from catalog.tables import DatasetVersion, Upload, User
+from catalog.tables import DatasetVersion, Upload
 from catalog.uploads import committed_bytes, lock_upload, release_upload
 from core.listings import ListedObject, OpenMultipart
 from core.statuses import UploadStatus, VersionStatus
 
+pytestmark = pytest.mark.catalog_users(alice="free")
+
 NOW = datetime.now(UTC)
 LONG_AGO = NOW - timedelta(days=60)
 URLS_EXPIRED = timedelta(hours=2)  # past the test uploads' `expires_at`
-
-
-@pytest.fixture
-def catalog(database_url: str) -> Iterator[Catalog]:
-    migrate(database_url)
-    handle = Catalog(database_url)
-    with handle.session() as session:
-        session.add(User(id="alice", tier="free"))
-    yield handle
-    handle.dispose()
 
 
 def _upload(catalog: Catalog, expires_in: timedelta) -> tuple[str, str]:

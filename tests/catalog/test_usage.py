@@ -3,7 +3,6 @@ PostgreSQL: every byte kept for a user counts until it is purged."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +36,8 @@ from core.errors import ConflictError, NotFoundError, QuotaExceededError
 from core.settings import Settings
 from core.statuses import DatasetStatus, UploadStatus
 
+pytestmark = pytest.mark.catalog_users(alice="tiny")
+
 # A tier whose quota is small enough to reach with made-up sizes.
 SETTINGS = Settings(AUTOML_TIERS='{"tiny": {"max_file_bytes": 1000, "quota_bytes": 2000}}')
 TINY = SETTINGS.tier("tiny")
@@ -44,16 +45,6 @@ TINY = SETTINGS.tier("tiny")
 
 def _outcome(size: int) -> IngestionOutcome:
     return IngestionOutcome("a" * 64, "b" * 64, size, 10, 2, {"row_count": 10})
-
-
-@pytest.fixture
-def catalog(database_url: str) -> Iterator[Catalog]:
-    migrate(database_url)
-    handle = Catalog(database_url)
-    with handle.session() as session:
-        session.add(User(id="alice", tier="tiny"))
-    yield handle
-    handle.dispose()
 
 
 def _confirmed(catalog: Catalog, size: int, dataset_id: str | None = None) -> tuple[str, str]:

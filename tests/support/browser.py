@@ -24,11 +24,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tests.support.processes import stop_process_tree
+from tests.support.stores import Store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = (
@@ -278,3 +280,15 @@ def capture_page(url: str, screenshot: Path, wait_ms: int = 15000, timeout: floa
             text=True,
         )
     return dom.stdout
+
+
+@dataclass
+class BrowserSetup:
+    """Two origins, the API served for them over a store, and a token: a web app's upload as a
+    browser makes it (tests/api/test_browser_upload.py)."""
+
+    allowed: BrowserPage  # the web app's origin: in the bucket's CORS rules
+    other: BrowserPage  # an origin the bucket's rules do not list
+    api_url: str
+    token: str
+    store: Store

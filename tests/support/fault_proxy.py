@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from tests.support.store_profiles import Refusal, StoreProfile
+from tests.support.stores import Store, StoreSpec
 
 Matcher = Callable[[str, str], bool]  # (method, path with query) -> applies
 
@@ -132,3 +133,12 @@ def fault_proxy(upstream: str, profile: StoreProfile | None = None) -> Iterator[
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass(frozen=True)
+class Profiled:
+    """A test's store reached through the proxy with one profile, and the store behind it."""
+
+    store: Store
+    proxy: FaultProxy
+    upstream: StoreSpec

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -12,21 +11,6 @@ import pytest
 
 from core.errors import ContentRejectedError
 from tasks.conversion import ConversionResult, convert_to_parquet, file_sha256, sniff_format
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[..., Path]:
-    def write_file(content: bytes, name: str = "upload.bin") -> Path:
-        path = tmp_path / name
-        path.write_bytes(content)
-        return path
-
-    return write_file
-
-
-@pytest.fixture
-def destination(tmp_path: Path) -> Path:
-    return tmp_path / "out" / "dataset.parquet"
 
 
 def rejection(source: Path, destination: Path, file_format: str = "csv") -> str:

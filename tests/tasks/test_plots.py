@@ -16,6 +16,7 @@ from tasks import plots
 from tasks.plots import PLOT_NAMES, render_plots
 from tasks.profiling import profile_parquet
 from tasks.training.metadata import ModelMetadata
+from tests.support.plot_inputs import candidate, importance, numeric_column
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PROFILE_PLOTS = {
@@ -57,34 +58,6 @@ NOT_PLOTTED: dict[str, Any] = {
 }
 
 
-def candidate(
-    name: str, family: str, status: str, score: float | None, seconds: float
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "family": family,
-        "params": {},
-        "status": status,
-        "cv_score": score,
-        "cv_fold_scores": [] if score is None else [score] * 3,
-        "fit_seconds": seconds,
-        "error": None,
-    }
-
-
-def importance(scoring: str, features: list[tuple[str, float, float]]) -> dict[str, Any]:
-    return {
-        "method": "permutation",
-        "scoring": scoring,
-        "n_repeats": 3,
-        "rows": 20,
-        "features": [
-            {"name": name, "importance_mean": mean, "importance_std": std}
-            for name, mean, std in features
-        ],
-    }
-
-
 def nothing_to_plot(target: str) -> dict[str, Any]:
     """A classification's metadata with no candidate and an empty evaluation."""
     return {
@@ -109,109 +82,6 @@ def render(
     """`render_plots` on the metadata as `train-model` publishes it (read back typed)."""
     published = ModelMetadata.from_document(NOT_PLOTTED | metadata)
     return render_plots(profile, published, out_dir, **options)
-
-
-def numeric_column(name: str, nulls: int = 0) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": "Float64",
-        "kind": "numeric",
-        "null_count": nulls,
-        "distinct_count": 90,
-        "distinct_is_approximate": False,
-        "min": 1.5,
-        "max": 98.0,
-        "mean": 40.2,
-        "std": 12.7,
-        "top_values": [],
-    }
-
-
-def text_column(name: str, counts: dict[str, int], nulls: int = 0) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": "String",
-        "kind": "string",
-        "null_count": nulls,
-        "distinct_count": len(counts),
-        "distinct_is_approximate": False,
-        "min": None,
-        "max": None,
-        "mean": None,
-        "std": None,
-        "top_values": [{"value": v, "count": c} for v, c in counts.items()],
-    }
-
-
-@pytest.fixture
-def classification() -> tuple[dict[str, Any], dict[str, Any]]:
-    """A churn profile and metadata spelled as `tasks.training.build_metadata` writes it."""
-    profile = {
-        "row_count": 100,
-        "column_count": 4,
-        "columns": [
-            numeric_column("tenure_months", nulls=4),
-            numeric_column("monthly_charges_eur"),
-            text_column("contract", {"monthly": 60, "yearly": 40}),
-            text_column("churn", {"stayed": 80, "churned": 20}),
-        ],
-    }
-    metadata = {
-        "target": "churn",
-        "task_type": "classification",
-        "selection_metric": "f1_macro",
-        "metrics": {"accuracy": 0.85, "f1_macro": 0.74, "roc_auc": None},
-        "candidates": [
-            candidate("logistic_regression_1", "logistic_regression", "completed", 0.71, 0.3),
-            candidate("random_forest_1", "random_forest", "completed", 0.74, 1.9),
-            candidate("random_forest_2", "random_forest", "skipped", None, 0.0),
-        ],
-        "chosen": candidate("random_forest_1", "random_forest", "completed", 0.74, 1.9),
-        "evaluation": {
-            "kind": "classification",
-            "labels": ["churned", "stayed"],
-            "confusion_matrix": [[3, 1], [2, 14]],
-            "feature_importance": importance(
-                "f1_macro",
-                [
-                    ("contract", 0.12, 0.02),
-                    ("tenure_months", 0.08, 0.01),
-                    ("monthly_charges_eur", -0.01, 0.01),
-                ],
-            ),
-        },
-    }
-    return profile, metadata
-
-
-@pytest.fixture
-def regression() -> tuple[dict[str, Any], dict[str, Any]]:
-    """A price profile and a regression's metadata."""
-    profile = {
-        "row_count": 50,
-        "column_count": 3,
-        "columns": [
-            numeric_column("area_m2"),
-            text_column("district", {"north": 30, "south": 20}),
-            numeric_column("price_eur"),
-        ],
-    }
-    metadata = {
-        "target": "price_eur",
-        "task_type": "regression",
-        "selection_metric": "r2",
-        "metrics": {"r2": 0.81, "rmse": 10.5, "mae": 8.2},
-        "candidates": [candidate("ridge_1", "ridge", "completed", 0.79, 0.1)],
-        "chosen": candidate("ridge_1", "ridge", "completed", 0.79, 0.1),
-        "evaluation": {
-            "kind": "regression",
-            "actual_vs_predicted": [[float(i), i * 1.1 - 3.0] for i in range(1, 30)],
-            "feature_importance": importance(
-                "r2", [("area_m2", 0.6, 0.05), ("district", 0.1, 0.02)]
-            ),
-        },
-    }
-    return profile, metadata
 
 
 def test_classification_renders_profile_and_classifier_plots(classification, tmp_path):

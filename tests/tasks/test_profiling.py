@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -13,22 +12,6 @@ import pytest
 
 from tasks import profiling
 from tasks.profiling import profile_markdown, profile_parquet
-
-
-@pytest.fixture
-def known_table(tmp_path: Path) -> Path:
-    path = tmp_path / "known.parquet"
-    pl.DataFrame(
-        {
-            "age": [30, 40, None, 50, 30],
-            "score": [1.0, 2.0, 3.0, None, 4.0],
-            "city": ["Oslo", "Lima", "Oslo", None, "Lima"],
-            "member": [True, False, True, True, None],
-            "joined": [date(2024, 1, 2), None, date(2023, 6, 1), date(2025, 3, 4), None],
-            "tags": [[1], [2], None, [3], [4]],
-        }
-    ).write_parquet(path)
-    return path
 
 
 def column(profile: dict[str, Any], name: str) -> dict[str, Any]:

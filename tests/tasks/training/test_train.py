@@ -20,71 +20,9 @@ from tasks.training.columns import infer_task_type
 from tasks.training.publishing import build_metadata, save_model
 from tasks.training.rules import HASH_FEATURES, MIN_ROWS
 from tasks.training.train import TrainingResult, read_dataset_frame, train_from_parquet
+from tests.support.training_tables import write_parquet
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-BUDGET_SECONDS = 4.0
-SEED = 7
-
-
-def customer_table(rows: int, seed: int) -> pl.DataFrame:
-    """Mixed raw columns with missing values everywhere, and two targets driven by them:
-    `churned` (labels) and `spend` (numbers). `customer_id` is unique per row."""
-    rng = np.random.default_rng(seed)
-    tenure = rng.gamma(2.0, 12.0, rows)
-    plan = rng.choice(["basic", "plus", "pro"], rows)
-    member = rng.random(rows) < 0.5
-    joined = [date(2020, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 1500, rows)]
-    noise = rng.normal(0, 1, rows)
-    plan_effect = np.select([plan == "pro", plan == "plus"], [2.0, 1.0], 0.0)
-    churn_score = -0.08 * tenure + 1.5 * member - plan_effect + noise + 2.5
-    spend = 20 + 0.9 * tenure + 15 * plan_effect + 10 * member + 3 * noise
-    gap = rng.random((4, rows)) < 0.08
-    return pl.DataFrame(
-        {
-            "customer_id": [f"c-{seed}-{i:06d}" for i in range(rows)],
-            "tenure_months": pl.Series(with_gaps(tenure, gap[0]), dtype=pl.Float64),
-            "plan": pl.Series(with_gaps(plan, gap[1]), dtype=pl.String),
-            "member": pl.Series(with_gaps(member, gap[2]), dtype=pl.Boolean),
-            "joined": pl.Series(with_gaps(joined, gap[3]), dtype=pl.Date),
-            "last_seen": [
-                datetime(2025, 1, 1, tzinfo=UTC) - timedelta(hours=int(h))
-                for h in rng.integers(0, 5000, rows)
-            ],
-            "churned": np.where(churn_score > 0, "churned", "stayed").tolist(),
-            "spend": spend.tolist(),
-        }
-    )
-
-
-def with_gaps(values: Any, gaps: np.ndarray) -> list[Any]:
-    return [None if gap else value for value, gap in zip(list(values), gaps, strict=True)]
-
-
-def write(table: pl.DataFrame, directory: Path, name: str) -> Path:
-    path = directory / f"{name}.parquet"
-    table.write_parquet(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def customers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write(customer_table(360, SEED), tmp_path_factory.mktemp("customers"), "customers")
-
-
-@pytest.fixture(scope="module")
-def classification_run(customers: Path) -> TrainingResult:
-    return train_from_parquet(customers, "churned", time_budget_seconds=BUDGET_SECONDS, seed=SEED)
-
-
-@pytest.fixture(scope="module")
-def spenders(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    table = customer_table(360, SEED + 1).drop("churned")
-    return write(table, tmp_path_factory.mktemp("spenders"), "spenders")
-
-
-@pytest.fixture(scope="module")
-def regression_run(spenders: Path) -> TrainingResult:
-    return train_from_parquet(spenders, "spend", time_budget_seconds=BUDGET_SECONDS, seed=SEED)
 
 
 def test_a_text_target_is_a_classification_evaluated_on_held_out_rows(classification_run):
@@ -284,7 +222,7 @@ def small_table(rows: int, **columns: list[Any]) -> pl.DataFrame:
 
 
 def refusal(tmp_path: Path, table: pl.DataFrame, target: str = "y") -> AutomlError:
-    path = write(table, tmp_path, "bad")
+    path = write_parquet(table, tmp_path, "bad")
     with pytest.raises(AutomlError) as caught:
         train_from_parquet(path, target, time_budget_seconds=5, seed=0)
     return caught.value
@@ -358,7 +296,7 @@ def test_a_date_target_is_refused_as_neither_numbers_nor_labels(tmp_path):
 
 
 def test_a_budget_that_is_not_positive_is_refused(tmp_path):
-    path = write(small_table(30), tmp_path, "ok")
+    path = write_parquet(small_table(30), tmp_path, "ok")
     with pytest.raises(TrainingInputError, match="positive number of seconds"):
         train_from_parquet(path, "y", time_budget_seconds=0, seed=0)
 
@@ -372,7 +310,7 @@ def test_a_text_column_with_a_million_distinct_values_is_dropped_not_encoded(tmp
         {"signal": signal, "target": 3 * signal + rng.normal(size=rows)}
     ).with_columns(comment=pl.format("note-{}", pl.int_range(rows)))
     run = train_from_parquet(
-        write(table, tmp_path, "wide"), "target", time_budget_seconds=3, seed=0
+        write_parquet(table, tmp_path, "wide"), "target", time_budget_seconds=3, seed=0
     )
     [dropped] = run.dropped_columns
     assert dropped.name == "comment"
@@ -381,24 +319,6 @@ def test_a_text_column_with_a_million_distinct_values_is_dropped_not_encoded(tmp
     frame = read_dataset_frame(tmp_path / "wide.parquet").head(10)
     assert run.pipeline[:-1].transform(frame).shape == (10, 1)
     assert (run.metrics["r2"] or 0.0) > 0.8
-
-
-@pytest.fixture(scope="module")
-def large_run(tmp_path_factory: pytest.TempPathFactory) -> TrainingResult:
-    """200,000 rows and a budget of half a second: far too little to search on all of it."""
-    rows = 200_000
-    rng = np.random.default_rng(1)
-    signal = rng.normal(size=rows)
-    table = pl.DataFrame(
-        {
-            "signal": signal,
-            "postcode": rng.integers(0, 5_000, rows).astype(str),
-            "channel": rng.choice(["web", "shop", "phone"], rows),
-            "label": np.where(signal + rng.normal(scale=0.5, size=rows) > 0, 1, 0),
-        }
-    )
-    path = write(table, tmp_path_factory.mktemp("large"), "large")
-    return train_from_parquet(path, "label", time_budget_seconds=0.5, seed=0)
 
 
 @pytest.mark.timeout(120)
