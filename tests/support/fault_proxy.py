@@ -49,6 +49,7 @@ class Fault:
     action: Action = Action.ANSWER
     reached: threading.Event = field(default_factory=threading.Event)  # a request matched
     released: threading.Event = field(default_factory=threading.Event)  # HOLD: let it through
+    done: threading.Event = field(default_factory=threading.Event)  # the proxy is through with it
 
     def release(self) -> None:
         self.released.set()
@@ -140,17 +141,23 @@ def fault_proxy(upstream: str, profile: StoreProfile | None = None) -> Iterator[
                 )
                 if fault is not None:
                     fault.hits += 1
-            action = fault.action if fault is not None else None
-            if fault is not None:
-                fault.reached.set()
-                if action == Action.ANSWER:
+            if fault is None:
+                self._forward(body, None)
+                return
+            fault.reached.set()
+            try:
+                if fault.action == Action.ANSWER:
                     self._refuse(fault.status, _error_body(fault.code))
-                    return
-                if action == Action.DROP:
+                elif fault.action == Action.DROP:
                     self._hang_up()
-                    return
-                if action == Action.HOLD:
-                    fault.released.wait(HOLD_LIMIT_SECONDS)
+                else:
+                    if fault.action == Action.HOLD:
+                        fault.released.wait(HOLD_LIMIT_SECONDS)
+                    self._forward(body, fault.action)
+            finally:
+                fault.done.set()
+
+        def _forward(self, body: bytes, action: Action | None) -> None:
             connection = http.client.HTTPConnection(str(target.hostname), target.port, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             headers["Host"] = self.headers.get("Host", "")
@@ -183,7 +190,7 @@ def fault_proxy(upstream: str, profile: StoreProfile | None = None) -> Iterator[
             if self.command != "HEAD":
                 self.wfile.write(payload)
 
-        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = _handle
+        do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
