@@ -20,6 +20,11 @@ from integrity.unrecorded import explain_unrecorded
 T = TypeVar("T", ListedObject, LedgerEntry)
 
 
+class OutOfOrderError(RuntimeError):
+    """A listing or the ledger came in another order than bytewise by key: comparing them would
+    report differences that are not there."""
+
+
 def _ascending(items: Iterator[T], what: str) -> Iterator[T]:
     """`items`, checked to come in strictly ascending key order: a merge of two streams in
     different orders would report differences that are not there."""
@@ -27,7 +32,7 @@ def _ascending(items: Iterator[T], what: str) -> Iterator[T]:
     for item in items:
         key = item.key if isinstance(item, ListedObject) else item.location
         if previous is not None and key <= previous:
-            raise RuntimeError(f"{what} is not in key order ({previous!r} before {key!r})")
+            raise OutOfOrderError(f"{what} is not in key order ({previous!r} before {key!r})")
         previous = key
         yield item
 

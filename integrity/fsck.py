@@ -24,7 +24,7 @@ from core.keys import (
     TEMP_UPLOADS_PREFIX,
 )
 from core.settings import Settings
-from integrity.bucket_walk import check_moving, walk_prefix
+from integrity.bucket_walk import OutOfOrderError, check_moving, walk_prefix
 from integrity.findings import Finding, FindingKind, FsckReport
 from integrity.inspection import Inspection
 from integrity.limits import TimeLimits
@@ -76,7 +76,7 @@ def run_fsck(
         again = _new_inspection(settings, storage, deep, inspection.now, page_size)
         _inspect(again)
         return FsckReport(findings=again.findings, repaired=repaired, checked=dict(again.checked))
-    except (BotoCoreError, ClientError, SQLAlchemyError) as exc:
+    except (BotoCoreError, ClientError, SQLAlchemyError, OutOfOrderError) as exc:
         raise FsckCannotRun(f"fsck stopped: {_reason(exc)}") from exc
 
 
