@@ -245,15 +245,14 @@ def test_a_delete_left_half_way_is_stuck_and_finished_by_repair(state: StoredSta
     state.published_job(version)
     failed = state.failed_version()
     with state.catalog.session() as session:
-        failed_dataset = session.get(DatasetVersion, failed.version_id).dataset_id  # type: ignore[union-attr]
         assert mark_dataset_deleted(session, "alice", version.dataset_id) == 5
-        assert mark_dataset_deleted(session, "alice", failed_dataset) == 1
+        assert mark_dataset_deleted(session, "alice", failed.dataset_id) == 1
     assert state.fsck().clean  # a delete in progress: its objects may still be at their keys
     later = datetime.now(UTC) + timedelta(minutes=90)  # the uploads' URLs not expired yet
     report = state.fsck(now=later)
     assert sorted(
-        f.record for f in report.findings if f.kind == FindingKind.STUCK_DELETE
-    ) == sorted([f"dataset {version.dataset_id}", f"dataset {failed_dataset}"])
+        str(f.record) for f in report.findings if f.kind == FindingKind.STUCK_DELETE
+    ) == sorted([f"dataset {version.dataset_id}", f"dataset {failed.dataset_id}"])
     repaired = state.fsck(now=later, repair=True)
     assert len(repaired.repaired) == 2 and repaired.clean
     assert state.store.keys("datasets/") == state.store.keys("models/") == []
