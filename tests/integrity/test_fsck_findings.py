@@ -267,3 +267,30 @@ def test_an_object_of_a_delete_at_neither_place_is_missing(state: StoredState) -
     state.remove(version.parquet_key)
     finding = only(state.fsck(), FindingKind.MISSING_OBJECT)
     assert finding.key == version.parquet_key and "being deleted" in finding.detail
+
+
+@default_store_only
+def test_an_upload_awaiting_ingestion_that_is_gone_is_missing(state: StoredState) -> None:
+    waiting = state._confirmed("alice", b"a,b\n1,2\n", None)
+    state.put(waiting.temp_key, b"a,b\n1,2\n")
+    report = state.fsck()
+    assert report.clean and report.checked["uploads awaiting ingestion"] == 1
+    state.remove(waiting.temp_key)
+    finding = only(state.fsck(), FindingKind.MISSING_OBJECT)
+    assert (finding.key, finding.record) == (waiting.temp_key, f"version {waiting.version_id}")
+
+
+def test_a_moved_kept_uploads_tombstone_is_a_stray_once_its_urls_expired(
+    state: StoredState,
+) -> None:
+    failed = state.failed_version()
+    with state.catalog.session() as session:
+        mark_dataset_deleted(session, "alice", failed.dataset_id)
+    report = state.fsck(now=datetime.now(UTC) + timedelta(minutes=90), repair=True)
+    assert [f.kind for f in report.repaired] == [FindingKind.STUCK_DELETE] and report.clean
+    assert state.store.keys("deleted/") == [deleted_key(failed.temp_key)]
+    assert state.fsck().clean  # the tombstone keeps the key until the upload's URLs expired
+    later = datetime.now(UTC) + LATER
+    assert only(state.fsck(now=later), FindingKind.STRAY_TEMP_OBJECT).key == failed.temp_key
+    assert state.fsck(now=later, repair=True).clean
+    assert state.store.keys("uploads/temp/") == []
