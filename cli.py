@@ -309,7 +309,13 @@ def _print_fsck_report(report: FsckReport, repair: bool) -> None:
 def _print_findings(title: str, findings: list[Finding]) -> None:
     if not findings:
         return
-    table = Table("kind", "key", "record", "user", "detail", "repairable", title=title)
+    table = Table(title=title)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("key", overflow="fold")
+    table.add_column("record", overflow="fold")
+    table.add_column("user", overflow="fold")
+    table.add_column("detail", ratio=1)
+    table.add_column("repair", no_wrap=True)
     for finding in findings:
         table.add_row(
             finding.kind,

@@ -346,6 +346,47 @@ def ledger_bytes_by_user(session: Session) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class AwaitedUpload:
+    """A version waiting for (or in) its ingestion, and the upload it will read."""
+
+    version_id: str
+    user_id: str
+    temp_key: str
+
+
+def uploads_awaiting_ingestion(session: Session) -> Iterator[AwaitedUpload]:
+    """Versions (not deleted) pending or ingesting, with their upload's temp key, streamed."""
+    statement = (
+        select(DatasetVersion.id, Upload.user_id, Upload.temp_key)
+        .join(Upload, Upload.id == DatasetVersion.upload_id)
+        .where(
+            DatasetVersion.status.in_((VersionStatus.PENDING, VersionStatus.INGESTING)),
+            DatasetVersion.deleted_at.is_(None),
+        )
+        .order_by(DatasetVersion.id)
+        .execution_options(yield_per=STREAM_BATCH)
+    )
+    for version_id, user_id, temp_key in session.execute(statement):
+        yield AwaitedUpload(version_id, user_id, temp_key)
+
+
+def unfinished_version_ids(session: Session, ids: Iterable[str]) -> set[str]:
+    """Which of `ids` are versions (not deleted) still pending or ingesting."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        found.update(
+            session.execute(
+                select(DatasetVersion.id).where(
+                    DatasetVersion.id.in_(chunk),
+                    DatasetVersion.status.in_((VersionStatus.PENDING, VersionStatus.INGESTING)),
+                    DatasetVersion.deleted_at.is_(None),
+                )
+            ).scalars()
+        )
+    return found
+
+
+@dataclass(frozen=True)
 class StuckRecord:
     """A record left in a passing state past its time limit."""
 

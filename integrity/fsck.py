@@ -24,11 +24,12 @@ from core.keys import (
     TEMP_UPLOADS_PREFIX,
 )
 from core.settings import Settings
-from integrity.bucket_walk import check_moving, walk_prefix
+from integrity.bucket_walk import OutOfOrderError, check_moving, walk_prefix
 from integrity.findings import Finding, FindingKind, FsckReport
 from integrity.inspection import Inspection
 from integrity.limits import TimeLimits
 from integrity.record_checks import (
+    check_awaited_uploads,
     check_ledger,
     check_multipart,
     check_time_limits,
@@ -76,7 +77,7 @@ def run_fsck(
         again = _new_inspection(settings, storage, deep, inspection.now, page_size)
         _inspect(again)
         return FsckReport(findings=again.findings, repaired=repaired, checked=dict(again.checked))
-    except (BotoCoreError, ClientError, SQLAlchemyError) as exc:
+    except (BotoCoreError, ClientError, SQLAlchemyError, OutOfOrderError) as exc:
         raise FsckCannotRun(f"fsck stopped: {_reason(exc)}") from exc
 
 
@@ -101,6 +102,7 @@ def _inspect(inspection: Inspection) -> None:
         walk_prefix(inspection, prefix)
     check_moving(inspection)
     check_multipart(inspection)
+    check_awaited_uploads(inspection)
     check_ledger(inspection)
     check_usage(inspection)
     check_time_limits(inspection)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from blocks.objects import list_multipart_uploads
+from blocks.objects import head_object, list_multipart_uploads
 from catalog.integrity import (
+    AwaitedUpload,
     deletes_recorded_since,
     jobs_unfinished_since,
     ledger_bytes_by_user,
     ready_versions_off_ledger,
     succeeded_jobs_off_ledger,
+    unfinished_version_ids,
+    uploads_awaiting_ingestion,
     uploads_pending_since,
     used_bytes_differences,
     versions_unfinished_since,
@@ -49,6 +52,32 @@ def check_ledger(inspection: Inspection) -> None:
             record=f"job {job_id}",
             user_id=user_id,
         )
+
+
+def check_awaited_uploads(inspection: Inspection) -> None:
+    """Each version waiting for its ingestion still has its upload to read (not gone, not a
+    tombstone): its reservation counts it, and without it the ingestion can only fail."""
+    gone: list[AwaitedUpload] = []
+    with inspection.catalog.session() as session:
+        for awaited in uploads_awaiting_ingestion(session):
+            inspection.checked["uploads awaiting ingestion"] += 1
+            info = head_object(inspection.storage, awaited.temp_key)
+            if info is None or info.tombstone:
+                gone.append(awaited)
+    if not gone:
+        return
+    with inspection.catalog.session() as session:  # looked at again: it may have finished
+        waiting = unfinished_version_ids(session, (awaited.version_id for awaited in gone))
+    for awaited in gone:
+        if awaited.version_id in waiting:
+            inspection.report(
+                FindingKind.MISSING_OBJECT,
+                "the version waits for its ingestion, but its upload is gone: the ingestion "
+                "can only fail",
+                key=awaited.temp_key,
+                record=f"version {awaited.version_id}",
+                user_id=awaited.user_id,
+            )
 
 
 def check_usage(inspection: Inspection) -> None:

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from catalog.integrity import JobFacts, VersionFacts, jobs_by_id, ledger_states, versions_by_id
+from catalog.integrity import (
+    AT_LIVE_KEY,
+    JobFacts,
+    VersionFacts,
+    jobs_by_id,
+    ledger_states,
+    versions_by_id,
+)
 from catalog.lifecycle import temp_owners
 from core.keys import (
     DATASETS_PREFIX,
@@ -46,7 +53,7 @@ def _explain_temp(inspection: Inspection, session: Session, objects: list[Listed
     recorded = ledger_states(session, (obj.key for obj in objects))
     limits, now = inspection.limits, inspection.now
     for obj in objects:
-        if obj.key in recorded:
+        if recorded.get(obj.key) in AT_LIVE_KEY:
             continue  # recorded since it was listed
         owner = owners.get(obj.key)
         if owner is None:

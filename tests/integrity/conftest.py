@@ -12,6 +12,7 @@ import pytest
 from core.settings import get_settings
 from flows.train_model import train_model
 from tests.support.api_client import Api, make_api
+from tests.support.stored_state import StoredState, stored_state
 from tests.support.stores import Store
 
 
@@ -34,3 +35,21 @@ def api(
     monkeypatch.setenv("AUTOML_TRAINING_BUDGET_SECONDS", "2")
     get_settings.cache_clear()
     yield from make_api(bucket)
+
+
+@pytest.fixture
+def state(bucket: Store) -> Iterator[StoredState]:
+    """A bucket of each store kind and a SQLite catalog that agree, to tamper with."""
+    with stored_state(bucket) as made:
+        yield made
+
+
+@pytest.fixture
+def state_on_each_database(
+    bucket: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StoredState]:
+    """The same on each catalog database (SQLite, PostgreSQL)."""
+    monkeypatch.setenv("AUTOML_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    with stored_state(bucket) as made:
+        yield made

@@ -19,6 +19,12 @@ def fsck(api: Api, **options: object) -> FsckReport:
     return run_fsck(api.settings, api.store.block, **options)  # type: ignore[arg-type]
 
 
+def swap_model_bytes(api: Api, job_id: str) -> None:
+    store, key = api.store, f"models/alice/{job_id}/model.joblib"
+    body = store.client.get_object(Bucket=store.bucket_name, Key=key)["Body"].read()
+    store.client.put_object(Bucket=store.bucket_name, Key=key, Body=body[::-1])
+
+
 def assert_clean(report: FsckReport) -> None:
     assert report.findings == [], [f.model_dump() for f in report.findings]
     assert report.clean
@@ -43,6 +49,12 @@ def test_the_happy_path_is_clean_at_every_step(api: Api) -> None:
     report = fsck(api, deep=True)
     assert_clean(report)
     assert report.checked["objects models/"] == 2 and report.checked["objects plots/"] > 0
+    assert report.checked["objects hashed"] == 2  # the Parquet file; the model by its metadata
+    swap_model_bytes(api, job_id)  # same size: only --deep tells, by the metadata's SHA-256
+    assert_clean(fsck(api))
+    [finding] = fsck(api, deep=True).findings
+    assert (finding.kind, finding.key) == ("sha256_mismatch", f"models/alice/{job_id}/model.joblib")
+    swap_model_bytes(api, job_id)
     assert (
         api.client.delete(f"/api/datasets/{ids['dataset_id']}", headers=api.token()).status_code
         == 200
