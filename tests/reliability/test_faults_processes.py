@@ -42,7 +42,11 @@ from tests.support.api_client import Api, make_api
 from tests.support.consistency import assert_consistent
 from tests.support.fault_proxy import Fault, FaultProxy, Matcher, fault_proxy
 from tests.support.prefect_events import find_events
-from tests.support.prefect_server import RestartablePrefectServer, restartable_prefect_server
+from tests.support.prefect_server import (
+    RestartablePrefectServer,
+    block_classes_on,
+    restartable_prefect_server,
+)
 from tests.support.production import REPO, api_process, base_environment
 from tests.support.stores import Store, StoreSpec, use_store
 from tests.support.upload_steps import confirm, error_of, put_parts, upload
@@ -50,7 +54,7 @@ from tests.support.upload_steps import confirm, error_of, put_parts, upload
 pytestmark = pytest.mark.e2e  # a Prefect server and API processes of its own
 
 MiB = 1024**2
-DOWNTIME_SECONDS = 2.0  # the Prefect server stays down this long before it starts again
+DOWNTIME_SECONDS = 1.0  # the Prefect server stays down this long before it starts again
 HELD_SECONDS = 60.0  # the longest a test waits for a held request to arrive
 
 
@@ -68,8 +72,9 @@ def own_prefect(
 ) -> Iterator[RestartablePrefectServer]:
     """This test talks to the restartable server, and its Prefect client waits between retries
     as Prefect's does (2, 4, 8 ... s), not the session's capped waits: a restart is what they
-    are for. Events go to this server too, then to the session's again: Prefect's events
-    worker is one per process and otherwise keeps the API URL it started with."""
+    are for. Events and block classes go to this server too, then back to the session's:
+    Prefect's events worker is one per process and otherwise keeps the API URL it started
+    with, and block classes keep the ids of the server they last met."""
     if not prefect_server.answers():
         prefect_server.start()
     monkeypatch.setattr(client_base, "clamped_poisson_interval", clamped_poisson_interval)
@@ -77,7 +82,10 @@ def own_prefect(
     EventsWorker.drain_all()
     EventsWorker.set_client_override(PrefectEventsClient, api_url=prefect_server.api_url)
     try:
-        with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+        with (
+            temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}),
+            block_classes_on(prefect_server.api_url),
+        ):
             yield prefect_server
     finally:
         EventsWorker.drain_all()
@@ -198,14 +206,13 @@ def test_a_restart_of_the_prefect_server_during_a_run_and_a_confirm_loses_nothin
     )
 
 
-# Where the API process is killed: while the store checks the uploaded file (nothing recorded
-# yet); while Prefect creates the ingestion run (the version is recorded, the run is created
-# after the API died, nobody recorded or announced it); while the store assembles a multipart
-# upload (the store finishes it after the API died).
+# Where the API process is killed: while the store assembles a multipart upload (nothing is
+# recorded yet; the store finishes it after the API died); while Prefect creates the ingestion
+# run (the version is recorded, the run is created after the API died, and nobody recorded or
+# announced it). A kill before either leaves nothing but the pending upload.
 KILL_POINTS: dict[str, tuple[str, Matcher]] = {
-    "store-check": ("store", lambda method, path: method == "HEAD" and "/uploads/temp/" in path),
-    "run-creation": ("prefect", lambda method, path: path.endswith("/create_flow_run")),
     "multipart-completion": ("store", lambda method, path: "uploadId=" in path),
+    "run-creation": ("prefect", lambda method, path: path.endswith("/create_flow_run")),
 }
 
 

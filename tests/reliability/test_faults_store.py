@@ -74,13 +74,11 @@ INGESTION_STEPS: dict[str, Matcher] = {
 @pytest.mark.parametrize(
     ("step", "fault"),
     [
-        ("download", "503"),
         ("download", "drop"),
         ("download", "outage-503"),
         ("parquet-upload", "500"),
         ("parquet-upload", "lost-answer"),
         ("parquet-upload", "outage-drop"),
-        ("tombstone", "503"),
         ("tombstone", "lost-answer"),
         ("tombstone", "outage-503"),
     ],
@@ -129,10 +127,8 @@ COMPLETION: Matcher = lambda method, path: method == "POST" and "uploadId=" in p
 @pytest.mark.parametrize(
     ("step", "fault"),
     [
-        ("head", "outage-503"),
         ("head", "outage-drop"),
         ("multipart-completion", "outage-503"),
-        ("multipart-completion", "outage-drop"),
         ("multipart-completion", "lost-answer"),
     ],
 )
