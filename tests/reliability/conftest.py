@@ -41,7 +41,7 @@ def brief_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every retrying task of the storage, catalog and lifecycle steps keeps its number of
     retries and its retry conditions, but waits BRIEF_RETRY_WAIT_SECONDS between attempts
     instead of its backoff (1, 2, 4, 8 s for storage steps), and so does botocore between its
-    own 3 attempts of a request (up to 1 s, then 2 s): a scenario whose outage outlasts every
+    own 4 attempts of a request (up to 1, 2, 4 s): a scenario whose outage outlasts every
     retry ends in seconds. What is tested (which failures are retried, how often, and the state
     each step leaves) is unchanged."""
     backoff = ExponentialBackoff.delay_amount

@@ -5,8 +5,8 @@ its recovery (retries, confirming again, re-running, the cleanup flow), by the o
 of tests/support/consistency.py.
 
 Real parts: moto behind the proxy, Prefect (the session's server; flows run in-process), the
-API in-process on a SQLite catalog. A burst fails 4 requests (botocore's own 3 attempts, then
-one task retry); an outage lasts until the test ends it.
+API in-process on a SQLite catalog. A burst fails 4 requests (botocore's own 4 attempts: the
+first and its 3 retries; the task's retry then passes); an outage lasts until the test ends it.
 """
 
 from __future__ import annotations
