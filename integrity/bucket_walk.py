@@ -166,13 +166,15 @@ def _confirm_missing(inspection: Inspection, entries: list[LedgerEntry]) -> None
             continue
         if head_object(inspection.storage, entry.location) is not None:
             continue
+        trash = entry.state == ObjectState.DELETED
         inspection.report(
             FindingKind.MISSING_OBJECT,
             f"the ledger records {entry.size_bytes} bytes ({entry.state}) at this key; the "
-            "bucket has no object there",
+            "bucket has no object there" + ("; the trash row outlived its purge" if trash else ""),
             key=entry.location,
             record=record_of(entry),
             user_id=entry.user_id,
+            repairable=trash,
         )
 
 

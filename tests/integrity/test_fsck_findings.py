@@ -294,3 +294,19 @@ def test_a_moved_kept_uploads_tombstone_is_a_stray_once_its_urls_expired(
     assert only(state.fsck(now=later), FindingKind.STRAY_TEMP_OBJECT).key == failed.temp_key
     assert state.fsck(now=later, repair=True).clean
     assert state.store.keys("uploads/temp/") == []
+
+
+@default_store_only
+def test_a_trash_row_that_outlived_its_purge_is_forgotten(state: StoredState) -> None:
+    version = state.ready_version()
+    with state.catalog.session() as session:
+        mark_dataset_deleted(session, "alice", version.dataset_id)
+    assert state.fsck(now=datetime.now(UTC) + timedelta(minutes=90), repair=True).clean
+    moved = deleted_key(version.parquet_key)
+    state.remove(moved)  # as a purge that stopped before forgetting the row leaves it
+    finding = only(state.fsck(), FindingKind.MISSING_OBJECT)
+    assert (finding.key, finding.repairable) == (moved, True)
+    report = state.fsck(repair=True)
+    assert [f.key for f in report.repaired] == [moved] and report.clean
+    with state.catalog.session() as session:
+        assert session.get(StoredObject, version.parquet_key) is None
