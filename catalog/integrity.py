@@ -334,17 +334,6 @@ def recompute_used_bytes(session: Session, user_id: str) -> int:
     return int(session.execute(select(User.used_bytes).where(User.id == user_id)).scalar_one())
 
 
-def ledger_bytes_by_user(session: Session) -> dict[str, int]:
-    """Every user's ledger total (in use and trash): what their recorded objects should add
-    up to in the bucket. One entry per user, not per object."""
-    rows = session.execute(
-        select(StoredObject.user_id, func.sum(StoredObject.size_bytes)).group_by(
-            StoredObject.user_id
-        )
-    ).all()
-    return {user_id: int(total or 0) for user_id, total in rows}
-
-
 @dataclass(frozen=True)
 class AwaitedUpload:
     """A version waiting for (or in) its ingestion, and the upload it will read."""
