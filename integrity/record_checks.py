@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from blocks.objects import head_object, list_multipart_uploads
-from catalog.integrity import (
+from catalog.consistency import (
     AwaitedUpload,
     deletes_recorded_since,
     jobs_unfinished_since,

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from blocks.objects import delete_object, head_object
 from blocks.presigning import abort_multipart
 from blocks.transfers import move_to_deleted
+from catalog.consistency import recompute_used_bytes
 from catalog.deletion import forget_purged
-from catalog.integrity import ledger_states, recompute_used_bytes
+from catalog.integrity import ledger_states
 from catalog.lifecycle import expire_stale_uploads, stray_temp_objects, unowned_multipart_uploads
 from catalog.usage import record_object
 from core.keys import (
