@@ -102,6 +102,7 @@ def _compare(inspection: Inspection, obj: ListedObject, entry: LedgerEntry) -> N
         if at_temp_key and obj.size == 0:
             return  # the tombstone a move leaves at a kept upload's key: see check_moving
     else:
+        inspection.recorded_bytes[entry.user_id] += entry.size_bytes
         inspection.found_bytes[entry.user_id] += obj.size
     record = record_of(entry)
     if at_temp_key and obj.size == 0 and entry.size_bytes > 0:
@@ -166,13 +167,16 @@ def _confirm_missing(inspection: Inspection, entries: list[LedgerEntry]) -> None
             continue
         if head_object(inspection.storage, entry.location) is not None:
             continue
+        inspection.recorded_bytes[entry.user_id] += entry.size_bytes
+        trash = entry.state == ObjectState.DELETED
         inspection.report(
             FindingKind.MISSING_OBJECT,
             f"the ledger records {entry.size_bytes} bytes ({entry.state}) at this key; the "
-            "bucket has no object there",
+            "bucket has no object there" + ("; the trash row outlived its purge" if trash else ""),
             key=entry.location,
             record=record_of(entry),
             user_id=entry.user_id,
+            repairable=trash,
         )
 
 
@@ -182,6 +186,7 @@ def check_moving(inspection: Inspection) -> None:
     with inspection.catalog.session() as session:
         for entry in entries_being_moved(session):
             inspection.checked["objects being moved"] += 1
+            inspection.recorded_bytes[entry.user_id] += entry.size_bytes
             live = head_object(inspection.storage, entry.key)
             if live is not None and not live.tombstone:
                 inspection.found_bytes[entry.user_id] += live.size

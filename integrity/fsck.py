@@ -14,8 +14,8 @@ from prefect_aws import S3Bucket
 from sqlalchemy.exc import SQLAlchemyError
 
 from blocks.objects import LISTING_PAGE_SIZE, check_bucket
+from catalog.consistency import table_counts
 from catalog.database import catalog_for
-from catalog.integrity import table_counts
 from core.keys import (
     DATASETS_PREFIX,
     DELETED_PREFIX,

@@ -104,8 +104,10 @@ def _explain_stored(inspection: Inspection, session: Session, objects: list[List
         name = named[obj.key]
         moved = obj.key.startswith(DELETED_PREFIX)
         state = recorded.get(obj.key.removeprefix(DELETED_PREFIX))
-        if state is not None and (state in _MOVED_STATES) == moved:
-            continue  # recorded since it was listed
+        if state == ObjectState.DELETING or (
+            state is not None and (state == ObjectState.DELETED) == moved
+        ):
+            continue  # recorded (or its delete started) since it was listed
         claim = _claim(inspection, name, obj, versions, jobs)
         if claim is not None and claim.in_use:
             continue
@@ -125,9 +127,6 @@ def _explain_stored(inspection: Inspection, session: Session, objects: list[List
             user_id=claim.user_id if claim else (name.user_id if name else None),
             repairable=state is None and claim is not None and claim.repairable,
         )
-
-
-_MOVED_STATES = (ObjectState.DELETED, ObjectState.DELETING)
 
 
 @dataclass(frozen=True)
