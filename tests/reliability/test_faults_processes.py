@@ -154,8 +154,8 @@ def test_a_restart_of_the_prefect_server_during_a_run_and_a_confirm_loses_nothin
 ) -> None:
     """The server goes down while an ingestion run uploads its Parquet file, and stays down
     while the run records the version and replaces the upload by its tombstone (a step that
-    loads the storage block from the server: it retries until the server is back); a confirm
-    sent meanwhile is answered 503 and confirmed once when sent again."""
+    loads the storage block from the server: the run's Prefect client retries until the server
+    is back); a confirm sent meanwhile is answered 503 and confirmed once when sent again."""
     store, proxy = proxied_bucket
     deployment: Any = ingest_dataset.to_deployment(name="ingest-dataset")  # sync: not awaited
     deployment.apply()  # on the restartable server, for the run the confirm creates
@@ -172,9 +172,9 @@ def test_a_restart_of_the_prefect_server_during_a_run_and_a_confirm_loses_nothin
         assert restart.confirm_meanwhile is not None
         assert error_of(restart.confirm_meanwhile) == (503, "orchestrator_unavailable")
         if state.is_failed():
-            # The server took longer to come back than the tombstone step retries (about
-            # 15 s): the version is recorded, the run failed at that step. Re-running it (as
-            # an operator retries a failed run) finishes it; nothing else is left half-way.
+            # The server took longer to come back than the run's Prefect client retries
+            # (about a minute): the version is recorded, the run failed at the tombstone step.
+            # Re-running it (as an operator retries a failed run) finishes it.
             assert "tombstone" in str(state.message) or "Connect" in str(state.message), state
             with catalog_for(api.settings.catalog_url).session() as session:
                 version = session.get(DatasetVersion, running["version_id"])
