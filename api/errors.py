@@ -8,10 +8,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from blocks.objects import is_transient_storage_error
-from core.errors import AutomlError, StorageUnavailableError
+from core.errors import AutomlError, CatalogUnavailableError, StorageUnavailableError
 
 logger = logging.getLogger("api")
 
@@ -76,6 +77,22 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     return unexpected_error_response(request_id)
 
 
+async def _catalog_error(request: Request, exc: Exception) -> JSONResponse:
+    """A catalog connection lost mid-request (the database failed over or restarted) is a 503
+    the client may retry: the transaction it carried was rolled back, and every step is
+    idempotent (confirm gives the same ids). The pool's pre-ping replaces the connection for
+    the next request. Any other database error is ours (500)."""
+    request_id = getattr(request.state, "request_id", "-")
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        logger.warning("request %s: catalog connection lost: %s", request_id, exc.orig)
+        unavailable = CatalogUnavailableError(
+            "the catalog database cannot be reached right now; try again shortly"
+        )
+        return error_response(unavailable.http_status, unavailable.code, unavailable.message)
+    logger.error("request %s: catalog error: %s", request_id, exc)
+    return unexpected_error_response(request_id)
+
+
 def unexpected_error_response(request_id: str) -> JSONResponse:
     return error_response(
         500, "internal_error", f"something went wrong on our side (request id {request_id})"
@@ -88,3 +105,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ClientError, _storage_error)
     app.add_exception_handler(BotoCoreError, _storage_error)
+    app.add_exception_handler(DBAPIError, _catalog_error)

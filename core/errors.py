@@ -74,6 +74,14 @@ class StorageUnavailableError(AutomlError):
     http_status = 503
 
 
+class CatalogUnavailableError(AutomlError):
+    """The catalog database's connection was lost (a failover, a restart): the transaction it
+    carried was rolled back, and the request may be sent again."""
+
+    code = "catalog_unavailable"
+    http_status = 503
+
+
 class QuotaExceededError(AutomlError):
     code = "quota_exceeded"
     http_status = 507

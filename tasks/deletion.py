@@ -27,10 +27,10 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 class DeleteProgress:
     """How far one attempt at finishing a delete got."""
 
-    moved: int  # objects this attempt moved under `deleted/`
-    remaining: int  # objects still at their live key (the store failed on the first of them)
+    moved: int  # objects this attempt moved under `deleted/` and recorded as moved
+    remaining: int  # objects not recorded as moved (the attempt stopped on the first of them)
     finished: bool  # the dataset is `deleted`
-    error: str | None = None  # why the store stopped this attempt
+    error: str | None = None  # why the store or the catalog stopped this attempt
 
 
 def finish_delete(
@@ -38,20 +38,25 @@ def finish_delete(
 ) -> DeleteProgress:
     """Moves each object of a `deleting` dataset under `deleted/` and records it, one at a time,
     then marks the dataset `deleted`. `move(key)` copies then removes (False if the live key was
-    already gone: moved by an attempt that stopped before recording it). A store failure stops
-    the attempt: what was moved stays recorded, the rest is left for the next attempt."""
+    already gone: moved by an attempt that stopped before recording it). A failure of the store,
+    or of the catalog connection while recording, stops the attempt: what was moved and recorded
+    stays so, the rest is left for the next attempt (an object moved but not recorded is found
+    gone then, and recorded)."""
     with sessions() as session:
         keys = keys_to_move(session, dataset_id)
-    moved = 0
-    for done, key in enumerate(keys):
-        try:
-            moved += move(key)
-        except Exception as exc:
-            return DeleteProgress(moved, len(keys) - done, False, f"{type(exc).__name__}: {exc}")
+    moved = recorded = 0
+    try:
+        for key in keys:
+            was_there = move(key)
+            with sessions() as session:
+                record_moved(session, key)
+            recorded += 1
+            moved += was_there
         with sessions() as session:
-            record_moved(session, key)
-    with sessions() as session:
-        finished = finish_if_moved(session, dataset_id)
+            finished = finish_if_moved(session, dataset_id)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        return DeleteProgress(moved, len(keys) - recorded, False, error)
     return DeleteProgress(moved, 0, finished)
 
 

@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,28 +271,37 @@ class Deployed:
         with background(name, command, self.clone, environment, log) as worker:
             yield worker
 
-    @contextmanager
-    def api(self, environment: dict[str, str], log: Path) -> Iterator[tuple[str, Background]]:
-        """The API as the README runs it in production: `uvicorn --factory
-        api.app:app_from_environment`."""
-        port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:app_from_environment",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        with background("api", command, self.clone, environment, log) as api:
-            url = f"http://127.0.0.1:{port}"
-            wait_until(lambda: _answers(f"{url}/healthz"), STARTUP_SECONDS, "the API", [api])
-            yield url, api
+    def api(
+        self, environment: dict[str, str], log: Path
+    ) -> AbstractContextManager[tuple[str, Background]]:
+        """The API run from the clone, as on a machine of the deployment (`api_process`)."""
+        return api_process(self.clone, environment, log)
+
+
+@contextmanager
+def api_process(
+    cwd: Path, environment: dict[str, str], log: Path
+) -> Iterator[tuple[str, Background]]:
+    """The API as the README runs it in production: `uvicorn --factory
+    api.app:app_from_environment`, on a free port; yields its URL once it answers."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "api.app:app_from_environment",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with background("api", command, cwd, environment, log) as api:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(f"{url}/healthz"), STARTUP_SECONDS, "the API", [api])
+        yield url, api
 
 
 @contextmanager
