@@ -1,14 +1,22 @@
 """Fixtures of the fault scenarios (docs/reliability.md, *Faults*): the API over a bucket reached
-through the fault proxy, and retries that wait less."""
+through the fault proxy, retries that wait less, the catalog's PostgreSQL seen from outside, and
+a Prefect server of their own that can be restarted."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import prefect.client.base as client_base
 import pytest
+import sqlalchemy as sa
 from botocore.retries.standard import ExponentialBackoff
 from prefect import Task
+from prefect.events.clients import PrefectEventsClient
+from prefect.events.worker import EventsWorker
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.utilities.math import clamped_poisson_interval
 
 import flows.cleanup_stale_uploads as cleanup_flow
 import tasks.deletion
@@ -16,8 +24,14 @@ import tasks.lifecycle
 import tasks.records
 import tasks.storage
 from tests.support.api_client import Api, api_factory
-from tests.support.fault_proxy import FaultProxy
-from tests.support.stores import Store
+from tests.support.catalog_server import CatalogServer
+from tests.support.fault_proxy import FaultProxy, fault_proxy
+from tests.support.prefect_server import (
+    RestartablePrefectServer,
+    block_classes_on,
+    restartable_prefect_server,
+)
+from tests.support.stores import Store, StoreSpec, use_store
 
 # Retrying tasks, and botocore between its own attempts, wait at most this long in the fault
 # scenarios (see below).
@@ -55,3 +69,71 @@ def brief_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
         for value in vars(module).values():
             if isinstance(value, Task) and value.retries:
                 monkeypatch.setattr(value, "retry_delay_seconds", [BRIEF_RETRY_WAIT_SECONDS])
+
+
+@pytest.fixture
+def catalog_server(database_url: str, postgres_server: str) -> Iterator[CatalogServer]:
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    yield CatalogServer(database_url, admin)
+    admin.dispose()
+
+
+@pytest.fixture
+def api_on_postgres(
+    faulty_api: Callable[..., tuple[Api, FaultProxy]], database_url: str
+) -> tuple[Api, FaultProxy]:
+    return faulty_api(AUTOML_DATABASE_URL=database_url)
+
+
+@pytest.fixture(scope="module")
+def prefect_server(
+    tmp_path_factory: pytest.TempPathFactory, prefect_api: None
+) -> Iterator[RestartablePrefectServer]:
+    with restartable_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def own_prefect(
+    prefect_server: RestartablePrefectServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RestartablePrefectServer]:
+    """This test talks to the restartable server, and its Prefect client waits between retries
+    as Prefect's does (2, 4, 8 ... s), not the session's capped waits: a restart is what they
+    are for. Events and block classes go to this server too, then back to the session's:
+    Prefect's events worker is one per process and otherwise keeps the API URL it started
+    with, and block classes keep the ids of the server they last met."""
+    if not prefect_server.answers():
+        prefect_server.start()
+    monkeypatch.setattr(client_base, "clamped_poisson_interval", clamped_poisson_interval)
+    session_api = str(PREFECT_API_URL.value())
+    EventsWorker.drain_all()
+    EventsWorker.set_client_override(PrefectEventsClient, api_url=prefect_server.api_url)
+    try:
+        with (
+            temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}),
+            block_classes_on(prefect_server.api_url),
+        ):
+            yield prefect_server
+    finally:
+        EventsWorker.drain_all()
+        EventsWorker.set_client_override(PrefectEventsClient, api_url=session_api)
+
+
+@pytest.fixture
+def proxied_bucket(
+    default_store_spec: StoreSpec, own_prefect: RestartablePrefectServer, monkeypatch: Any
+) -> Iterator[tuple[Store, FaultProxy]]:
+    """A fresh bucket behind the fault proxy, its storage block saved on the restartable
+    server."""
+    with fault_proxy(default_store_spec.endpoint) as proxy:
+        spec = StoreSpec(
+            "default",
+            proxy.endpoint_url,
+            default_store_spec.access_key,
+            default_store_spec.secret_key,
+            default_store_spec.region,
+        )
+        store = use_store(spec, monkeypatch)
+        store.create_bucket()
+        yield store, proxy
+        store.remove_bucket()

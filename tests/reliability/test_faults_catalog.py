@@ -11,15 +11,11 @@ while it waits for that lock (pg_stat_activity shows it waiting).
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import copy_context
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from catalog.database import catalog_for
 from catalog.tables import DatasetVersion, Upload
@@ -27,6 +23,7 @@ from core.statuses import DatasetStatus, UploadStatus, VersionStatus
 from flows.cleanup_stale_uploads import cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
 from tests.support.api_client import Api
+from tests.support.catalog_server import CatalogServer
 from tests.support.consistency import assert_consistent
 from tests.support.fault_proxy import Fault, FaultProxy, Matcher
 from tests.support.upload_steps import confirm, error_of, upload
@@ -39,70 +36,6 @@ pytestmark = [
 ]
 
 WAIT_SECONDS = 60.0
-
-
-@dataclass
-class CatalogServer:
-    """The catalog's PostgreSQL database, seen from outside the application's connections."""
-
-    url: str  # the catalog database
-    admin: sa.Engine  # the server's maintenance database, AUTOCOMMIT
-
-    @property
-    def database(self) -> str:
-        return str(sa.engine.make_url(self.url).database)
-
-    def backends(self, *, waiting_for_lock: bool = False, besides: int = 0) -> list[int]:
-        query = "SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> :besides"
-        if waiting_for_lock:
-            query += " AND wait_event_type = 'Lock'"
-        with self.admin.connect() as connection:
-            rows = connection.execute(sa.text(query), {"db": self.database, "besides": besides})
-            return [int(pid) for (pid,) in rows]
-
-    def terminate(self, pids: list[int]) -> int:
-        with self.admin.connect() as connection:
-            return sum(
-                bool(connection.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}))
-                for pid in pids
-            )
-
-    def blocked_backend(self, holder: int) -> int:
-        """The one backend waiting for the lock `holder` holds."""
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not (waiting := self.backends(waiting_for_lock=True, besides=holder)):
-            assert time.monotonic() < deadline, "no step waited for the locked row"
-            time.sleep(0.05)
-        [pid] = waiting
-        return pid
-
-    @contextmanager
-    def row_locked(self, table: str, column: str, value: str) -> Iterator[int]:
-        """Locks one row (`SELECT ... FOR UPDATE`) from a connection of its own until the block
-        ends; yields that connection's backend pid."""
-        engine = sa.create_engine(self.url)
-        try:
-            with engine.connect() as connection, connection.begin():
-                connection.execute(
-                    sa.text(f"SELECT 1 FROM {table} WHERE {column} = :v FOR UPDATE"), {"v": value}
-                )
-                yield int(connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-        finally:
-            engine.dispose()
-
-
-@pytest.fixture
-def catalog_server(database_url: str, postgres_server: str) -> Iterator[CatalogServer]:
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    yield CatalogServer(database_url, admin)
-    admin.dispose()
-
-
-@pytest.fixture
-def api_on_postgres(
-    faulty_api: Callable[..., tuple[Api, FaultProxy]], database_url: str
-) -> tuple[Api, FaultProxy]:
-    return faulty_api(AUTOML_DATABASE_URL=database_url)
 
 
 class Background(threading.Thread):

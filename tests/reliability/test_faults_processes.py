@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass
@@ -24,13 +24,9 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-import prefect.client.base as client_base
 import pytest
 from prefect import get_client
-from prefect.events.clients import PrefectEventsClient
-from prefect.events.worker import EventsWorker
-from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.utilities.math import clamped_poisson_interval
+from prefect.settings import PREFECT_API_URL
 
 from catalog.database import catalog_for
 from catalog.tables import DatasetVersion, utcnow
@@ -44,11 +40,9 @@ from tests.support.fault_proxy import Fault, FaultProxy, Matcher, fault_proxy
 from tests.support.prefect_events import find_events
 from tests.support.prefect_server import (
     RestartablePrefectServer,
-    block_classes_on,
-    restartable_prefect_server,
 )
 from tests.support.production import REPO, api_process, base_environment
-from tests.support.stores import Store, StoreSpec, use_store
+from tests.support.stores import Store
 from tests.support.upload_steps import confirm, error_of, put_parts, upload
 
 pytestmark = pytest.mark.e2e  # a Prefect server and API processes of its own
@@ -56,60 +50,6 @@ pytestmark = pytest.mark.e2e  # a Prefect server and API processes of its own
 MiB = 1024**2
 DOWNTIME_SECONDS = 1.0  # the Prefect server stays down this long before it starts again
 HELD_SECONDS = 60.0  # the longest a test waits for a held request to arrive
-
-
-@pytest.fixture(scope="module")
-def prefect_server(
-    tmp_path_factory: pytest.TempPathFactory, prefect_api: None
-) -> Iterator[RestartablePrefectServer]:
-    with restartable_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
-        yield server
-
-
-@pytest.fixture
-def own_prefect(
-    prefect_server: RestartablePrefectServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[RestartablePrefectServer]:
-    """This test talks to the restartable server, and its Prefect client waits between retries
-    as Prefect's does (2, 4, 8 ... s), not the session's capped waits: a restart is what they
-    are for. Events and block classes go to this server too, then back to the session's:
-    Prefect's events worker is one per process and otherwise keeps the API URL it started
-    with, and block classes keep the ids of the server they last met."""
-    if not prefect_server.answers():
-        prefect_server.start()
-    monkeypatch.setattr(client_base, "clamped_poisson_interval", clamped_poisson_interval)
-    session_api = str(PREFECT_API_URL.value())
-    EventsWorker.drain_all()
-    EventsWorker.set_client_override(PrefectEventsClient, api_url=prefect_server.api_url)
-    try:
-        with (
-            temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}),
-            block_classes_on(prefect_server.api_url),
-        ):
-            yield prefect_server
-    finally:
-        EventsWorker.drain_all()
-        EventsWorker.set_client_override(PrefectEventsClient, api_url=session_api)
-
-
-@pytest.fixture
-def proxied_bucket(
-    default_store_spec: StoreSpec, own_prefect: RestartablePrefectServer, monkeypatch: Any
-) -> Iterator[tuple[Store, FaultProxy]]:
-    """A fresh bucket behind the fault proxy, its storage block saved on the restartable
-    server."""
-    with fault_proxy(default_store_spec.endpoint) as proxy:
-        spec = StoreSpec(
-            "default",
-            proxy.endpoint_url,
-            default_store_spec.access_key,
-            default_store_spec.secret_key,
-            default_store_spec.region,
-        )
-        store = use_store(spec, monkeypatch)
-        store.create_bucket()
-        yield store, proxy
-        store.remove_bucket()
 
 
 @dataclass
