@@ -4,16 +4,11 @@ chunks."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
-import sqlalchemy as sa
 
 from blocks.storage import s3_client
 from catalog import integrity as catalog_integrity
 from core.keys import dataset_key, new_id
-from core.settings import get_settings
 from integrity import bucket_walk
 from integrity.findings import FindingKind
 from tests.support.stored_state import StoredState, stored_state
@@ -49,35 +44,6 @@ def test_a_bucket_of_many_pages_is_checked_whole(
     assert len(pages) >= 4 + 4  # datasets/ and uploads/temp/ took several pages each
     found = sorted((f.kind, f.key) for f in report.findings if f.key is not None)
     assert found == [(FindingKind.MISSING_OBJECT, gone), (FindingKind.UNRECORDED_OBJECT, extra)]
-
-
-@pytest.fixture
-def language_collated_database(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A PostgreSQL catalog whose text sorts by language (ICU en-US: "alice" before "Bob"),
-    not by bytes as S3 lists keys ("Bob" before "alice")."""
-    server_url: str = request.getfixturevalue("postgres_server")
-    name = f"automl_icu_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(
-            sa.text(
-                f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
-                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
-            )
-        )
-    url = sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:  # the premise: this database does not sort by bytes
-        assert connection.execute(sa.text("SELECT 'alice' < 'Bob'")).scalar_one() is True
-    engine.dispose()
-    monkeypatch.setenv("AUTOML_DATABASE_URL", url)
-    get_settings.cache_clear()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.mark.e2e

@@ -24,7 +24,7 @@ from flows.cleanup_stale_uploads import cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
 from tests.support.api_client import Api
 from tests.support.catalog_server import CatalogServer
-from tests.support.consistency import assert_consistent
+from tests.support.consistency import assert_recovered
 from tests.support.fault_proxy import Fault, FaultProxy, Matcher
 from tests.support.upload_steps import confirm, error_of, upload
 
@@ -87,7 +87,7 @@ def test_connections_terminated_while_idle_are_replaced_unnoticed(
     run.join(WAIT_SECONDS)
     state = run.outcome
     assert state.is_completed() and state.result() == VersionStatus.READY
-    assert_consistent(api.settings, api.store)
+    assert_recovered(api.settings, api.store)
 
 
 def test_a_confirm_whose_connection_drops_mid_transaction_changes_nothing(
@@ -109,7 +109,7 @@ def test_a_confirm_whose_connection_drops_mid_transaction_changes_nothing(
     answer = confirm(api, upload_id)  # the client confirms again
     assert answer.status_code == 202, answer.text
     assert ingest_dataset(answer.json()["version_id"]) == VersionStatus.READY
-    assert_consistent(api.settings, api.store)
+    assert_recovered(api.settings, api.store)
 
 
 def test_an_ingestion_whose_connection_drops_while_recording_ends_ready_once(
@@ -125,7 +125,7 @@ def test_an_ingestion_whose_connection_drops_while_recording_ends_ready_once(
     run.join(WAIT_SECONDS)
     state = run.outcome
     assert state.is_completed() and state.result() == VersionStatus.READY
-    assert_consistent(api.settings, api.store)  # used bytes counted once among the rest
+    assert_recovered(api.settings, api.store)  # used bytes counted once among the rest
 
 
 def test_a_delete_whose_connection_drops_while_recording_a_move_is_finished(
@@ -151,4 +151,4 @@ def test_a_delete_whose_connection_drops_while_recording_a_move_is_finished(
     body = response.json()
     assert body["status"] == DatasetStatus.DELETING and "accepted, finishing" in body["message"]
     assert cleanup_stale_uploads().deletes_finished == 1
-    assert_consistent(api.settings, api.store)
+    assert_recovered(api.settings, api.store)

@@ -35,7 +35,7 @@ from core.statuses import VersionStatus
 from flows.cleanup_stale_uploads import cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
 from tests.support.api_client import Api, make_api
-from tests.support.consistency import assert_consistent
+from tests.support.consistency import assert_recovered
 from tests.support.fault_proxy import Fault, FaultProxy, Matcher, fault_proxy
 from tests.support.prefect_events import find_events
 from tests.support.prefect_server import (
@@ -139,7 +139,7 @@ def test_a_restart_of_the_prefect_server_during_a_run_and_a_confirm_loses_nothin
         )
         assert [e["payload"]["flow_run_id"] for e in announced] == [answer.json()["flow_run_id"]]
         assert ingest_dataset(answer.json()["version_id"]) == VersionStatus.READY
-        assert_consistent(api.settings, store)
+        assert_recovered(api.settings, store)
     print(
         f"FAULT prefect-restart: down {restart.downtime:.1f} s (startup {restart.startup:.1f} s);"
         f" the run took {took:.1f} s; failed and re-run: {restart.run_failed}"
@@ -242,4 +242,4 @@ def test_an_api_process_killed_during_confirm_loses_nothing(
     )
     assert [e["payload"]["flow_run_id"] for e in announced] == [run_id]
     assert ingest_dataset(version_id) == VersionStatus.READY
-    assert_consistent(api.settings, api.store)
+    assert_recovered(api.settings, api.store)

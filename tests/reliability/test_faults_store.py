@@ -24,7 +24,7 @@ from core.statuses import DatasetStatus, UploadStatus, VersionStatus
 from flows.cleanup_stale_uploads import cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
 from tests.support.api_client import Api
-from tests.support.consistency import assert_consistent
+from tests.support.consistency import assert_recovered
 from tests.support.fault_proxy import Fault, FaultProxy, Matcher
 from tests.support.upload_steps import confirm, error_of, put_parts, upload
 
@@ -101,7 +101,7 @@ def test_ingestion_under_store_faults_ends_consistent(
         assert state.is_failed()
         if step != "tombstone":
             assert _upload_status(api, upload_id) == UploadStatus.FAILED
-            assert_consistent(api.settings, api.store)
+            assert_recovered(api.settings, api.store)
         proxy.faults.clear()
         if step == "tombstone":
             # The version was recorded; only the upload's bytes are left at its temp key,
@@ -115,7 +115,7 @@ def test_ingestion_under_store_faults_ends_consistent(
             assert ingest_dataset(ids["version_id"]) == VersionStatus.READY  # re-run
     usage = api.client.get("/api/usage", headers=api.token()).json()
     assert usage["used"]["datasets"] > 0 and usage["trash"]["total"] == 0
-    assert_consistent(api.settings, api.store)
+    assert_recovered(api.settings, api.store)
     _measured(f"ingestion {step} {fault}", injected, started)
 
 
@@ -155,13 +155,13 @@ def test_confirm_under_store_faults_ends_consistent(
     if _outage(fault):
         assert error_of(answer) == (503, "storage_unavailable")
         assert _upload_status(api, upload_id) == UploadStatus.PENDING  # still confirmable
-        assert_consistent(api.settings, api.store)
+        assert_recovered(api.settings, api.store)
         proxy.faults.clear()
         answer = confirm(api, upload_id, **extra)  # what the client does after a 503
     # A lost answer of a completion that happened: the retry finds the file assembled.
     assert answer.status_code == 202, answer.text
     assert ingest_dataset(answer.json()["version_id"]) == VersionStatus.READY
-    assert_consistent(api.settings, api.store)
+    assert_recovered(api.settings, api.store)
     _measured(f"confirm {step} {fault}", injected, started)
 
 
@@ -211,5 +211,5 @@ def test_delete_under_store_faults_is_finished_and_consistent(
     after = api.client.get("/api/usage", headers=api.token()).json()
     assert after["used"]["total"] == 0
     assert after["trash"]["datasets"] == before["used"]["datasets"] + len(BAD)
-    assert_consistent(api.settings, api.store)
+    assert_recovered(api.settings, api.store)
     _measured(f"delete {step} {fault}", injected, started)
