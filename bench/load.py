@@ -1,0 +1,499 @@
+"""Benchmark: the upload path under N concurrent users, then proof that nothing was lost.
+
+    python3 -m uv run python -m bench.load [--users 200] [--rounds 2] [--wrk-seconds 10]
+
+Everything is real and binds 127.0.0.1 (tests/support/load_stack.py): a PostgreSQL server
+(Debian's package) holding the Prefect server's database and the catalog, `prefect server
+start` on it, the embedded S3 server (moto) in a process of its own, and `automl up` over them:
+the HTTP API and the Prefect runner that serves `ingest-dataset`, so every confirmed version is
+ingested for real. Each user has its own token and uploads `--rounds` small CSVs, one after the
+other (upload-url, presigned PUT to the store, confirm; the first one confirmed twice at once),
+all users at once (tests/support/load_driver.py, in a process of its own).
+
+Then it waits for every ingestion and checks (tests/support/load_checks.py): every version
+ready and only one per upload, one completed run per version, each user's `GET /api/usage`
+equal to the bytes the store holds for them (and the catalog's ledger too), no temp object left
+but tombstones, and `automl fsck` clean.
+
+Anchors in the same run, under the same client and concurrency: the same loop against a bare
+FastAPI route that does nothing (for upload-url and confirm), served by uvicorn like the API,
+and raw presigned PUTs to another bucket of the same store; then, if `wrk` is installed, wrk
+against the bare route and against `POST /api/datasets/upload-url` (single requests: wrk
+cannot chain the protocol's steps across two hosts). CPU columns are each process's CPU time
+over the phase's wall time (100% = one core). Exit 0 when every check passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.ports import HOST, free_port
+
+WRK_SCRIPT = r"""
+tokens = {%(tokens)s}
+body = '%(body)s'
+counter = 0
+statuses = {}
+request = function()
+  counter = counter + 1
+  local headers = {}
+  headers["Authorization"] = "Bearer " .. tokens[(counter %% #tokens) + 1]
+  headers["Content-Type"] = "application/json"
+  return wrk.format("POST", nil, headers, body)
+end
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+threads = {}
+setup = function(thread) table.insert(threads, thread) end
+done = function(summary, latency, requests)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      counts[status] = (counts[status] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(counts) do table.insert(parts, status .. "=" .. count) end
+  io.write(string.format("RESULT %%d %%d %%.3f %%.3f %%d %%d %%d %%d %%s\n",
+    summary.requests, summary.duration, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout, table.concat(parts, ",")))
+end
+"""
+
+
+# --- the bare anchor ---------------------------------------------------------------------------
+
+
+def _serve_bare(port: int) -> None:
+    """Child process: a FastAPI route that does nothing, served as `automl up` serves the API
+    (uvicorn, one worker, no access log, no lifespan); a sync route, like ours, so it runs in
+    the same thread pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/bare")
+    def bare(body: dict[str, Any]) -> dict[str, str]:
+        return {"status": "ok"}
+
+    config = uvicorn.Config(
+        app, host=HOST, port=port, access_log=False, log_level="warning", lifespan="off"
+    )
+    uvicorn.Server(config).run()
+
+
+@contextmanager
+def bare_api() -> Iterator[tuple[str, int]]:
+    """(URL, pid) of the bare app in a process of its own."""
+    import httpx
+
+    port = free_port()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_bare, args=(port,), name="load-bare", daemon=True
+    )
+    process.start()
+    url = f"http://{HOST}:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.post(f"{url}/bare", json={}, timeout=2).status_code == 200:
+                    break
+            if not process.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the bare API did not start")
+            time.sleep(0.2)
+        assert process.pid is not None
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+# --- CPU ----------------------------------------------------------------------------------------
+
+
+def _cpu(pid: int | None, tree: bool, own: bool = True) -> float:
+    """CPU seconds of a process (`own`), and with `tree` of its live descendants and of every
+    descendant already reaped (each live process's children times)."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)] if tree else [root]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            if process is not root or own:
+                total += times.user + times.system
+            if tree:
+                total += times.children_user + times.children_system
+    return total
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds per role, read at the start and end of a phase."""
+
+    readers: dict[str, Callable[[], float]]
+    started: dict[str, float] = field(default_factory=dict)
+    wall_started: float = 0.0
+
+    def start(self) -> None:
+        self.started = {role: read() for role, read in self.readers.items()}
+        self.wall_started = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        """Each role's share of one core over the phase (1.0 = one core busy)."""
+        wall = time.perf_counter() - self.wall_started
+        return {
+            role: (read() - self.started[role]) / wall for role, read in self.readers.items()
+        } | {"wall seconds": wall}
+
+
+# --- wrk ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrkRow:
+    target: str
+    connections: int
+    seconds: float
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    statuses: str
+    socket_errors: int
+    cpu: float  # wrk's CPU over its wall time
+
+
+def run_wrk(
+    target: str, url: str, tokens: list[str], body: str, connections: int, seconds: int
+) -> WrkRow:
+    script = WRK_SCRIPT % {
+        "tokens": ", ".join(json.dumps(t) for t in tokens),
+        "body": body.replace("'", "\\'"),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        done = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "60s",
+                "-s",
+                file.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+            check=True,
+        )
+    finally:
+        os.unlink(file.name)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("RESULT "))
+    fields = line.split(" ", 9)
+    requests, micros = int(fields[1]), int(fields[2])
+    wall = micros / 1e6
+    return WrkRow(
+        target,
+        connections,
+        wall,
+        requests,
+        float(fields[3]),
+        float(fields[4]),
+        fields[9].strip() if len(fields) > 9 else "",
+        sum(int(f) for f in fields[5:9]),
+        cpu / wall if wall else 0.0,
+    )
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def _rate(requests: int, seconds: float) -> str:
+    return f"{requests / seconds:,.1f}" if seconds else "-"
+
+
+def _errors(stats: Any, expected: str) -> str:
+    errors = stats.errors(expected)
+    return ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) or "0"
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def print_routes(ours: Any, anchor: Any) -> None:
+    from tests.support.load_driver import CONFIRM, EXPECTED, PUT, UPLOAD_URL
+
+    pairs = [
+        (UPLOAD_URL, UPLOAD_URL, "bare route"),
+        (PUT, PUT, "raw presigned PUT, no API"),
+        (CONFIRM, CONFIRM, "bare route"),
+    ]
+    print()
+    print(
+        "| route | requests | req/s | p50 ms | p99 ms | errors by status | anchor "
+        "| anchor req/s | anchor p50 ms | anchor p99 ms | p50 ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for route, anchor_route, anchor_name in pairs:
+        mine, bare = ours.routes[route], anchor.routes[anchor_route]
+        print(
+            f"| {route} | {mine.requests} | {_rate(mine.requests, ours.wall_seconds)} "
+            f"| {_ms(mine.percentile_ms(50))} | {_ms(mine.percentile_ms(99))} "
+            f"| {_errors(mine, EXPECTED[route])} | {anchor_name} "
+            f"| {_rate(bare.requests, anchor.wall_seconds)} | {_ms(bare.percentile_ms(50))} "
+            f"| {_ms(bare.percentile_ms(99))} "
+            f"| {mine.percentile_ms(50) / bare.percentile_ms(50):,.1f}x |"
+        )
+    mine, bare = ours.uploads, anchor.uploads
+    print(
+        f"| one upload (the 3 steps) | {mine.requests} | {_rate(mine.requests, ours.wall_seconds)} "
+        f"| {_ms(mine.percentile_ms(50))} | {_ms(mine.percentile_ms(99))} "
+        f"| {_errors(mine, 'ok')} | the same on the anchors "
+        f"| {_rate(bare.requests, anchor.wall_seconds)} | {_ms(bare.percentile_ms(50))} "
+        f"| {_ms(bare.percentile_ms(99))} "
+        f"| {mine.percentile_ms(50) / bare.percentile_ms(50):,.1f}x |"
+    )
+
+
+def print_cpu(phases: list[tuple[str, dict[str, float]]]) -> None:
+    roles = [r for r in phases[0][1] if r != "wall seconds"]
+    print()
+    print("| phase | wall s | " + " | ".join(roles) + " |")
+    print("|---|---|" + "---|" * len(roles))
+    for name, shares in phases:
+        cells = " | ".join(f"{shares[r]:.0%}" for r in roles)
+        print(f"| {name} | {shares['wall seconds']:.1f} | {cells} |")
+
+
+def print_wrk(rows: list[WrkRow]) -> None:
+    print()
+    print(
+        "| wrk target | connections | s | requests | req/s | p50 ms | p99 ms | statuses "
+        "| socket errors | wrk CPU |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row.target} | {row.connections} | {row.seconds:.1f} | {row.requests} "
+            f"| {_rate(row.requests, row.seconds)} | {_ms(row.p50_ms)} | {_ms(row.p99_ms)} "
+            f"| {row.statuses} | {row.socket_errors} | {row.cpu:.0%} |"
+        )
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def _anchor_puts(stack: Any, users: int, rounds: int) -> tuple[str, list[list[Any]]]:
+    """A second bucket on the same store, and a presigned PUT (as the API signs them: type,
+    length, If-None-Match) for each user and round."""
+    from blocks.presigning import presign_put
+    from blocks.storage import build_storage_block
+    from tests.support.load_driver import csv_body
+    from tests.support.stores import create_bucket
+
+    bucket = f"{stack.settings.r2_bucket_name}-anchor"
+    create_bucket(stack.store(), bucket, stack.settings.r2_region)
+    block = build_storage_block(stack.settings.model_copy(update={"r2_bucket_name": bucket}))
+    puts = [
+        [
+            presign_put(block, f"anchor/{user}/{round_}.csv", len(csv_body(user, round_)), 3600)
+            for round_ in range(rounds)
+        ]
+        for user in range(users)
+    ]
+    return bucket, [[(p.url, p.headers) for p in row] for row in puts]
+
+
+def run(args: argparse.Namespace, workdir: Path) -> int:
+    from sqlalchemy.engine import make_url
+
+    from tests.support.load_checks import check_load, wait_for_ingestions
+    from tests.support.load_driver import DrivePlan, UserPlan, driver_process
+    from tests.support.load_stack import listening_pid, load_stack, remove_bucket, s3_process
+    from tests.support.postgres import run_postgres
+
+    started = time.monotonic()
+    with (
+        run_postgres() as postgres_url,
+        s3_process() as s3,
+        load_stack(workdir, postgres_url, s3, args.users) as stack,
+        bare_api() as (bare_url, bare_pid),
+        driver_process() as drive,
+    ):
+        stack_pid = stack.stack.process.pid
+        postgres_pid = listening_pid(make_url(postgres_url).port or 5432)
+        readers: dict[str, Callable[[], float]] = {
+            "API + runner (automl up)": lambda: _cpu(stack_pid, tree=False),
+            "flow runs": lambda: _cpu(stack_pid, tree=True, own=False),
+            "Prefect server": lambda: _cpu(stack.prefect_pid, tree=True),
+            "PostgreSQL": lambda: _cpu(postgres_pid, tree=True),
+            "S3 (moto)": lambda: _cpu(s3.pid, tree=False),
+            "bare app": lambda: _cpu(bare_pid, tree=False),
+        }
+        print(
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
+            f"stack ready in {time.monotonic() - started:.0f} s; API {stack.api_url}, "
+            f"Prefect {stack.prefect_api_url} (PostgreSQL), catalog on PostgreSQL, "
+            f"S3 {s3.url}; {args.users} users x {args.rounds} uploads",
+            flush=True,
+        )
+        users = [UserPlan(i, u, t) for i, (u, t) in enumerate(sorted(stack.tokens.items()))]
+        phases: list[tuple[str, dict[str, float]]] = []
+
+        anchor_bucket, puts = _anchor_puts(stack, args.users, args.rounds)
+        anchor_users = tuple(
+            UserPlan(u.index, u.user_id, u.token, tuple(puts[u.index])) for u in users
+        )
+        meter = CpuMeter(readers)
+        meter.start()
+        anchor = drive(DrivePlan(bare_url, anchor_users, args.rounds, anchor=True))
+        phases.append(("anchors (bare route + raw PUT)", meter.stop()))
+        phases[-1][1]["driver"] = anchor.cpu_seconds / anchor.wall_seconds
+        remove_bucket(stack.store(), anchor_bucket)
+        print(f"anchors: {anchor.attempted} uploads in {anchor.wall_seconds:.1f} s", flush=True)
+
+        meter.start()
+        ours = drive(DrivePlan(stack.api_url, tuple(users), args.rounds))
+        phases.append(("load (driver running)", meter.stop()))
+        phases[-1][1]["driver"] = ours.cpu_seconds / ours.wall_seconds
+        print(
+            f"load: {len(ours.confirmed)} uploads confirmed, {len(ours.failures)} failed, in "
+            f"{ours.wall_seconds:.1f} s",
+            flush=True,
+        )
+        meter.start()
+        waited = wait_for_ingestions(stack.catalog_url, len(ours.confirmed), args.deadline)
+        phases.append(("ingestions finishing", meter.stop()))
+        phases[-1][1]["driver"] = 0.0
+        print(f"ingestions: {waited.final}/{waited.total} final", flush=True)
+
+        verdict = check_load(
+            stack.settings,
+            stack.store(),
+            stack.api_url,
+            stack.prefect_api_url,
+            stack.tokens,
+            ours.confirmed,
+        )
+
+        wrk_rows: list[WrkRow] = []
+        if shutil.which("wrk") and args.wrk_seconds > 0:
+            body = json.dumps({"filename": "wrk.csv", "size_bytes": 1000})
+            tokens = [u.token for u in users]
+            for target, url in (
+                ("POST /bare (bare FastAPI route)", f"{bare_url}/bare"),
+                ("POST /api/datasets/upload-url", f"{stack.api_url}/api/datasets/upload-url"),
+            ):
+                wrk_rows.append(run_wrk(target, url, tokens, body, args.users, args.wrk_seconds))
+
+    print_routes(ours, anchor)
+    print_cpu(phases)
+    if wrk_rows:
+        print_wrk(wrk_rows)
+    else:
+        print("\nwrk: not run (not installed: apt-get install wrk; or --wrk-seconds 0)")
+    first = datetime.fromtimestamp(ours.first_request, UTC)
+    last_answer = datetime.fromtimestamp(ours.last_answer, UTC)
+    print()
+    print(
+        f"- versions ready / total: {verdict.versions_ready} / {verdict.versions_total} "
+        f"(uploads confirmed {len(ours.confirmed)}, failed {len(ours.failures)})"
+    )
+    if waited.last_update is not None:
+        print(
+            f"- all ingestions finished {(waited.last_update - first).total_seconds():.1f} s "
+            f"after the first request, {(waited.last_update - last_answer).total_seconds():.1f} s "
+            f"after the last confirm answered"
+        )
+    print(
+        f"- usage checked for {verdict.users_checked} users; tombstones under uploads/temp/: "
+        f"{verdict.tombstones}"
+    )
+    print(f"- repeated confirms answered differently: {len(ours.repeat_mismatches)}")
+    fsck = verdict.fsck
+    fsck_result = "clean" if fsck == [] else f"{len(fsck)} findings" if fsck else "not in this tree"
+    print(f"- fsck: {fsck_result}")
+    problems = verdict.problems + ours.failures + ours.repeat_mismatches
+    if problems:
+        print(f"- PROBLEMS ({len(problems)}):")
+        for problem in problems[:50]:
+            print(f"  - {problem}")
+        return 1
+    print("- every check passed")
+    return 0
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load",
+        description="N concurrent users upload and confirm small files through the API of a "
+        "real stack (Prefect and the catalog on PostgreSQL); every check of consistency after.",
+    )
+    parser.add_argument("--users", type=int, default=200, help="concurrent users (default 200)")
+    parser.add_argument("--rounds", type=int, default=2, help="uploads per user (default 2)")
+    parser.add_argument(
+        "--wrk-seconds", type=int, default=10, help="length of each wrk run (0: none; default 10)"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=1800.0,
+        help="seconds to wait for the ingestions after the load (default 1800)",
+    )
+    args = parser.parse_args(argv)
+    if args.users < 1 or args.rounds < 1:
+        parser.error("--users and --rounds must be at least 1")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    workdir = Path(tempfile.mkdtemp(prefix="automl-bench-load-"))
+    try:
+        return run(args, workdir)
+    except KeyboardInterrupt:
+        print("interrupted; stopping the servers", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
