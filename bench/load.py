@@ -26,220 +26,20 @@ over the phase's wall time (100% = one core). Exit 0 when every check passed, 1 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import multiprocessing
 import os
-import resource
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ports import HOST, free_port
-
-WRK_SCRIPT = r"""
-tokens = {%(tokens)s}
-body = '%(body)s'
-counter = 0
-statuses = {}
-request = function()
-  counter = counter + 1
-  local headers = {}
-  headers["Authorization"] = "Bearer " .. tokens[(counter %% #tokens) + 1]
-  headers["Content-Type"] = "application/json"
-  return wrk.format("POST", nil, headers, body)
-end
-response = function(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-threads = {}
-setup = function(thread) table.insert(threads, thread) end
-done = function(summary, latency, requests)
-  local counts = {}
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do
-      counts[status] = (counts[status] or 0) + count
-    end
-  end
-  local parts = {}
-  for status, count in pairs(counts) do table.insert(parts, status .. "=" .. count) end
-  io.write(string.format("RESULT %%d %%d %%.3f %%.3f %%d %%d %%d %%d %%s\n",
-    summary.requests, summary.duration, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.errors.connect, summary.errors.read,
-    summary.errors.write, summary.errors.timeout, table.concat(parts, ",")))
-end
-"""
-
-
-# --- the bare anchor ---------------------------------------------------------------------------
-
-
-def _serve_bare(port: int) -> None:
-    """Child process: a FastAPI route that does nothing, served as `automl up` serves the API
-    (uvicorn, one worker, no access log, no lifespan); a sync route, like ours, so it runs in
-    the same thread pool."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import uvicorn
-    from fastapi import FastAPI
-
-    app = FastAPI()
-
-    @app.post("/bare")
-    def bare(body: dict[str, Any]) -> dict[str, str]:
-        return {"status": "ok"}
-
-    config = uvicorn.Config(
-        app, host=HOST, port=port, access_log=False, log_level="warning", lifespan="off"
-    )
-    uvicorn.Server(config).run()
-
-
-@contextmanager
-def bare_api() -> Iterator[tuple[str, int]]:
-    """(URL, pid) of the bare app in a process of its own."""
-    import httpx
-
-    port = free_port()
-    process = multiprocessing.get_context("spawn").Process(
-        target=_serve_bare, args=(port,), name="load-bare", daemon=True
-    )
-    process.start()
-    url = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.post(f"{url}/bare", json={}, timeout=2).status_code == 200:
-                    break
-            if not process.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the bare API did not start")
-            time.sleep(0.2)
-        assert process.pid is not None
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.join(10)
-
-
-# --- CPU ----------------------------------------------------------------------------------------
-
-
-def _cpu(pid: int | None, tree: bool, own: bool = True) -> float:
-    """CPU seconds of a process (`own`), and with `tree` of its live descendants and of every
-    descendant already reaped (each live process's children times)."""
-    import psutil
-
-    if pid is None:
-        return 0.0
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)] if tree else [root]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            if process is not root or own:
-                total += times.user + times.system
-            if tree:
-                total += times.children_user + times.children_system
-    return total
-
-
-@dataclass
-class CpuMeter:
-    """CPU seconds per role, read at the start and end of a phase."""
-
-    readers: dict[str, Callable[[], float]]
-    started: dict[str, float] = field(default_factory=dict)
-    wall_started: float = 0.0
-
-    def start(self) -> None:
-        self.started = {role: read() for role, read in self.readers.items()}
-        self.wall_started = time.perf_counter()
-
-    def stop(self) -> dict[str, float]:
-        """Each role's share of one core over the phase (1.0 = one core busy)."""
-        wall = time.perf_counter() - self.wall_started
-        return {
-            role: (read() - self.started[role]) / wall for role, read in self.readers.items()
-        } | {"wall seconds": wall}
-
-
-# --- wrk ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WrkRow:
-    target: str
-    connections: int
-    seconds: float
-    requests: int
-    p50_ms: float
-    p99_ms: float
-    statuses: str
-    socket_errors: int
-    cpu: float  # wrk's CPU over its wall time
-
-
-def run_wrk(
-    target: str, url: str, tokens: list[str], body: str, connections: int, seconds: int
-) -> WrkRow:
-    script = WRK_SCRIPT % {
-        "tokens": ", ".join(json.dumps(t) for t in tokens),
-        "body": body.replace("'", "\\'"),
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
-        file.write(script)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    try:
-        done = subprocess.run(
-            [
-                "wrk",
-                "-t1",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--timeout",
-                "60s",
-                "-s",
-                file.name,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 120,
-            check=True,
-        )
-    finally:
-        os.unlink(file.name)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("RESULT "))
-    fields = line.split(" ", 9)
-    requests, micros = int(fields[1]), int(fields[2])
-    wall = micros / 1e6
-    return WrkRow(
-        target,
-        connections,
-        wall,
-        requests,
-        float(fields[3]),
-        float(fields[4]),
-        fields[9].strip() if len(fields) > 9 else "",
-        sum(int(f) for f in fields[5:9]),
-        cpu / wall if wall else 0.0,
-    )
-
+from bench.anchors import WrkRow, bare_api, run_wrk
+from bench.process_cpu import CpuMeter, cpu_seconds
 
 # --- reporting ----------------------------------------------------------------------------------
 
@@ -292,7 +92,7 @@ def print_routes(ours: Any, anchor: Any) -> None:
     )
 
 
-def print_cpu(phases: list[tuple[str, dict[str, float]]]) -> None:
+def printcpu_seconds(phases: list[tuple[str, dict[str, float]]]) -> None:
     roles = [r for r in phases[0][1] if r != "wall seconds"]
     print()
     print("| phase | wall s | " + " | ".join(roles) + " |")
@@ -360,12 +160,12 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         stack_pid = stack.stack.process.pid
         postgres_pid = listening_pid(make_url(postgres_url).port or 5432)
         readers: dict[str, Callable[[], float]] = {
-            "API + runner (automl up)": lambda: _cpu(stack_pid, tree=False),
-            "flow runs": lambda: _cpu(stack_pid, tree=True, own=False),
-            "Prefect server": lambda: _cpu(stack.prefect_pid, tree=True),
-            "PostgreSQL": lambda: _cpu(postgres_pid, tree=True),
-            "S3 (moto)": lambda: _cpu(s3.pid, tree=False),
-            "bare app": lambda: _cpu(bare_pid, tree=False),
+            "API + runner (automl up)": lambda: cpu_seconds(stack_pid, tree=False),
+            "flow runs": lambda: cpu_seconds(stack_pid, tree=True, own=False),
+            "Prefect server": lambda: cpu_seconds(stack.prefect_pid, tree=True),
+            "PostgreSQL": lambda: cpu_seconds(postgres_pid, tree=True),
+            "S3 (moto)": lambda: cpu_seconds(s3.pid, tree=False),
+            "bare app": lambda: cpu_seconds(bare_pid, tree=False),
         }
         print(
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
@@ -424,7 +224,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                 wrk_rows.append(run_wrk(target, url, tokens, body, args.users, args.wrk_seconds))
 
     print_routes(ours, anchor)
-    print_cpu(phases)
+    printcpu_seconds(phases)
     if wrk_rows:
         print_wrk(wrk_rows)
     else:
