@@ -1,5 +1,5 @@
-"""The `automl` command: up, demo, setup-storage, token, upload. Errors are one line and a non-zero
-exit."""
+"""The `automl` command: up, demo, setup-storage, fsck, token, upload. Errors are one line and a
+non-zero exit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,11 @@ from rich.table import Table
 
 from core.errors import AutomlError
 from core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from prefect_aws import S3Bucket
+
+    from integrity.findings import Finding, FsckReport
 
 app = typer.Typer(
     name="automl",
@@ -235,6 +240,92 @@ def prefect_server_for_this_run() -> Iterator[None]:
     )
     with temporary_settings(updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout}):
         yield
+
+
+@app.command()
+def fsck(
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also hash every object whose SHA-256 is recorded")
+    ] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix what is safe to fix; list the rest")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Check that the catalog and the bucket agree: every object recorded, every record's
+    object there with its size, usage counters exact, nothing stuck. Read-only unless
+    --repair. Exit code 0: clean; 1: differences found; 2: the store or catalog cannot be
+    read."""
+    from integrity.fsck import FsckCannotRun, run_fsck
+
+    settings = load_settings_or_fail()
+    storage = _storage_to_check(settings)
+    try:
+        report = run_fsck(settings, storage, deep=deep, repair=repair)
+    except FsckCannotRun as exc:
+        fail(exc.message, code=2)
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        _print_fsck_report(report, repair)
+    raise typer.Exit(0 if report.clean else 1)
+
+
+def _storage_to_check(settings: Settings) -> S3Bucket:
+    """The configured store (R2_ENDPOINT), else the embedded store of the `automl up` running
+    on this data dir (its endpoints.json). Built from the settings: no Prefect server needed."""
+    from blocks.storage import build_storage_block
+    from stack import Endpoints
+
+    if not settings.embedded:
+        return build_storage_block(settings)
+    try:
+        endpoint = Endpoints.read(settings.data_dir).s3_endpoint
+    except (OSError, ValueError, TypeError):
+        fail(
+            "no store to check: set R2_ENDPOINT, or run fsck beside a running `automl up` "
+            f"(no endpoints.json in {settings.data_dir})"
+        )
+    return build_storage_block(settings, endpoint)
+
+
+def _print_fsck_report(report: FsckReport, repair: bool) -> None:
+    checked = ", ".join(f"{count} {what}" for what, count in report.checked.items())
+    console.print(f"checked: {checked}", highlight=False, soft_wrap=True)
+    if repair:
+        _print_findings("repaired", report.repaired)
+    if report.clean:
+        console.print("clean: the catalog and the bucket agree", highlight=False)
+        return
+    _print_findings("differences", report.findings)
+    repairable = sum(finding.repairable for finding in report.findings)
+    console.print(
+        f"{len(report.findings)} differences"
+        + (f", {repairable} repairable with --repair" if repairable and not repair else ""),
+        highlight=False,
+    )
+
+
+def _print_findings(title: str, findings: list[Finding]) -> None:
+    if not findings:
+        return
+    table = Table(title=title)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("key", overflow="fold")
+    table.add_column("record", overflow="fold")
+    table.add_column("user", overflow="fold")
+    table.add_column("detail", ratio=1)
+    table.add_column("repair", no_wrap=True)
+    for finding in findings:
+        table.add_row(
+            finding.kind,
+            finding.key or "",
+            finding.record or "",
+            finding.user_id or "",
+            finding.detail,
+            "yes" if finding.repairable else "no",
+        )
+    console.print(table)
 
 
 @token_app.command("create")

@@ -176,28 +176,50 @@ def read_object(bucket: S3Bucket, key: str, max_bytes: int = SMALL_OBJECT_LIMIT)
     return body
 
 
-def _listed(bucket: S3Bucket, operation: str, prefix: str, field: str) -> Iterator[dict[str, Any]]:
-    """Every entry of `field` in the pages of a listing `operation` under `prefix`."""
+# S3's largest listing page (and its default).
+LISTING_PAGE_SIZE = 1000
+
+
+def _listed(
+    bucket: S3Bucket, operation: str, prefix: str, field: str, page_size: int = LISTING_PAGE_SIZE
+) -> Iterator[dict[str, Any]]:
+    """Every entry of `field` in the pages of a listing `operation` under `prefix`, fetched one
+    page at a time as they are consumed."""
     pages = (
         s3_client(bucket)
         .get_paginator(operation)
-        .paginate(Bucket=bucket.bucket_name, Prefix=prefix)
+        .paginate(
+            Bucket=bucket.bucket_name, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+        )
     )
     for page in pages:
         yield from page.get(field, [])
 
 
+def iter_objects(
+    bucket: S3Bucket, prefix: str, page_size: int = LISTING_PAGE_SIZE
+) -> Iterator[ListedObject]:
+    """Every object under `prefix` with its LastModified and size, in key order (UTF-8 byte
+    order), streamed page by page: memory does not grow with the bucket."""
+    for item in _listed(bucket, "list_objects_v2", prefix, "Contents", page_size):
+        yield ListedObject(
+            key=item["Key"], last_modified=item["LastModified"], size=int(item["Size"])
+        )
+
+
 def list_objects(bucket: S3Bucket, prefix: str) -> list[ListedObject]:
     """Every object under `prefix` with its LastModified, in key order (paginated)."""
-    return [
-        ListedObject(key=item["Key"], last_modified=item["LastModified"])
-        for item in _listed(bucket, "list_objects_v2", prefix, "Contents")
-    ]
+    return list(iter_objects(bucket, prefix))
 
 
 def list_keys(bucket: S3Bucket, prefix: str) -> list[str]:
     """Every key under `prefix`, in key order."""
     return [listed.key for listed in list_objects(bucket, prefix)]
+
+
+def check_bucket(bucket: S3Bucket) -> None:
+    """Raises unless the bucket exists and these credentials reach it (one HeadBucket)."""
+    s3_client(bucket).head_bucket(Bucket=bucket.bucket_name)
 
 
 def list_multipart_uploads(bucket: S3Bucket, prefix: str) -> list[OpenMultipart]:

@@ -278,3 +278,28 @@ def download_file(bucket: S3Bucket, key: str, local_path: Path) -> DownloadedFil
             digest.update(part)
             progress(len(part))
     return DownloadedFile(size=info.size, sha256=digest.hexdigest())
+
+
+# Hashing an object in place (`automl fsck --deep`): fewer parts in memory than a download.
+HASH_WINDOW = 4
+HASH_THREADS = 2
+
+
+def hash_object(bucket: S3Bucket, key: str) -> DownloadedFile | None:
+    """The size and SHA-256 of the object at `key`, streamed in ranged GETs (at most
+    HASH_WINDOW parts of DOWNLOAD_PART_SIZE in memory, whatever its size), never written
+    anywhere; None if there is no such key."""
+    info = head_object(bucket, key)
+    if info is None:
+        return None
+    client = s3_client(bucket)
+
+    def fetch(first: int, last: int) -> bytes:
+        return _fetch_range(client, bucket.bucket_name, info, first, last)
+
+    digest = hashlib.sha256()
+    parts = ordered_parts(fetch, info.size, DOWNLOAD_PART_SIZE, HASH_WINDOW, HASH_THREADS)
+    with closing(parts):
+        for part in parts:
+            digest.update(part)
+    return DownloadedFile(size=info.size, sha256=digest.hexdigest())

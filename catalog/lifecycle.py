@@ -77,7 +77,7 @@ def expire_stale_uploads(session: Session, now: datetime) -> list[StaleUpload]:
     return closed
 
 
-def _upload_id_of(key: str) -> str | None:
+def upload_id_of(key: str) -> str | None:
     """`uploads/temp/{upload_id}.{ext}` -> upload_id (None for a key of another shape)."""
     name = key.removeprefix(TEMP_UPLOADS_PREFIX)
     if name == key or "/" in name or "." not in name:
@@ -91,11 +91,16 @@ def _chunks(values: list[str]) -> Iterable[list[str]]:
 
 
 @dataclass(frozen=True)
-class _Owner:
+class TempOwner:
+    """The upload a temp object belongs to, and what became of it."""
+
+    upload_id: str
+    user_id: str
     temp_key: str
     status: UploadStatus
+    size_bytes: int  # declared
     version_status: VersionStatus | None
-    expires_at: datetime
+    expires_at: datetime  # when its URLs stop being valid
     version_deleted: bool
 
     def closed(self) -> bool:
@@ -108,26 +113,19 @@ class _Owner:
         )
 
 
-def stray_temp_objects(
-    session: Session, objects: list[ListedObject], orphaned_before: datetime, now: datetime
-) -> list[str]:
-    """The keys among `objects` that no upload needs any more.
-
-    Stray: the object of a closed upload (`_Owner.closed`) once the upload's URLs expired
-    (`expires_at` before `now`; until then it keeps the key occupied, see
-    `STRAY_UPLOAD_STATES`); or an object no upload record names, older than `orphaned_before`
-    (the longest an upload stays open), so a record being created is never raced. Never stray:
-    the object of a pending or confirmed upload, of a failed one whose version is not deleted,
-    or of a version still pending or ingesting.
-    """
-    ids = sorted({upload_id for o in objects if (upload_id := _upload_id_of(o.key))})
-    owners: dict[str, _Owner] = {}
+def temp_owners(session: Session, keys: Iterable[str]) -> dict[str, TempOwner]:
+    """The upload each of `keys` (temp keys) belongs to, by key; a key no upload record names
+    (or of another shape) is absent."""
+    ids = sorted({upload_id for key in keys if (upload_id := upload_id_of(key))})
+    owners: dict[str, TempOwner] = {}
     for chunk in _chunks(ids):
         rows = session.execute(
             select(
                 Upload.id,
+                Upload.user_id,
                 Upload.temp_key,
                 Upload.status,
+                Upload.size_bytes,
                 DatasetVersion.status,
                 Upload.expires_at,
                 DatasetVersion.deleted_at,
@@ -135,14 +133,29 @@ def stray_temp_objects(
             .outerjoin(DatasetVersion, DatasetVersion.upload_id == Upload.id)
             .where(Upload.id.in_(chunk))
         ).all()
-        for upload_id, temp_key, status, version_status, expires_at, deleted_at in rows:
-            owners[upload_id] = _Owner(
-                temp_key, status, version_status, expires_at, deleted_at is not None
-            )
+        for row in rows:
+            owner = TempOwner(*row[:-1], version_deleted=row[-1] is not None)
+            owners[owner.temp_key] = owner
+    return owners
+
+
+def stray_temp_objects(
+    session: Session, objects: list[ListedObject], orphaned_before: datetime, now: datetime
+) -> list[str]:
+    """The keys among `objects` that no upload needs any more.
+
+    Stray: the object of a closed upload (`TempOwner.closed`) once the upload's URLs expired
+    (`expires_at` before `now`; until then it keeps the key occupied, see
+    `STRAY_UPLOAD_STATES`); or an object no upload record names, older than `orphaned_before`
+    (the longest an upload stays open), so a record being created is never raced. Never stray:
+    the object of a pending or confirmed upload, of a failed one whose version is not deleted,
+    or of a version still pending or ingesting.
+    """
+    owners = temp_owners(session, (item.key for item in objects))
     strays: list[str] = []
     for item in objects:
-        owner = owners.get(_upload_id_of(item.key) or "")
-        if owner is None or owner.temp_key != item.key:
+        owner = owners.get(item.key)
+        if owner is None:
             if item.last_modified < orphaned_before:
                 strays.append(item.key)
             continue
@@ -162,7 +175,7 @@ def unowned_multipart_uploads(
     orphan (and some stores, moto among them, report a fixed `Initiated` time).
     """
     old = [u for u in uploads if u.initiated < initiated_before]
-    ids = sorted({upload_id for u in old if (upload_id := _upload_id_of(u.key))})
+    ids = sorted({upload_id for u in old if (upload_id := upload_id_of(u.key))})
     pending_keys: set[str] = set()
     for chunk in _chunks(ids):
         pending_keys.update(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -111,3 +112,41 @@ def deleted_key(original_key: str) -> str:
     for part in parts:
         check_key_part(part, "key segment")
     return DELETED_PREFIX + original_key
+
+
+@dataclass(frozen=True)
+class NamedKey:
+    """What a bucket key names, read back from its shape (the inverse of the builders above)."""
+
+    prefix: (
+        str  # the live prefix: TEMP_UPLOADS_PREFIX, DATASETS_PREFIX, MODELS_PREFIX, PLOTS_PREFIX
+    )
+    moved: bool  # under `deleted/`
+    user_id: str | None = None
+    dataset_id: str | None = None
+    version_id: str | None = None
+    job_id: str | None = None
+    upload_id: str | None = None
+
+
+def read_key(key: str) -> NamedKey | None:
+    """The ids a key of section 2's layout names; None for a key of any other shape."""
+    moved = key.startswith(DELETED_PREFIX)
+    live = key.removeprefix(DELETED_PREFIX) if moved else key
+    parts = live.split("/")
+    if live.startswith(TEMP_UPLOADS_PREFIX) and len(parts) == 3:
+        stem, dot, extension = parts[2].rpartition(".")
+        if dot and stem and extension in UPLOAD_EXTENSIONS:
+            return NamedKey(TEMP_UPLOADS_PREFIX, moved, upload_id=stem)
+    elif live.startswith(DATASETS_PREFIX) and len(parts) == 4 and parts[3].endswith(".parquet"):
+        version_id = parts[3].removesuffix(".parquet")
+        if parts[1] and parts[2] and version_id:
+            return NamedKey(DATASETS_PREFIX, moved, parts[1], parts[2], version_id=version_id)
+    elif live.startswith(MODELS_PREFIX) and len(parts) == 4:
+        if parts[1] and parts[2] and parts[3] in (MODEL_FILENAME, METADATA_FILENAME):
+            return NamedKey(MODELS_PREFIX, moved, parts[1], job_id=parts[2])
+    elif live.startswith(PLOTS_PREFIX) and len(parts) == 3 and parts[1]:
+        plot_name = parts[2].removesuffix(".png")
+        if plot_name and plot_name != parts[2]:
+            return NamedKey(PLOTS_PREFIX, moved, job_id=parts[1])
+    return None

@@ -12,10 +12,12 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class ListedObject:
-    """One object of a listing: its key and when it was last written (the store's clock)."""
+    """One object of a listing: its key, when it was last written (the store's clock) and its
+    size (0 where the lister did not say)."""
 
     key: str
     last_modified: datetime
+    size: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""`automl fsck`: proving that the catalog and the bucket tell the same story."""

@@ -1,0 +1,36 @@
+"""The one place that says how long a passing state may last before fsck calls it stuck, and
+how long an object may go unrecorded while the step that records it is still running."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from catalog.uploads import longest_upload_lifetime
+from core.settings import Settings
+
+# `cleanup-stale-uploads` runs every 15 minutes: what it cleans up (expired uploads, stray temp
+# objects, unfinished deletes) is a difference once it has had four chances.
+CLEANUP_GRACE = timedelta(hours=1)
+# No setting bounds an ingestion (a 5 TiB file takes hours); cleanup restarts a dead one after
+# minutes and gives up after 5 runs. A version pending or ingesting unchanged for a day is stuck.
+INGESTION_LIMIT = timedelta(hours=24)
+# A training run: the search budget, plus loading the data and publishing the model.
+TRAINING_OVERHEAD = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class TimeLimits:
+    cleanup_grace: timedelta  # past its deadline, what cleanup removes is a difference
+    orphan_age: timedelta  # a temp object no upload names is cleanup's once this old
+    ingestion: timedelta  # a version pending or ingesting unchanged this long is stuck
+    training: timedelta  # a job pending or running unchanged this long is stuck
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TimeLimits:
+        return cls(
+            cleanup_grace=CLEANUP_GRACE,
+            orphan_age=longest_upload_lifetime(settings.presign_expires_seconds) + CLEANUP_GRACE,
+            ingestion=INGESTION_LIMIT,
+            training=timedelta(seconds=settings.training_budget_seconds) + TRAINING_OVERHEAD,
+        )
