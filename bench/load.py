@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,7 +94,7 @@ def print_routes(ours: Any, anchor: Any) -> None:
     )
 
 
-def printcpu_seconds(phases: list[tuple[str, dict[str, float]]]) -> None:
+def print_cpu(phases: list[tuple[str, dict[str, float]]]) -> None:
     roles = [r for r in phases[0][1] if r != "wall seconds"]
     print()
     print("| phase | wall s | " + " | ".join(roles) + " |")
@@ -141,7 +143,26 @@ def _anchor_puts(stack: Any, users: int, rounds: int) -> tuple[str, list[list[An
     return bucket, [[(p.url, p.headers) for p in row] for row in puts]
 
 
-def run(args: argparse.Namespace, workdir: Path) -> int:
+@dataclass
+class LoadRun:
+    """Everything one run measured, for the report."""
+
+    users: int
+    rounds: int
+    stack_seconds: float = 0.0
+    load_averages: list[tuple[str, float]] = field(default_factory=list)
+    anchor: Any = None  # DriveResult
+    ours: Any = None  # DriveResult
+    phases: list[tuple[str, dict[str, float]]] = field(default_factory=list)
+    waited: Any = None  # IngestionWait
+    verdict: Any = None  # LoadVerdict
+    wrk_rows: list[WrkRow] = field(default_factory=list)
+
+    def note_load(self, moment: str) -> None:
+        self.load_averages.append((moment, os.getloadavg()[0]))
+
+
+def measure(args: argparse.Namespace, workdir: Path) -> LoadRun:
     from sqlalchemy.engine import make_url
 
     from tests.support.load_checks import check_load, wait_for_ingestions
@@ -149,6 +170,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     from tests.support.load_stack import listening_pid, load_stack, remove_bucket, s3_process
     from tests.support.postgres import run_postgres
 
+    result = LoadRun(args.users, args.rounds)
+    result.note_load("start")
     started = time.monotonic()
     with (
         run_postgres() as postgres_url,
@@ -157,54 +180,52 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         bare_api() as (bare_url, bare_pid),
         driver_process() as drive,
     ):
+        result.stack_seconds = time.monotonic() - started
         stack_pid = stack.stack.process.pid
         postgres_pid = listening_pid(make_url(postgres_url).port or 5432)
-        readers: dict[str, Callable[[], float]] = {
-            "API + runner (automl up)": lambda: cpu_seconds(stack_pid, tree=False),
-            "flow runs": lambda: cpu_seconds(stack_pid, tree=True, own=False),
-            "Prefect server": lambda: cpu_seconds(stack.prefect_pid, tree=True),
-            "PostgreSQL": lambda: cpu_seconds(postgres_pid, tree=True),
-            "S3 (moto)": lambda: cpu_seconds(s3.pid, tree=False),
-            "bare app": lambda: cpu_seconds(bare_pid, tree=False),
-        }
+        meter = CpuMeter(
+            {
+                "API + runner (automl up)": lambda: cpu_seconds(stack_pid, tree=False),
+                "flow runs": lambda: cpu_seconds(stack_pid, tree=True, own=False),
+                "Prefect server": lambda: cpu_seconds(stack.prefect_pid, tree=True),
+                "PostgreSQL": lambda: cpu_seconds(postgres_pid, tree=True),
+                "S3 (moto)": lambda: cpu_seconds(s3.pid, tree=False),
+                "bare app": lambda: cpu_seconds(bare_pid, tree=False),
+            }
+        )
         print(
-            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
-            f"stack ready in {time.monotonic() - started:.0f} s; API {stack.api_url}, "
-            f"Prefect {stack.prefect_api_url} (PostgreSQL), catalog on PostgreSQL, "
-            f"S3 {s3.url}; {args.users} users x {args.rounds} uploads",
+            f"stack ready in {result.stack_seconds:.0f} s: API {stack.api_url}, Prefect "
+            f"{stack.prefect_api_url} and the catalog on PostgreSQL, S3 {s3.url}",
             flush=True,
         )
         users = [UserPlan(i, u, t) for i, (u, t) in enumerate(sorted(stack.tokens.items()))]
-        phases: list[tuple[str, dict[str, float]]] = []
 
         anchor_bucket, puts = _anchor_puts(stack, args.users, args.rounds)
         anchor_users = tuple(
             UserPlan(u.index, u.user_id, u.token, tuple(puts[u.index])) for u in users
         )
-        meter = CpuMeter(readers)
+        result.note_load("anchors")
         meter.start()
-        anchor = drive(DrivePlan(bare_url, anchor_users, args.rounds, anchor=True))
-        phases.append(("anchors (bare route + raw PUT)", meter.stop()))
-        phases[-1][1]["driver"] = anchor.cpu_seconds / anchor.wall_seconds
+        result.anchor = drive(DrivePlan(bare_url, anchor_users, args.rounds, anchor=True))
+        result.phases.append(("anchors (bare route + raw PUT)", meter.stop()))
+        result.phases[-1][1]["driver"] = result.anchor.cpu_seconds / result.anchor.wall_seconds
         remove_bucket(stack.store(), anchor_bucket)
-        print(f"anchors: {anchor.attempted} uploads in {anchor.wall_seconds:.1f} s", flush=True)
+        print(f"anchors: {result.anchor.attempted} uploads", flush=True)
 
+        result.note_load("load")
         meter.start()
-        ours = drive(DrivePlan(stack.api_url, tuple(users), args.rounds))
-        phases.append(("load (driver running)", meter.stop()))
-        phases[-1][1]["driver"] = ours.cpu_seconds / ours.wall_seconds
-        print(
-            f"load: {len(ours.confirmed)} uploads confirmed, {len(ours.failures)} failed, in "
-            f"{ours.wall_seconds:.1f} s",
-            flush=True,
-        )
-        meter.start()
-        waited = wait_for_ingestions(stack.catalog_url, len(ours.confirmed), args.deadline)
-        phases.append(("ingestions finishing", meter.stop()))
-        phases[-1][1]["driver"] = 0.0
-        print(f"ingestions: {waited.final}/{waited.total} final", flush=True)
+        ours = result.ours = drive(DrivePlan(stack.api_url, tuple(users), args.rounds))
+        result.phases.append(("load (driver running)", meter.stop()))
+        result.phases[-1][1]["driver"] = ours.cpu_seconds / ours.wall_seconds
+        print(f"load: {len(ours.confirmed)} uploads confirmed", flush=True)
 
-        verdict = check_load(
+        result.note_load("ingestions")
+        meter.start()
+        result.waited = wait_for_ingestions(stack.catalog_url, len(ours.confirmed), args.deadline)
+        result.phases.append(("ingestions finishing", meter.stop()))
+        result.phases[-1][1]["driver"] = 0.0
+        result.note_load("checks")
+        result.verdict = check_load(
             stack.settings,
             stack.store(),
             stack.api_url,
@@ -212,8 +233,6 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             stack.tokens,
             ours.confirmed,
         )
-
-        wrk_rows: list[WrkRow] = []
         if shutil.which("wrk") and args.wrk_seconds > 0:
             body = json.dumps({"filename": "wrk.csv", "size_bytes": 1000})
             tokens = [u.token for u in users]
@@ -221,12 +240,34 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                 ("POST /bare (bare FastAPI route)", f"{bare_url}/bare"),
                 ("POST /api/datasets/upload-url", f"{stack.api_url}/api/datasets/upload-url"),
             ):
-                wrk_rows.append(run_wrk(target, url, tokens, body, args.users, args.wrk_seconds))
+                result.wrk_rows.append(
+                    run_wrk(target, url, tokens, body, args.users, args.wrk_seconds)
+                )
+        result.note_load("end")
+    return result
 
-    print_routes(ours, anchor)
-    printcpu_seconds(phases)
-    if wrk_rows:
-        print_wrk(wrk_rows)
+
+def _percentiles(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    p50 = ordered[max(math.ceil(0.5 * len(ordered)) - 1, 0)]
+    p99 = ordered[max(math.ceil(0.99 * len(ordered)) - 1, 0)]
+    return f"p50 {p50:.1f} s, p99 {p99:.1f} s"
+
+
+def report(result: LoadRun) -> int:
+    """Prints the tables and the checks; 0 if every check passed."""
+    ours, verdict, waited = result.ours, result.verdict, result.waited
+    print(
+        f"\n{datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores; {result.users} users x "
+        f"{result.rounds} uploads; load average "
+        + ", ".join(f"{moment} {value:.1f}" for moment, value in result.load_averages)
+    )
+    print_routes(ours, result.anchor)
+    print_cpu(result.phases)
+    if result.wrk_rows:
+        print_wrk(result.wrk_rows)
     else:
         print("\nwrk: not run (not installed: apt-get install wrk; or --wrk-seconds 0)")
     first = datetime.fromtimestamp(ours.first_request, UTC)
@@ -243,13 +284,17 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             f"after the last confirm answered"
         )
     print(
+        f"- each ingestion run: created → Running {_percentiles(verdict.run_waits)}; "
+        f"Running → Completed {_percentiles(verdict.run_durations)}"
+    )
+    print(
         f"- usage checked for {verdict.users_checked} users; tombstones under uploads/temp/: "
         f"{verdict.tombstones}"
     )
     print(f"- repeated confirms answered differently: {len(ours.repeat_mismatches)}")
-    fsck = verdict.fsck
-    fsck_result = "clean" if fsck == [] else f"{len(fsck)} findings" if fsck else "not in this tree"
-    print(f"- fsck: {fsck_result}")
+    checked = ", ".join(f"{k} {v}" for k, v in sorted(verdict.fsck_checked.items()))
+    fsck_result = f"{len(verdict.fsck)} findings" if verdict.fsck else "clean"
+    print(f"- automl fsck --deep: {fsck_result} (checked: {checked})")
     problems = verdict.problems + ours.failures + ours.repeat_mismatches
     if problems:
         print(f"- PROBLEMS ({len(problems)}):")
@@ -287,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="automl-bench-load-"))
     try:
-        return run(args, workdir)
+        return report(measure(args, workdir))
     except KeyboardInterrupt:
         print("interrupted; stopping the servers", file=sys.stderr)
         return 130

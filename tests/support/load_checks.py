@@ -21,10 +21,12 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import func, select
 
+from blocks.storage import build_storage_block
 from catalog.database import Catalog
 from catalog.tables import Dataset, DatasetVersion, StoredObject, Upload
 from core.settings import Settings
 from core.statuses import UploadStatus, VersionStatus
+from integrity.fsck import run_fsck
 from tests.support.load_driver import Confirmed
 
 INGESTION_POLL_SECONDS = 0.5
@@ -113,17 +115,12 @@ def ingestion_runs(prefect_api_url: str) -> list[FlowRun]:
                 return runs
 
 
-def fsck_findings(settings: Settings) -> list[str] | None:
-    """What `automl fsck` (read-only) finds on the stack's catalog and bucket, one line each;
-    None where this tree has no fsck yet. The one place the load run calls it."""
-    try:
-        from integrity.fsck import run_fsck  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return None
-    from blocks.storage import build_storage_block
-
-    report = run_fsck(settings, build_storage_block(settings))
-    return [str(finding) for finding in report.findings]
+def fsck_findings(settings: Settings) -> tuple[list[str], dict[str, int]]:
+    """What `automl fsck --deep` (read-only) finds on the stack's catalog and bucket, one line
+    each, and what it checked. The one place the load run calls it."""
+    report = run_fsck(settings, build_storage_block(settings), deep=True)
+    findings = [f"{f.kind}: {f.detail}" + (f" ({f.key})" if f.key else "") for f in report.findings]
+    return findings, report.checked
 
 
 @dataclass
@@ -132,7 +129,10 @@ class LoadVerdict:
     versions_ready: int = 0
     tombstones: int = 0
     users_checked: int = 0
-    fsck: list[str] | None = None  # None: not available in this tree
+    fsck: list[str] = field(default_factory=list)
+    fsck_checked: dict[str, int] = field(default_factory=dict)
+    run_waits: list[float] = field(default_factory=list)  # ingestion run created → Running, s
+    run_durations: list[float] = field(default_factory=list)  # Running → Completed, s
     problems: list[str] = field(default_factory=list)
 
     def add(self, problems: Iterable[str]) -> None:
@@ -193,6 +193,10 @@ def _runs_problems(verdict: LoadVerdict, prefect_api_url: str, confirmed: list[C
     states = Counter(r.state_name for r in runs)
     if set(states) != {"Completed"}:
         verdict.add([f"ingest-dataset runs by state: {dict(states)}"])
+    for run in runs:
+        if run.created and run.start_time and run.end_time:
+            verdict.run_waits.append((run.start_time - run.created).total_seconds())
+            verdict.run_durations.append((run.end_time - run.start_time).total_seconds())
 
 
 def _usage_problems(
@@ -267,6 +271,6 @@ def check_load(
     finally:
         catalog.dispose()
     _runs_problems(verdict, prefect_api_url, confirmed)
-    verdict.fsck = fsck_findings(settings)
-    verdict.add(f"fsck: {finding}" for finding in verdict.fsck or [])
+    verdict.fsck, verdict.fsck_checked = fsck_findings(settings)
+    verdict.add(f"fsck: {finding}" for finding in verdict.fsck)
     return verdict
