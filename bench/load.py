@@ -94,14 +94,29 @@ def print_routes(ours: Any, anchor: Any) -> None:
     )
 
 
+LISTEN_OVERFLOWS = "listen overflows"
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections refused because a listening socket's accept queue was
+    full (TcpExt ListenOverflows; machine-wide, so other work on the machine counts too): a
+    client then retries its SYN after 1 s, 3 s, ..., which shows as latency, not as an error."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
+
+
 def print_cpu(phases: list[tuple[str, dict[str, float]]]) -> None:
-    roles = [r for r in phases[0][1] if r != "wall seconds"]
+    roles = [r for r in phases[0][1] if r not in ("wall seconds", LISTEN_OVERFLOWS)]
     print()
-    print("| phase | wall s | " + " | ".join(roles) + " |")
-    print("|---|---|" + "---|" * len(roles))
+    print("| phase | wall s | " + " | ".join(roles) + f" | {LISTEN_OVERFLOWS} (machine) |")
+    print("|---|---|" + "---|" * (len(roles) + 1))
     for name, shares in phases:
         cells = " | ".join(f"{shares[r]:.0%}" for r in roles)
-        print(f"| {name} | {shares['wall seconds']:.1f} | {cells} |")
+        overflows = int(shares.get(LISTEN_OVERFLOWS, 0))
+        print(f"| {name} | {shares['wall seconds']:.1f} | {cells} | {overflows} |")
 
 
 def print_wrk(rows: list[WrkRow]) -> None:
@@ -206,23 +221,29 @@ def measure(args: argparse.Namespace, workdir: Path) -> LoadRun:
         )
         result.note_load("anchors")
         meter.start()
+        overflows = listen_overflows()
         result.anchor = drive(DrivePlan(bare_url, anchor_users, args.rounds, anchor=True))
         result.phases.append(("anchors (bare route + raw PUT)", meter.stop()))
+        result.phases[-1][1][LISTEN_OVERFLOWS] = listen_overflows() - overflows
         result.phases[-1][1]["driver"] = result.anchor.cpu_seconds / result.anchor.wall_seconds
         remove_bucket(stack.store(), anchor_bucket)
         print(f"anchors: {result.anchor.attempted} uploads", flush=True)
 
         result.note_load("load")
         meter.start()
+        overflows = listen_overflows()
         ours = result.ours = drive(DrivePlan(stack.api_url, tuple(users), args.rounds))
         result.phases.append(("load (driver running)", meter.stop()))
+        result.phases[-1][1][LISTEN_OVERFLOWS] = listen_overflows() - overflows
         result.phases[-1][1]["driver"] = ours.cpu_seconds / ours.wall_seconds
         print(f"load: {len(ours.confirmed)} uploads confirmed", flush=True)
 
         result.note_load("ingestions")
         meter.start()
+        overflows = listen_overflows()
         result.waited = wait_for_ingestions(stack.catalog_url, len(ours.confirmed), args.deadline)
         result.phases.append(("ingestions finishing", meter.stop()))
+        result.phases[-1][1][LISTEN_OVERFLOWS] = listen_overflows() - overflows
         result.phases[-1][1]["driver"] = 0.0
         result.note_load("checks")
         result.verdict = check_load(
