@@ -7,15 +7,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TypeVar
 
-from blocks.objects import head_object, iter_objects
+from blocks.objects import head_object, iter_objects, read_object
 from blocks.transfers import hash_object
 from catalog.integrity import LedgerEntry, entries_being_moved, ledger_entries, ledger_states
-from core.keys import DELETED_PREFIX, TEMP_UPLOADS_PREFIX, deleted_key
+from core.errors import ModelMetadataError
+from core.keys import (
+    DELETED_PREFIX,
+    METADATA_FILENAME,
+    MODEL_FILENAME,
+    TEMP_UPLOADS_PREFIX,
+    deleted_key,
+)
 from core.listings import ListedObject
-from core.statuses import ObjectState
+from core.statuses import ObjectState, UsageCategory
 from integrity.findings import FindingKind
 from integrity.inspection import CHUNK, Inspection, record_of
 from integrity.unrecorded import explain_unrecorded
+from tasks.training.metadata import ModelMetadata
 
 T = TypeVar("T", ListedObject, LedgerEntry)
 
@@ -94,6 +102,7 @@ def _compare(inspection: Inspection, obj: ListedObject, entry: LedgerEntry) -> N
         if at_temp_key and obj.size == 0:
             return  # the tombstone a move leaves at a kept upload's key: see check_moving
     else:
+        inspection.recorded_bytes[entry.user_id] += entry.size_bytes
         inspection.found_bytes[entry.user_id] += obj.size
     record = record_of(entry)
     if at_temp_key and obj.size == 0 and entry.size_bytes > 0:
@@ -116,19 +125,34 @@ def _compare(inspection: Inspection, obj: ListedObject, entry: LedgerEntry) -> N
             user_id=entry.user_id,
         )
         return
-    if inspection.deep and entry.sha256 is not None:
-        inspection.checked["objects hashed"] += 1
-        hashed = hash_object(inspection.storage, obj.key)
-        if hashed is None:
-            return  # removed meanwhile: a later pass sees it
-        if hashed.sha256 != entry.sha256:
-            inspection.report(
-                FindingKind.SHA256_MISMATCH,
-                f"the object's SHA-256 is {hashed.sha256}; {record} records {entry.sha256}",
-                key=obj.key,
-                record=record,
-                user_id=entry.user_id,
-            )
+    expected = _recorded_sha256(inspection, entry) if inspection.deep else None
+    if expected is None:
+        return
+    inspection.checked["objects hashed"] += 1
+    hashed = hash_object(inspection.storage, obj.key)
+    if hashed is not None and hashed.sha256 != expected:  # None: removed meanwhile
+        inspection.report(
+            FindingKind.SHA256_MISMATCH,
+            f"the object's SHA-256 is {hashed.sha256}; {record} records {expected}",
+            key=obj.key,
+            record=record,
+            user_id=entry.user_id,
+        )
+
+
+def _recorded_sha256(inspection: Inspection, entry: LedgerEntry) -> str | None:
+    """The SHA-256 recorded for the object: its version's for a Parquet file, the one in its
+    `metadata.json` for a `model.joblib` (read beside it; None if unreadable)."""
+    if entry.sha256 is not None:
+        return entry.sha256
+    if entry.category != UsageCategory.MODELS or not entry.location.endswith(MODEL_FILENAME):
+        return None
+    metadata_key = entry.location.removesuffix(MODEL_FILENAME) + METADATA_FILENAME
+    try:
+        raw = read_object(inspection.storage, metadata_key)
+        return ModelMetadata.from_json(raw).model_file.sha256 if raw is not None else None
+    except (ModelMetadataError, ValueError):
+        return None
 
 
 def _confirm_missing(inspection: Inspection, entries: list[LedgerEntry]) -> None:
@@ -143,13 +167,16 @@ def _confirm_missing(inspection: Inspection, entries: list[LedgerEntry]) -> None
             continue
         if head_object(inspection.storage, entry.location) is not None:
             continue
+        inspection.recorded_bytes[entry.user_id] += entry.size_bytes
+        trash = entry.state == ObjectState.DELETED
         inspection.report(
             FindingKind.MISSING_OBJECT,
             f"the ledger records {entry.size_bytes} bytes ({entry.state}) at this key; the "
-            "bucket has no object there",
+            "bucket has no object there" + ("; the trash row outlived its purge" if trash else ""),
             key=entry.location,
             record=record_of(entry),
             user_id=entry.user_id,
+            repairable=trash,
         )
 
 
@@ -159,6 +186,7 @@ def check_moving(inspection: Inspection) -> None:
     with inspection.catalog.session() as session:
         for entry in entries_being_moved(session):
             inspection.checked["objects being moved"] += 1
+            inspection.recorded_bytes[entry.user_id] += entry.size_bytes
             live = head_object(inspection.storage, entry.key)
             if live is not None and not live.tombstone:
                 inspection.found_bytes[entry.user_id] += live.size

@@ -15,7 +15,9 @@ class FindingKind(StrEnum):
     # An object no record accounts for. Repair: moved under `deleted/` and recorded as trash of
     # the user and dataset its key names (left, and listed, if it names none).
     UNRECORDED_OBJECT = "unrecorded_object"
-    # A record whose object is not in the bucket. Never repaired: the bytes are lost.
+    # A record whose object is not in the bucket. Repaired only for trash whose object under
+    # `deleted/` is gone (a purge stopped between removing it and forgetting its row): the row
+    # is forgotten as the purge would have. Otherwise listed: the bytes are lost.
     MISSING_OBJECT = "missing_object"
     # An object whose size differs from the recorded size. Never repaired.
     SIZE_MISMATCH = "size_mismatch"

@@ -14,8 +14,8 @@ from prefect_aws import S3Bucket
 from sqlalchemy.exc import SQLAlchemyError
 
 from blocks.objects import LISTING_PAGE_SIZE, check_bucket
+from catalog.consistency import table_counts
 from catalog.database import catalog_for
-from catalog.integrity import table_counts
 from core.keys import (
     DATASETS_PREFIX,
     DELETED_PREFIX,
@@ -29,6 +29,7 @@ from integrity.findings import Finding, FindingKind, FsckReport
 from integrity.inspection import Inspection
 from integrity.limits import TimeLimits
 from integrity.record_checks import (
+    check_awaited_uploads,
     check_ledger,
     check_multipart,
     check_time_limits,
@@ -101,6 +102,7 @@ def _inspect(inspection: Inspection) -> None:
         walk_prefix(inspection, prefix)
     check_moving(inspection)
     check_multipart(inspection)
+    check_awaited_uploads(inspection)
     check_ledger(inspection)
     check_usage(inspection)
     check_time_limits(inspection)

@@ -30,7 +30,10 @@ class Inspection:
     page_size: int = LISTING_PAGE_SIZE
     findings: list[Finding] = field(default_factory=list)
     checked: Counter[str] = field(default_factory=Counter)
-    # Per user, not per object: the bytes of their recorded objects found in the bucket.
+    # Per user, not per object: the ledger's bytes for the rows the walks met, and the bytes of
+    # the objects found for those rows (both from the same rows, so a concurrent change
+    # cannot make them differ).
+    recorded_bytes: Counter[str] = field(default_factory=Counter)
     found_bytes: Counter[str] = field(default_factory=Counter)
     expired_uploads: set[str] = field(default_factory=set)  # closed by a repair
 

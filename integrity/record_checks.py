@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from blocks.objects import list_multipart_uploads
-from catalog.integrity import (
+from blocks.objects import head_object, list_multipart_uploads
+from catalog.consistency import (
+    AwaitedUpload,
     deletes_recorded_since,
     jobs_unfinished_since,
-    ledger_bytes_by_user,
     ready_versions_off_ledger,
     succeeded_jobs_off_ledger,
+    unfinished_version_ids,
+    uploads_awaiting_ingestion,
     uploads_pending_since,
     used_bytes_differences,
     versions_unfinished_since,
@@ -51,12 +53,37 @@ def check_ledger(inspection: Inspection) -> None:
         )
 
 
+def check_awaited_uploads(inspection: Inspection) -> None:
+    """Each version waiting for its ingestion still has its upload to read (not gone, not a
+    tombstone): its reservation counts it, and without it the ingestion can only fail."""
+    gone: list[AwaitedUpload] = []
+    with inspection.catalog.session() as session:
+        for awaited in uploads_awaiting_ingestion(session):
+            inspection.checked["uploads awaiting ingestion"] += 1
+            info = head_object(inspection.storage, awaited.temp_key)
+            if info is None or info.tombstone:
+                gone.append(awaited)
+    if not gone:
+        return
+    with inspection.catalog.session() as session:  # looked at again: it may have finished
+        waiting = unfinished_version_ids(session, (awaited.version_id for awaited in gone))
+    for awaited in gone:
+        if awaited.version_id in waiting:
+            inspection.report(
+                FindingKind.MISSING_OBJECT,
+                "the version waits for its ingestion, but its upload is gone: the ingestion "
+                "can only fail",
+                key=awaited.temp_key,
+                record=f"version {awaited.version_id}",
+                user_id=awaited.user_id,
+            )
+
+
 def check_usage(inspection: Inspection) -> None:
-    """`users.used_bytes` against the ledger, and each user's ledger total against the bytes
-    of their recorded objects found in the bucket (the walks added them up)."""
+    """`users.used_bytes` against the ledger, and each user's ledger bytes against the bytes
+    of their recorded objects found in the bucket (the walks added both up, row by row)."""
     with inspection.catalog.session() as session:
         counters = used_bytes_differences(session)
-        totals = ledger_bytes_by_user(session)
     for user_id, used, ledger in counters:
         inspection.report(
             FindingKind.USED_BYTES_MISMATCH,
@@ -65,13 +92,14 @@ def check_usage(inspection: Inspection) -> None:
             user_id=user_id,
             repairable=True,
         )
-    for user_id in sorted(set(totals) | set(inspection.found_bytes)):
-        recorded, found = totals.get(user_id, 0), inspection.found_bytes.get(user_id, 0)
-        if recorded != found:
+    recorded, found = inspection.recorded_bytes, inspection.found_bytes
+    for user_id in sorted(set(recorded) | set(found)):
+        if recorded[user_id] != found[user_id]:
             inspection.report(
                 FindingKind.USAGE_MISMATCH,
-                f"the ledger counts {recorded} bytes for this user; their recorded objects in "
-                f"the bucket add up to {found} (the other findings name the objects)",
+                f"the ledger counts {recorded[user_id]} bytes for this user's objects; those "
+                f"in the bucket add up to {found[user_id]} (the other findings name the "
+                "objects)",
                 record=f"user {user_id}",
                 user_id=user_id,
             )

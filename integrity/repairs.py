@@ -10,7 +10,9 @@ from collections.abc import Callable
 from blocks.objects import delete_object, head_object
 from blocks.presigning import abort_multipart
 from blocks.transfers import move_to_deleted
-from catalog.integrity import ledger_states, recompute_used_bytes
+from catalog.consistency import recompute_used_bytes
+from catalog.deletion import forget_purged
+from catalog.integrity import ledger_states
 from catalog.lifecycle import expire_stale_uploads, stray_temp_objects, unowned_multipart_uploads
 from catalog.usage import record_object
 from core.keys import (
@@ -34,6 +36,7 @@ def apply_repairs(inspection: Inspection, findings: list[Finding]) -> list[Findi
         FindingKind.STRAY_TEMP_OBJECT: _remove_stray,
         FindingKind.STRAY_MULTIPART: _abort_multipart,
         FindingKind.UNRECORDED_OBJECT: _move_to_trash,
+        FindingKind.MISSING_OBJECT: _forget_purged_trash,
         FindingKind.USED_BYTES_MISMATCH: _recompute_used_bytes,
         FindingKind.STUCK_UPLOAD: _expire_upload,
         FindingKind.STUCK_DELETE: _finish_delete,
@@ -126,6 +129,21 @@ def _move_to_trash(inspection: Inspection, finding: Finding) -> bool:
             job_id=claim.job_id,
         )
     return True
+
+
+def _forget_purged_trash(inspection: Inspection, finding: Finding) -> bool:
+    """A trash row whose object under `deleted/` is gone (a purge removes the object, then the
+    row: one stopped in between) is forgotten as that purge would have: the bytes it counts
+    are no longer stored."""
+    assert finding.key is not None and finding.key.startswith(DELETED_PREFIX)
+    key = finding.key.removeprefix(DELETED_PREFIX)
+    with inspection.catalog.session() as session:
+        if ledger_states(session, [key]).get(key) != ObjectState.DELETED:
+            return False
+    if head_object(inspection.storage, finding.key) is not None:
+        return False
+    with inspection.catalog.session() as session:
+        return forget_purged(session, key)
 
 
 def _recompute_used_bytes(inspection: Inspection, finding: Finding) -> bool:

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from catalog.integrity import JobFacts, VersionFacts, jobs_by_id, ledger_states, versions_by_id
+from catalog.integrity import (
+    AT_LIVE_KEY,
+    JobFacts,
+    VersionFacts,
+    jobs_by_id,
+    ledger_states,
+    versions_by_id,
+)
 from catalog.lifecycle import temp_owners
 from core.keys import (
     DATASETS_PREFIX,
@@ -46,7 +53,7 @@ def _explain_temp(inspection: Inspection, session: Session, objects: list[Listed
     recorded = ledger_states(session, (obj.key for obj in objects))
     limits, now = inspection.limits, inspection.now
     for obj in objects:
-        if obj.key in recorded:
+        if recorded.get(obj.key) in AT_LIVE_KEY:
             continue  # recorded since it was listed
         owner = owners.get(obj.key)
         if owner is None:
@@ -97,8 +104,10 @@ def _explain_stored(inspection: Inspection, session: Session, objects: list[List
         name = named[obj.key]
         moved = obj.key.startswith(DELETED_PREFIX)
         state = recorded.get(obj.key.removeprefix(DELETED_PREFIX))
-        if state is not None and (state in _MOVED_STATES) == moved:
-            continue  # recorded since it was listed
+        if state == ObjectState.DELETING or (
+            state is not None and (state == ObjectState.DELETED) == moved
+        ):
+            continue  # recorded (or its delete started) since it was listed
         claim = _claim(inspection, name, obj, versions, jobs)
         if claim is not None and claim.in_use:
             continue
@@ -118,9 +127,6 @@ def _explain_stored(inspection: Inspection, session: Session, objects: list[List
             user_id=claim.user_id if claim else (name.user_id if name else None),
             repairable=state is None and claim is not None and claim.repairable,
         )
-
-
-_MOVED_STATES = (ObjectState.DELETED, ObjectState.DELETING)
 
 
 @dataclass(frozen=True)

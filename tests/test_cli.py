@@ -14,7 +14,7 @@ from tests.support.cli import assert_one_line_error, run
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["up"], ["demo"], ["setup-storage"], ["token"], ["token", "create"], ["upload"]],
+    [[], ["up"], ["demo"], ["setup-storage"], ["fsck"], ["token"], ["token", "create"], ["upload"]],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")

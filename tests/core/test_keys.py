@@ -153,3 +153,39 @@ def test_accepted_parts_are_short_and_free_of_separators(part: str) -> None:
     assert len(part.encode("utf-8")) <= 255
     assert "/" not in part and "\\" not in part and ".." not in part
     assert all(ord(char) >= 32 and ord(char) != 127 for char in part)
+
+
+def test_read_key_names_the_ids_every_builder_puts_in_a_key() -> None:
+    user, dataset, version, job, upload = "Zoë", *(str(uuid.uuid4()) for _ in range(4))
+    built = {
+        keys.temp_upload_key(upload, "csv"): keys.NamedKey(
+            "uploads/temp/", False, upload_id=upload
+        ),
+        keys.dataset_key(user, dataset, version): keys.NamedKey(
+            "datasets/", False, user, dataset, version_id=version
+        ),
+        keys.model_key(user, job): keys.NamedKey("models/", False, user, job_id=job),
+        keys.model_metadata_key(user, job): keys.NamedKey("models/", False, user, job_id=job),
+        keys.plot_key(job, "roc-curve"): keys.NamedKey("plots/", False, job_id=job),
+    }
+    for key, named in built.items():
+        assert keys.read_key(key) == named
+        moved = keys.read_key(keys.deleted_key(key))
+        assert moved == keys.NamedKey(**{**named.__dict__, "moved": True})
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "uploads/temp/x.txt",
+        "uploads/temp/a/b.csv",
+        "datasets/u/d.parquet",
+        "models/u/j/other.bin",
+        "plots/j/.png",
+        "plots/j/a/b.png",
+        "elsewhere/x",
+        "deleted/deleted/plots/j/a.png",
+    ],
+)
+def test_read_key_refuses_other_shapes(key: str) -> None:
+    assert keys.read_key(key) is None

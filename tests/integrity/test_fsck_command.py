@@ -12,6 +12,7 @@ from catalog.tables import User
 from core.settings import get_settings
 from integrity.findings import FindingKind, FsckReport
 from integrity.fsck import FsckCannotRun, run_fsck
+from stack import Endpoints
 from tests.support.cli import assert_one_line_error, run
 from tests.support.ports import free_port
 from tests.support.stored_state import StoredState
@@ -82,3 +83,26 @@ def test_a_missing_bucket_cannot_run(state: StoredState, monkeypatch: pytest.Mon
     storage = build_storage_block(get_settings())
     with pytest.raises(FsckCannotRun, match="cannot reach bucket automl-no-such-bucket"):
         run_fsck(get_settings(), storage)
+
+
+@default_store_only
+def test_without_r2_endpoint_it_checks_the_store_of_the_running_stack(
+    state: StoredState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`automl up`'s embedded store, found through the endpoints file it writes."""
+    version = state.ready_version()
+    for name in ("R2_ENDPOINT", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_REGION"):
+        monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.embedded
+    Endpoints(None, "", "", state.store.spec.endpoint, settings.r2_bucket_name).write(
+        settings.data_dir
+    )
+    state.remove(version.parquet_key)
+    result = run("fsck", "--json")
+    assert result.returncode == 1, result.stderr
+    [finding] = [
+        f for f in FsckReport.model_validate_json(result.stdout).findings if f.key is not None
+    ]
+    assert finding.key == version.parquet_key

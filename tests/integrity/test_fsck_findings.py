@@ -155,7 +155,11 @@ def test_a_multipart_upload_no_upload_owns_is_aborted(state: StoredState) -> Non
 
 
 @default_store_only
-def test_a_ready_version_missing_from_the_ledger_is_a_ledger_mismatch(state: StoredState) -> None:
+def test_a_ready_version_missing_from_the_ledger_is_a_ledger_mismatch(
+    state_on_each_database: StoredState,
+) -> None:
+    """On each catalog database (SQLite, PostgreSQL)."""
+    state = state_on_each_database
     version = state.ready_version()
     with state.catalog.session() as session:
         session.execute(sa.delete(StoredObject).where(StoredObject.key == version.parquet_key))
@@ -171,8 +175,10 @@ def test_a_ready_version_missing_from_the_ledger_is_a_ledger_mismatch(state: Sto
 
 @default_store_only
 def test_a_published_model_missing_from_the_ledger_is_a_ledger_mismatch(
-    state: StoredState,
+    state_on_each_database: StoredState,
 ) -> None:
+    """On each catalog database (SQLite, PostgreSQL)."""
+    state = state_on_each_database
     job_id = state.published_job(state.ready_version())
     with state.catalog.session() as session:
         session.execute(sa.delete(StoredObject).where(StoredObject.key.endswith("model.joblib")))
@@ -180,7 +186,11 @@ def test_a_published_model_missing_from_the_ledger_is_a_ledger_mismatch(
     assert finding.record == f"job {job_id}" and "1 of its 2 files" in finding.detail
 
 
-def test_a_used_bytes_counter_that_drifted_is_recomputed(state: StoredState) -> None:
+def test_a_used_bytes_counter_that_drifted_is_recomputed(
+    state_on_each_database: StoredState,
+) -> None:
+    """On each catalog database (SQLite, PostgreSQL)."""
+    state = state_on_each_database
     state.ready_version()
     with state.catalog.session() as session:
         session.execute(sa.update(User).values(used_bytes=12345))
@@ -194,7 +204,9 @@ def test_a_used_bytes_counter_that_drifted_is_recomputed(state: StoredState) -> 
 
 
 @default_store_only
-def test_states_past_their_time_limits_are_stuck(state: StoredState) -> None:
+def test_states_past_their_time_limits_are_stuck(state_on_each_database: StoredState) -> None:
+    """On each catalog database (SQLite, PostgreSQL)."""
+    state = state_on_each_database
     version = state.ready_version()
     job_id = state.published_job(version)
     pending = state._confirmed("alice", b"a,b\n1,2\n", None)  # waiting for its ingestion
@@ -216,7 +228,11 @@ def test_states_past_their_time_limits_are_stuck(state: StoredState) -> None:
 
 
 @default_store_only
-def test_an_upload_pending_past_its_expiry_is_expired_by_repair(state: StoredState) -> None:
+def test_an_upload_pending_past_its_expiry_is_expired_by_repair(
+    state_on_each_database: StoredState,
+) -> None:
+    """On each catalog database (SQLite, PostgreSQL)."""
+    state = state_on_each_database
     state.user()
     from catalog.datasets import create_upload
 
@@ -240,7 +256,11 @@ def test_an_upload_pending_past_its_expiry_is_expired_by_repair(state: StoredSta
     assert state.store.keys("uploads/temp/") == []
 
 
-def test_a_delete_left_half_way_is_stuck_and_finished_by_repair(state: StoredState) -> None:
+def test_a_delete_left_half_way_is_stuck_and_finished_by_repair(
+    state_on_each_database: StoredState,
+) -> None:
+    """On each catalog database (SQLite, PostgreSQL)."""
+    state = state_on_each_database
     version = state.ready_version()
     state.published_job(version)
     failed = state.failed_version()
@@ -267,3 +287,46 @@ def test_an_object_of_a_delete_at_neither_place_is_missing(state: StoredState) -
     state.remove(version.parquet_key)
     finding = only(state.fsck(), FindingKind.MISSING_OBJECT)
     assert finding.key == version.parquet_key and "being deleted" in finding.detail
+
+
+@default_store_only
+def test_an_upload_awaiting_ingestion_that_is_gone_is_missing(state: StoredState) -> None:
+    waiting = state._confirmed("alice", b"a,b\n1,2\n", None)
+    state.put(waiting.temp_key, b"a,b\n1,2\n")
+    report = state.fsck()
+    assert report.clean and report.checked["uploads awaiting ingestion"] == 1
+    state.remove(waiting.temp_key)
+    finding = only(state.fsck(), FindingKind.MISSING_OBJECT)
+    assert (finding.key, finding.record) == (waiting.temp_key, f"version {waiting.version_id}")
+
+
+def test_a_moved_kept_uploads_tombstone_is_a_stray_once_its_urls_expired(
+    state: StoredState,
+) -> None:
+    failed = state.failed_version()
+    with state.catalog.session() as session:
+        mark_dataset_deleted(session, "alice", failed.dataset_id)
+    report = state.fsck(now=datetime.now(UTC) + timedelta(minutes=90), repair=True)
+    assert [f.kind for f in report.repaired] == [FindingKind.STUCK_DELETE] and report.clean
+    assert state.store.keys("deleted/") == [deleted_key(failed.temp_key)]
+    assert state.fsck().clean  # the tombstone keeps the key until the upload's URLs expired
+    later = datetime.now(UTC) + LATER
+    assert only(state.fsck(now=later), FindingKind.STRAY_TEMP_OBJECT).key == failed.temp_key
+    assert state.fsck(now=later, repair=True).clean
+    assert state.store.keys("uploads/temp/") == []
+
+
+@default_store_only
+def test_a_trash_row_that_outlived_its_purge_is_forgotten(state: StoredState) -> None:
+    version = state.ready_version()
+    with state.catalog.session() as session:
+        mark_dataset_deleted(session, "alice", version.dataset_id)
+    assert state.fsck(now=datetime.now(UTC) + timedelta(minutes=90), repair=True).clean
+    moved = deleted_key(version.parquet_key)
+    state.remove(moved)  # as a purge that stopped before forgetting the row leaves it
+    finding = only(state.fsck(), FindingKind.MISSING_OBJECT)
+    assert (finding.key, finding.repairable) == (moved, True)
+    report = state.fsck(repair=True)
+    assert [f.key for f in report.repaired] == [moved] and report.clean
+    with state.catalog.session() as session:
+        assert session.get(StoredObject, version.parquet_key) is None

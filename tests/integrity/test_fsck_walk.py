@@ -21,10 +21,12 @@ from tests.support.stores import Store
 
 
 def test_a_bucket_of_many_pages_is_checked_whole(
-    state: StoredState, monkeypatch: pytest.MonkeyPatch
+    state_on_each_database: StoredState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Listing pages of 2 keys, catalog chunks and streamed batches of 2 rows: every object
-    is seen, a missing one in a middle page and an unrecorded one on the last page are found."""
+    is seen, a missing one in a middle page and an unrecorded one on the last page are found.
+    On each store kind and each catalog database."""
+    state = state_on_each_database
     monkeypatch.setattr(bucket_walk, "CHUNK", 2)
     monkeypatch.setattr(catalog_integrity, "STREAM_BATCH", 2)
     monkeypatch.setattr(catalog_integrity, "IN_CHUNK", 2)
