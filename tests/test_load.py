@@ -10,7 +10,7 @@ once). Nothing here is timed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 
@@ -29,25 +29,39 @@ ROUNDS = 1
 INGESTION_DEADLINE_SECONDS = 600.0
 
 
-@pytest.fixture
-def stack(
-    tmp_path: Path, postgres_server: str, default_store_spec: StoreSpec
-) -> Iterator[LoadStack]:
+@dataclass(frozen=True)
+class Loaded:
+    """The stack after the load, what the driver saw, and what the checks found then."""
+
+    stack: LoadStack
+    result: DriveResult
+    verdict: LoadVerdict
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: str, default_store_spec: StoreSpec
+) -> Iterator[Loaded]:
+    """One stack and one load for the module; the verdict is taken before any test runs."""
     spec = default_store_spec
     s3 = S3Endpoint(spec.endpoint, spec.access_key, spec.secret_key, spec.region)
-    with load_stack(tmp_path, postgres_server, s3, USERS) as running:
+    with load_stack(tmp_path_factory.mktemp("load"), postgres_server, s3, USERS) as stack:
         try:
-            yield running
+            users = tuple(
+                UserPlan(i, u, t) for i, (u, t) in enumerate(sorted(stack.tokens.items()))
+            )
+            with driver_process() as drive:
+                result = drive(DrivePlan(stack.api_url, users, ROUNDS))
+            wait_for_ingestions(
+                stack.catalog_url, len(result.confirmed), INGESTION_DEADLINE_SECONDS
+            )
+            yield Loaded(stack, result, _check(stack, result))
         finally:
-            remove_bucket(running.store(), running.settings.r2_bucket_name)
+            remove_bucket(stack.store(), stack.settings.r2_bucket_name)
 
 
-def _load(stack: LoadStack) -> tuple[DriveResult, LoadVerdict]:
-    users = tuple(UserPlan(i, u, t) for i, (u, t) in enumerate(sorted(stack.tokens.items())))
-    with driver_process() as drive:
-        result = drive(DrivePlan(stack.api_url, users, ROUNDS))
-    wait_for_ingestions(stack.catalog_url, len(result.confirmed), INGESTION_DEADLINE_SECONDS)
-    verdict = check_load(
+def _check(stack: LoadStack, result: DriveResult) -> LoadVerdict:
+    return check_load(
         stack.settings,
         stack.store(),
         stack.api_url,
@@ -55,13 +69,12 @@ def _load(stack: LoadStack) -> tuple[DriveResult, LoadVerdict]:
         stack.tokens,
         result.confirmed,
     )
-    return result, verdict
 
 
 def test_50_users_at_once_every_version_ready_once_and_every_byte_accounted_for(
-    stack: LoadStack,
+    loaded: Loaded,
 ) -> None:
-    result, verdict = _load(stack)
+    result, verdict = loaded.result, loaded.verdict
     # Every upload confirmed, each first confirm sent twice at once answered the same.
     assert result.failures == []
     assert result.repeat_mismatches == []
@@ -77,3 +90,27 @@ def test_50_users_at_once_every_version_ready_once_and_every_byte_accounted_for(
     assert verdict.tombstones == USERS * ROUNDS
     assert verdict.fsck == []
     assert verdict.fsck_checked  # it walked something
+
+
+def test_the_load_checks_see_a_lost_file_and_a_leftover_temp_object(loaded: Loaded) -> None:
+    """The checks above can fail: the same stack after the load, with one version's Parquet
+    file removed and a temp object that is no tombstone."""
+    stack, result = loaded.stack, loaded.result
+    lost = result.confirmed[0]
+    store, bucket = stack.store(), stack.settings.r2_bucket_name
+    [parquet_key] = [
+        item["Key"]
+        for item in store.list_objects_v2(Bucket=bucket, Prefix=f"datasets/{lost.user_id}/")[
+            "Contents"
+        ]
+    ]
+    store.delete_object(Bucket=bucket, Key=parquet_key)
+    store.put_object(Bucket=bucket, Key="uploads/temp/left-over.csv", Body=b"id\n1\n")
+
+    again = _check(stack, result)
+    problems = "\n".join(again.problems)
+    assert f"{parquet_key}: a ready version's Parquet file is missing" in problems
+    assert "uploads/temp/left-over.csv (5 bytes): a temp object that is not a tombstone" in problems
+    assert f"{lost.user_id}: usage " in problems  # the API counts bytes the store lost
+    assert any(parquet_key in finding for finding in again.fsck), again.fsck
+    assert any("left-over.csv" in finding for finding in again.fsck), again.fsck
