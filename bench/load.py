@@ -20,7 +20,9 @@ FastAPI route that does nothing (for upload-url and confirm), served by uvicorn 
 and raw presigned PUTs to another bucket of the same store; then, if `wrk` is installed, wrk
 against the bare route and against `POST /api/datasets/upload-url` (single requests: wrk
 cannot chain the protocol's steps across two hosts). CPU columns are each process's CPU time
-over the phase's wall time (100% = one core). Exit 0 when every check passed, 1 otherwise.
+over the phase's wall time (100% = one core), beside the kernel's count of connections that
+found a listen queue full (a client then waits for its SYN retry, 1 s or more). Exit 0 when
+every check passed, 1 otherwise.
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ async def _drive(plan: DrivePlan) -> DriveResult:
 
 
 def drive(plan: DrivePlan) -> DriveResult:
-    """Runs the plan in this process (the child `drive_in_process` starts)."""
+    """Runs the plan in this process (the child `driver_process` starts)."""
     return asyncio.run(_drive(plan))
 
 
