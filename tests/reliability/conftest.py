@@ -26,6 +26,16 @@ import tasks.storage
 from tests.support.api_client import Api, api_factory
 from tests.support.catalog_server import CatalogServer
 from tests.support.fault_proxy import FaultProxy, fault_proxy
+from tests.support.load_checks import (
+    LOAD_INGESTION_DEADLINE_SECONDS,
+    LOAD_ROUNDS,
+    LOAD_USERS,
+    Loaded,
+    check_loaded,
+    wait_for_ingestions,
+)
+from tests.support.load_driver import DrivePlan, UserPlan, driver_process
+from tests.support.load_stack import S3Endpoint, load_stack, remove_bucket
 from tests.support.prefect_server import (
     RestartablePrefectServer,
     block_classes_on,
@@ -137,3 +147,25 @@ def proxied_bucket(
         store.create_bucket()
         yield store, proxy
         store.remove_bucket()
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: str, default_store_spec: StoreSpec
+) -> Iterator[Loaded]:
+    """One stack and one load for the module; the verdict is taken before any test runs."""
+    spec = default_store_spec
+    s3 = S3Endpoint(spec.endpoint, spec.access_key, spec.secret_key, spec.region)
+    with load_stack(tmp_path_factory.mktemp("load"), postgres_server, s3, LOAD_USERS) as stack:
+        try:
+            users = tuple(
+                UserPlan(i, u, t) for i, (u, t) in enumerate(sorted(stack.tokens.items()))
+            )
+            with driver_process() as drive:
+                result = drive(DrivePlan(stack.api_url, users, LOAD_ROUNDS))
+            wait_for_ingestions(
+                stack.catalog_url, len(result.confirmed), LOAD_INGESTION_DEADLINE_SECONDS
+            )
+            yield Loaded(stack, result, check_loaded(stack, result))
+        finally:
+            remove_bucket(stack.store(), stack.settings.r2_bucket_name)
