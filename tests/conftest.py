@@ -126,6 +126,41 @@ def _block_types_registered_once() -> Iterator[None]:
         yield
 
 
+# Retrying tasks, and botocore between its own attempts, wait at most this long in the tests
+# that ask for `brief_retry_waits` (fault scenarios whose outage outlasts every retry).
+BRIEF_RETRY_WAIT_SECONDS = 0.1
+
+
+@pytest.fixture
+def brief_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every retrying task of the storage, catalog and lifecycle steps keeps its number of
+    retries and its retry conditions, but waits BRIEF_RETRY_WAIT_SECONDS between attempts
+    instead of its backoff (1, 2, 4, 8 s for storage steps), and so does botocore between its
+    own 4 attempts of a request (up to 1, 2, 4 s): a scenario whose outage outlasts every
+    retry ends in seconds. What is tested (which failures are retried, how often, and the state
+    each step leaves) is unchanged."""
+    from botocore.retries.standard import ExponentialBackoff
+    from prefect import Task
+
+    import flows.cleanup_stale_uploads as cleanup_flow
+    import tasks.deletion
+    import tasks.lifecycle
+    import tasks.records
+    import tasks.storage
+
+    backoff = ExponentialBackoff.delay_amount
+    monkeypatch.setattr(
+        ExponentialBackoff,
+        "delay_amount",
+        lambda self, context: min(backoff(self, context), BRIEF_RETRY_WAIT_SECONDS),
+    )
+    modules = (tasks.storage, tasks.records, tasks.deletion, tasks.lifecycle, cleanup_flow)
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, Task) and value.retries:
+                monkeypatch.setattr(value, "retry_delay_seconds", [BRIEF_RETRY_WAIT_SECONDS])
+
+
 # The longest a retry of Prefect's client waits in this process (see below), in seconds.
 PREFECT_CLIENT_BACKOFF_CAP_SECONDS = 0.25
 

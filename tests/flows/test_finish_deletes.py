@@ -37,6 +37,7 @@ def dataset_status(api: Api, dataset_id: str) -> DatasetStatus:
         return dataset.status
 
 
+@pytest.mark.usefixtures("brief_retry_waits")  # the store fails longer than every retry
 def test_a_delete_the_store_stops_half_way_is_finished_by_the_cleanup_flow(
     faulty_bucket: tuple[Store, FaultProxy],
     ingest_deployment: str,
@@ -100,6 +101,7 @@ def test_a_delete_the_store_stops_half_way_is_finished_by_the_cleanup_flow(
         assert store.data_keys() == []
 
 
+@pytest.mark.usefixtures("brief_retry_waits")
 def test_a_delete_the_store_refuses_from_the_start_is_still_recorded(
     faulty_bucket: tuple[Store, FaultProxy], ingest_deployment: str
 ) -> None:

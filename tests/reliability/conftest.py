@@ -11,18 +11,11 @@ from typing import Any
 import prefect.client.base as client_base
 import pytest
 import sqlalchemy as sa
-from botocore.retries.standard import ExponentialBackoff
-from prefect import Task
 from prefect.events.clients import PrefectEventsClient
 from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.utilities.math import clamped_poisson_interval
 
-import flows.cleanup_stale_uploads as cleanup_flow
-import tasks.deletion
-import tasks.lifecycle
-import tasks.records
-import tasks.storage
 from tests.support.api_client import Api, api_factory
 from tests.support.catalog_server import CatalogServer
 from tests.support.fault_proxy import FaultProxy, fault_proxy
@@ -43,10 +36,6 @@ from tests.support.prefect_server import (
 )
 from tests.support.stores import Store, StoreSpec, use_store
 
-# Retrying tasks, and botocore between its own attempts, wait at most this long in the fault
-# scenarios (see below).
-BRIEF_RETRY_WAIT_SECONDS = 0.1
-
 
 @pytest.fixture
 def faulty_api(
@@ -58,27 +47,6 @@ def faulty_api(
     store, proxy = faulty_bucket
     with contextmanager(api_factory)(store, monkeypatch) as make_api:
         yield lambda **variables: (make_api(**variables), proxy)
-
-
-@pytest.fixture
-def brief_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every retrying task of the storage, catalog and lifecycle steps keeps its number of
-    retries and its retry conditions, but waits BRIEF_RETRY_WAIT_SECONDS between attempts
-    instead of its backoff (1, 2, 4, 8 s for storage steps), and so does botocore between its
-    own 4 attempts of a request (up to 1, 2, 4 s): a scenario whose outage outlasts every
-    retry ends in seconds. What is tested (which failures are retried, how often, and the state
-    each step leaves) is unchanged."""
-    backoff = ExponentialBackoff.delay_amount
-    monkeypatch.setattr(
-        ExponentialBackoff,
-        "delay_amount",
-        lambda self, context: min(backoff(self, context), BRIEF_RETRY_WAIT_SECONDS),
-    )
-    modules = (tasks.storage, tasks.records, tasks.deletion, tasks.lifecycle, cleanup_flow)
-    for module in modules:
-        for value in vars(module).values():
-            if isinstance(value, Task) and value.retries:
-                monkeypatch.setattr(value, "retry_delay_seconds", [BRIEF_RETRY_WAIT_SECONDS])
 
 
 @pytest.fixture
