@@ -8,7 +8,6 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -22,7 +21,6 @@ from core.settings import Settings, get_settings
 if TYPE_CHECKING:
     from prefect_aws import S3Bucket
 
-    from integrity.findings import Finding, FsckReport
 
 app = typer.Typer(
     name="automl",
@@ -182,12 +180,13 @@ def setup_storage_command() -> None:
     """Run the setup-storage flow against the configured store (R2_ENDPOINT)."""
     from blocks.storage import save_storage_block
     from flows.setup_storage import setup_storage
+    from orchestrator.temporary_server import prefect_server_for_this_run
 
     settings = load_settings_or_fail()
     if settings.embedded:
         fail("R2_ENDPOINT is not set; `automl up` sets up its embedded store by itself")
     try:
-        with prefect_server_for_this_run():
+        with prefect_server_for_this_run(errors):
             save_storage_block(settings)
             steps = setup_storage()
     except AutomlError as exc:
@@ -200,46 +199,6 @@ def setup_storage_command() -> None:
     for step in steps:
         table.add_row(step.step, step.outcome, step.detail)
     console.print(table)
-
-
-# How long a temporary Prefect server may take to answer (Prefect waits 20 s by default; on a
-# busy 2-core machine a fresh one takes 25-40 s: it creates and migrates its SQLite database).
-TEMPORARY_PREFECT_SERVER_STARTUP_SECONDS = 180
-
-
-@contextlib.contextmanager
-def prefect_server_for_this_run() -> Iterator[None]:
-    """Without PREFECT_API_URL, Prefect starts a temporary server of its own at the first client
-    call and waits only 20 s for it: say so, and let it wait long enough to start."""
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_HOME,
-        PREFECT_SERVER_EPHEMERAL_ENABLED,
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-        temporary_settings,
-    )
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        yield  # a server of the user's; or Prefect refuses to start one, and says why
-        return
-    errors.print(
-        "starting a temporary Prefect server for this run (no PREFECT_API_URL set); "
-        "this takes up to a minute…",
-        highlight=False,
-        soft_wrap=True,
-    )
-    errors.print(
-        f"the storage block is saved in its database under {PREFECT_HOME.value()}; "
-        "set PREFECT_API_URL to save it on the Prefect server your flows run on",
-        highlight=False,
-        soft_wrap=True,
-    )
-    timeout = max(
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value(),
-        TEMPORARY_PREFECT_SERVER_STARTUP_SECONDS,
-    )
-    with temporary_settings(updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout}):
-        yield
 
 
 @app.command()
@@ -257,6 +216,7 @@ def fsck(
     --repair. Exit code 0: clean; 1: differences found; 2: the store or catalog cannot be
     read."""
     from integrity.fsck import FsckCannotRun, run_fsck
+    from integrity.report_table import print_report
 
     settings = load_settings_or_fail()
     storage = _storage_to_check(settings)
@@ -267,7 +227,7 @@ def fsck(
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
-        _print_fsck_report(report, repair)
+        print_report(console, report, repair)
     raise typer.Exit(0 if report.clean else 1)
 
 
@@ -287,45 +247,6 @@ def _storage_to_check(settings: Settings) -> S3Bucket:
             f"(no endpoints.json in {settings.data_dir})"
         )
     return build_storage_block(settings, endpoint)
-
-
-def _print_fsck_report(report: FsckReport, repair: bool) -> None:
-    checked = ", ".join(f"{count} {what}" for what, count in report.checked.items())
-    console.print(f"checked: {checked}", highlight=False, soft_wrap=True)
-    if repair:
-        _print_findings("repaired", report.repaired)
-    if report.clean:
-        console.print("clean: the catalog and the bucket agree", highlight=False)
-        return
-    _print_findings("differences", report.findings)
-    repairable = sum(finding.repairable for finding in report.findings)
-    console.print(
-        f"{len(report.findings)} differences"
-        + (f", {repairable} repairable with --repair" if repairable and not repair else ""),
-        highlight=False,
-    )
-
-
-def _print_findings(title: str, findings: list[Finding]) -> None:
-    if not findings:
-        return
-    table = Table(title=title)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("key", overflow="fold")
-    table.add_column("record", overflow="fold")
-    table.add_column("user", overflow="fold")
-    table.add_column("detail", ratio=1)
-    table.add_column("repair", no_wrap=True)
-    for finding in findings:
-        table.add_row(
-            finding.kind,
-            finding.key or "",
-            finding.record or "",
-            finding.user_id or "",
-            finding.detail,
-            "yes" if finding.repairable else "no",
-        )
-    console.print(table)
 
 
 @token_app.command("create")

@@ -16,7 +16,7 @@ from tests.support.stores import Store
 
 WAITING = (
     "starting a temporary Prefect server for this run (no PREFECT_API_URL set); "
-    "this takes up to a minute"
+    "this can take up to 3 minutes"
 )
 
 
