@@ -118,6 +118,24 @@ def test_a_failed_versions_kept_upload_is_trash_until_purged(catalog: Catalog) -
     assert _committed(catalog) == 0
 
 
+def test_a_rerun_of_a_failed_version_charges_its_parquet_in_place_of_the_kept_upload(
+    catalog: Catalog,
+) -> None:
+    """The kept raw file (300) is replaced by the Parquet file (2000, the whole quota): a re-run
+    that fits is not refused for counting both."""
+    _, version_id = _confirmed(catalog, 300)
+    with catalog.session() as session:
+        assert mark_failed(session, version_id, "the store was down")
+    assert _committed(catalog) == 300
+    with catalog.session() as session:
+        assert mark_ingesting(session, version_id, None)
+        reserve_parquet(session, SETTINGS, version_id, 2000)
+        assert mark_ready(session, version_id, _outcome(2000))
+        usage = stored_usage(session, "alice")
+    assert (usage.used.datasets, usage.trash.total) == (2000, 0)
+    assert _committed(catalog) == 2000
+
+
 def test_a_missing_upload_is_not_counted_when_its_version_fails(catalog: Catalog) -> None:
     _, version_id = _confirmed(catalog, 300)
     with catalog.session() as session:
