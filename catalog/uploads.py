@@ -213,7 +213,8 @@ def reserve_parquet(session: Session, settings: Settings, version_id: str, size_
     The upload's own charge is replaced, not added to: its reservation (its raw size), and on a
     re-run of a failed version the kept upload's ledger row, which the Parquet file replaces when
     the version is ready. A re-run reserves again (its upload is `confirmed` again until the
-    version ends).
+    version ends). A deleted version is refused: its Parquet file would be live under a deleted
+    dataset.
     """
     row = session.execute(
         select(Upload, User.tier)
@@ -226,6 +227,11 @@ def reserve_parquet(session: Session, settings: Settings, version_id: str, size_
     upload, tier_name = row
     _lock_user(session, upload.user_id)
     session.refresh(upload)
+    deleted = session.execute(
+        select(DatasetVersion.deleted_at).where(DatasetVersion.id == version_id)
+    ).scalar_one()
+    if deleted is not None:
+        raise ConflictError(f"version {version_id} was deleted; nothing to ingest")
     quota = settings.tier(tier_name).quota_bytes
     reserved = upload.reserved_bytes if upload.status == UploadStatus.CONFIRMED else 0
     others = (

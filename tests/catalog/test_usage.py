@@ -29,12 +29,13 @@ from catalog.deletion import (
     unfinished_deletes,
 )
 from catalog.jobs import create_job, mark_plots_rendered, mark_running, mark_succeeded, users_job
-from catalog.tables import Dataset, Upload, User
+from catalog.listing import versions_of
+from catalog.tables import Dataset, DatasetVersion, Upload, User
 from catalog.uploads import committed_bytes, reserve_parquet, reserve_upload
 from catalog.usage import stored_usage
 from core.errors import ConflictError, NotFoundError, QuotaExceededError
 from core.settings import Settings
-from core.statuses import DatasetStatus, UploadStatus
+from core.statuses import DatasetStatus, UploadStatus, VersionStatus
 
 pytestmark = pytest.mark.catalog_users(alice="tiny")
 
@@ -134,6 +135,53 @@ def test_a_rerun_of_a_failed_version_charges_its_parquet_in_place_of_the_kept_up
         usage = stored_usage(session, "alice")
     assert (usage.used.datasets, usage.trash.total) == (2000, 0)
     assert _committed(catalog) == 2000
+
+
+def test_a_delete_racing_a_rerun_of_a_failed_version_is_refused_whole(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delete reads the version as failed; a re-run marks it ingesting and commits before
+    the delete marks it deleted. Only PostgreSQL lets that happen (SQLite serializes writers:
+    the delete's first UPDATE holds the write lock)."""
+    if catalog.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serializes the two writers")
+    dataset_id, version_id = _confirmed(catalog, 300)
+    with catalog.session() as session:
+        assert mark_failed(session, version_id, "the store was down")
+
+    def rerun_starts_after_the_read(session: sa.orm.Session, of: str) -> list[DatasetVersion]:
+        versions = versions_of(session, of)
+        with catalog.session() as rerun:
+            assert mark_ingesting(rerun, version_id, None)
+        return versions
+
+    monkeypatch.setattr("catalog.deletion.versions_of", rerun_starts_after_the_read)
+    with pytest.raises(ConflictError, match="is still ingesting"), catalog.session() as session:
+        mark_dataset_deleted(session, "alice", dataset_id)
+    with catalog.session() as session:
+        version = session.get(DatasetVersion, version_id)
+        dataset = session.get(Dataset, dataset_id)
+        assert version is not None and dataset is not None
+        assert (version.status, version.deleted_at) == (VersionStatus.INGESTING, None)
+        assert (dataset.status, dataset.deleted_at) == (DatasetStatus.ACTIVE, None)
+
+
+def test_a_deleted_version_is_neither_reserved_nor_made_ready(catalog: Catalog) -> None:
+    """Whatever let a run go on after the delete, it can record nothing live."""
+    _, version_id = _confirmed(catalog, 300)
+    with catalog.session() as session:
+        assert mark_ingesting(session, version_id, None)
+        session.execute(
+            sa.update(DatasetVersion)
+            .where(DatasetVersion.id == version_id)
+            .values(deleted_at=datetime.now(UTC))
+        )
+    with pytest.raises(ConflictError, match="deleted"), catalog.session() as session:
+        reserve_parquet(session, SETTINGS, version_id, 500)
+    with pytest.raises(ConflictError, match="deleted"), catalog.session() as session:
+        mark_ready(session, version_id, _outcome(500))
+    with catalog.session() as session:
+        assert stored_usage(session, "alice").used.total == 0
 
 
 def test_a_missing_upload_is_not_counted_when_its_version_fails(catalog: Catalog) -> None:
