@@ -30,7 +30,7 @@ from catalog.deletion import (
 )
 from catalog.jobs import create_job, mark_plots_rendered, mark_running, mark_succeeded, users_job
 from catalog.listing import versions_of
-from catalog.tables import Dataset, DatasetVersion, Upload, User
+from catalog.tables import Dataset, DatasetVersion, Job, Upload, User
 from catalog.uploads import committed_bytes, reserve_parquet, reserve_upload
 from catalog.usage import stored_usage
 from core.errors import ConflictError, NotFoundError, QuotaExceededError
@@ -320,6 +320,46 @@ def test_the_migration_carries_ready_and_failed_versions_into_the_ledger(
         assert (usage.used.datasets, usage.trash.datasets) == (700, 20)
         assert session.get(Dataset, "d1").status == DatasetStatus.ACTIVE  # type: ignore[union-attr]
     handle.dispose()
+
+
+def test_the_jobs_of_a_dataset_deleted_before_the_ledger_read_as_deleted_after_upgrade(
+    database_url: str,
+) -> None:
+    """A catalog at 0003 (installed before 0004 existed) holding a dataset deleted before 0003,
+    with a job on it: the upgrade marks the job deleted with its dataset's time; the job of a
+    live dataset stays."""
+    from alembic import command
+
+    from catalog.database import alembic_config
+
+    command.upgrade(alembic_config(database_url), "0003")
+    handle = Catalog(database_url)
+    gone_at = datetime(2026, 1, 2, tzinfo=UTC)
+    with handle.session() as session:
+        session.add(User(id="alice", tier="free"))
+        session.flush()
+        for dataset_id, deleted_at in (("gone", gone_at), ("kept", None)):
+            upload = create_upload(session, "alice", "a.csv", 10, gone_at)
+            version = create_version(session, upload.id, dataset_id, None)
+            dataset = session.get(Dataset, version.dataset_id)
+            assert dataset is not None
+            dataset.deleted_at = deleted_at
+            if deleted_at is not None:
+                dataset.status = DatasetStatus.DELETED
+                version.deleted_at = deleted_at
+            create_job(session, "alice", version.id, "y", None)
+    handle.dispose()
+    migrate(database_url)
+    handle = Catalog(database_url)
+    with handle.session() as session:
+        rows = session.execute(
+            sa.select(Dataset.name, Job.deleted_at)
+            .join(DatasetVersion, DatasetVersion.id == Job.version_id)
+            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        ).all()
+    handle.dispose()
+    deleted = {name: at.replace(tzinfo=UTC) if at else None for name, at in rows}
+    assert deleted == {"gone": gone_at, "kept": None}
 
 
 def test_parallel_parquet_checks_at_the_quotas_edge_never_overshoot(catalog: Catalog) -> None:
