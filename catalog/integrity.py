@@ -18,7 +18,7 @@ from catalog.tables import (
     Job,
     StoredObject,
 )
-from core.keys import DELETED_PREFIX
+from core.keys import DELETED_PREFIX, model_key, model_metadata_key
 from core.statuses import (
     JobStatus,
     ObjectState,
@@ -221,3 +221,35 @@ def jobs_by_id(session: Session, ids: Iterable[str]) -> dict[str, JobFacts]:
                 row[6],
             )
     return found
+
+
+@dataclass(frozen=True)
+class OwnedFile:
+    """A file a live record uses at its live key, and what its ledger row names."""
+
+    key: str
+    user_id: str
+    dataset_id: str
+    upload_id: str | None = None
+    job_id: str | None = None
+
+
+def owned_files(session: Session, kind: str, record_id: str) -> list[OwnedFile]:
+    """The files of a ready version ("version") or a published model ("job") that is not
+    deleted, read afresh; none for any other record or state."""
+    if kind == "version":
+        version = session.get(DatasetVersion, record_id)
+        if version is None or version.status != VersionStatus.READY or version.deleted_at:
+            return []
+        dataset = session.get(Dataset, version.dataset_id)
+        assert dataset is not None
+        return [OwnedFile(version.parquet_key, dataset.user_id, dataset.id, version.upload_id)]
+    if kind == "job":
+        job = session.get(Job, record_id)
+        if job is None or job.status != JobStatus.SUCCEEDED or job.deleted_at:
+            return []
+        version = session.get(DatasetVersion, job.version_id)
+        assert version is not None
+        keys = (model_key(job.user_id, job.id), model_metadata_key(job.user_id, job.id))
+        return [OwnedFile(key, job.user_id, version.dataset_id, job_id=job.id) for key in keys]
+    return []

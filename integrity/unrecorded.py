@@ -125,7 +125,7 @@ def _explain_stored(inspection: Inspection, session: Session, objects: list[List
             key=obj.key,
             record=claim.record if claim else None,
             user_id=claim.user_id if claim else (name.user_id if name else None),
-            repairable=state is None and claim is not None and claim.repairable,
+            repairable=state is None and claim is not None and (claim.repairable or claim.owned),
         )
 
 
@@ -139,6 +139,7 @@ class Claim:
     job_id: str | None = None
     in_use: bool = False  # the record uses it, or a running flow is writing it: no difference
     repairable: bool = True  # nothing uses it: it may be moved to the user's trash
+    owned: bool = False  # a live record uses it at this key: a missing row is recorded in use
 
 
 def claim_of(inspection: Inspection, session: Session, obj: ListedObject) -> Claim | None:
@@ -191,7 +192,13 @@ def _claim(
             or (name.prefix == PLOTS_PREFIX and recent)
         )
         return Claim(
-            job.user_id, job.dataset_id, record, job.job_id, in_use=in_use, repairable=False
+            job.user_id,
+            job.dataset_id,
+            record,
+            job.job_id,
+            in_use=in_use,
+            repairable=False,
+            owned=live and job.status == JobStatus.SUCCEEDED,
         )
     return None
 
