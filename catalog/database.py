@@ -15,6 +15,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Values per IN (...) list: well below the bound-parameter limits of SQLite and PostgreSQL.
+IN_CHUNK = 500
+
+
+def in_chunks(values: list[str]) -> Iterator[list[str]]:
+    """`values` in slices of at most `IN_CHUNK`, one IN (...) list each."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
 
 
 def make_engine(url: str) -> Engine:

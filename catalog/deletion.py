@@ -15,9 +15,13 @@ from catalog.listing import versions_of
 from catalog.tables import Dataset, DatasetVersion, Job, StoredObject, User, utcnow
 from catalog.usage import forget_object
 from core.errors import ConflictError, NotFoundError
-from core.statuses import DatasetStatus, JobStatus, ObjectState, VersionStatus
-
-_UNFINISHED_JOBS = (JobStatus.PENDING, JobStatus.RUNNING)
+from core.keys import deleted_key
+from core.statuses import (
+    UNFINISHED_JOB_STATES,
+    DatasetStatus,
+    ObjectState,
+    VersionStatus,
+)
 
 
 def _still_ingesting(version_id: str, status: VersionStatus) -> ConflictError:
@@ -78,7 +82,7 @@ def mark_dataset_deleted(session: Session, user_id: str, dataset_id: str) -> int
     if version_ids:
         busy = session.execute(
             select(Job.id, Job.status).where(
-                Job.version_id.in_(version_ids), Job.status.in_(_UNFINISHED_JOBS)
+                Job.version_id.in_(version_ids), Job.status.in_(UNFINISHED_JOB_STATES)
             )
         ).first()
         if busy is not None:
@@ -185,7 +189,7 @@ def purgeable_trash(
         query = query.where(StoredObject.dataset_id == dataset_id)
     items = []
     for key, state, size in session.execute(query.order_by(StoredObject.key)).all():
-        location = "deleted/" + key if state == ObjectState.DELETED else key
+        location = deleted_key(key) if state == ObjectState.DELETED else key
         items.append(TrashItem(key, location, int(size)))
     return items
 

@@ -27,11 +27,9 @@ from core.keys import (
     read_key,
 )
 from core.listings import ListedObject
-from core.statuses import JobStatus, ObjectState, UploadStatus, VersionStatus
+from core.statuses import UNFINISHED_JOB_STATES, JobStatus, ObjectState, UploadStatus, VersionStatus
 from integrity.findings import FindingKind
 from integrity.inspection import Inspection
-
-_RUNNING_JOBS = (JobStatus.PENDING, JobStatus.RUNNING)
 
 
 def explain_unrecorded(inspection: Inspection, prefix: str, objects: list[ListedObject]) -> None:
@@ -187,7 +185,7 @@ def _claim(
         # Training publishes the model, render-plots the plots, before recording them; a
         # succeeded job's model with no ledger rows is the job's ledger_mismatch.
         in_use = live and (
-            job.status in _RUNNING_JOBS
+            job.status in UNFINISHED_JOB_STATES
             or (name.prefix == MODELS_PREFIX and job.status == JobStatus.SUCCEEDED)
             or (name.prefix == PLOTS_PREFIX and recent)
         )
