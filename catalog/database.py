@@ -1,4 +1,5 @@
-"""Engine, sessions and migrations of the catalog: SQLite by default, PostgreSQL in production."""
+"""Engine, sessions and migrations of the catalog (SQLite by default, PostgreSQL in production),
+and the size of IN (...) lists every query keeps to."""
 
 from __future__ import annotations
 
