@@ -28,7 +28,7 @@ from catalog.listing import (
     users_version,
     versions_of,
 )
-from core.errors import ConflictError
+from core.errors import ConflictError, TrashPurgeStoppedError
 from core.statuses import DatasetStatus, VersionStatus
 from tasks.deletion import finish_delete
 
@@ -92,15 +92,20 @@ def delete_dataset(
     slip a version in), then moves its objects under `deleted/` (each copied before its live key
     is removed, so none is ever lost). If the store fails half-way the delete stays recorded
     (`deleting`) and the answer says how many objects remain: the cleanup flow moves them.
-    `permanent` then purges the dataset's trash at once instead of after the retention period."""
+    `permanent` then purges the dataset's trash at once instead of after the retention period; a
+    store failing then leaves the delete as it is and the answer names what was purged."""
     with catalog.session() as session:
         mark_dataset_deleted(session, user_id, dataset_id)
     progress = finish_delete(catalog.session, lambda key: move_to_deleted(storage, key), dataset_id)
     if progress.error is not None:
         logger.warning("delete of dataset %s stopped: %s", dataset_id, progress.error)
-    purged = 0
+    purged, purge_stopped = 0, False
     if permanent:
-        purged = purge_trash(catalog, storage, user_id, dataset_id).objects_purged
+        try:
+            purged = purge_trash(catalog, storage, user_id, dataset_id).objects_purged
+        except TrashPurgeStoppedError as exc:  # the delete stays recorded: never a 503 now
+            logger.warning("purge of deleted dataset %s stopped: %s", dataset_id, exc.__cause__)
+            purged, purge_stopped = exc.objects_purged, True
     if progress.finished:
         message = f"deleted: {progress.moved} objects moved under deleted/" + (
             f", {purged} purged for good" if permanent else ", kept until purged"
@@ -113,11 +118,18 @@ def delete_dataset(
             "cleanup flow will finish it"
         )
         status = DatasetStatus.DELETING
+    if purge_stopped and progress.finished:
+        message = (
+            f"accepted, finishing: the delete is done ({progress.moved} objects moved under "
+            f"deleted/); storage failed after {purged} of them were purged for good, the rest "
+            "stay in trash until DELETE /api/trash purges them"
+        )
     return DeleteResponse(
         id=dataset_id,
         status=status,
         objects_moved=progress.moved,
         objects_remaining=progress.remaining,
         objects_purged=purged,
+        purge_stopped=purge_stopped,
         message=message,
     )

@@ -177,6 +177,11 @@ class DeleteResponse(BaseModel):
     objects_purged: int = Field(
         default=0, description="With `permanent=true`: trash objects removed for good."
     )
+    purge_stopped: bool = Field(
+        default=False,
+        description="With `permanent=true`: the store failed while purging the trash (202); the "
+        "delete stands as `status` says, and `DELETE /api/trash` purges the rest.",
+    )
     message: str
 
 

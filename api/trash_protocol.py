@@ -13,7 +13,7 @@ from catalog.deletion import claim_kept_upload, forget_purged, purgeable_trash
 from catalog.tables import utcnow
 from catalog.uploads import reserved_bytes
 from catalog.usage import CategoryBytes, stored_usage
-from core.errors import StorageUnavailableError
+from core.errors import TrashPurgeStoppedError
 from core.keys import TEMP_UPLOADS_PREFIX
 
 
@@ -71,9 +71,11 @@ def purge_trash(
                     continue  # its version is being ingested again
             _remove(storage, item.location)
         except (ClientError, BotoCoreError) as exc:
-            raise StorageUnavailableError(
+            raise TrashPurgeStoppedError(
                 f"purged {purged} of {len(items)} trash objects ({freed:,} bytes) before "
-                "storage failed; try again to purge the rest"
+                "storage failed; try again to purge the rest",
+                purged,
+                freed,
             ) from exc
         with catalog.session() as session:
             forget_purged(session, item.key)

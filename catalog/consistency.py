@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from catalog.integrity import STREAM_BATCH, chunks
+from catalog.database import in_chunks
+from catalog.integrity import STREAM_BATCH
 from catalog.tables import ApiToken, Dataset, DatasetVersion, Job, StoredObject, Upload, User
 from core.keys import DATASETS_PREFIX
 from core.statuses import (
+    UNFINISHED_JOB_STATES,
     DatasetStatus,
     JobStatus,
     ObjectState,
@@ -152,7 +154,7 @@ def uploads_awaiting_ingestion(session: Session) -> Iterator[AwaitedUpload]:
 def unfinished_version_ids(session: Session, ids: Iterable[str]) -> set[str]:
     """Which of `ids` are versions (not deleted) still pending or ingesting."""
     found: set[str] = set()
-    for chunk in chunks(sorted(set(ids))):
+    for chunk in in_chunks(sorted(set(ids))):
         found.update(
             session.execute(
                 select(DatasetVersion.id).where(
@@ -212,7 +214,7 @@ def jobs_unfinished_since(session: Session, changed_before: datetime) -> list[St
     rows = session.execute(
         select(Job.id, Job.user_id, Job.status, Job.updated_at)
         .where(
-            Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING)),
+            Job.status.in_(UNFINISHED_JOB_STATES),
             Job.deleted_at.is_(None),
             Job.updated_at < changed_before,
         )

@@ -1,4 +1,5 @@
-"""Engine, sessions and migrations of the catalog: SQLite by default, PostgreSQL in production."""
+"""Engine, sessions and migrations of the catalog (SQLite by default, PostgreSQL in production),
+and the size of IN (...) lists every query keeps to."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Values per IN (...) list: well below the bound-parameter limits of SQLite and PostgreSQL.
+IN_CHUNK = 500
+
+
+def in_chunks(values: list[str]) -> Iterator[list[str]]:
+    """`values` in slices of at most `IN_CHUNK`, one IN (...) list each."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
 
 
 def make_engine(url: str) -> Engine:

@@ -150,11 +150,16 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
     ingestion deletes next, leaves it if it was kept there by an earlier failure.
 
     The ingesting -> ready transition is one conditional UPDATE, so of two racing runs only one
-    counts the bytes, on SQLite (which has no row locks) as on PostgreSQL.
+    counts the bytes, on SQLite (which has no row locks) as on PostgreSQL; a deleted version is
+    refused (its Parquet file would be live under a deleted dataset).
     """
     result = session.execute(
         update(DatasetVersion)
-        .where(DatasetVersion.id == version_id, DatasetVersion.status == VersionStatus.INGESTING)
+        .where(
+            DatasetVersion.id == version_id,
+            DatasetVersion.status == VersionStatus.INGESTING,
+            DatasetVersion.deleted_at.is_(None),
+        )
         .values(
             status=VersionStatus.READY,
             raw_sha256=outcome.raw_sha256,
@@ -173,6 +178,8 @@ def mark_ready(session: Session, version_id: str, outcome: IngestionOutcome) -> 
             raise NotFoundError(f"no dataset version {version_id}")
         if version.status == VersionStatus.READY:
             return False
+        if version.deleted_at is not None:
+            raise ConflictError(f"version {version_id} was deleted while it was ingested")
         raise ConflictError(f"version {version_id} is {version.status}, not ingesting")
     version = session.get(DatasetVersion, version_id)
     assert version is not None

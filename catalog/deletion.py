@@ -10,14 +10,26 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from catalog.lifecycle import mark_upload_purged
+from catalog.lifecycle import UNFINISHED_VERSION_STATES, mark_upload_purged
 from catalog.listing import versions_of
-from catalog.tables import Dataset, Job, StoredObject, User, utcnow
+from catalog.tables import Dataset, DatasetVersion, Job, StoredObject, User, utcnow
 from catalog.usage import forget_object
 from core.errors import ConflictError, NotFoundError
-from core.statuses import DatasetStatus, JobStatus, ObjectState, VersionStatus
+from core.keys import deleted_key
+from core.statuses import (
+    UNFINISHED_JOB_STATES,
+    DatasetStatus,
+    ObjectState,
+    VersionStatus,
+)
 
-_UNFINISHED_JOBS = (JobStatus.PENDING, JobStatus.RUNNING)
+
+def _still_ingesting(version_id: str, status: VersionStatus) -> ConflictError:
+    """Rolls the whole delete back (nothing is deleted): the version's run would write after."""
+    return ConflictError(
+        f"version {version_id} is still {status}; delete the dataset once its ingestion has "
+        "finished"
+    )
 
 
 def mark_dataset_deleted(session: Session, user_id: str, dataset_id: str) -> int:
@@ -46,19 +58,31 @@ def mark_dataset_deleted(session: Session, user_id: str, dataset_id: str) -> int
     freed = 0
     versions = versions_of(session, dataset_id)
     for version in versions:
-        if version.status in (VersionStatus.PENDING, VersionStatus.INGESTING):
-            raise ConflictError(  # rolls the whole transaction back: nothing is deleted
-                f"version {version.id} is still {version.status}; delete the dataset once "
-                "its ingestion has finished"
-            )
+        if version.status in UNFINISHED_VERSION_STATES:
+            raise _still_ingesting(version.id, version.status)
         if version.status == VersionStatus.READY:
             freed += version.size_bytes or 0
-        version.deleted_at = now
     version_ids = [version.id for version in versions]
+    # Conditional, not the statuses read above: a re-run of a failed version may have started
+    # since (PostgreSQL re-checks the condition on a row changed meanwhile), and must not end up
+    # ingesting under a deleted dataset.
+    unfinished = DatasetVersion.status.in_(UNFINISHED_VERSION_STATES)
+    of_dataset = (DatasetVersion.dataset_id == dataset_id, DatasetVersion.deleted_at.is_(None))
+    marked = session.execute(
+        update(DatasetVersion)
+        .where(*of_dataset, ~unfinished)
+        .values(deleted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if cast("CursorResult[Any]", marked).rowcount != len(versions):
+        started = session.execute(
+            select(DatasetVersion.id, DatasetVersion.status).where(*of_dataset, unfinished)
+        ).one()
+        raise _still_ingesting(started.id, started.status)
     if version_ids:
         busy = session.execute(
             select(Job.id, Job.status).where(
-                Job.version_id.in_(version_ids), Job.status.in_(_UNFINISHED_JOBS)
+                Job.version_id.in_(version_ids), Job.status.in_(UNFINISHED_JOB_STATES)
             )
         ).first()
         if busy is not None:
@@ -165,7 +189,7 @@ def purgeable_trash(
         query = query.where(StoredObject.dataset_id == dataset_id)
     items = []
     for key, state, size in session.execute(query.order_by(StoredObject.key)).all():
-        location = "deleted/" + key if state == ObjectState.DELETED else key
+        location = deleted_key(key) if state == ObjectState.DELETED else key
         items.append(TrashItem(key, location, int(size)))
     return items
 

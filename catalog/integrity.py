@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
+from catalog.database import in_chunks
 from catalog.tables import (
     Dataset,
     DatasetVersion,
     Job,
     StoredObject,
 )
-from core.keys import DELETED_PREFIX
+from core.keys import DELETED_PREFIX, model_key, model_metadata_key
 from core.statuses import (
     JobStatus,
     ObjectState,
@@ -26,7 +27,6 @@ from core.statuses import (
     VersionStatus,
 )
 
-IN_CHUNK = 500  # ids per IN (...) list
 STREAM_BATCH = 1000  # rows fetched at a time from a streamed query
 
 # Where each state keeps its object: at its live key, under `deleted/`, or (a delete moving
@@ -39,11 +39,6 @@ def _in_key_order(session: Session, column: Any) -> Any:
     """`column` ordered as S3 lists keys: by UTF-8 bytes. SQLite compares text that way
     (BINARY); PostgreSQL follows the database's collation unless told `C`."""
     return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
-
-
-def chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), IN_CHUNK):
-        yield values[start : start + IN_CHUNK]
 
 
 @dataclass(frozen=True)
@@ -141,7 +136,7 @@ def entries_being_moved(session: Session) -> Iterator[LedgerEntry]:
 def ledger_states(session: Session, keys: Iterable[str]) -> dict[str, ObjectState]:
     """The ledger state of each of `keys` that has a row (any state)."""
     found: dict[str, ObjectState] = {}
-    for chunk in chunks(sorted(set(keys))):
+    for chunk in in_chunks(sorted(set(keys))):
         rows = session.execute(
             select(StoredObject.key, StoredObject.state).where(StoredObject.key.in_(chunk))
         ).all()
@@ -162,7 +157,7 @@ class VersionFacts:
 
 def versions_by_id(session: Session, ids: Iterable[str]) -> dict[str, VersionFacts]:
     found: dict[str, VersionFacts] = {}
-    for chunk in chunks(sorted(set(ids))):
+    for chunk in in_chunks(sorted(set(ids))):
         rows = session.execute(
             select(
                 DatasetVersion.id,
@@ -196,7 +191,7 @@ class JobFacts:
 
 def jobs_by_id(session: Session, ids: Iterable[str]) -> dict[str, JobFacts]:
     found: dict[str, JobFacts] = {}
-    for chunk in chunks(sorted(set(ids))):
+    for chunk in in_chunks(sorted(set(ids))):
         rows = session.execute(
             select(
                 Job.id,
@@ -221,3 +216,35 @@ def jobs_by_id(session: Session, ids: Iterable[str]) -> dict[str, JobFacts]:
                 row[6],
             )
     return found
+
+
+@dataclass(frozen=True)
+class OwnedFile:
+    """A file a live record uses at its live key, and what its ledger row names."""
+
+    key: str
+    user_id: str
+    dataset_id: str
+    upload_id: str | None = None
+    job_id: str | None = None
+
+
+def owned_files(session: Session, kind: str, record_id: str) -> list[OwnedFile]:
+    """The files of a ready version ("version") or a published model ("job") that is not
+    deleted, read afresh; none for any other record or state."""
+    if kind == "version":
+        version = session.get(DatasetVersion, record_id)
+        if version is None or version.status != VersionStatus.READY or version.deleted_at:
+            return []
+        dataset = session.get(Dataset, version.dataset_id)
+        assert dataset is not None
+        return [OwnedFile(version.parquet_key, dataset.user_id, dataset.id, version.upload_id)]
+    if kind == "job":
+        job = session.get(Job, record_id)
+        if job is None or job.status != JobStatus.SUCCEEDED or job.deleted_at:
+            return []
+        version = session.get(DatasetVersion, job.version_id)
+        assert version is not None
+        keys = (model_key(job.user_id, job.id), model_metadata_key(job.user_id, job.id))
+        return [OwnedFile(key, job.user_id, version.dataset_id, job_id=job.id) for key in keys]
+    return []

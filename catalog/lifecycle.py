@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from catalog.database import in_chunks
 from catalog.tables import DatasetVersion, Upload
 from catalog.usage import forget_object
 from core.keys import TEMP_UPLOADS_PREFIX
@@ -34,8 +35,6 @@ STRAY_UPLOAD_STATES = frozenset(
 )
 # Version states whose ingestion may still read the temp object: never touched.
 UNFINISHED_VERSION_STATES = (VersionStatus.PENDING, VersionStatus.INGESTING)
-
-_IN_CHUNK = 500  # ids per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -85,11 +84,6 @@ def upload_id_of(key: str) -> str | None:
     return name.rsplit(".", 1)[0]
 
 
-def _chunks(values: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
-
-
 @dataclass(frozen=True)
 class TempOwner:
     """The upload a temp object belongs to, and what became of it."""
@@ -118,7 +112,7 @@ def temp_owners(session: Session, keys: Iterable[str]) -> dict[str, TempOwner]:
     (or of another shape) is absent."""
     ids = sorted({upload_id for key in keys if (upload_id := upload_id_of(key))})
     owners: dict[str, TempOwner] = {}
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         rows = session.execute(
             select(
                 Upload.id,
@@ -177,7 +171,7 @@ def unowned_multipart_uploads(
     old = [u for u in uploads if u.initiated < initiated_before]
     ids = sorted({upload_id for u in old if (upload_id := upload_id_of(u.key))})
     pending_keys: set[str] = set()
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         pending_keys.update(
             session.execute(
                 select(Upload.temp_key).where(

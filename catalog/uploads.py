@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from catalog.datasets import create_upload, create_version
-from catalog.tables import DatasetVersion, Upload, User, utcnow
+from catalog.tables import DatasetVersion, StoredObject, Upload, User, utcnow
 from catalog.usage import stored_bytes
 from core.errors import (
     ConflictError,
@@ -26,7 +26,7 @@ from core.errors import (
 )
 from core.keys import upload_extension
 from core.settings import Settings, Tier
-from core.statuses import UploadStatus
+from core.statuses import ObjectState, UploadStatus
 
 # A multipart upload of a large file takes longer than one URL lives: it stays open (and keeps
 # its reservation) at least this long; each part URL still expires after the presign lifetime.
@@ -195,13 +195,26 @@ def record_flow_run(session: Session, version_id: str, flow_run_id: str) -> bool
     return bool(cast("CursorResult[Any]", result).rowcount)
 
 
+def _kept_size(session: Session, upload: Upload) -> int:
+    """The bytes of the upload's raw file kept (and charged) after an earlier failed run."""
+    size = session.execute(
+        select(StoredObject.size_bytes).where(
+            StoredObject.key == upload.temp_key, StoredObject.state == ObjectState.KEPT
+        )
+    ).scalar_one_or_none()
+    return size or 0
+
+
 def reserve_parquet(session: Session, settings: Settings, version_id: str, size_bytes: int) -> None:
     """Before ingestion uploads a version's Parquet file: checks its size against the quota and
     makes it the upload's reservation, under the user's lock (as `reserve_upload`), so the file
     can never take the user past the quota, even if it re-encodes larger than the raw upload.
 
-    The upload's own reservation (its raw size) is replaced, not added to. A re-run of a failed
-    version reserves again (its upload is `confirmed` again until the version ends).
+    The upload's own charge is replaced, not added to: its reservation (its raw size), and on a
+    re-run of a failed version the kept upload's ledger row, which the Parquet file replaces when
+    the version is ready. A re-run reserves again (its upload is `confirmed` again until the
+    version ends). A deleted version is refused: its Parquet file would be live under a deleted
+    dataset.
     """
     row = session.execute(
         select(Upload, User.tier)
@@ -214,9 +227,16 @@ def reserve_parquet(session: Session, settings: Settings, version_id: str, size_
     upload, tier_name = row
     _lock_user(session, upload.user_id)
     session.refresh(upload)
+    deleted = session.execute(
+        select(DatasetVersion.deleted_at).where(DatasetVersion.id == version_id)
+    ).scalar_one()
+    if deleted is not None:
+        raise ConflictError(f"version {version_id} was deleted; nothing to ingest")
     quota = settings.tier(tier_name).quota_bytes
-    own = upload.reserved_bytes if upload.status == UploadStatus.CONFIRMED else 0
-    others = committed_bytes(session, upload.user_id, utcnow()) - own
+    reserved = upload.reserved_bytes if upload.status == UploadStatus.CONFIRMED else 0
+    others = (
+        committed_bytes(session, upload.user_id, utcnow()) - reserved - _kept_size(session, upload)
+    )
     if others + size_bytes > quota:
         raise QuotaExceededError(
             f"the converted Parquet file is {size_bytes:,} bytes; with it you would store "

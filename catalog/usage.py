@@ -11,8 +11,6 @@ from sqlalchemy.orm import Session
 from catalog.tables import StoredObject
 from core.statuses import ObjectState, UsageCategory
 
-TRASH_STATES = (ObjectState.KEPT, ObjectState.DELETING, ObjectState.DELETED)
-
 
 def record_object(
     session: Session,

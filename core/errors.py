@@ -74,6 +74,16 @@ class StorageUnavailableError(AutomlError):
     http_status = 503
 
 
+class TrashPurgeStoppedError(StorageUnavailableError):
+    """The store failed part-way through a trash purge: what was purged stays purged, and the
+    counts say how much that was."""
+
+    def __init__(self, message: str, objects_purged: int, bytes_freed: int) -> None:
+        super().__init__(message)
+        self.objects_purged = objects_purged
+        self.bytes_freed = bytes_freed
+
+
 class CatalogUnavailableError(AutomlError):
     """The catalog database's connection was lost (a failover, a restart): the transaction it
     carried was rolled back, and the request may be sent again."""

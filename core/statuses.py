@@ -47,6 +47,10 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
+# A job whose run may still write (its model, its plots): a delete waits for it.
+UNFINISHED_JOB_STATES = (JobStatus.PENDING, JobStatus.RUNNING)
+
+
 class DatasetStatus(StrEnum):
     """A dataset: `active` -> `deleting` (recorded, its objects being moved under `deleted/`)
     -> `deleted` (every object moved). A delete interrupted half-way stays `deleting` until the

@@ -13,7 +13,8 @@ class FindingKind(StrEnum):
     when it is safe for that finding (`Finding.repairable`)."""
 
     # An object no record accounts for. Repair: moved under `deleted/` and recorded as trash of
-    # the user and dataset its key names (left, and listed, if it names none).
+    # the user and dataset its key names (left, and listed, if it names none); a plot of a
+    # published model is recorded in use where it is.
     UNRECORDED_OBJECT = "unrecorded_object"
     # A record whose object is not in the bucket. Repaired only for trash whose object under
     # `deleted/` is gone (a purge stopped between removing it and forgetting its row): the row
@@ -28,7 +29,8 @@ class FindingKind(StrEnum):
     STRAY_TEMP_OBJECT = "stray_temp_object"
     # A multipart upload at the store that no pending upload owns. Repair: aborted.
     STRAY_MULTIPART = "stray_multipart"
-    # A record that owns an object whose ledger row is missing or names another size.
+    # A record that owns an object whose ledger row is missing or names another size. Repair:
+    # a missing row is recorded in use with the size the store gives (it only adds accounting).
     LEDGER_MISMATCH = "ledger_mismatch"
     # `users.used_bytes` differs from the ledger's Parquet files in use. Repair: recomputed.
     USED_BYTES_MISMATCH = "used_bytes_mismatch"

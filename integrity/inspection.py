@@ -10,14 +10,15 @@ from datetime import datetime
 from prefect_aws import S3Bucket
 
 from blocks.objects import LISTING_PAGE_SIZE
-from catalog.database import Catalog
+from catalog.database import IN_CHUNK, Catalog
 from catalog.integrity import LedgerEntry
 from core.keys import DATASETS_PREFIX, TEMP_UPLOADS_PREFIX
 from integrity.findings import Finding, FindingKind
 from integrity.limits import TimeLimits
 
-# Objects (or ledger rows) examined together against the catalog: what a pass holds at once.
-CHUNK = 500
+# Objects (or ledger rows) examined together against the catalog: what a pass holds at once,
+# one IN (...) list of keys.
+CHUNK = IN_CHUNK
 
 
 @dataclass

@@ -42,6 +42,7 @@ def check_ledger(inspection: Inspection) -> None:
             key=gap.key,
             record=gap.record,
             user_id=gap.user_id,
+            repairable=gap.ledger_size is None,
         )
     for job_id, user_id, recorded in jobs:
         inspection.report(
@@ -50,6 +51,7 @@ def check_ledger(inspection: Inspection) -> None:
             "(model.joblib, metadata.json)",
             record=f"job {job_id}",
             user_id=user_id,
+            repairable=True,
         )
 
 

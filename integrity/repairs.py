@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session
+
 from blocks.objects import delete_object, head_object
 from blocks.presigning import abort_multipart
 from blocks.transfers import move_to_deleted
 from catalog.consistency import recompute_used_bytes
 from catalog.deletion import forget_purged
-from catalog.integrity import ledger_states
+from catalog.integrity import ledger_states, owned_files
 from catalog.lifecycle import expire_stale_uploads, stray_temp_objects, unowned_multipart_uploads
 from catalog.usage import record_object
 from core.keys import (
@@ -37,6 +39,7 @@ def apply_repairs(inspection: Inspection, findings: list[Finding]) -> list[Findi
         FindingKind.STRAY_MULTIPART: _abort_multipart,
         FindingKind.UNRECORDED_OBJECT: _move_to_trash,
         FindingKind.MISSING_OBJECT: _forget_purged_trash,
+        FindingKind.LEDGER_MISMATCH: _record_owned_files,
         FindingKind.USED_BYTES_MISMATCH: _recompute_used_bytes,
         FindingKind.STUCK_UPLOAD: _expire_upload,
         FindingKind.STUCK_DELETE: _finish_delete,
@@ -51,8 +54,14 @@ def apply_repairs(inspection: Inspection, findings: list[Finding]) -> list[Findi
 
 def _record_id(finding: Finding) -> str:
     """The id of "version <id>", "upload <id>", ..."""
+    return _record_kind_and_id(finding)[1]
+
+
+def _record_kind_and_id(finding: Finding) -> tuple[str, str]:
+    """("version", "<id>") of "version <id>", ..."""
     assert finding.record is not None
-    return finding.record.split(" ", 1)[1]
+    kind, record_id = finding.record.split(" ", 1)
+    return kind, record_id
 
 
 def _remove_stray(inspection: Inspection, finding: Finding) -> bool:
@@ -94,7 +103,8 @@ _CATEGORIES = {
 def _move_to_trash(inspection: Inspection, finding: Finding) -> bool:
     """An object no record uses becomes trash of the user and dataset its key names: moved
     under `deleted/` (copied, then removed) and recorded as `deleted` in the ledger, so it is
-    counted, listed in the user's trash and purged like any deleted object."""
+    counted, listed in the user's trash and purged like any deleted object. One a live record
+    owns at its live key (a plot of a published model) is recorded in use where it is."""
     assert finding.key is not None
     key = finding.key
     live_key = key.removeprefix(DELETED_PREFIX)
@@ -105,30 +115,86 @@ def _move_to_trash(inspection: Inspection, finding: Finding) -> bool:
         return False
     with inspection.catalog.session() as session:
         claim = claim_of(inspection, session, ListedObject(key, info.last_modified, info.size))
-        if claim is None or claim.in_use or not claim.repairable:
+        if claim is None or claim.in_use or ledger_states(session, [live_key]):
             return False
-        if ledger_states(session, [live_key]):
+        if claim.owned and key == live_key:
+            _record_in_use(session, key, claim.user_id, claim.dataset_id, info.size, claim.job_id)
+            return True
+        if not claim.repairable:
             return False
     if key == live_key:
         if head_object(inspection.storage, deleted_key(key)) is not None:
             return False  # never overwrite another copy
         move_to_deleted(inspection.storage, key)
-    category = next(
-        (c for prefix, c in _CATEGORIES.items() if live_key.startswith(prefix)),
-        UsageCategory.PLOTS,
-    )
     with inspection.catalog.session() as session:
         record_object(
             session,
             key=live_key,
             user_id=claim.user_id,
             dataset_id=claim.dataset_id,
-            category=category,
+            category=_category(live_key),
             size_bytes=info.size,
             state=ObjectState.DELETED,
             job_id=claim.job_id,
         )
     return True
+
+
+def _category(live_key: str) -> UsageCategory:
+    return next(
+        (c for prefix, c in _CATEGORIES.items() if live_key.startswith(prefix)),
+        UsageCategory.PLOTS,
+    )
+
+
+def _record_in_use(
+    session: Session,
+    key: str,
+    user_id: str,
+    dataset_id: str,
+    size: int,
+    job_id: str | None = None,
+    upload_id: str | None = None,
+) -> None:
+    record_object(
+        session,
+        key=key,
+        user_id=user_id,
+        dataset_id=dataset_id,
+        category=_category(key),
+        size_bytes=size,
+        upload_id=upload_id,
+        job_id=job_id,
+    )
+
+
+def _record_owned_files(inspection: Inspection, finding: Finding) -> bool:
+    """A ledger row missing for a file a live record owns (a ready version's Parquet file, a
+    published model's two files: made before the ledger existed, or their recording lost) is
+    recorded in use with the size the store gives. Safe: it only adds accounting. The record
+    is read again first; a file that is gone is left (missing, not accounting)."""
+    kind, record_id = _record_kind_and_id(finding)
+    with inspection.catalog.session() as session:
+        owned = owned_files(session, kind, record_id)
+    repaired = False
+    for file in owned:
+        info = head_object(inspection.storage, file.key)
+        if info is None or info.tombstone:
+            continue
+        with inspection.catalog.session() as session:
+            if ledger_states(session, [file.key]):
+                continue
+            _record_in_use(
+                session,
+                file.key,
+                file.user_id,
+                file.dataset_id,
+                info.size,
+                file.job_id,
+                file.upload_id,
+            )
+        repaired = True
+    return repaired
 
 
 def _forget_purged_trash(inspection: Inspection, finding: Finding) -> bool:

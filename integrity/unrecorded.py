@@ -27,11 +27,9 @@ from core.keys import (
     read_key,
 )
 from core.listings import ListedObject
-from core.statuses import JobStatus, ObjectState, UploadStatus, VersionStatus
+from core.statuses import UNFINISHED_JOB_STATES, JobStatus, ObjectState, UploadStatus, VersionStatus
 from integrity.findings import FindingKind
 from integrity.inspection import Inspection
-
-_RUNNING_JOBS = (JobStatus.PENDING, JobStatus.RUNNING)
 
 
 def explain_unrecorded(inspection: Inspection, prefix: str, objects: list[ListedObject]) -> None:
@@ -125,7 +123,7 @@ def _explain_stored(inspection: Inspection, session: Session, objects: list[List
             key=obj.key,
             record=claim.record if claim else None,
             user_id=claim.user_id if claim else (name.user_id if name else None),
-            repairable=state is None and claim is not None and claim.repairable,
+            repairable=state is None and claim is not None and (claim.repairable or claim.owned),
         )
 
 
@@ -139,6 +137,7 @@ class Claim:
     job_id: str | None = None
     in_use: bool = False  # the record uses it, or a running flow is writing it: no difference
     repairable: bool = True  # nothing uses it: it may be moved to the user's trash
+    owned: bool = False  # a live record uses it at this key: a missing row is recorded in use
 
 
 def claim_of(inspection: Inspection, session: Session, obj: ListedObject) -> Claim | None:
@@ -186,12 +185,18 @@ def _claim(
         # Training publishes the model, render-plots the plots, before recording them; a
         # succeeded job's model with no ledger rows is the job's ledger_mismatch.
         in_use = live and (
-            job.status in _RUNNING_JOBS
+            job.status in UNFINISHED_JOB_STATES
             or (name.prefix == MODELS_PREFIX and job.status == JobStatus.SUCCEEDED)
             or (name.prefix == PLOTS_PREFIX and recent)
         )
         return Claim(
-            job.user_id, job.dataset_id, record, job.job_id, in_use=in_use, repairable=False
+            job.user_id,
+            job.dataset_id,
+            record,
+            job.job_id,
+            in_use=in_use,
+            repairable=False,
+            owned=live and job.status == JobStatus.SUCCEEDED,
         )
     return None
 

@@ -11,7 +11,6 @@ from prefect import task
 from sqlalchemy.orm import Session
 
 from catalog.deletion import (
-    claim_kept_upload,
     finish_if_moved,
     forget_purged,
     keys_to_move,
@@ -64,12 +63,6 @@ def finish_delete(
 def find_unfinished_deletes() -> list[str]:
     with catalog_session() as session:
         return unfinished_deletes(session)
-
-
-@task(task_run_name="claim-trash-{key}", **CATALOG_RETRIES)
-def claim_trash_object(key: str) -> bool:
-    with catalog_session() as session:
-        return claim_kept_upload(session, key)
 
 
 @task(task_run_name="forget-purged-{key}", **CATALOG_RETRIES)

@@ -91,8 +91,9 @@ def soft_delete_dataset(
 ) -> DeleteResponse:
     """Soft delete: the dataset, its versions and the models and plots trained on it read as
     gone, and their files move under `deleted/` (purged later, or at once with
-    `permanent=true`). 202 when the store failed half-way: the cleanup flow finishes it."""
+    `permanent=true`). 202 when the store failed half-way: the cleanup flow finishes it (or, with
+    `permanent=true`, while purging: `DELETE /api/trash` purges the rest)."""
     answer = delete_dataset(catalog, storage, user.id, dataset_id, permanent)
-    if answer.status != DatasetStatus.DELETED:
+    if answer.status != DatasetStatus.DELETED or answer.purge_stopped:
         response.status_code = status.HTTP_202_ACCEPTED
     return answer

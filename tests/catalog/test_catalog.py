@@ -38,7 +38,7 @@ def test_migrations_create_every_table_and_can_run_again(database_url: str) -> N
     with engine.connect() as connection:
         assert (
             connection.execute(sa.text("select version_num from alembic_version")).scalar()
-            == "0003"
+            == "0004"
         )
     upload_columns = {column["name"] for column in inspector.get_columns("uploads")}
     assert {"reserved_bytes", "expires_at", "multipart_upload_id", "status"} <= upload_columns

@@ -29,12 +29,13 @@ from catalog.deletion import (
     unfinished_deletes,
 )
 from catalog.jobs import create_job, mark_plots_rendered, mark_running, mark_succeeded, users_job
-from catalog.tables import Dataset, Upload, User
+from catalog.listing import versions_of
+from catalog.tables import Dataset, DatasetVersion, Job, Upload, User
 from catalog.uploads import committed_bytes, reserve_parquet, reserve_upload
 from catalog.usage import stored_usage
 from core.errors import ConflictError, NotFoundError, QuotaExceededError
 from core.settings import Settings
-from core.statuses import DatasetStatus, UploadStatus
+from core.statuses import DatasetStatus, UploadStatus, VersionStatus
 
 pytestmark = pytest.mark.catalog_users(alice="tiny")
 
@@ -116,6 +117,71 @@ def test_a_failed_versions_kept_upload_is_trash_until_purged(catalog: Catalog) -
         upload = session.execute(sa.select(Upload)).scalar_one()
         assert upload.status == UploadStatus.PURGED
     assert _committed(catalog) == 0
+
+
+def test_a_rerun_of_a_failed_version_charges_its_parquet_in_place_of_the_kept_upload(
+    catalog: Catalog,
+) -> None:
+    """The kept raw file (300) is replaced by the Parquet file (2000, the whole quota): a re-run
+    that fits is not refused for counting both."""
+    _, version_id = _confirmed(catalog, 300)
+    with catalog.session() as session:
+        assert mark_failed(session, version_id, "the store was down")
+    assert _committed(catalog) == 300
+    with catalog.session() as session:
+        assert mark_ingesting(session, version_id, None)
+        reserve_parquet(session, SETTINGS, version_id, 2000)
+        assert mark_ready(session, version_id, _outcome(2000))
+        usage = stored_usage(session, "alice")
+    assert (usage.used.datasets, usage.trash.total) == (2000, 0)
+    assert _committed(catalog) == 2000
+
+
+def test_a_delete_racing_a_rerun_of_a_failed_version_is_refused_whole(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delete reads the version as failed; a re-run marks it ingesting and commits before
+    the delete marks it deleted. Only PostgreSQL lets that happen (SQLite serializes writers:
+    the delete's first UPDATE holds the write lock)."""
+    if catalog.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serializes the two writers")
+    dataset_id, version_id = _confirmed(catalog, 300)
+    with catalog.session() as session:
+        assert mark_failed(session, version_id, "the store was down")
+
+    def rerun_starts_after_the_read(session: sa.orm.Session, of: str) -> list[DatasetVersion]:
+        versions = versions_of(session, of)
+        with catalog.session() as rerun:
+            assert mark_ingesting(rerun, version_id, None)
+        return versions
+
+    monkeypatch.setattr("catalog.deletion.versions_of", rerun_starts_after_the_read)
+    with pytest.raises(ConflictError, match="is still ingesting"), catalog.session() as session:
+        mark_dataset_deleted(session, "alice", dataset_id)
+    with catalog.session() as session:
+        version = session.get(DatasetVersion, version_id)
+        dataset = session.get(Dataset, dataset_id)
+        assert version is not None and dataset is not None
+        assert (version.status, version.deleted_at) == (VersionStatus.INGESTING, None)
+        assert (dataset.status, dataset.deleted_at) == (DatasetStatus.ACTIVE, None)
+
+
+def test_a_deleted_version_is_neither_reserved_nor_made_ready(catalog: Catalog) -> None:
+    """Whatever let a run go on after the delete, it can record nothing live."""
+    _, version_id = _confirmed(catalog, 300)
+    with catalog.session() as session:
+        assert mark_ingesting(session, version_id, None)
+        session.execute(
+            sa.update(DatasetVersion)
+            .where(DatasetVersion.id == version_id)
+            .values(deleted_at=datetime.now(UTC))
+        )
+    with pytest.raises(ConflictError, match="deleted"), catalog.session() as session:
+        reserve_parquet(session, SETTINGS, version_id, 500)
+    with pytest.raises(ConflictError, match="deleted"), catalog.session() as session:
+        mark_ready(session, version_id, _outcome(500))
+    with catalog.session() as session:
+        assert stored_usage(session, "alice").used.total == 0
 
 
 def test_a_missing_upload_is_not_counted_when_its_version_fails(catalog: Catalog) -> None:
@@ -254,6 +320,46 @@ def test_the_migration_carries_ready_and_failed_versions_into_the_ledger(
         assert (usage.used.datasets, usage.trash.datasets) == (700, 20)
         assert session.get(Dataset, "d1").status == DatasetStatus.ACTIVE  # type: ignore[union-attr]
     handle.dispose()
+
+
+def test_the_jobs_of_a_dataset_deleted_before_the_ledger_read_as_deleted_after_upgrade(
+    database_url: str,
+) -> None:
+    """A catalog at 0003 (installed before 0004 existed) holding a dataset deleted before 0003,
+    with a job on it: the upgrade marks the job deleted with its dataset's time; the job of a
+    live dataset stays."""
+    from alembic import command
+
+    from catalog.database import alembic_config
+
+    command.upgrade(alembic_config(database_url), "0003")
+    handle = Catalog(database_url)
+    gone_at = datetime(2026, 1, 2, tzinfo=UTC)
+    with handle.session() as session:
+        session.add(User(id="alice", tier="free"))
+        session.flush()
+        for dataset_id, deleted_at in (("gone", gone_at), ("kept", None)):
+            upload = create_upload(session, "alice", "a.csv", 10, gone_at)
+            version = create_version(session, upload.id, dataset_id, None)
+            dataset = session.get(Dataset, version.dataset_id)
+            assert dataset is not None
+            dataset.deleted_at = deleted_at
+            if deleted_at is not None:
+                dataset.status = DatasetStatus.DELETED
+                version.deleted_at = deleted_at
+            create_job(session, "alice", version.id, "y", None)
+    handle.dispose()
+    migrate(database_url)
+    handle = Catalog(database_url)
+    with handle.session() as session:
+        rows = session.execute(
+            sa.select(Dataset.name, Job.deleted_at)
+            .join(DatasetVersion, DatasetVersion.id == Job.version_id)
+            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        ).all()
+    handle.dispose()
+    deleted = {name: at.replace(tzinfo=UTC) if at else None for name, at in rows}
+    assert deleted == {"gone": gone_at, "kept": None}
 
 
 def test_parallel_parquet_checks_at_the_quotas_edge_never_overshoot(catalog: Catalog) -> None:

@@ -119,6 +119,36 @@ def test_a_delete_the_store_refuses_from_the_start_is_still_recorded(
         assert store.keys("datasets/") == [] and len(store.keys("deleted/")) == 1
 
 
+def test_a_permanent_delete_the_store_stops_while_purging_says_what_it_did(
+    faulty_bucket: tuple[Store, FaultProxy], ingest_deployment: str
+) -> None:
+    """The delete is done when the purge fails: the answer is 202 naming what happened (never
+    503 "try again": a retry would be 404), and `DELETE /api/trash` purges the rest."""
+    store, proxy = faulty_bucket
+    with api_over(store) as api:
+        ids = confirm(api, upload(api)).json()
+        assert ingest_dataset(ids["version_id"]) == "ready"
+        proxy.fail(lambda method, path: method == "DELETE" and "/deleted/" in path, 503, "Slow")
+        response = api.client.delete(
+            f"/api/datasets/{ids['dataset_id']}?permanent=true", headers=api.token()
+        )
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert (body["status"], body["objects_moved"], body["objects_remaining"]) == (
+            "deleted",
+            1,
+            0,
+        )
+        assert (body["objects_purged"], body["purge_stopped"]) == (0, True)
+        assert body["message"].startswith("accepted, finishing: the delete is done")
+        assert "DELETE /api/trash" in body["message"]
+        assert dataset_status(api, ids["dataset_id"]) == DatasetStatus.DELETED
+        proxy.faults.clear()
+        purged = api.client.delete("/api/trash", headers=api.token())
+        assert purged.status_code == 200 and purged.json()["objects_purged"] == 1
+        assert store.data_keys() == []
+
+
 @default_store_only
 def test_purge_deleted_gives_the_trash_bytes_back(bucket: Store, ingest_deployment: str) -> None:
     with api_over(bucket) as api:

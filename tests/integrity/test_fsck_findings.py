@@ -186,6 +186,34 @@ def test_a_published_model_missing_from_the_ledger_is_a_ledger_mismatch(
     assert finding.record == f"job {job_id}" and "1 of its 2 files" in finding.detail
 
 
+def test_files_of_live_records_missing_from_the_ledger_are_recorded_by_repair(
+    state_on_each_database: StoredState,
+) -> None:
+    """As an install upgraded to the ledger leaves them (models and plots made before it were
+    never recorded), or a lost recording: the repair records each file a live record owns, in
+    use, with the size the store gives, and fsck is clean after. On SQLite and PostgreSQL."""
+    state = state_on_each_database
+    version = state.ready_version()
+    job_id = state.published_job(version)
+    with state.catalog.session() as session:
+        before = sorted(session.execute(sa.select(StoredObject.key, StoredObject.size_bytes)))
+        session.execute(sa.delete(StoredObject))
+    later = datetime.now(UTC) + LATER  # the plots are old: no run may still record them
+    found = state.fsck(now=later)
+    assert {(f.kind, f.record) for f in found.findings if f.repairable} >= {
+        (FindingKind.LEDGER_MISMATCH, f"version {version.version_id}"),
+        (FindingKind.LEDGER_MISMATCH, f"job {job_id}"),
+        (FindingKind.UNRECORDED_OBJECT, f"job {job_id}"),  # its plots
+    }
+    report = state.fsck(repair=True, now=later)
+    assert report.clean, report.findings
+    with state.catalog.session() as session:
+        after = sorted(session.execute(sa.select(StoredObject.key, StoredObject.size_bytes)))
+        states = set(session.execute(sa.select(StoredObject.state)).scalars())
+    assert after == before and states == {"live"}
+    assert state.store.keys("deleted/") == []  # recorded where they are, nothing moved
+
+
 def test_a_used_bytes_counter_that_drifted_is_recomputed(
     state_on_each_database: StoredState,
 ) -> None:

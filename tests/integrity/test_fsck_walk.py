@@ -24,7 +24,7 @@ def test_a_bucket_of_many_pages_is_checked_whole(
     state = state_on_each_database
     monkeypatch.setattr(bucket_walk, "CHUNK", 2)
     monkeypatch.setattr(catalog_integrity, "STREAM_BATCH", 2)
-    monkeypatch.setattr(catalog_integrity, "IN_CHUNK", 2)
+    monkeypatch.setattr("catalog.database.IN_CHUNK", 2)
     first = state.ready_version()
     versions = [first] + [state.ready_version(dataset_id=first.dataset_id) for _ in range(6)]
     gone = sorted(v.parquet_key for v in versions)[3]
