@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from catalog.tables import DatasetVersion, Upload
+from catalog.tables import DatasetVersion, StoredObject, Upload
 from catalog.usage import forget_object
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.listings import ListedObject, OpenMultipart
@@ -34,6 +34,9 @@ STRAY_UPLOAD_STATES = frozenset(
 )
 # Version states whose ingestion may still read the temp object: never touched.
 UNFINISHED_VERSION_STATES = (VersionStatus.PENDING, VersionStatus.INGESTING)
+# Ledger states of a temp key holding bytes still counted for the user: a failed version's kept
+# upload, or one a delete has yet to move under `deleted/`. Never touched.
+HELD_LEDGER_STATES = (ObjectState.KEPT, ObjectState.DELETING)
 
 _IN_CHUNK = 500  # ids per IN (...) list
 
@@ -102,15 +105,22 @@ class TempOwner:
     version_status: VersionStatus | None
     expires_at: datetime  # when its URLs stop being valid
     version_deleted: bool
+    ledger_state: ObjectState | None  # of the ledger row at the temp key, if any
 
-    def closed(self) -> bool:
-        """Nothing will read the temp object: the upload was closed, or its failed version was
-        deleted (its kept object moved under `deleted/`)."""
-        if self.version_status in UNFINISHED_VERSION_STATES:
+    def closed(self, size: int) -> bool:
+        """Nothing will read the temp object (of `size` bytes): the upload was closed, or its
+        failed version was deleted and the object is the empty tombstone its move left.
+
+        A delete is recorded before its objects move: until then the kept upload is the only
+        copy (its ledger row `kept` or `deleting`), whatever the version's `deleted_at` says."""
+        if (
+            self.version_status in UNFINISHED_VERSION_STATES
+            or self.ledger_state in HELD_LEDGER_STATES
+        ):
             return False
-        return self.status in STRAY_UPLOAD_STATES or (
-            self.status == UploadStatus.FAILED and self.version_deleted
-        )
+        if self.status in STRAY_UPLOAD_STATES:
+            return True
+        return self.status == UploadStatus.FAILED and self.version_deleted and size == 0
 
 
 def temp_owners(session: Session, keys: Iterable[str]) -> dict[str, TempOwner]:
@@ -129,12 +139,14 @@ def temp_owners(session: Session, keys: Iterable[str]) -> dict[str, TempOwner]:
                 DatasetVersion.status,
                 Upload.expires_at,
                 DatasetVersion.deleted_at,
+                StoredObject.state,
             )
             .outerjoin(DatasetVersion, DatasetVersion.upload_id == Upload.id)
+            .outerjoin(StoredObject, StoredObject.key == Upload.temp_key)
             .where(Upload.id.in_(chunk))
         ).all()
         for row in rows:
-            owner = TempOwner(*row[:-1], version_deleted=row[-1] is not None)
+            owner = TempOwner(*row[:-2], version_deleted=row[-2] is not None, ledger_state=row[-1])
             owners[owner.temp_key] = owner
     return owners
 
@@ -148,8 +160,8 @@ def stray_temp_objects(
     (`expires_at` before `now`; until then it keeps the key occupied, see
     `STRAY_UPLOAD_STATES`); or an object no upload record names, older than `orphaned_before`
     (the longest an upload stays open), so a record being created is never raced. Never stray:
-    the object of a pending or confirmed upload, of a failed one whose version is not deleted,
-    or of a version still pending or ingesting.
+    the object of a pending or confirmed upload, of a failed one whose version is not deleted
+    (or not yet moved by its delete), or of a version still pending or ingesting.
     """
     owners = temp_owners(session, (item.key for item in objects))
     strays: list[str] = []
@@ -159,7 +171,7 @@ def stray_temp_objects(
             if item.last_modified < orphaned_before:
                 strays.append(item.key)
             continue
-        if owner.closed() and owner.expires_at <= now:
+        if owner.closed(item.size) and owner.expires_at <= now:
             strays.append(item.key)
     return strays
 
@@ -245,21 +257,31 @@ class KeptUpload:
 
 
 def kept_failed_uploads(session: Session) -> list[KeptUpload]:
+    """Those of versions not deleted: a deleted version's kept upload is its delete's to move
+    under `deleted/`, and purged from there."""
     rows = session.execute(
         select(Upload.id, Upload.temp_key, Upload.expires_at)
         .join(DatasetVersion, DatasetVersion.upload_id == Upload.id)
-        .where(Upload.status == UploadStatus.FAILED, DatasetVersion.status == VersionStatus.FAILED)
+        .where(
+            Upload.status == UploadStatus.FAILED,
+            DatasetVersion.status == VersionStatus.FAILED,
+            DatasetVersion.deleted_at.is_(None),
+        )
     ).all()
     return [KeptUpload(*row) for row in rows]
 
 
 def mark_upload_purged(session: Session, upload_id: str) -> bool:
-    """failed -> purged, only while its version is still failed (not being redone): the kept
-    object may then be removed, and leaves the ledger (and the user's quota). False if the
-    version moved on."""
+    """failed -> purged, only while its version is still failed (not being redone) and not
+    deleted (its delete moves the object): the kept object may then be removed, and leaves the
+    ledger (and the user's quota). False if the version moved on."""
     still_failed = (
         select(DatasetVersion.id)
-        .where(DatasetVersion.upload_id == upload_id, DatasetVersion.status == VersionStatus.FAILED)
+        .where(
+            DatasetVersion.upload_id == upload_id,
+            DatasetVersion.status == VersionStatus.FAILED,
+            DatasetVersion.deleted_at.is_(None),
+        )
         .exists()
     )
     result = session.execute(

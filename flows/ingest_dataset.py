@@ -104,7 +104,13 @@ def ingest_dataset(version_id: str) -> VersionStatus:
     ):
         logger.info("version %s is being ingested by run %s", version_id, target.flow_run_id)
         return VersionStatus.INGESTING
-    if target.status == VersionStatus.READY or not record_ingesting(version_id, this_run):
+    if target.status != VersionStatus.READY and not record_ingesting(version_id, this_run):
+        target = load_ingestion_target(version_id)  # ready meanwhile, or deleted
+        if target.status != VersionStatus.READY:
+            # Deleted: its kept upload (if any) is its delete's to move; never overwritten here.
+            logger.info("version %s was deleted; nothing to do", version_id)
+            return target.status
+    if target.status == VersionStatus.READY:
         # Finish what a run that stopped right after recording may have left: the temp object.
         write_tombstone(target.temp_key)
         logger.info("version %s is already ready; nothing to do", version_id)

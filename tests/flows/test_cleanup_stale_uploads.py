@@ -15,13 +15,16 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.states import Crashed
 
 from catalog.database import catalog_for
+from catalog.deletion import mark_dataset_deleted
 from catalog.uploads import release_upload
 from core.events import UPLOAD_CONFIRMED
 from core.statuses import UploadStatus, VersionStatus
 from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
+from flows.purge_deleted import purge_deleted
 from orchestrator.runs import MAX_INGESTION_RUNS, start_ingestion
-from tests.support.lifecycle import LifecycleState, run_artifact
+from tests.support.consistency import assert_consistent
+from tests.support.lifecycle import CSV, LifecycleState, run_artifact
 from tests.support.prefect_events import find_events
 from tests.support.stores import default_store_only
 
@@ -103,6 +106,34 @@ def test_a_failed_versions_kept_object_is_left_for_inspection(state: LifecycleSt
     report, _ = cleanup(now=datetime.now(UTC) + LATER)
     assert state.store.keys() == [failed.temp_key]
     assert report.strays_removed == 0
+
+
+@default_store_only
+def test_a_failed_upload_of_a_delete_stopped_half_way_waits_for_its_move(
+    state: LifecycleState,
+) -> None:
+    """The delete is recorded (version `deleted_at` set, ledger row `deleting`) but the kept
+    upload not moved yet: no flow removes or overwrites the only copy; cleanup moves it under
+    `deleted/`, then removes the tombstone the move left once the URLs expired."""
+    failed = state.confirmed_upload(VersionStatus.FAILED)
+    with catalog_for(state.url).session() as session:
+        dataset_id = state.version(failed.version_id).dataset_id
+        assert mark_dataset_deleted(session, "alice", dataset_id) == 1
+    later = datetime.now(UTC) + LATER
+    assert ingest_dataset(str(failed.version_id)) == "failed"
+    assert purge_deleted(now=later).failed_uploads_purged == 0
+    assert state.store.data_keys() == [failed.temp_key]
+    report, _ = cleanup(now=later)  # strays first, then the unfinished delete
+    assert (report.strays_removed, report.deletes_finished) == (0, 1)
+    moved = f"deleted/{failed.temp_key}"
+    assert state.store.data_keys() == [moved] and state.is_tombstone(failed.temp_key)
+    assert (
+        state.store.client.get_object(Bucket=state.store.bucket_name, Key=moved)["Body"].read()
+        == CSV
+    )
+    report, _ = cleanup(now=later)
+    assert report.strays_removed == 1 and state.store.keys() == [moved]
+    assert_consistent(state.store.block, now=later)
 
 
 def test_an_ingested_uploads_tombstone_is_removed_once_its_urls_expired(
