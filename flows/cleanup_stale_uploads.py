@@ -15,6 +15,7 @@ from catalog.uploads import longest_upload_lifetime
 from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.settings import get_settings
+from flows.ingest_dataset import remove_unrecorded_parquet
 from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live
 from tasks.announcements import claim_announcement_of
@@ -94,7 +95,9 @@ def _remove_strays(orphaned_before: datetime, now: datetime) -> int:
 def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
     """Starts a run for each version `pending` or `ingesting` whose recorded run is missing or
     ended (crashed, cancelled, failed before recording anything). A live run is left alone, and
-    so is a version confirmed in the last few minutes (its confirm is starting its run)."""
+    so is a version confirmed in the last few minutes (its confirm is starting its run). A
+    version given up on is failed, and its Parquet file, if a crashed run uploaded one, removed
+    as `ingest-dataset` does on failure."""
     logger = get_run_logger()
     restarted = given_up = 0
     for version in find_unfinished_versions(created_before):
@@ -102,11 +105,13 @@ def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
             continue
         run_id = start_ingestion_again(version.version_id)
         if run_id is None:
-            give_up_ingestion(
+            parquet_key = give_up_ingestion(
                 version.version_id,
                 f"ingestion did not finish after {MAX_INGESTION_RUNS} runs "
                 "(each ended without a result); upload the file again",
             )
+            if parquet_key is not None:  # a failed version leaves no Parquet file
+                remove_unrecorded_parquet(parquet_key)
             given_up += 1
             continue
         _announce_if_never_announced(version.version_id, run_id)

@@ -76,7 +76,7 @@ def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
     return _outcome(raw.sha256, stored.sha256, stored.size, profile)
 
 
-def _remove_unrecorded_parquet(parquet_key: str) -> None:
+def remove_unrecorded_parquet(parquet_key: str) -> None:
     """A version that ends failed keeps no Parquet file: one this run (or an earlier one)
     uploaded before its record failed would be an orphan that nothing counts or lists. Removed
     after the version is recorded failed, so no run can take it for the version's any more."""
@@ -127,7 +127,7 @@ def ingest_dataset(version_id: str) -> VersionStatus:
             else f"ingestion failed: {exc}"
         )
         if record_failed(version_id, reason, not isinstance(exc, UploadMissingError)):
-            _remove_unrecorded_parquet(target.parquet_key)
+            remove_unrecorded_parquet(target.parquet_key)
         emit(
             DATASET_FAILED,
             "dataset",

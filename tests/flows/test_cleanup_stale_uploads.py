@@ -272,7 +272,7 @@ def test_a_version_whose_run_crashed_gets_a_new_run(
 
 
 @default_store_only
-def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run(
+def test_a_version_whose_runs_keep_crashing_is_failed_and_leaves_no_parquet_file(
     state: LifecycleState,
 ) -> None:
     confirmed = state.confirmed_upload(VersionStatus.PENDING)
@@ -282,6 +282,7 @@ def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run
         assert run_id is not None
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(UUID(run_id), Crashed(), force=True)
+    state.put(state.version(confirmed.version_id).parquet_key)  # a crashed run uploaded it
     report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
     version = state.version(confirmed.version_id)
     assert version.status == "failed"
@@ -289,6 +290,7 @@ def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run
     assert state.upload(confirmed.upload_id).reserved_bytes == 0
     assert state.store.keys() == [confirmed.temp_key]  # kept for inspection, as on any failure
     assert (report.ingestions_restarted, report.ingestions_given_up) == (0, 1)
+    assert_consistent(state.store.block)  # no Parquet file left behind
 
 
 @default_store_only
