@@ -36,11 +36,18 @@ class PurgeReport:
 
 def _purge_failed_uploads(cutoff: datetime, now: datetime) -> int:
     """Removes each failed version's kept upload written before `cutoff`, marking the upload
-    `purged` first (only while its version is still failed, so a re-run is never robbed)."""
+    `purged` first (only while its version is still failed, so a re-run is never robbed).
+
+    A kept upload already gone from the store (removed by the bucket's lifecycle rule on
+    `uploads/temp/`, or never kept: a tombstone) is marked `purged` whatever its age: nothing
+    is left to keep, and its bytes leave the ledger instead of being charged forever."""
     purged = 0
     for upload in find_kept_failed_uploads():
         info = head_object(upload.temp_key)
-        if info is None or info.tombstone or info.last_modified >= cutoff:
+        if info is None or info.tombstone:
+            purged += mark_purged(upload.upload_id)
+            continue
+        if info.last_modified >= cutoff:
             continue
         if mark_purged(upload.upload_id) and _free_upload_key(upload, now):
             purged += 1
