@@ -162,6 +162,18 @@ def write_tombstone(bucket: S3Bucket, key: str) -> None:
     )
 
 
+def free_upload_key(bucket: S3Bucket, key: str, urls_expire_at: datetime, now: datetime) -> bool:
+    """Frees a used upload's temp key: deleted once every URL for it expired (`urls_expire_at`,
+    the upload's `expires_at`), else replaced by a tombstone so they stay refused (412) until
+    `cleanup-stale-uploads` removes it. True if the key held data (not a tombstone, not empty)."""
+    info = head_object(bucket, key)
+    if urls_expire_at <= now:
+        s3_client(bucket).delete_object(Bucket=bucket.bucket_name, Key=key)
+    else:
+        write_tombstone(bucket, key)
+    return info is not None and not info.tombstone
+
+
 def read_object(bucket: S3Bucket, key: str, max_bytes: int = SMALL_OBJECT_LIMIT) -> bytes | None:
     """The whole body of a small object (metadata JSON), or None if there is no such key.
 

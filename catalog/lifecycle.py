@@ -271,6 +271,13 @@ def kept_failed_uploads(session: Session) -> list[KeptUpload]:
     return [KeptUpload(*row) for row in rows]
 
 
+def urls_expire_at(session: Session, temp_key: str) -> datetime | None:
+    """When the URLs of the upload of `temp_key` stop being valid (None: no upload names it)."""
+    return session.execute(
+        select(Upload.expires_at).where(Upload.temp_key == temp_key)
+    ).scalar_one_or_none()
+
+
 def mark_upload_purged(session: Session, upload_id: str) -> bool:
     """failed -> purged, only while its version is still failed (not being redone) and not
     deleted (its delete moves the object): the kept object may then be removed, and leaves the

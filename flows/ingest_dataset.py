@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,9 @@ from tasks.records import (
 from tasks.storage import (
     delete_object,
     download_file,
+    free_upload_key,
     head_object,
     upload_file_once,
-    write_tombstone,
 )
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
@@ -112,7 +113,7 @@ def ingest_dataset(version_id: str) -> VersionStatus:
             return target.status
     if target.status == VersionStatus.READY:
         # Finish what a run that stopped right after recording may have left: the temp object.
-        write_tombstone(target.temp_key)
+        free_upload_key(target.temp_key, target.urls_expire_at, datetime.now(UTC))
         logger.info("version %s is already ready; nothing to do", version_id)
         return VersionStatus.READY
     related: dict[ResourceKind, str] = {"version": version_id, "upload": target.upload_id}
@@ -137,9 +138,9 @@ def ingest_dataset(version_id: str) -> VersionStatus:
         )
         logger.error("version %s failed: %s", version_id, reason)
         raise
-    # Not deleted: the upload URL may still be valid and would write the key again. The
-    # tombstone keeps it occupied (the URL answers 412); cleanup removes it once it expired.
-    write_tombstone(target.temp_key)
+    # While the upload URL may still be valid it would write the key again: a tombstone keeps
+    # it occupied (the URL answers 412) until cleanup removes it; deleted once it expired.
+    free_upload_key(target.temp_key, target.urls_expire_at, datetime.now(UTC))
     if not recorded:  # another run recorded it first and announced it
         return VersionStatus.READY
     create_markdown_artifact(

@@ -169,6 +169,21 @@ def test_an_ingested_uploads_own_bytes_left_behind_also_stay_until_its_urls_expi
 
 
 @default_store_only
+def test_a_rerun_of_a_ready_version_frees_its_key_once_the_urls_expired(
+    state: LifecycleState,
+) -> None:
+    """Bytes an ingestion left at the temp key after recording, its URLs expired since: the
+    re-run frees the key (the rule of every used upload key), leaving no tombstone behind."""
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
+    assert ingest_dataset(str(confirmed.version_id)) == "ready"
+    state.put(confirmed.temp_key)
+    state.set_upload(confirmed.upload_id, expires_at=datetime.now(UTC) - timedelta(hours=2))
+    assert ingest_dataset(str(confirmed.version_id)) == "ready"
+    assert state.store.keys("uploads/temp/") == []
+    assert_consistent(state.store.block)
+
+
+@default_store_only
 @pytest.mark.parametrize("closed_as", [UploadStatus.ABORTED, UploadStatus.REJECTED])
 def test_a_stray_temp_object_of_a_closed_upload_is_removed(
     state: LifecycleState, closed_as: UploadStatus
