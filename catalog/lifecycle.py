@@ -224,6 +224,24 @@ def unfinished_versions(session: Session, created_before: datetime) -> list[Unfi
     return [UnfinishedVersion(*row) for row in rows]
 
 
+def unannounced_runs(session: Session, created_before: datetime) -> list[tuple[str, str]]:
+    """(version id, recorded run id) of each version created before `created_before` whose
+    ingestion run exists but whose upload was never announced (`confirmed_at` NULL): the
+    confirm created the run and stopped before claiming the announcement."""
+    rows = session.execute(
+        select(DatasetVersion.id, DatasetVersion.flow_run_id)
+        .join(Upload, Upload.id == DatasetVersion.upload_id)
+        .where(
+            DatasetVersion.flow_run_id.is_not(None),
+            DatasetVersion.created_at < created_before,
+            Upload.status != UploadStatus.PENDING,
+            Upload.confirmed_at.is_(None),
+        )
+        .order_by(DatasetVersion.created_at)
+    ).all()
+    return [(version_id, str(run_id)) for version_id, run_id in rows]
+
+
 def record_restarted_run(
     session: Session, version_id: str, previous_run_id: str | None, flow_run_id: str
 ) -> bool:

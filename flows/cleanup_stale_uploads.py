@@ -23,6 +23,7 @@ from tasks.deletion import find_unfinished_deletes, finish_delete
 from tasks.lifecycle import (
     expire_uploads,
     find_stray_temp_objects,
+    find_unannounced_runs,
     find_unfinished_versions,
     find_unowned_multipart,
     give_up_ingestion,
@@ -53,6 +54,7 @@ class CleanupReport:
     ingestions_restarted: int
     ingestions_given_up: int
     deletes_finished: int = 0
+    uploads_announced: int = 0
 
     def markdown(self) -> str:
         rows = "\n".join(f"| {name.replace('_', ' ')} | {n} |" for name, n in asdict(self).items())
@@ -140,15 +142,24 @@ def _finish_deletes() -> int:
     return finished
 
 
-def _announce_if_never_announced(version_id: str, run_id: str) -> None:
+def _announce_if_never_announced(version_id: str, run_id: str) -> bool:
     """A confirm that stopped before creating the run (API killed, orchestrator down and never
     confirmed again) never announced the upload: the run that cleanup starts is announced in
-    its place, exactly once (the same claim as the API's confirm)."""
+    its place, exactly once (the same claim as the API's confirm). True if announced now."""
     announcement = claim_announcement_of(version_id)
-    if announcement is not None:
-        announce_upload_confirmed(
-            announcement.upload_id, announcement.dataset_id, version_id, run_id
-        )
+    if announcement is None:
+        return False
+    announce_upload_confirmed(announcement.upload_id, announcement.dataset_id, version_id, run_id)
+    return True
+
+
+def _announce_missed(created_before: datetime) -> int:
+    """A confirm that created the run but stopped before claiming the announcement: its
+    version's recorded run is announced in its place, once the confirm had time to do it."""
+    return sum(
+        _announce_if_never_announced(version_id, run_id)
+        for version_id, run_id in find_unannounced_runs(created_before)
+    )
 
 
 # Asking Prefect about runs and starting them: flow-level steps (tasks sit below deployments).
@@ -198,9 +209,17 @@ def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
     aborted += _abort_unowned_multipart(stale_before)
     strays = _remove_strays(stale_before, now)
     restarted, given_up = _restart_stuck_ingestions(now - CONFIRM_SETTLING)
+    announced = _announce_missed(now - CONFIRM_SETTLING)
     deletes = _finish_deletes()
     report = CleanupReport(
-        expired, temp_deleted, aborted, strays, restarted, given_up, deletes_finished=deletes
+        expired,
+        temp_deleted,
+        aborted,
+        strays,
+        restarted,
+        given_up,
+        deletes_finished=deletes,
+        uploads_announced=announced,
     )
     create_markdown_artifact(
         key="cleanup-stale-uploads",

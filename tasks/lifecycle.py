@@ -17,6 +17,7 @@ from catalog.lifecycle import (
     mark_upload_purged,
     record_restarted_run,
     stray_temp_objects,
+    unannounced_runs,
     unfinished_versions,
     unowned_multipart_uploads,
 )
@@ -52,6 +53,12 @@ def find_stray_temp_objects(
 def find_unfinished_versions(created_before: datetime) -> list[UnfinishedVersion]:
     with catalog_session() as session:
         return unfinished_versions(session, created_before)
+
+
+@task(task_run_name="find-unannounced-runs", **CATALOG_RETRIES)
+def find_unannounced_runs(created_before: datetime) -> list[tuple[str, str]]:
+    with catalog_session() as session:
+        return unannounced_runs(session, created_before)
 
 
 @task(task_run_name="record-run-{version_id}", **CATALOG_RETRIES)

@@ -253,6 +253,24 @@ def test_a_version_whose_confirm_never_started_its_run_is_announced_once(
 
 
 @default_store_only
+def test_a_run_whose_confirm_stopped_before_announcing_is_announced_once(
+    state: LifecycleState,
+) -> None:
+    """The API created and recorded the run, then stopped before claiming the announcement:
+    cleanup announces the recorded run (`automl.upload.confirmed`), and never again."""
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
+    run_id = start_ingestion(str(confirmed.version_id))  # as confirm does; nothing runs it
+    state.set_version(confirmed.version_id, flow_run_id=run_id)
+    report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    [event] = _announced(confirmed.upload_id)
+    assert event["payload"]["flow_run_id"] == run_id
+    assert (report.uploads_announced, report.ingestions_restarted) == (1, 0)
+    again, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    assert again.uploads_announced == 0
+    assert state.upload(confirmed.upload_id).confirmed_at is not None
+
+
+@default_store_only
 def test_a_pending_version_with_a_scheduled_run_is_left_alone(state: LifecycleState) -> None:
     confirmed = state.confirmed_upload(VersionStatus.PENDING)
     run_id = start_ingestion(str(confirmed.version_id))  # as confirm does; nothing runs it
