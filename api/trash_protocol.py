@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from botocore.exceptions import BotoCoreError, ClientError
 from prefect_aws import S3Bucket
 
 from api.deps import AuthenticatedUser
 from api.schemas import TrashPurgeResponse, UsageByCategory, UsageResponse
-from blocks.objects import delete_object, write_tombstone
+from blocks.objects import delete_object, free_upload_key
 from catalog.database import Catalog
 from catalog.deletion import claim_kept_upload, forget_purged, purgeable_trash
+from catalog.lifecycle import urls_expire_at
 from catalog.tables import utcnow
 from catalog.uploads import reserved_bytes
 from catalog.usage import CategoryBytes, stored_usage
@@ -40,12 +43,12 @@ def read_usage(catalog: Catalog, user: AuthenticatedUser) -> UsageResponse:
     )
 
 
-def _remove(storage: S3Bucket, location: str) -> None:
-    """Removes a trash object for good. A kept upload's temp key gets a tombstone instead: its
-    URL may still be valid (single-use URLs, docs/spec.md §3.2); `cleanup-stale-uploads`
-    removes the tombstone once the URL expired."""
+def _remove(storage: S3Bucket, location: str, urls_expire_at: datetime | None) -> None:
+    """Removes a trash object for good. A kept upload's temp key is freed by the rule of every
+    used upload key (`blocks.objects.free_upload_key`): a tombstone while its URLs may still be
+    valid (single-use URLs, docs/spec.md §3.2), removed once they expired."""
     if location.startswith(TEMP_UPLOADS_PREFIX):
-        write_tombstone(storage, location)
+        free_upload_key(storage, location, urls_expire_at or utcnow(), utcnow())
     else:
         delete_object(storage, location)
 
@@ -69,7 +72,8 @@ def purge_trash(
             with catalog.session() as session:
                 if not claim_kept_upload(session, item.key):
                     continue  # its version is being ingested again
-            _remove(storage, item.location)
+                expiry = urls_expire_at(session, item.location)
+            _remove(storage, item.location, expiry)
         except (ClientError, BotoCoreError) as exc:
             raise TrashPurgeStoppedError(
                 f"purged {purged} of {len(items)} trash objects ({freed:,} bytes) before "

@@ -116,12 +116,18 @@ class ObjectInfo:
     etag: str
     content_type: str | None
     last_modified: datetime
-    tombstone: bool = False  # a zero-byte placeholder, never data (see `write_tombstone`)
+    tombstone: bool = False  # a zero-byte placeholder, never data (see `is_tombstone`)
 
 
 def _is_missing(exc: ClientError) -> bool:
     code = exc.response.get("Error", {}).get("Code")
     return code in {"404", "NoSuchKey", "NotFound"}
+
+
+def is_tombstone(size: int, metadata: dict[str, str]) -> bool:
+    """A tombstone (`write_tombstone`) holds no bytes and carries its metadata; both are
+    required: an object with bytes is data whatever metadata a client set on it."""
+    return size == 0 and metadata.items() >= TOMBSTONE_METADATA.items()
 
 
 def head_object(bucket: S3Bucket, key: str) -> ObjectInfo | None:
@@ -132,13 +138,14 @@ def head_object(bucket: S3Bucket, key: str) -> ObjectInfo | None:
         if _is_missing(exc):
             return None
         raise
+    size = int(head["ContentLength"])
     return ObjectInfo(
         key=key,
-        size=int(head["ContentLength"]),
+        size=size,
         etag=str(head["ETag"]).strip('"'),
         content_type=head.get("ContentType"),
         last_modified=head["LastModified"],
-        tombstone=head.get("Metadata", {}).items() >= TOMBSTONE_METADATA.items(),
+        tombstone=is_tombstone(size, head.get("Metadata", {})),
     )
 
 
@@ -160,6 +167,18 @@ def write_tombstone(bucket: S3Bucket, key: str) -> None:
     s3_client(bucket).put_object(
         Bucket=bucket.bucket_name, Key=key, Body=b"", Metadata=dict(TOMBSTONE_METADATA)
     )
+
+
+def free_upload_key(bucket: S3Bucket, key: str, urls_expire_at: datetime, now: datetime) -> bool:
+    """Frees a used upload's temp key: deleted once every URL for it expired (`urls_expire_at`,
+    the upload's `expires_at`), else replaced by a tombstone so they stay refused (412) until
+    `cleanup-stale-uploads` removes it. True if the key held data (not a tombstone, not empty)."""
+    info = head_object(bucket, key)
+    if urls_expire_at <= now:
+        s3_client(bucket).delete_object(Bucket=bucket.bucket_name, Key=key)
+    else:
+        write_tombstone(bucket, key)
+    return info is not None and not info.tombstone
 
 
 def read_object(bucket: S3Bucket, key: str, max_bytes: int = SMALL_OBJECT_LIMIT) -> bytes | None:

@@ -93,6 +93,7 @@ class IngestionTarget:
     parquet_key: str
     raw_size_bytes: int
     flow_run_id: str | None
+    urls_expire_at: datetime  # the upload's `expires_at`: until then its temp key stays occupied
 
 
 def ingestion_target(session: Session, version_id: str) -> IngestionTarget:
@@ -115,6 +116,7 @@ def ingestion_target(session: Session, version_id: str) -> IngestionTarget:
         parquet_key=version.parquet_key,
         raw_size_bytes=version.raw_size_bytes,
         flow_run_id=version.flow_run_id,
+        urls_expire_at=upload.expires_at,
     )
 
 

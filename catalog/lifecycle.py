@@ -12,7 +12,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from catalog.database import in_chunks
-from catalog.tables import DatasetVersion, Upload
+from catalog.tables import DatasetVersion, StoredObject, Upload
 from catalog.usage import forget_object
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.listings import ListedObject, OpenMultipart
@@ -35,6 +35,9 @@ STRAY_UPLOAD_STATES = frozenset(
 )
 # Version states whose ingestion may still read the temp object: never touched.
 UNFINISHED_VERSION_STATES = (VersionStatus.PENDING, VersionStatus.INGESTING)
+# Ledger states of a temp key holding bytes still counted for the user: a failed version's kept
+# upload, or one a delete has yet to move under `deleted/`. Never touched.
+HELD_LEDGER_STATES = (ObjectState.KEPT, ObjectState.DELETING)
 
 
 @dataclass(frozen=True)
@@ -96,15 +99,22 @@ class TempOwner:
     version_status: VersionStatus | None
     expires_at: datetime  # when its URLs stop being valid
     version_deleted: bool
+    ledger_state: ObjectState | None  # of the ledger row at the temp key, if any
 
-    def closed(self) -> bool:
-        """Nothing will read the temp object: the upload was closed, or its failed version was
-        deleted (its kept object moved under `deleted/`)."""
-        if self.version_status in UNFINISHED_VERSION_STATES:
+    def closed(self, size: int) -> bool:
+        """Nothing will read the temp object (of `size` bytes): the upload was closed, or its
+        failed version was deleted and the object is the empty tombstone its move left.
+
+        A delete is recorded before its objects move: until then the kept upload is the only
+        copy (its ledger row `kept` or `deleting`), whatever the version's `deleted_at` says."""
+        if (
+            self.version_status in UNFINISHED_VERSION_STATES
+            or self.ledger_state in HELD_LEDGER_STATES
+        ):
             return False
-        return self.status in STRAY_UPLOAD_STATES or (
-            self.status == UploadStatus.FAILED and self.version_deleted
-        )
+        if self.status in STRAY_UPLOAD_STATES:
+            return True
+        return self.status == UploadStatus.FAILED and self.version_deleted and size == 0
 
 
 def temp_owners(session: Session, keys: Iterable[str]) -> dict[str, TempOwner]:
@@ -123,12 +133,14 @@ def temp_owners(session: Session, keys: Iterable[str]) -> dict[str, TempOwner]:
                 DatasetVersion.status,
                 Upload.expires_at,
                 DatasetVersion.deleted_at,
+                StoredObject.state,
             )
             .outerjoin(DatasetVersion, DatasetVersion.upload_id == Upload.id)
+            .outerjoin(StoredObject, StoredObject.key == Upload.temp_key)
             .where(Upload.id.in_(chunk))
         ).all()
         for row in rows:
-            owner = TempOwner(*row[:-1], version_deleted=row[-1] is not None)
+            owner = TempOwner(*row[:-2], version_deleted=row[-2] is not None, ledger_state=row[-1])
             owners[owner.temp_key] = owner
     return owners
 
@@ -142,8 +154,8 @@ def stray_temp_objects(
     (`expires_at` before `now`; until then it keeps the key occupied, see
     `STRAY_UPLOAD_STATES`); or an object no upload record names, older than `orphaned_before`
     (the longest an upload stays open), so a record being created is never raced. Never stray:
-    the object of a pending or confirmed upload, of a failed one whose version is not deleted,
-    or of a version still pending or ingesting.
+    the object of a pending or confirmed upload, of a failed one whose version is not deleted
+    (or not yet moved by its delete), or of a version still pending or ingesting.
     """
     owners = temp_owners(session, (item.key for item in objects))
     strays: list[str] = []
@@ -153,7 +165,7 @@ def stray_temp_objects(
             if item.last_modified < orphaned_before:
                 strays.append(item.key)
             continue
-        if owner.closed() and owner.expires_at <= now:
+        if owner.closed(item.size) and owner.expires_at <= now:
             strays.append(item.key)
     return strays
 
@@ -206,6 +218,24 @@ def unfinished_versions(session: Session, created_before: datetime) -> list[Unfi
     return [UnfinishedVersion(*row) for row in rows]
 
 
+def unannounced_runs(session: Session, created_before: datetime) -> list[tuple[str, str]]:
+    """(version id, recorded run id) of each version created before `created_before` whose
+    ingestion run exists but whose upload was never announced (`confirmed_at` NULL): the
+    confirm created the run and stopped before claiming the announcement."""
+    rows = session.execute(
+        select(DatasetVersion.id, DatasetVersion.flow_run_id)
+        .join(Upload, Upload.id == DatasetVersion.upload_id)
+        .where(
+            DatasetVersion.flow_run_id.is_not(None),
+            DatasetVersion.created_at < created_before,
+            Upload.status != UploadStatus.PENDING,
+            Upload.confirmed_at.is_(None),
+        )
+        .order_by(DatasetVersion.created_at)
+    ).all()
+    return [(version_id, str(run_id)) for version_id, run_id in rows]
+
+
 def record_restarted_run(
     session: Session, version_id: str, previous_run_id: str | None, flow_run_id: str
 ) -> bool:
@@ -239,21 +269,38 @@ class KeptUpload:
 
 
 def kept_failed_uploads(session: Session) -> list[KeptUpload]:
+    """Those of versions not deleted: a deleted version's kept upload is its delete's to move
+    under `deleted/`, and purged from there."""
     rows = session.execute(
         select(Upload.id, Upload.temp_key, Upload.expires_at)
         .join(DatasetVersion, DatasetVersion.upload_id == Upload.id)
-        .where(Upload.status == UploadStatus.FAILED, DatasetVersion.status == VersionStatus.FAILED)
+        .where(
+            Upload.status == UploadStatus.FAILED,
+            DatasetVersion.status == VersionStatus.FAILED,
+            DatasetVersion.deleted_at.is_(None),
+        )
     ).all()
     return [KeptUpload(*row) for row in rows]
 
 
+def urls_expire_at(session: Session, temp_key: str) -> datetime | None:
+    """When the URLs of the upload of `temp_key` stop being valid (None: no upload names it)."""
+    return session.execute(
+        select(Upload.expires_at).where(Upload.temp_key == temp_key)
+    ).scalar_one_or_none()
+
+
 def mark_upload_purged(session: Session, upload_id: str) -> bool:
-    """failed -> purged, only while its version is still failed (not being redone): the kept
-    object may then be removed, and leaves the ledger (and the user's quota). False if the
-    version moved on."""
+    """failed -> purged, only while its version is still failed (not being redone) and not
+    deleted (its delete moves the object): the kept object may then be removed, and leaves the
+    ledger (and the user's quota). False if the version moved on."""
     still_failed = (
         select(DatasetVersion.id)
-        .where(DatasetVersion.upload_id == upload_id, DatasetVersion.status == VersionStatus.FAILED)
+        .where(
+            DatasetVersion.upload_id == upload_id,
+            DatasetVersion.status == VersionStatus.FAILED,
+            DatasetVersion.deleted_at.is_(None),
+        )
         .exists()
     )
     result = session.execute(

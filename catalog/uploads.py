@@ -8,7 +8,7 @@ the first write, so the reads that follow see every committed reservation).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, func, or_, select, update
@@ -28,18 +28,10 @@ from core.keys import upload_extension
 from core.settings import Settings, Tier
 from core.statuses import ObjectState, UploadStatus
 
-# A multipart upload of a large file takes longer than one URL lives: it stays open (and keeps
-# its reservation) at least this long; each part URL still expires after the presign lifetime.
-MULTIPART_UPLOAD_WINDOW = timedelta(hours=24)
-# After its URLs expire, an upload can still be confirmed this long (a PUT that started in time).
-CONFIRM_GRACE = timedelta(hours=1)
-
-
-def longest_upload_lifetime(presign_expires_seconds: int) -> timedelta:
-    """The longest an upload can stay open (receive bytes or be confirmed) after it was asked for:
-    an object or multipart upload older than this belongs to no open upload."""
-    lifetime = max(timedelta(seconds=presign_expires_seconds), MULTIPART_UPLOAD_WINDOW)
-    return lifetime + CONFIRM_GRACE
+# Re-exported for the API and the flows; defined once in core (the settings check them too).
+from core.upload_windows import CONFIRM_GRACE as CONFIRM_GRACE
+from core.upload_windows import MULTIPART_UPLOAD_WINDOW as MULTIPART_UPLOAD_WINDOW
+from core.upload_windows import longest_upload_lifetime as longest_upload_lifetime
 
 
 def _lock_user(session: Session, user_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,11 +21,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigurationError
+from core.upload_windows import longest_upload_lifetime
 
 MiB = 1024**2
 GiB = 1024**3
 TiB = 1024**4
 
+# AUTOML_TEMP_RETENTION_DAYS exceeds AUTOML_DELETED_RETENTION_DAYS by at least this.
+TEMP_RETENTION_MARGIN_DAYS = 2
 MAX_PRESIGN_EXPIRES_SECONDS = 604_800  # SigV4 presigned URLs cannot live longer than 7 days.
 
 
@@ -82,7 +86,7 @@ class Settings(BaseSettings):
     multipart_threshold_bytes: int = Field(
         default=100 * MiB, alias="AUTOML_MULTIPART_THRESHOLD_BYTES", ge=5 * MiB, le=5 * GiB
     )
-    temp_retention_days: int = Field(default=30, alias="AUTOML_TEMP_RETENTION_DAYS", ge=1, le=3650)
+    temp_retention_days: int = Field(default=32, alias="AUTOML_TEMP_RETENTION_DAYS", ge=1, le=3650)
     deleted_retention_days: int = Field(
         default=30, alias="AUTOML_DELETED_RETENTION_DAYS", ge=1, le=3650
     )
@@ -132,14 +136,16 @@ class Settings(BaseSettings):
     @field_validator("temp_retention_days")
     @classmethod
     def _temp_outlives_upload_urls(cls, value: int, info: ValidationInfo) -> int:
-        """The bucket's rule must not remove a used upload's tombstone while its URL may still
-        be valid (the URL's lifetime plus the one-hour confirm grace): the URL would write
-        again (single-use URLs, docs/spec.md §3.2)."""
+        """The bucket's rule must not remove a used upload's tombstone while any of its URLs may
+        still be valid (the longest an upload stays open: its URLs' lifetime or the multipart
+        window, plus the confirm grace): the URL would write again (single-use URLs,
+        docs/spec.md §3.2)."""
         presign = info.data.get("presign_expires_seconds")
-        if presign is not None and value * 86_400 < presign + 3_600:
+        if presign is not None and timedelta(days=value) < longest_upload_lifetime(presign):
             raise ValueError(
-                "must be at least AUTOML_PRESIGN_EXPIRES_SECONDS plus one hour, so used "
-                "upload URLs stay refused until they expire"
+                "must cover the longest an upload stays open (AUTOML_PRESIGN_EXPIRES_SECONDS "
+                "or the 24-hour multipart window, plus one hour), so used upload URLs stay "
+                "refused until they expire"
             )
         return value
 
@@ -156,6 +162,20 @@ class Settings(BaseSettings):
         except ArgumentError as exc:
             raise ValueError("not a SQLAlchemy database URL") from exc
         return value
+
+    @model_validator(mode="after")
+    def _purge_before_temp_expiry(self) -> Settings:
+        """A failed version's kept upload is the user's trash until `purge-deleted` (daily)
+        removes it after AUTOML_DELETED_RETENTION_DAYS; the bucket's rule on `uploads/temp/`
+        must not remove it first. Two days more leave room for one daily purge run and for the
+        store rounding expiry to midnight UTC."""
+        if self.temp_retention_days < self.deleted_retention_days + TEMP_RETENTION_MARGIN_DAYS:
+            raise ValueError(
+                "AUTOML_TEMP_RETENTION_DAYS must be at least AUTOML_DELETED_RETENTION_DAYS plus "
+                f"{TEMP_RETENTION_MARGIN_DAYS}, so purge-deleted removes failed uploads' kept "
+                "files before the bucket's rule does"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tiers_consistent(self) -> Settings:

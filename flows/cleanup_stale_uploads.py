@@ -15,6 +15,7 @@ from catalog.uploads import longest_upload_lifetime
 from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.settings import get_settings
+from flows.ingest_dataset import remove_unrecorded_parquet
 from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live
 from tasks.announcements import claim_announcement_of
@@ -22,6 +23,7 @@ from tasks.deletion import find_unfinished_deletes, finish_delete
 from tasks.lifecycle import (
     expire_uploads,
     find_stray_temp_objects,
+    find_unannounced_runs,
     find_unfinished_versions,
     find_unowned_multipart,
     give_up_ingestion,
@@ -52,6 +54,7 @@ class CleanupReport:
     ingestions_restarted: int
     ingestions_given_up: int
     deletes_finished: int = 0
+    uploads_announced: int = 0
 
     def markdown(self) -> str:
         rows = "\n".join(f"| {name.replace('_', ' ')} | {n} |" for name, n in asdict(self).items())
@@ -94,7 +97,9 @@ def _remove_strays(orphaned_before: datetime, now: datetime) -> int:
 def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
     """Starts a run for each version `pending` or `ingesting` whose recorded run is missing or
     ended (crashed, cancelled, failed before recording anything). A live run is left alone, and
-    so is a version confirmed in the last few minutes (its confirm is starting its run)."""
+    so is a version confirmed in the last few minutes (its confirm is starting its run). A
+    version given up on is failed, and its Parquet file, if a crashed run uploaded one, removed
+    as `ingest-dataset` does on failure."""
     logger = get_run_logger()
     restarted = given_up = 0
     for version in find_unfinished_versions(created_before):
@@ -102,11 +107,13 @@ def _restart_stuck_ingestions(created_before: datetime) -> tuple[int, int]:
             continue
         run_id = start_ingestion_again(version.version_id)
         if run_id is None:
-            give_up_ingestion(
+            parquet_key = give_up_ingestion(
                 version.version_id,
                 f"ingestion did not finish after {MAX_INGESTION_RUNS} runs "
                 "(each ended without a result); upload the file again",
             )
+            if parquet_key is not None:  # a failed version leaves no Parquet file
+                remove_unrecorded_parquet(parquet_key)
             given_up += 1
             continue
         _announce_if_never_announced(version.version_id, run_id)
@@ -135,15 +142,24 @@ def _finish_deletes() -> int:
     return finished
 
 
-def _announce_if_never_announced(version_id: str, run_id: str) -> None:
+def _announce_if_never_announced(version_id: str, run_id: str) -> bool:
     """A confirm that stopped before creating the run (API killed, orchestrator down and never
     confirmed again) never announced the upload: the run that cleanup starts is announced in
-    its place, exactly once (the same claim as the API's confirm)."""
+    its place, exactly once (the same claim as the API's confirm). True if announced now."""
     announcement = claim_announcement_of(version_id)
-    if announcement is not None:
-        announce_upload_confirmed(
-            announcement.upload_id, announcement.dataset_id, version_id, run_id
-        )
+    if announcement is None:
+        return False
+    announce_upload_confirmed(announcement.upload_id, announcement.dataset_id, version_id, run_id)
+    return True
+
+
+def _announce_missed(created_before: datetime) -> int:
+    """A confirm that created the run but stopped before claiming the announcement: its
+    version's recorded run is announced in its place, once the confirm had time to do it."""
+    return sum(
+        _announce_if_never_announced(version_id, run_id)
+        for version_id, run_id in find_unannounced_runs(created_before)
+    )
 
 
 # Asking Prefect about runs and starting them: flow-level steps (tasks sit below deployments).
@@ -193,9 +209,17 @@ def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
     aborted += _abort_unowned_multipart(stale_before)
     strays = _remove_strays(stale_before, now)
     restarted, given_up = _restart_stuck_ingestions(now - CONFIRM_SETTLING)
+    announced = _announce_missed(now - CONFIRM_SETTLING)
     deletes = _finish_deletes()
     report = CleanupReport(
-        expired, temp_deleted, aborted, strays, restarted, given_up, deletes_finished=deletes
+        expired,
+        temp_deleted,
+        aborted,
+        strays,
+        restarted,
+        given_up,
+        deletes_finished=deletes,
+        uploads_announced=announced,
     )
     create_markdown_artifact(
         key="cleanup-stale-uploads",

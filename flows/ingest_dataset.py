@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,9 @@ from tasks.records import (
 from tasks.storage import (
     delete_object,
     download_file,
+    free_upload_key,
     head_object,
     upload_file_once,
-    write_tombstone,
 )
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
@@ -76,7 +77,7 @@ def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
     return _outcome(raw.sha256, stored.sha256, stored.size, profile)
 
 
-def _remove_unrecorded_parquet(parquet_key: str) -> None:
+def remove_unrecorded_parquet(parquet_key: str) -> None:
     """A version that ends failed keeps no Parquet file: one this run (or an earlier one)
     uploaded before its record failed would be an orphan that nothing counts or lists. Removed
     after the version is recorded failed, so no run can take it for the version's any more."""
@@ -104,9 +105,15 @@ def ingest_dataset(version_id: str) -> VersionStatus:
     ):
         logger.info("version %s is being ingested by run %s", version_id, target.flow_run_id)
         return VersionStatus.INGESTING
-    if target.status == VersionStatus.READY or not record_ingesting(version_id, this_run):
+    if target.status != VersionStatus.READY and not record_ingesting(version_id, this_run):
+        target = load_ingestion_target(version_id)  # ready meanwhile, or deleted
+        if target.status != VersionStatus.READY:
+            # Deleted: its kept upload (if any) is its delete's to move; never overwritten here.
+            logger.info("version %s was deleted; nothing to do", version_id)
+            return target.status
+    if target.status == VersionStatus.READY:
         # Finish what a run that stopped right after recording may have left: the temp object.
-        write_tombstone(target.temp_key)
+        free_upload_key(target.temp_key, target.urls_expire_at, datetime.now(UTC))
         logger.info("version %s is already ready; nothing to do", version_id)
         return VersionStatus.READY
     related: dict[ResourceKind, str] = {"version": version_id, "upload": target.upload_id}
@@ -121,7 +128,7 @@ def ingest_dataset(version_id: str) -> VersionStatus:
             else f"ingestion failed: {exc}"
         )
         if record_failed(version_id, reason, not isinstance(exc, UploadMissingError)):
-            _remove_unrecorded_parquet(target.parquet_key)
+            remove_unrecorded_parquet(target.parquet_key)
         emit(
             DATASET_FAILED,
             "dataset",
@@ -131,9 +138,9 @@ def ingest_dataset(version_id: str) -> VersionStatus:
         )
         logger.error("version %s failed: %s", version_id, reason)
         raise
-    # Not deleted: the upload URL may still be valid and would write the key again. The
-    # tombstone keeps it occupied (the URL answers 412); cleanup removes it once it expired.
-    write_tombstone(target.temp_key)
+    # While the upload URL may still be valid it would write the key again: a tombstone keeps
+    # it occupied (the URL answers 412) until cleanup removes it; deleted once it expired.
+    free_upload_key(target.temp_key, target.urls_expire_at, datetime.now(UTC))
     if not recorded:  # another run recorded it first and announced it
         return VersionStatus.READY
     create_markdown_artifact(

@@ -10,12 +10,11 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
-from catalog.lifecycle import KeptUpload
 from core.keys import DELETED_PREFIX
 from core.settings import get_settings
 from tasks.deletion import record_purged
 from tasks.lifecycle import find_kept_failed_uploads, mark_purged
-from tasks.storage import delete_object, head_object, list_objects, write_tombstone
+from tasks.storage import delete_object, free_upload_key, head_object, list_objects
 
 
 @dataclass(frozen=True)
@@ -36,13 +35,22 @@ class PurgeReport:
 
 def _purge_failed_uploads(cutoff: datetime, now: datetime) -> int:
     """Removes each failed version's kept upload written before `cutoff`, marking the upload
-    `purged` first (only while its version is still failed, so a re-run is never robbed)."""
+    `purged` first (only while its version is still failed, so a re-run is never robbed).
+
+    A kept upload already gone from the store (removed by the bucket's lifecycle rule on
+    `uploads/temp/`, or never kept: a tombstone) is marked `purged` whatever its age: nothing
+    is left to keep, and its bytes leave the ledger instead of being charged forever."""
     purged = 0
     for upload in find_kept_failed_uploads():
         info = head_object(upload.temp_key)
-        if info is None or info.tombstone or info.last_modified >= cutoff:
+        if info is None or info.tombstone:
+            purged += mark_purged(upload.upload_id)
             continue
-        if mark_purged(upload.upload_id) and _free_upload_key(upload, now):
+        if info.last_modified >= cutoff:
+            continue
+        if mark_purged(upload.upload_id) and free_upload_key(
+            upload.temp_key, upload.expires_at, now
+        ):
             purged += 1
     return purged
 
@@ -53,16 +61,6 @@ def _purge_deleted_object(key: str) -> bool:
     existed = delete_object(key)
     record_purged(key.removeprefix(DELETED_PREFIX))
     return existed
-
-
-def _free_upload_key(upload: KeptUpload, now: datetime) -> bool:
-    """Deletes the kept object, or, while the upload's URLs may still be valid (a retention
-    shorter than the presign lifetime), replaces it by a tombstone so they stay refused (412);
-    `cleanup-stale-uploads` removes the tombstone once they expired."""
-    if upload.expires_at <= now:
-        return delete_object(upload.temp_key)
-    write_tombstone(upload.temp_key)
-    return True
 
 
 @flow(name="purge-deleted", log_prints=False)

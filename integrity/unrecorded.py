@@ -66,7 +66,7 @@ def _explain_temp(inspection: Inspection, session: Session, objects: list[Listed
             )
             continue
         record = f"upload {owner.upload_id}"
-        if owner.closed():
+        if owner.closed(obj.size):
             if owner.expires_at + limits.cleanup_grace < now:
                 inspection.report(
                     FindingKind.STRAY_TEMP_OBJECT,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from prefect import task
 
-from catalog.datasets import mark_failed
+from catalog.datasets import ingestion_target, mark_failed
 from catalog.lifecycle import (
     KeptUpload,
     StaleUpload,
@@ -17,6 +17,7 @@ from catalog.lifecycle import (
     mark_upload_purged,
     record_restarted_run,
     stray_temp_objects,
+    unannounced_runs,
     unfinished_versions,
     unowned_multipart_uploads,
 )
@@ -54,6 +55,12 @@ def find_unfinished_versions(created_before: datetime) -> list[UnfinishedVersion
         return unfinished_versions(session, created_before)
 
 
+@task(task_run_name="find-unannounced-runs", **CATALOG_RETRIES)
+def find_unannounced_runs(created_before: datetime) -> list[tuple[str, str]]:
+    with catalog_session() as session:
+        return unannounced_runs(session, created_before)
+
+
 @task(task_run_name="record-run-{version_id}", **CATALOG_RETRIES)
 def record_restart(version_id: str, previous_run_id: str | None, flow_run_id: str) -> bool:
     with catalog_session() as session:
@@ -61,11 +68,15 @@ def record_restart(version_id: str, previous_run_id: str | None, flow_run_id: st
 
 
 @task(task_run_name="give-up-version-{version_id}", **CATALOG_RETRIES)
-def give_up_ingestion(version_id: str, reason: str) -> None:
+def give_up_ingestion(version_id: str, reason: str) -> str | None:
     """Fails a version whose runs keep ending without a result: its reservation is released and
-    its temp object kept for inspection, as for any failed ingestion."""
+    its temp object kept for inspection, as for any failed ingestion. Returns the version's
+    Parquet key if it is now failed (a crashed run may have uploaded it: to be removed), else
+    None (it became ready meanwhile)."""
     with catalog_session() as session:
-        mark_failed(session, version_id, reason)
+        if not mark_failed(session, version_id, reason):
+            return None
+        return ingestion_target(session, version_id).parquet_key
 
 
 @task(task_run_name="find-kept-failed-uploads", **CATALOG_RETRIES)

@@ -9,6 +9,7 @@ failures (5xx, throttling, timeouts, dropped connections) and fail at once on 4x
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -74,6 +75,13 @@ def write_tombstone(key: str) -> None:
     """Keeps a used upload's key occupied without its bytes (see
     `blocks.objects.write_tombstone`)."""
     objects.write_tombstone(load_storage_block(), key)
+
+
+@storage_task(task_run_name="free-upload-key-{key}")
+def free_upload_key(key: str, urls_expire_at: datetime, now: datetime) -> bool:
+    """Deletes a used upload's temp key, or tombstones it while its URLs may be valid (see
+    `blocks.objects.free_upload_key`)."""
+    return objects.free_upload_key(load_storage_block(), key, urls_expire_at, now)
 
 
 @storage_task(task_run_name="list-{prefix}")

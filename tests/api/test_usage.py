@@ -5,15 +5,21 @@ purging trash at once (`DELETE /api/trash`, `DELETE /api/datasets/{id}?permanent
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from catalog.database import catalog_for
+from catalog.tables import Upload
 from flows.ingest_dataset import ingest_dataset
 from flows.render_plots import render_plots
 from flows.train_model import train_model
 from samples.generate import SAMPLE
 from tests.support.api_client import Api
+from tests.support.consistency import assert_consistent
 from tests.support.stores import Store
 from tests.support.upload_steps import confirm, error_of, upload
+
+BAD = b"\x00\x01 not a table \xff" * 10
 
 
 def stored(store: Store, prefix: str) -> int:
@@ -117,6 +123,22 @@ def test_a_failed_uploads_kept_file_counts_until_the_user_purges_it(
     assert purged.json() == {"objects_purged": 1, "bytes_freed": len(bad)}
     assert api.store.data_keys("") == []  # the used upload keys hold tombstones only
     assert usage(api)["committed_bytes"] == 0
+
+
+def test_purging_a_kept_file_whose_urls_expired_frees_its_key(api: Api) -> None:
+    """The rule of every used upload key: a tombstone only while its URLs may be valid; once
+    they expired the key is freed at once, not left for the next cleanup."""
+    upload_id = upload(api, BAD, "bad.csv")
+    ids = confirm(api, upload_id).json()
+    assert ingest_dataset(ids["version_id"], return_state=True).is_failed()
+    with catalog_for(api.settings.catalog_url).session() as session:
+        kept = session.get(Upload, upload_id)
+        assert kept is not None
+        kept.expires_at = datetime.now(UTC) - timedelta(hours=2)
+    purged = api.client.delete("/api/trash", headers=api.token())
+    assert purged.json() == {"objects_purged": 1, "bytes_freed": len(BAD)}
+    assert api.store.keys("uploads/temp/") == []
+    assert_consistent(api.store.block, api.settings)
 
 
 def test_a_permanent_delete_frees_the_bytes_at_once(api: Api) -> None:

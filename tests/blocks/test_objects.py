@@ -9,6 +9,7 @@ from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from blocks import objects
+from blocks.objects import TOMBSTONE_METADATA
 from blocks.storage import load_storage_block
 from core.listings import ListedObject, OpenMultipart
 from tests.support.stores import Store
@@ -98,3 +99,14 @@ def test_a_tombstone_replaces_the_bytes_and_is_told_from_data(bucket: Store) -> 
     tombstone = objects.head_object(storage, key)
     assert tombstone is not None and tombstone.tombstone and tombstone.size == 0
     assert objects.read_object(storage, key) == b""
+
+
+def test_bytes_carrying_the_tombstone_metadata_are_data(bucket: Store) -> None:
+    """A tombstone holds no bytes: an object with bytes is data whatever its metadata says (a
+    client may set `x-amz-meta-*` itself), so it is never taken for a removed upload."""
+    key = "uploads/temp/u.csv"
+    bucket.client.put_object(
+        Bucket=bucket.bucket_name, Key=key, Body=b"a,b\n1,2\n", Metadata=TOMBSTONE_METADATA
+    )
+    info = objects.head_object(load_storage_block(), key)
+    assert info is not None and info.size > 0 and not info.tombstone

@@ -16,7 +16,7 @@ def test_defaults_follow_the_spec() -> None:
     assert settings.presign_expires_seconds == 3600
     assert settings.multipart_threshold_bytes == 100 * MiB
     assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
-    assert settings.temp_retention_days == settings.deleted_retention_days == 30
+    assert (settings.temp_retention_days, settings.deleted_retention_days) == (32, 30)
     assert settings.runner_poll_seconds == 1
     assert settings.tier("free").max_file_bytes == 100 * MiB
     assert settings.tier("free").quota_bytes == 1 * GiB
@@ -104,13 +104,40 @@ def test_secrets_never_show_in_repr_dump_or_errors(monkeypatch: pytest.MonkeyPat
 
 
 def test_the_temp_retention_outlives_every_upload_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A used upload's tombstone must outlive its URL (single-use URLs)."""
-    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "1")
-    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", str(86_400 - 3_600))
-    assert load_settings().temp_retention_days == 1
-    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", str(86_400 - 3_599))
+    """A used upload's tombstone must outlive its URLs (single-use URLs): a part URL of a
+    multipart upload can be used for 24 hours, and the upload confirmed an hour after."""
+    monkeypatch.setenv("AUTOML_DELETED_RETENTION_DAYS", "1")
+    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "3")
+    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", str(3 * 86_400 - 3_600))
+    assert load_settings().temp_retention_days == 3
+    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", str(3 * 86_400 - 3_599))
     with pytest.raises(ConfigurationError) as raised:
         load_settings()
-    assert raised.value.message.startswith("AUTOML_TEMP_RETENTION_DAYS: must be at least")
-    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "2")
-    assert load_settings().presign_expires_seconds == 86_400 - 3_599
+    assert raised.value.message.startswith("AUTOML_TEMP_RETENTION_DAYS: must cover")
+    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "4")
+    assert load_settings().presign_expires_seconds == 3 * 86_400 - 3_599
+
+
+def test_one_day_of_temp_retention_is_refused_for_the_multipart_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """However short the URLs, a multipart upload stays open 24 hours plus the confirm grace."""
+    monkeypatch.setenv("AUTOML_DELETED_RETENTION_DAYS", "1")
+    monkeypatch.setenv("AUTOML_PRESIGN_EXPIRES_SECONDS", "60")
+    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "1")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert raised.value.message.startswith("AUTOML_TEMP_RETENTION_DAYS: must cover")
+
+
+def test_the_temp_retention_outlasts_the_deleted_retention(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daily purge frees a failed upload's kept file before the bucket's rule removes it."""
+    monkeypatch.setenv("AUTOML_DELETED_RETENTION_DAYS", "30")
+    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "31")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert "at least AUTOML_DELETED_RETENTION_DAYS plus 2" in raised.value.message
+    monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "32")
+    assert load_settings().temp_retention_days == 32

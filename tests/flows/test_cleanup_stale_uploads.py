@@ -15,13 +15,16 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.states import Crashed
 
 from catalog.database import catalog_for
+from catalog.deletion import mark_dataset_deleted
 from catalog.uploads import release_upload
 from core.events import UPLOAD_CONFIRMED
 from core.statuses import UploadStatus, VersionStatus
 from flows.cleanup_stale_uploads import CleanupReport, cleanup_stale_uploads
 from flows.ingest_dataset import ingest_dataset
+from flows.purge_deleted import purge_deleted
 from orchestrator.runs import MAX_INGESTION_RUNS, start_ingestion
-from tests.support.lifecycle import LifecycleState, run_artifact
+from tests.support.consistency import assert_consistent
+from tests.support.lifecycle import CSV, LifecycleState, run_artifact
 from tests.support.prefect_events import find_events
 from tests.support.stores import default_store_only
 
@@ -105,6 +108,34 @@ def test_a_failed_versions_kept_object_is_left_for_inspection(state: LifecycleSt
     assert report.strays_removed == 0
 
 
+@default_store_only
+def test_a_failed_upload_of_a_delete_stopped_half_way_waits_for_its_move(
+    state: LifecycleState,
+) -> None:
+    """The delete is recorded (version `deleted_at` set, ledger row `deleting`) but the kept
+    upload not moved yet: no flow removes or overwrites the only copy; cleanup moves it under
+    `deleted/`, then removes the tombstone the move left once the URLs expired."""
+    failed = state.confirmed_upload(VersionStatus.FAILED)
+    with catalog_for(state.url).session() as session:
+        dataset_id = state.version(failed.version_id).dataset_id
+        assert mark_dataset_deleted(session, "alice", dataset_id) == 1
+    later = datetime.now(UTC) + LATER
+    assert ingest_dataset(str(failed.version_id)) == "failed"
+    assert purge_deleted(now=later).failed_uploads_purged == 0
+    assert state.store.data_keys() == [failed.temp_key]
+    report, _ = cleanup(now=later)  # strays first, then the unfinished delete
+    assert (report.strays_removed, report.deletes_finished) == (0, 1)
+    moved = f"deleted/{failed.temp_key}"
+    assert state.store.data_keys() == [moved] and state.is_tombstone(failed.temp_key)
+    assert (
+        state.store.client.get_object(Bucket=state.store.bucket_name, Key=moved)["Body"].read()
+        == CSV
+    )
+    report, _ = cleanup(now=later)
+    assert report.strays_removed == 1 and state.store.keys() == [moved]
+    assert_consistent(state.store.block, now=later)
+
+
 def test_an_ingested_uploads_tombstone_is_removed_once_its_urls_expired(
     state: LifecycleState,
 ) -> None:
@@ -135,6 +166,21 @@ def test_an_ingested_uploads_own_bytes_left_behind_also_stay_until_its_urls_expi
     report, _ = cleanup(now=datetime.now(UTC) + LATER)
     assert state.store.keys("uploads/temp/") == []
     assert report.strays_removed == 1
+
+
+@default_store_only
+def test_a_rerun_of_a_ready_version_frees_its_key_once_the_urls_expired(
+    state: LifecycleState,
+) -> None:
+    """Bytes an ingestion left at the temp key after recording, its URLs expired since: the
+    re-run frees the key (the rule of every used upload key), leaving no tombstone behind."""
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
+    assert ingest_dataset(str(confirmed.version_id)) == "ready"
+    state.put(confirmed.temp_key)
+    state.set_upload(confirmed.upload_id, expires_at=datetime.now(UTC) - timedelta(hours=2))
+    assert ingest_dataset(str(confirmed.version_id)) == "ready"
+    assert state.store.keys("uploads/temp/") == []
+    assert_consistent(state.store.block)
 
 
 @default_store_only
@@ -207,6 +253,24 @@ def test_a_version_whose_confirm_never_started_its_run_is_announced_once(
 
 
 @default_store_only
+def test_a_run_whose_confirm_stopped_before_announcing_is_announced_once(
+    state: LifecycleState,
+) -> None:
+    """The API created and recorded the run, then stopped before claiming the announcement:
+    cleanup announces the recorded run (`automl.upload.confirmed`), and never again."""
+    confirmed = state.confirmed_upload(VersionStatus.PENDING)
+    run_id = start_ingestion(str(confirmed.version_id))  # as confirm does; nothing runs it
+    state.set_version(confirmed.version_id, flow_run_id=run_id)
+    report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    [event] = _announced(confirmed.upload_id)
+    assert event["payload"]["flow_run_id"] == run_id
+    assert (report.uploads_announced, report.ingestions_restarted) == (1, 0)
+    again, _ = cleanup(now=datetime.now(UTC) + SETTLED)
+    assert again.uploads_announced == 0
+    assert state.upload(confirmed.upload_id).confirmed_at is not None
+
+
+@default_store_only
 def test_a_pending_version_with_a_scheduled_run_is_left_alone(state: LifecycleState) -> None:
     confirmed = state.confirmed_upload(VersionStatus.PENDING)
     run_id = start_ingestion(str(confirmed.version_id))  # as confirm does; nothing runs it
@@ -241,7 +305,7 @@ def test_a_version_whose_run_crashed_gets_a_new_run(
 
 
 @default_store_only
-def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run(
+def test_a_version_whose_runs_keep_crashing_is_failed_and_leaves_no_parquet_file(
     state: LifecycleState,
 ) -> None:
     confirmed = state.confirmed_upload(VersionStatus.PENDING)
@@ -251,6 +315,7 @@ def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run
         assert run_id is not None
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(UUID(run_id), Crashed(), force=True)
+    state.put(state.version(confirmed.version_id).parquet_key)  # a crashed run uploaded it
     report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
     version = state.version(confirmed.version_id)
     assert version.status == "failed"
@@ -258,6 +323,7 @@ def test_a_version_whose_runs_keep_crashing_is_failed_after_the_last_allowed_run
     assert state.upload(confirmed.upload_id).reserved_bytes == 0
     assert state.store.keys() == [confirmed.temp_key]  # kept for inspection, as on any failure
     assert (report.ingestions_restarted, report.ingestions_given_up) == (0, 1)
+    assert_consistent(state.store.block)  # no Parquet file left behind
 
 
 @default_store_only

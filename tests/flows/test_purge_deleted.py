@@ -16,6 +16,7 @@ from prefect.client.schemas.objects import State
 from core.settings import get_settings
 from core.statuses import VersionStatus
 from flows.purge_deleted import PurgeReport, purge_deleted
+from tests.support.consistency import assert_consistent
 from tests.support.lifecycle import LifecycleState, run_artifact
 from tests.support.stores import default_store_only
 
@@ -88,6 +89,20 @@ def test_a_kept_upload_purged_while_its_urls_are_valid_leaves_a_tombstone(
     assert report.failed_uploads_purged == 1
     again, _ = purge(days_later=3, retention_days=1)  # a tombstone is not purged again
     assert again.failed_uploads_purged == 0
+
+
+@default_store_only
+def test_a_kept_upload_the_bucket_rule_removed_leaves_the_ledger(state: LifecycleState) -> None:
+    """The bucket's lifecycle rule on uploads/temp/ removed the kept file first: the upload is
+    purged and its bytes leave the quota (no longer charged for a file that is gone)."""
+    failed = state.confirmed_upload(VersionStatus.FAILED)
+    assert state.committed_bytes() > 0
+    state.store.client.delete_object(Bucket=state.store.bucket_name, Key=failed.temp_key)
+    report, _ = purge(days_later=1)
+    assert state.upload(failed.upload_id).status == "purged"
+    assert state.committed_bytes() == 0
+    assert report.failed_uploads_purged == 1
+    assert_consistent(state.store.block)
 
 
 @default_store_only
