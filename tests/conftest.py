@@ -320,13 +320,7 @@ def faulty_bucket(
 ) -> Iterator[tuple[Store, FaultProxy]]:
     """A fresh bucket on the default store, reached through a proxy that can inject faults."""
     with fault_proxy(default_store_spec.endpoint) as proxy:
-        spec = StoreSpec(
-            "default",
-            proxy.endpoint_url,
-            default_store_spec.access_key,
-            default_store_spec.secret_key,
-            default_store_spec.region,
-        )
+        spec = default_store_spec.through(proxy.endpoint_url)
         handle = use_store(spec, monkeypatch)
         handle.create_bucket()
         yield handle, proxy
@@ -356,9 +350,7 @@ def profiled(
     profile, kind = request.param
     upstream: StoreSpec = request.getfixturevalue(f"{kind}_store_spec")
     with fault_proxy(upstream.endpoint, PROFILES[profile]) as proxy:
-        spec = StoreSpec(
-            kind, proxy.endpoint_url, upstream.access_key, upstream.secret_key, upstream.region
-        )
+        spec = upstream.through(proxy.endpoint_url)
         handle = use_store(spec, monkeypatch)
         yield Profiled(handle, proxy, upstream)
         handle.remove_bucket()

@@ -67,13 +67,7 @@ def test_the_r2_profile_refuses_what_r2_documents_as_not_implemented(
     default_store_spec: StoreSpec, prefect_api: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with fault_proxy(default_store_spec.endpoint, R2) as proxy:
-        spec = StoreSpec(
-            "r2",
-            proxy.endpoint_url,
-            default_store_spec.access_key,
-            default_store_spec.secret_key,
-            default_store_spec.region,
-        )
+        spec = default_store_spec.through(proxy.endpoint_url, "r2")
         store = use_store(spec, monkeypatch)
         store.create_bucket()
         try:
@@ -118,13 +112,7 @@ def test_the_minio_profile_refuses_bucket_cors_only(
     default_store_spec: StoreSpec, prefect_api: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with fault_proxy(default_store_spec.endpoint, MINIO) as proxy:
-        spec = StoreSpec(
-            "minio",
-            proxy.endpoint_url,
-            default_store_spec.access_key,
-            default_store_spec.secret_key,
-            default_store_spec.region,
-        )
+        spec = default_store_spec.through(proxy.endpoint_url, "minio")
         store = use_store(spec, monkeypatch)
         store.create_bucket()
         try:

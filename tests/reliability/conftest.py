@@ -104,13 +104,7 @@ def proxied_bucket(
     """A fresh bucket behind the fault proxy, its storage block saved on the restartable
     server."""
     with fault_proxy(default_store_spec.endpoint) as proxy:
-        spec = StoreSpec(
-            "default",
-            proxy.endpoint_url,
-            default_store_spec.access_key,
-            default_store_spec.secret_key,
-            default_store_spec.region,
-        )
+        spec = default_store_spec.through(proxy.endpoint_url)
         store = use_store(spec, monkeypatch)
         store.create_bucket()
         yield store, proxy

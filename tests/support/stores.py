@@ -8,7 +8,7 @@ MinIO); `strict` is LocalStack's S3 with signature checks on (an e2e test: see t
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -44,6 +44,10 @@ class StoreSpec:
     access_key: str
     secret_key: str
     region: str
+
+    def through(self, endpoint: str, kind: str | None = None) -> StoreSpec:
+        """The same server reached at `endpoint` (a fault proxy in front of it)."""
+        return replace(self, endpoint=endpoint, kind=kind or self.kind)
 
 
 def create_bucket(client: Any, name: str, region: str) -> None:
