@@ -40,6 +40,8 @@ from tests.support.store_profiles import MINIO, R2
 from tests.support.stores import Store, StoreSpec, use_store
 from tests.support.upload_steps import confirm, put_parts, upload
 
+pytestmark = pytest.mark.e2e  # the fault proxy playing R2 and MinIO, each case a whole path
+
 
 def _refusal(call: Callable[[], Any]) -> tuple[int, str]:
     with pytest.raises(ClientError) as refused:
@@ -181,7 +183,6 @@ def test_setup_storage_sets_up_the_bucket_through_each_profile(profiled: Profile
     assert _outcomes(setup_storage()) == outcomes | {"bucket": "unchanged"}
 
 
-@pytest.mark.e2e
 def test_the_setup_storage_command_exits_0_through_each_profile(profiled: Profiled) -> None:
     store, proxy = profiled.store, profiled.proxy
     environment = {name: value for name, value in os.environ.items() if not name.startswith("R2_")}

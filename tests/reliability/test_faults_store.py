@@ -28,7 +28,10 @@ from tests.support.consistency import assert_recovered
 from tests.support.fault_proxy import Fault, FaultProxy, Matcher
 from tests.support.upload_steps import confirm, error_of, put_parts, upload
 
-pytestmark = pytest.mark.usefixtures("brief_retry_waits")
+pytestmark = [
+    pytest.mark.e2e,  # a proof, each case a whole path through the fault proxy: the full lane
+    pytest.mark.usefixtures("brief_retry_waits"),
+]
 
 MiB = 1024**2
 BURST = 4
