@@ -14,10 +14,10 @@ from catalog.lifecycle import (
     stray_temp_objects,
     unowned_multipart_uploads,
 )
-from catalog.tables import DatasetVersion, Upload
+from catalog.tables import DatasetVersion, StoredObject, Upload
 from catalog.uploads import committed_bytes, lock_upload, release_upload
 from core.listings import ListedObject, OpenMultipart
-from core.statuses import UploadStatus, VersionStatus
+from core.statuses import ObjectState, UploadStatus, VersionStatus
 
 pytestmark = pytest.mark.catalog_users(alice="free")
 
@@ -105,11 +105,19 @@ def test_a_failed_uploads_key_is_freed_after_its_urls_expired_only_once_its_vers
     objects, later = [ListedObject(key, LONG_AGO)], NOW + URLS_EXPIRED
     with catalog.session() as session:  # kept for inspection until purge-deleted
         assert stray_temp_objects(session, objects, NOW, later) == []
-    with catalog.session() as session:  # the dataset was deleted: its kept upload moved away
+    with catalog.session() as session:  # the delete is recorded: the kept bytes are not moved yet
         session.get(DatasetVersion, version_id).deleted_at = NOW  # type: ignore[union-attr]
+        session.get(StoredObject, key).state = ObjectState.DELETING  # type: ignore[union-attr]
     with catalog.session() as session:
-        assert stray_temp_objects(session, objects, NOW, NOW) == []  # its URL may be valid
-        assert stray_temp_objects(session, objects, NOW, later) == [key]
+        assert stray_temp_objects(session, objects, NOW, later) == []  # the only copy
+    with catalog.session() as session:  # moved under deleted/: a tombstone holds the key
+        session.get(StoredObject, key).state = ObjectState.DELETED  # type: ignore[union-attr]
+    tombstone = [ListedObject(key, LONG_AGO, size=0)]
+    with catalog.session() as session:
+        assert stray_temp_objects(session, tombstone, NOW, NOW) == []  # its URL may be valid
+        assert stray_temp_objects(session, tombstone, NOW, later) == [key]
+        bytes_left = [ListedObject(key, LONG_AGO, size=5)]  # not a tombstone: never removed
+        assert stray_temp_objects(session, bytes_left, NOW, later) == []
 
 
 def test_a_multipart_upload_whose_key_a_pending_upload_holds_is_never_unowned(
