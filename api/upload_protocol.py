@@ -39,8 +39,6 @@ from blocks.presigning import (
 from catalog.database import Catalog
 from catalog.tables import DatasetVersion, Upload, utcnow
 from catalog.uploads import (
-    CONFIRM_GRACE,
-    MULTIPART_UPLOAD_WINDOW,
     Confirmation,
     attach_multipart,
     check_open,
@@ -63,6 +61,7 @@ from core.errors import (
 )
 from core.settings import Settings
 from core.statuses import UploadStatus, VersionStatus
+from core.upload_windows import CONFIRM_GRACE, MULTIPART_UPLOAD_WINDOW
 from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import start_ingestion
 

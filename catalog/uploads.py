@@ -29,9 +29,6 @@ from core.settings import Settings, Tier
 from core.statuses import ObjectState, UploadStatus
 
 # Re-exported for the API and the flows; defined once in core (the settings check them too).
-from core.upload_windows import CONFIRM_GRACE as CONFIRM_GRACE
-from core.upload_windows import MULTIPART_UPLOAD_WINDOW as MULTIPART_UPLOAD_WINDOW
-from core.upload_windows import longest_upload_lifetime as longest_upload_lifetime
 
 
 def _lock_user(session: Session, user_id: str) -> None:

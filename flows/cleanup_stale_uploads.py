@@ -11,10 +11,10 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
-from catalog.uploads import longest_upload_lifetime
 from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
 from core.settings import get_settings
+from core.upload_windows import longest_upload_lifetime
 from flows.ingest_dataset import remove_unrecorded_parquet
 from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import MAX_INGESTION_RUNS, restart_ingestion, run_is_live

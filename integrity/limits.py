@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from catalog.uploads import longest_upload_lifetime
 from core.settings import Settings
+from core.upload_windows import longest_upload_lifetime
 
 # `cleanup-stale-uploads` runs every 15 minutes: what it cleans up (expired uploads, stray temp
 # objects, unfinished deletes) is a difference once it has had four chances.
