@@ -45,4 +45,17 @@ bash scripts/install-localstack.sh
 "$PYTHON" -m uv run --frozen --no-sync ruff format --check .
 "$PYTHON" -m uv run --frozen --no-sync mypy .
 "$PYTHON" -m uv run --frozen --no-sync lint-imports
-exec "$PYTHON" -m uv run --frozen --no-sync pytest "$@"
+# The fast lane (-m "not e2e") runs on two pytest-xdist workers, one per core: its tests share
+# nothing across processes (each worker has its own Prefect harness, moto server and temporary
+# directories). The full lane stays in one process: its e2e tests start stacks, LocalStack and
+# PostgreSQL of their own and load the machine themselves. An explicit -n wins.
+workers=()
+fast_lane=false
+for arg in "$@"; do
+  case "$arg" in
+    "not e2e") fast_lane=true ;;
+    -n|-n*|--numprocesses*) workers=(); fast_lane=false; break ;;
+  esac
+done
+if [ "$fast_lane" = true ]; then workers=(-n 2 --dist loadscope); fi
+exec "$PYTHON" -m uv run --frozen --no-sync pytest "${workers[@]}" "$@"
