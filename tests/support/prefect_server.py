@@ -6,7 +6,6 @@ block classes to it and back."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from prefect.blocks.core import Block
 
 from tests.support.ports import free_port
-from tests.support.production import STARTUP_SECONDS, base_environment, stop, tail, wait_until
+from tests.support.production import (
+    STARTUP_SECONDS,
+    answers,
+    base_environment,
+    prefect_server_command,
+    stop,
+    tail,
+    wait_until,
+)
 
 
 @dataclass
@@ -36,10 +42,7 @@ class RestartablePrefectServer:
         return self.root / "prefect-server.log"
 
     def answers(self) -> bool:
-        try:
-            return httpx.get(f"{self.api_url}/health", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(f"{self.api_url}/health")
 
     def start(self) -> float:
         """Starts the server and waits until it answers; returns how long that took."""
@@ -48,20 +51,7 @@ class RestartablePrefectServer:
         environment["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = (
             f"sqlite+aiosqlite:///{self.root / 'prefect.db'}"
         )
-        command = [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--no-ui",
-            "--no-scheduler",
-            "--analytics-off",
-        ]
+        command = prefect_server_command(self.port)
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
                 command,

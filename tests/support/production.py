@@ -191,7 +191,27 @@ def wait_until(
         time.sleep(POLL_SECONDS)
 
 
-def _answers(url: str) -> bool:
+def prefect_server_command(port: int) -> list[str]:
+    """`prefect server start` on 127.0.0.1:`port`, without the UI, scheduler or analytics (the
+    tests check schedules as registered and would only have scheduled runs join theirs)."""
+    return [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-ui",
+        "--no-scheduler",
+        "--analytics-off",
+    ]
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
     try:
         return httpx.get(url, timeout=5).status_code == 200
     except httpx.HTTPError:
@@ -208,27 +228,14 @@ def prefect_server(environment: dict[str, str], database_url: str, log: Path) ->
     cleanup runs would only join the ingestions in the pool.
     """
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "prefect",
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-ui",
-        "--no-scheduler",
-        "--analytics-off",
-    ]
+    command = prefect_server_command(port)
     cwd = Path(environment["PREFECT_HOME"])
     cwd.mkdir(parents=True, exist_ok=True)
     environment = {**environment, "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url}
     with background("prefect server", command, cwd, environment, log) as server:
         api_url = f"http://127.0.0.1:{port}/api"
         wait_until(
-            lambda: _answers(f"{api_url}/health"), STARTUP_SECONDS, "the Prefect server", [server]
+            lambda: answers(f"{api_url}/health"), STARTUP_SECONDS, "the Prefect server", [server]
         )
         yield api_url
 
@@ -300,7 +307,7 @@ def api_process(
     ]
     with background("api", command, cwd, environment, log) as api:
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(f"{url}/healthz"), STARTUP_SECONDS, "the API", [api])
+        wait_until(lambda: answers(f"{url}/healthz"), STARTUP_SECONDS, "the API", [api])
         yield url, api
 
 
