@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, select
 from sqlalchemy.orm import Session
 
 from catalog.database import in_chunks
@@ -27,6 +27,7 @@ from core.statuses import (
     VersionStatus,
 )
 
+Columns = TypeVarTuple("Columns")
 STREAM_BATCH = 1000  # rows fetched at a time from a streamed query
 
 # Where each state keeps its object: at its live key, under `deleted/`, or (a delete moving
@@ -155,27 +156,31 @@ class VersionFacts:
     updated_at: datetime
 
 
-def versions_by_id(session: Session, ids: Iterable[str]) -> dict[str, VersionFacts]:
-    found: dict[str, VersionFacts] = {}
+def _rows_by_id(
+    session: Session, ids: Iterable[str], statement: Select[*Columns], id_column: Any
+) -> Iterator[Row[*Columns]]:
+    """The rows of `statement` whose `id_column` is one of `ids`, queried in chunks (a database
+    limits the parameters of one statement)."""
     for chunk in in_chunks(sorted(set(ids))):
-        rows = session.execute(
-            select(
-                DatasetVersion.id,
-                DatasetVersion.dataset_id,
-                Dataset.user_id,
-                DatasetVersion.status,
-                DatasetVersion.parquet_key,
-                DatasetVersion.deleted_at,
-                DatasetVersion.updated_at,
-            )
-            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-            .where(DatasetVersion.id.in_(chunk))
-        ).all()
-        for row in rows:
-            found[row[0]] = VersionFacts(
-                row[0], row[1], row[2], VersionStatus(row[3]), row[4], row[5] is not None, row[6]
-            )
-    return found
+        yield from session.execute(statement.where(id_column.in_(chunk))).all()
+
+
+def versions_by_id(session: Session, ids: Iterable[str]) -> dict[str, VersionFacts]:
+    statement = select(
+        DatasetVersion.id,
+        DatasetVersion.dataset_id,
+        Dataset.user_id,
+        DatasetVersion.status,
+        DatasetVersion.parquet_key,
+        DatasetVersion.deleted_at,
+        DatasetVersion.updated_at,
+    ).join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+    return {
+        row[0]: VersionFacts(
+            row[0], row[1], row[2], VersionStatus(row[3]), row[4], row[5] is not None, row[6]
+        )
+        for row in _rows_by_id(session, ids, statement, DatasetVersion.id)
+    }
 
 
 @dataclass(frozen=True)
@@ -190,32 +195,27 @@ class JobFacts:
 
 
 def jobs_by_id(session: Session, ids: Iterable[str]) -> dict[str, JobFacts]:
-    found: dict[str, JobFacts] = {}
-    for chunk in in_chunks(sorted(set(ids))):
-        rows = session.execute(
-            select(
-                Job.id,
-                Job.user_id,
-                DatasetVersion.dataset_id,
-                Job.status,
-                Job.deleted_at,
-                Job.plots_rendered_at,
-                Job.updated_at,
-            )
-            .join(DatasetVersion, DatasetVersion.id == Job.version_id)
-            .where(Job.id.in_(chunk))
-        ).all()
-        for row in rows:
-            found[row[0]] = JobFacts(
-                row[0],
-                row[1],
-                row[2],
-                JobStatus(row[3]),
-                row[4] is not None,
-                row[5] is not None,
-                row[6],
-            )
-    return found
+    statement = select(
+        Job.id,
+        Job.user_id,
+        DatasetVersion.dataset_id,
+        Job.status,
+        Job.deleted_at,
+        Job.plots_rendered_at,
+        Job.updated_at,
+    ).join(DatasetVersion, DatasetVersion.id == Job.version_id)
+    return {
+        row[0]: JobFacts(
+            row[0],
+            row[1],
+            row[2],
+            JobStatus(row[3]),
+            row[4] is not None,
+            row[5] is not None,
+            row[6],
+        )
+        for row in _rows_by_id(session, ids, statement, Job.id)
+    }
 
 
 @dataclass(frozen=True)
