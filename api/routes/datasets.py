@@ -32,7 +32,7 @@ NOT_FOUND: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.get("", response_model=DatasetPage, responses=NOT_FOUND)
+@router.get("", response_model=DatasetPage, responses={**NOT_FOUND, 400: {"model": ErrorBody}})
 def list_user_datasets(
     user: CurrentUser,
     catalog: CatalogDep,
@@ -82,7 +82,12 @@ def version_download_url(
 @router.delete(
     "/{dataset_id}",
     response_model=DeleteResponse,
-    responses={**NOT_FOUND, 202: {"model": DeleteResponse}, 409: {"model": ErrorBody}},
+    responses={
+        **NOT_FOUND,
+        202: {"model": DeleteResponse},
+        400: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+    },
 )
 def soft_delete_dataset(
     dataset_id: DatasetIdPath,

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
 
+from api.identifiers import ID_PATTERN
 from api.request_log import loggable_path
 from tests.support.api_client import Api
 from tests.support.upload_steps import error_of
@@ -37,12 +37,6 @@ PATH_ROUTES = [
     ("get", "/api/jobs/{id}/plots"),
     ("get", "/api/models/{id}"),
 ]
-
-
-@pytest.fixture
-def any_catalog_api(api_with: Callable[..., Api], database_url: str) -> Api:
-    """The API over a catalog of each kind (SQLite; PostgreSQL, which refuses NUL in text)."""
-    return api_with(AUTOML_DATABASE_URL=database_url)
 
 
 def _path(template: str, identifier: str) -> str:
@@ -171,3 +165,19 @@ def test_loggable_path_escapes_only_what_could_forge_or_hide() -> None:
         "/a\\nb\\rc\\x00d\\x1be\\u2028f\\u200bg"
     )
     assert loggable_path("/a\\nb") == "/a\\\\nb"  # a literal backslash-n is not a newline
+
+
+def test_the_openapi_document_declares_the_answers_validation_really_gives(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in str(spec)  # FastAPI's 422 body: never answered
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            parameters = operation.get("parameters", [])
+            if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
+                declared = operation["responses"]["400"]["content"]["application/json"]
+                assert declared["schema"] == error_body, (method, path)
+            for parameter in parameters:
+                if parameter["in"] == "path":
+                    assert parameter["schema"]["pattern"] == ID_PATTERN, (method, path)
+                    assert "404" in operation["responses"], (method, path)
