@@ -41,6 +41,9 @@ def test_every_operation_without_and_with_a_token(fuzzed: Fuzzed) -> None:
     assert anonymous.statuses[401] > 10 * EXAMPLES_PER_OPERATION
     assert any(200 <= status < 300 for status in authenticated.statuses)
     assert {400, 404} <= set(authenticated.statuses)
+    # Invalid data was sent to every operation but the one that takes no input at all (the
+    # others take at least the token's header).
+    assert authenticated.without_invalid_input == ["GET /healthz"]
 
 
 def test_the_callers_own_records_with_generated_queries_and_bodies(fuzzed: Fuzzed) -> None:

@@ -54,15 +54,6 @@ class FuzzReport:
     without_invalid_input: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def merge(self, other: FuzzReport) -> None:
-        self.operations += other.operations
-        self.examples += other.examples
-        for status, count in other.statuses.items():
-            self.statuses[status] = self.statuses.get(status, 0) + count
-        self.failures.update(other.failures)
-        self.without_invalid_input.extend(other.without_invalid_input)
-        self.seconds += other.seconds
-
 
 def load_schema(base_url: str) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=30)
@@ -85,8 +76,8 @@ def fuzz(
     modes: Iterable[schemathesis.GenerationMode] = MODES,
     path_parameters: Callable[[Operation], dict[str, Any] | None] = (lambda _: None),
 ) -> FuzzReport:
-    """Sends up to `max_examples` generated requests per operation and mode (the same ones on
-    every run: derandomized, no example database) and checks every answer."""
+    """Sends up to `max_examples` generated requests per operation and mode (derandomized, no
+    example database: the same ones for a given Python hash seed) and checks every answer."""
     report = FuzzReport()
     started = time.perf_counter()
     for operation in chosen:
