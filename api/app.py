@@ -8,6 +8,7 @@ from prefect_aws import S3Bucket
 
 from api.deps import ApiState
 from api.errors import install_error_handlers
+from api.openapi_document import install_openapi_document
 from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
 from api.routes import datasets, health, jobs, uploads, usage
 from blocks.storage import load_storage_block
@@ -46,6 +47,7 @@ def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(usage.router)
     app.include_router(health.router)
+    install_openapi_document(app)
     app.add_middleware(RequestLogMiddleware)  # inside CORS: its answers get CORS headers too
     app.add_middleware(
         CORSMiddleware,

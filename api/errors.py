@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.identifiers import PATH_ID_RESOURCES
 from blocks.objects import is_transient_storage_error
 from core.errors import AutomlError, CatalogUnavailableError, StorageUnavailableError
 
@@ -49,8 +50,21 @@ async def _automl_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.http_status, exc.code, exc.message)
 
 
+def _malformed_path_id(exc: RequestValidationError) -> str | None:
+    """The resource whose path id is not one the API gives out, if that is what failed: it is
+    answered as an unknown id is (404), never echoed (it may be 10 KB or carry control bytes)."""
+    for error in exc.errors():
+        location = tuple(error.get("loc", ()))
+        if len(location) == 2 and location[0] == "path" and location[1] in PATH_ID_RESOURCES:
+            return PATH_ID_RESOURCES[str(location[1])]
+    return None
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    resource = _malformed_path_id(exc)
+    if resource is not None:
+        return error_response(404, "not_found", f"no {resource} with the id given")
     return error_response(400, "invalid_input", _describe_validation(exc))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import unicodedata
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +16,28 @@ logger = logging.getLogger("api.access")
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# What a path may not put raw into a log line: controls (newline, CR, ESC, NUL...), invisible
+# formatting characters and the Unicode line and paragraph separators.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+MAX_LOGGED_PATH_CHARACTERS = 1024
+
+
+def loggable_path(path: str) -> str:
+    r"""The decoded path as one unambiguous log field: a `%0A` in the URL cannot start a forged
+    line. The escaped characters are written as Python writes them (`\n`, `\x1b`, `\u2028`) and
+    a backslash as `\\`, so an escape in the log always means an escaped character; a path
+    past 1024 characters is cut, saying how long it was."""
+    escaped = []
+    for char in path[:MAX_LOGGED_PATH_CHARACTERS]:
+        if char == "\\":
+            escaped.append("\\\\")
+        elif unicodedata.category(char) in _ESCAPED_CATEGORIES:
+            escaped.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            escaped.append(char)
+    if len(path) > MAX_LOGGED_PATH_CHARACTERS:
+        escaped.append(f"...[{len(path)} characters]")
+    return "".join(escaped)
 
 
 class RequestLogMiddleware:
@@ -65,7 +88,7 @@ class RequestLogMiddleware:
                 "%s %s %s %d %.1fms",
                 request_id,
                 scope["method"],
-                scope["path"],
+                loggable_path(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
             )

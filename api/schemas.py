@@ -9,16 +9,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from api.identifiers import BodyId
 from core.statuses import DatasetStatus, JobStatus, UploadStatus, VersionStatus
 from tasks.training.metadata import ModelMetadata
 
 
 class Strict(BaseModel):
-    """Unknown fields are refused, so a misspelt field is a 400, not silently ignored."""
+    """Unknown fields are refused, so a misspelt field is a 400, not silently ignored.
+
+    No text may hold a NUL character: no catalog column can store one (PostgreSQL refuses it)
+    and no name or column needs one, so it is a 400 here rather than an error deep in a query.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class ErrorDetail(BaseModel):
@@ -59,7 +71,7 @@ class UploadUrlResponse(BaseModel):
 
 
 class UploadPartsRequest(Strict):
-    upload_id: str = Field(min_length=1, max_length=64)
+    upload_id: BodyId
     part_numbers: list[int] = Field(min_length=1, max_length=1000)
 
 
@@ -77,7 +89,7 @@ class UploadPartsResponse(BaseModel):
 
 
 class UploadAbortRequest(Strict):
-    upload_id: str = Field(min_length=1, max_length=64)
+    upload_id: BodyId
 
 
 class UploadAbortResponse(BaseModel):
@@ -91,10 +103,10 @@ class CompletedPart(Strict):
 
 
 class ConfirmRequest(Strict):
-    upload_id: str = Field(min_length=1, max_length=64)
+    upload_id: BodyId
     dataset_name: str = Field(min_length=1, max_length=255)
-    dataset_id: str | None = Field(
-        default=None, max_length=64, description="Add a new version to this dataset."
+    dataset_id: BodyId | None = Field(
+        default=None, description="Add a new version to this dataset."
     )
     parts: list[CompletedPart] | None = Field(
         default=None, max_length=10_000, description="Multipart uploads: every part's ETag."
@@ -220,7 +232,7 @@ TaskType = Literal["classification", "regression"]
 
 
 class TrainRequest(Strict):
-    version_id: str = Field(min_length=1, max_length=64)
+    version_id: BodyId
     target: str = Field(min_length=1, max_length=1024, description="The column to predict.")
 
 

@@ -14,6 +14,7 @@ from api.dataset_protocol import (
     list_datasets,
 )
 from api.deps import CatalogDep, CurrentUser, SettingsDep, StorageDep
+from api.identifiers import DatasetIdPath, VersionIdPath
 from api.schemas import (
     DatasetDetail,
     DatasetPage,
@@ -31,7 +32,7 @@ NOT_FOUND: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.get("", response_model=DatasetPage, responses=NOT_FOUND)
+@router.get("", response_model=DatasetPage, responses={**NOT_FOUND, 400: {"model": ErrorBody}})
 def list_user_datasets(
     user: CurrentUser,
     catalog: CatalogDep,
@@ -43,7 +44,9 @@ def list_user_datasets(
 
 
 @router.get("/{dataset_id}", response_model=DatasetDetail, responses=NOT_FOUND)
-def read_dataset(dataset_id: str, user: CurrentUser, catalog: CatalogDep) -> DatasetDetail:
+def read_dataset(
+    dataset_id: DatasetIdPath, user: CurrentUser, catalog: CatalogDep
+) -> DatasetDetail:
     return get_dataset(catalog, user.id, dataset_id)
 
 
@@ -51,7 +54,7 @@ def read_dataset(dataset_id: str, user: CurrentUser, catalog: CatalogDep) -> Dat
     "/{dataset_id}/versions/{version_id}", response_model=VersionDetail, responses=NOT_FOUND
 )
 def read_version(
-    dataset_id: str, version_id: str, user: CurrentUser, catalog: CatalogDep
+    dataset_id: DatasetIdPath, version_id: VersionIdPath, user: CurrentUser, catalog: CatalogDep
 ) -> VersionDetail:
     """Status, profile, counts, size, checksums and error of one version."""
     return get_version(catalog, user.id, dataset_id, version_id)
@@ -63,8 +66,8 @@ def read_version(
     responses={**NOT_FOUND, 409: {"model": ErrorBody}},
 )
 def version_download_url(
-    dataset_id: str,
-    version_id: str,
+    dataset_id: DatasetIdPath,
+    version_id: VersionIdPath,
     user: CurrentUser,
     settings: SettingsDep,
     catalog: CatalogDep,
@@ -79,10 +82,15 @@ def version_download_url(
 @router.delete(
     "/{dataset_id}",
     response_model=DeleteResponse,
-    responses={**NOT_FOUND, 202: {"model": DeleteResponse}, 409: {"model": ErrorBody}},
+    responses={
+        **NOT_FOUND,
+        202: {"model": DeleteResponse},
+        400: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+    },
 )
 def soft_delete_dataset(
-    dataset_id: str,
+    dataset_id: DatasetIdPath,
     user: CurrentUser,
     catalog: CatalogDep,
     storage: StorageDep,

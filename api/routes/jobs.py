@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import CatalogDep, CurrentUser, SettingsDep, StorageDep
+from api.identifiers import JobIdPath
 from api.job_protocol import list_plots, read_job, read_model, start_job
 from api.schemas import ErrorBody, JobDetail, ModelResponse, PlotList, TrainRequest, TrainResponse
 
@@ -26,14 +27,14 @@ def train(body: TrainRequest, user: CurrentUser, catalog: CatalogDep) -> TrainRe
 
 
 @router.get("/api/jobs/{job_id}", response_model=JobDetail, responses=_ERRORS)
-def job(job_id: str, user: CurrentUser, catalog: CatalogDep) -> JobDetail:
+def job(job_id: JobIdPath, user: CurrentUser, catalog: CatalogDep) -> JobDetail:
     """Status, task type, metrics and error of a training job."""
     return read_job(catalog, user, job_id)
 
 
 @router.get("/api/models/{job_id}", response_model=ModelResponse, responses=_ERRORS)
 def model(
-    job_id: str,
+    job_id: JobIdPath,
     user: CurrentUser,
     settings: SettingsDep,
     catalog: CatalogDep,
@@ -45,7 +46,7 @@ def model(
 
 @router.get("/api/jobs/{job_id}/plots", response_model=PlotList, responses=_ERRORS)
 def plots(
-    job_id: str,
+    job_id: JobIdPath,
     user: CurrentUser,
     settings: SettingsDep,
     catalog: CatalogDep,

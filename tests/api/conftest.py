@@ -15,11 +15,14 @@ from blocks.storage import build_storage_block
 from catalog.accounts import create_token
 from catalog.database import catalog_for
 from core.settings import MiB, Settings, get_settings
+from flows.ingest_dataset import ingest_dataset
 from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory, make_api
 from tests.support.api_server import serve_api
 from tests.support.browser import BrowserSetup, browser_page
+from tests.support.fuzzing import Fuzzed
 from tests.support.stores import Store, StoreSpec, use_store
+from tests.support.upload_steps import confirm, upload
 
 
 @pytest.fixture
@@ -132,3 +135,20 @@ def browser_setup(
         with serve_api(app) as api_url:
             yield BrowserSetup(allowed, other, api_url, token, store)
     store.remove_bucket()
+
+
+@pytest.fixture
+def any_catalog_api(api_with: Callable[..., Api], database_url: str) -> Api:
+    """The API over a catalog of each kind (SQLite; PostgreSQL, which refuses NUL in text)."""
+    return api_with(AUTOML_DATABASE_URL=database_url)
+
+
+@pytest.fixture
+def fuzzed(any_catalog_api: Api) -> Iterator[Fuzzed]:
+    """The API over a catalog of each kind, served over HTTP for schemathesis, with one ready
+    version of alice's (so generated requests also reach real records) and her token."""
+    api = any_catalog_api
+    owned: dict[str, str] = confirm(api, upload(api)).json()
+    assert ingest_dataset(owned["version_id"]) == "ready"
+    with serve_api(api.client.app) as url:  # type: ignore[arg-type]
+        yield Fuzzed(url, api.token(), owned)
