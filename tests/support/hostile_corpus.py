@@ -42,6 +42,28 @@ MB = 10**6
 FORMULAS = ["=cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)"]
 
 
+# Every file of the corpus, at both scales, in the order `build_corpus` makes them.
+CORPUS_NAMES = [
+    "gzip.csv",
+    "zlib.csv",
+    "bzip2.csv",
+    "xz.csv",
+    "zstd.csv",
+    "zip.csv",
+    "gzip-bomb.csv",
+    "single-line.csv",
+    "single-cell.csv",
+    "wide-header.csv",
+    "nul-byte.csv",
+    "malformed-footer.parquet",
+    "huge-row-group.parquet",
+    "bomb.parquet",
+    "nested-decimal-tz.parquet",
+    "duplicate-names.parquet",
+    "formulas.csv",
+]
+
+
 @dataclass(frozen=True)
 class CorpusFile:
     name: str
