@@ -9,6 +9,7 @@ instead (docs/spec.md §4, content screening).
 
 from __future__ import annotations
 
+import codecs
 import re
 import zlib
 from dataclasses import dataclass
@@ -142,12 +143,18 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
 
 
 def _is_zlib_stream(head: bytes) -> bool:
-    """A zlib header (0x78, a check byte) whose first bytes inflate: polars decompresses these.
-    `x^` is also text, so the header alone decides nothing."""
+    """A zlib header (0x78, a check byte) on bytes that are not UTF-8 text and inflate: polars
+    decompresses these. `x^` is such a header too, and text may start with it."""
     if len(head) < 2 or head[0] != ZLIB_FIRST_BYTE or (head[0] * 256 + head[1]) % 31:
         return False
     try:
-        zlib.decompressobj().decompress(head[:4096], 1)
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        pass
+    else:
+        return False
+    try:
+        zlib.decompressobj().decompress(head[:4096], 64 * 1024)
     except zlib.error:
         return False
     return True
