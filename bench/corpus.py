@@ -29,7 +29,11 @@ try:
 except Exception as exc:
     print("BARE " + (str(exc).strip().splitlines() or [type(exc).__name__])[0][:60])
 """
-FLOW = "from flows.ingest_dataset import ingest_dataset; ingest_dataset({version_id!r})"
+# return_state: a failed run returns, so the child still reports its own peak (VmHWM).
+FLOW = (
+    "from flows.ingest_dataset import ingest_dataset; "
+    "ingest_dataset({version_id!r}, return_state=True)"
+)
 
 
 class CorpusRunner:
