@@ -19,16 +19,21 @@ from pathlib import Path
 from bench.ingest import Measurement, measure, start_servers
 from tests.support.hostile_corpus import CorpusFile, build_corpus
 
+# Under an address-space cap: bare polars takes 18.7 GB on the 100 MB single line.
+BARE_CAP_BYTES = 8 * 1024**3
 BARE_POLARS = """
-import sys, polars as pl
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (CAP, CAP))
+import polars as pl
 source, target, kind = sys.argv[1:4]
 scan = pl.scan_csv if kind == "csv" else pl.scan_parquet
 try:
     scan(source).sink_parquet(target)
-    print("BARE ok")
-except Exception as exc:
-    print("BARE " + (str(exc).strip().splitlines() or [type(exc).__name__])[0][:60])
-"""
+    accepted = 1.0
+except Exception:
+    accepted = 0.0
+print("BENCH " + json.dumps({"accepted": accepted}))
+""".replace("CAP", str(BARE_CAP_BYTES))
 # return_state: a failed run returns, so the child still reports its own peak (VmHWM).
 FLOW = (
     "from flows.ingest_dataset import ingest_dataset; "
@@ -87,7 +92,10 @@ def bare_polars(entry: CorpusFile, workdir: Path, env: dict[str, str]) -> str:
     target = workdir / "bare.parquet"
     run = measure("bare polars", BARE_POLARS, env, str(entry.path), str(target), entry.anchor)
     target.unlink(missing_ok=True)
-    outcome = "killed" if run.returncode else "ok"
+    if run.returncode:
+        outcome = f"aborted (exit {run.returncode}; {BARE_CAP_BYTES // 1024**3} GB cap)"
+    else:
+        outcome = "accepted" if run.phases.get("accepted") else "error"
     return f"{outcome}, {run.peak_rss_mb:,.0f} MB, {run.seconds:.1f} s"
 
 

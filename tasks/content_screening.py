@@ -25,6 +25,8 @@ from core.settings import GiB, Settings
 SCAN_CHUNK_BYTES = 4 * 1024**2
 # Parquet files that decode to less than this are never called bombs, whatever their ratio.
 PARQUET_EXPANSION_FLOOR_BYTES = 1 * GiB
+# polars (without its 64-bit index build) holds at most this many rows in a frame.
+MAX_ROWS = 2**32 - 1
 # Bytes one decoded value takes at least, by Parquet physical type (variable-length values:
 # their offset; their bytes are in the column's uncompressed size).
 PHYSICAL_VALUE_BYTES = {
@@ -122,6 +124,12 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
         declared_rows += group.num_rows
         for column_index in range(group.num_columns):
             chunk = group.column(column_index)
+            if chunk.num_values < group.num_rows:  # every row holds a value or a null
+                raise ContentRejectedError(
+                    f"the Parquet file is damaged: its footer declares {group.num_rows:,} rows "
+                    f"in row group {group_index + 1}, whose column {chunk.path_in_schema!r} "
+                    f"holds {chunk.num_values:,} values"
+                )
             declared_bytes += chunk.total_compressed_size
             width = PHYSICAL_VALUE_BYTES.get(chunk.physical_type, 8)
             decoded_bytes += max(chunk.total_uncompressed_size, chunk.num_values * width)
@@ -130,6 +138,10 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
             "the Parquet file is damaged: its footer declares "
             f"{declared_rows:,} rows in {_size(declared_bytes)} of data, which a file of "
             f"{_size(size)} cannot hold"
+        )
+    if declared_rows > MAX_ROWS:
+        raise ContentRejectedError(
+            f"the Parquet file has {declared_rows:,} rows; at most {MAX_ROWS:,} are supported"
         )
     allowed = max(PARQUET_EXPANSION_FLOOR_BYTES, limits.max_parquet_expansion * size)
     if decoded_bytes > allowed:

@@ -28,6 +28,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tests.support.parquet_footer import declare_rows
+
 Scale = Literal["small", "full"]
 Check = Callable[[pl.DataFrame, dict[str, object]], None]
 
@@ -57,6 +59,7 @@ CORPUS_NAMES = [
     "nul-byte.csv",
     "malformed-footer.parquet",
     "huge-row-group.parquet",
+    "lying-row-group.parquet",
     "bomb.parquet",
     "nested-decimal-tz.parquet",
     "duplicate-names.parquet",
@@ -222,6 +225,7 @@ def _parquet_files(directory: Path, full: bool) -> list[CorpusFile]:
     return [
         _malformed_footer(directory),
         _huge_row_group(directory, 64 * 1024**2 if full else 2_000_000),
+        _lying_row_group(directory),
         # The small bomb is past the limit only with a lowered floor (SMALL_EXPANSION_FLOOR).
         _bomb(directory, 2**30 if full else 2**24),
         _nested_and_typed(directory),
@@ -272,6 +276,21 @@ def _huge_row_group(directory: Path, rows: int) -> CorpusFile:
         check=check,
         notes=f"{rows:,} int64 rows in row groups of up to 64 Mi rows",
         anchor="parquet",
+    )
+
+
+def _lying_row_group(directory: Path) -> CorpusFile:
+    """100 rows of data under a footer that declares 2^40 rows (polars would refuse past 2^32,
+    pyarrow would read what is there and write a file of another size)."""
+    path = directory / "lying-row-group.parquet"
+    pq.write_table(pa.table({"a": list(range(100))}), path)
+    declare_rows(path, 2**40)
+    return CorpusFile(
+        "lying-row-group.parquet",
+        path,
+        "failed",
+        "the Parquet file is damaged: its footer declares 1,099,511,627,776 rows in row group 1",
+        notes="100 rows of data, a footer declaring 2^40",
     )
 
 

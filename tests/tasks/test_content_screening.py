@@ -20,6 +20,7 @@ from tasks.content_screening import ContentLimits, refuse_compressed, screen_csv
 from tasks.formula_cells import add_formula_like
 from tasks.parquet_rewrite import rewrite_parquet_in_batches
 from tasks.profiling import profile_parquet
+from tests.support.parquet_footer import declare_rows
 
 LIMITS = ContentLimits(max_columns=10, max_row_bytes=64 * 1024, max_parquet_expansion=100)
 
@@ -136,3 +137,13 @@ def test_formula_like_cells_are_counted_per_text_column(tmp_path: Path) -> None:
     columns = {column["name"]: column for column in profile["columns"]}
     assert (columns["cell"]["formula_like"], columns["n"]["formula_like"]) == (5, 0)
     assert profile["formula_like_columns"] == ["cell"]
+
+
+def test_a_footer_declaring_more_rows_than_its_columns_hold_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "lying.parquet"
+    pq.write_table(pa.table({"a": list(range(100))}), path)
+    declare_rows(path, 5_000)
+    assert refusal(lambda: screen_parquet(path, LIMITS)) == (
+        "the Parquet file is damaged: its footer declares 5,000 rows in row group 1, "
+        "whose column 'a' holds 100 values"
+    )
