@@ -181,11 +181,13 @@ def _size(count: int) -> str:
 
 class _CsvScan:
     """The state of `screen_csv`'s pass, carried from chunk to chunk: where the current row
-    started (and on which line), whether a quoted field is open, and the header's separator
-    counts until it ends.
+    started, whether a quoted field is open, and the header's separator counts until it ends.
 
+    Chunks are at most `max_row_bytes` long, so a row over the limit cannot lie inside one: only
+    each chunk's first row end (against the row carried in) and an unended row need checking.
     Positions are in code units: bytes, or 16-bit units for UTF-16 with a BOM (whose ASCII
-    characters each hold a zero byte, so it is scanned in units, not bytes)."""
+    characters each hold a zero byte, so it is scanned in units, not bytes). Line numbers are
+    counted only for a refusal, by reading the file again up to it."""
 
     def __init__(self, path: Path, limits: ContentLimits) -> None:
         self.path = path
@@ -195,71 +197,52 @@ class _CsvScan:
         self.dtype = {b"\xff\xfe": "<u2", b"\xfe\xff": ">u2"}.get(bom, "u1")
         self.unit_bytes = np.dtype(self.dtype).itemsize
         self.max_row_units = limits.max_row_bytes // self.unit_bytes
+        self.chunk_bytes = min(SCAN_CHUNK_BYTES, self.max_row_units * self.unit_bytes)
         self.row_start = 0
-        self.row_start_line = 1
         self.inside_quotes = False
         self.header_done = False
         self.header_separators = [0] * len(HEADER_SEPARATORS)
-        self.line_feeds = 0
-        self.carriage_returns = 0
 
     def run(self) -> None:
         offset = 0
         with self.path.open("rb") as file:
-            while chunk := file.read(SCAN_CHUNK_BYTES):
+            while chunk := file.read(self.chunk_bytes):
                 data = np.frombuffer(chunk, dtype=self.dtype, count=len(chunk) // self.unit_bytes)
-                self._scan(data, offset)
+                self._scan(chunk, data, offset)
                 offset += len(data)
         if not self.header_done:
             self._refuse_wide_header(complete=True)
 
-    def _scan(self, data: np.ndarray, offset: int) -> None:
-        is_quote = data == QUOTE
-        # Odd parity of the quotes so far (a doubled quote toggles twice) is inside a field.
-        inside = (np.cumsum(is_quote, dtype=np.uint8) & 1).astype(bool) ^ self.inside_quotes
-        outside = ~inside
-        row_ends = np.flatnonzero(((data == LINE_FEED) | (data == CARRIAGE_RETURN)) & outside)
-        long_row = self._first_long_row(row_ends, offset, len(data))
-        nul = np.flatnonzero(data == 0)
-        if len(nul) and (long_row is None or int(nul[0]) <= long_row[1]):
-            self._refuse_nul(data, offset, int(nul[0]))
+    def _scan(self, chunk: bytes, data: np.ndarray, offset: int) -> None:
+        quotes = np.flatnonzero(data == QUOTE)
+        row_ends = np.flatnonzero((data == LINE_FEED) | (data == CARRIAGE_RETURN))
+        if len(quotes) or self.inside_quotes:
+            # A break is outside quoted fields after an even number of quotes (a doubled
+            # quote counts twice), those of earlier chunks included.
+            before = np.searchsorted(quotes, row_ends) + int(self.inside_quotes)
+            row_ends = row_ends[before % 2 == 0]
+        nul = chunk.find(b"\x00") if self.unit_bytes == 1 else _first(data == 0)
+        first_end = int(row_ends[0]) if len(row_ends) else len(data)
+        too_long = offset + first_end - self.row_start > self.max_row_units
+        if nul != -1 and not (too_long and self.row_start + self.max_row_units < offset + nul):
+            self._refuse_nul(offset + nul)
         if not self.header_done:
-            header_end = int(row_ends[0]) if len(row_ends) else len(data)
-            for index, separator in enumerate(HEADER_SEPARATORS):
-                found = (data[:header_end] == separator) & outside[:header_end]
-                self.header_separators[index] += int(np.count_nonzero(found))
+            self._count_header_separators(data[:first_end], quotes)
             self._refuse_wide_header(complete=len(row_ends) > 0)
             self.header_done = len(row_ends) > 0
-        if long_row is not None:
-            self._refuse_long_row(data, offset, long_row[0])
+        if too_long:
+            self._refuse_long_row()
         if len(row_ends):
-            last = int(row_ends[-1])
-            self.row_start = offset + last + 1
-            self.row_start_line = self._line_at(data, last + 1)
-        self.line_feeds += int(np.count_nonzero(data == LINE_FEED))
-        self.carriage_returns += int(np.count_nonzero(data == CARRIAGE_RETURN))
-        self.inside_quotes ^= bool(np.count_nonzero(is_quote) % 2)
+            self.row_start = offset + int(row_ends[-1]) + 1
+        self.inside_quotes ^= len(quotes) % 2 == 1
 
-    def _first_long_row(
-        self, row_ends: np.ndarray, offset: int, length: int
-    ) -> tuple[int, int] | None:
-        """(start, position past the limit) of the first row in this chunk longer than the
-        limit (the row still open at its end included), as global start and chunk position."""
-        starts = np.concatenate(([self.row_start], offset + row_ends + 1))
-        ends = np.concatenate((offset + row_ends, [offset + length]))
-        too_long = np.flatnonzero(ends - starts > self.max_row_units)
-        if not len(too_long):
-            return None
-        start = int(starts[int(too_long[0])])
-        return start, start + self.max_row_units - offset
-
-    def _line_at(self, data: np.ndarray, position: int) -> int:
-        """The line number (1-based) of a chunk position: line feeds before it, or carriage
-        returns in a file that has none (old Mac line endings)."""
-        feeds = self.line_feeds + int(np.count_nonzero(data[:position] == LINE_FEED))
-        if feeds:
-            return 1 + feeds
-        return 1 + self.carriage_returns + int(np.count_nonzero(data[:position] == CARRIAGE_RETURN))
+    def _count_header_separators(self, part: np.ndarray, quotes: np.ndarray) -> None:
+        for index, separator in enumerate(HEADER_SEPARATORS):
+            found = np.flatnonzero(part == separator)
+            if len(quotes) or self.inside_quotes:
+                before = np.searchsorted(quotes, found) + int(self.inside_quotes)
+                found = found[before % 2 == 0]
+            self.header_separators[index] += len(found)
 
     def _refuse_wide_header(self, complete: bool) -> None:
         columns = 1 + max(self.header_separators)
@@ -270,17 +253,34 @@ class _CsvScan:
                 f"{self.limits.max_columns:,} are supported"
             )
 
-    def _refuse_nul(self, data: np.ndarray, offset: int, position: int) -> None:
+    def _line_of(self, position: int) -> int:
+        """The line number (1-based) of a unit position: line feeds before it, or carriage
+        returns in a file that has none (old Mac line endings)."""
+        feeds = returns = 0
+        remaining = position * self.unit_bytes
+        with self.path.open("rb") as file:
+            while remaining > 0 and (chunk := file.read(min(SCAN_CHUNK_BYTES, remaining))):
+                remaining -= len(chunk)
+                data = np.frombuffer(chunk, dtype=self.dtype, count=len(chunk) // self.unit_bytes)
+                feeds += int(np.count_nonzero(data == LINE_FEED))
+                returns += int(np.count_nonzero(data == CARRIAGE_RETURN))
+        return 1 + (feeds or returns)
+
+    def _refuse_nul(self, position: int) -> None:
         raise ContentRejectedError(
-            f"line {self._line_at(data, position):,} holds a NUL byte (byte offset "
-            f"{(offset + position) * self.unit_bytes:,}): the file is binary, not CSV text; "
+            f"line {self._line_of(position):,} holds a NUL byte (byte offset "
+            f"{position * self.unit_bytes:,}): the file is binary, not CSV text; "
             "save it as CSV UTF-8 or Parquet"
         )
 
-    def _refuse_long_row(self, data: np.ndarray, offset: int, start: int) -> None:
-        line = self.row_start_line if start < offset else self._line_at(data, start - offset)
+    def _refuse_long_row(self) -> None:
         raise ContentRejectedError(
-            f"the row starting at line {line:,} is longer than "
+            f"the row starting at line {self._line_of(self.row_start):,} is longer than "
             f"{_size(self.limits.max_row_bytes)}, the most one row may hold: a value may be "
             "missing its closing quote, or the file is not a table"
         )
+
+
+def _first(mask: np.ndarray) -> int:
+    found = np.flatnonzero(mask)
+    return int(found[0]) if len(found) else -1
