@@ -2,7 +2,8 @@
 headers too large to hold, and Parquet files whose footer declares more than they can be.
 
 Each check reads bounded amounts: the magic bytes of the sniffed head, one vectorised pass over
-a CSV in 4 MiB chunks (about a tenth of parsing it), or a Parquet file's footer alone. Every
+a CSV in chunks of up to 4 MiB (0.9-1.1 s for 103 MB with quotes on every row, where polars'
+conversion took 2.1 s), or a Parquet file's footer alone. Every
 refusal is a `ContentRejectedError` whose sentence says what was found and what to upload
 instead (docs/spec.md §4, content screening).
 """
