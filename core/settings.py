@@ -106,6 +106,18 @@ class Settings(BaseSettings):
     # Client side (`automl upload`): which API to send files to, and as whom.
     api_url: AnyHttpUrl | None = Field(default=None, alias="AUTOML_API_URL")
     token: SecretStr | None = Field(default=None, alias="AUTOML_TOKEN")
+    # Hostile uploads (docs/spec.md §4, content screening): refused before polars reads them.
+    # The widest dataset accepted, CSV header or Parquet schema.
+    max_columns: int = Field(default=20_000, alias="AUTOML_MAX_COLUMNS", ge=1, le=1_000_000)
+    # The longest CSV row in bytes, header included (so also the longest value or column name).
+    max_row_bytes: int = Field(
+        default=16 * MiB, alias="AUTOML_MAX_ROW_BYTES", ge=64 * 1024, le=1 * GiB
+    )
+    # How many times its own size a Parquet file may expand to once decoded (files that decode
+    # to under 1 GiB always may): a few KB declaring gigabytes of rows is a decompression bomb.
+    max_parquet_expansion: int = Field(
+        default=1000, alias="AUTOML_MAX_PARQUET_EXPANSION", ge=10, le=1_000_000
+    )
 
     @field_validator("tiers", mode="before")
     @classmethod

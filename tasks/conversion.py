@@ -31,6 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import ContentRejectedError
+from tasks.content_screening import refuse_compressed
+from tasks.parquet_rewrite import rewrite_parquet_in_batches
 
 MiB = 1024**2
 HASH_CHUNK_BYTES = 1 * MiB
@@ -80,6 +82,7 @@ def sniff_format(path: Path) -> FileFormat:
     if head.startswith(PARQUET_MAGIC):
         _check_parquet_footer(path, size)
         return "parquet"
+    refuse_compressed(head)
     _check_utf8_text(head, complete=size <= SNIFF_BYTES)
     return "csv"
 
@@ -353,8 +356,8 @@ def _convert_parquet(source: Path, destination: Path) -> None:
         ) from exc
     _check_column_names(names)
     try:
-        pl.scan_parquet(source).sink_parquet(destination, compression="zstd")
-    except pl.exceptions.PolarsError as exc:
+        rewrite_parquet_in_batches(source, destination)
+    except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ContentRejectedError(f"the Parquet file cannot be read: {first_line}") from exc
 

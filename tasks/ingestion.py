@@ -7,19 +7,29 @@ from typing import Any
 
 from prefect import task
 
+from core.settings import get_settings
+from tasks.content_screening import ContentLimits, screen_csv, screen_parquet
 from tasks.conversion import ConversionResult, convert_to_parquet, file_sha256, sniff_format
+from tasks.formula_cells import add_formula_like
 from tasks.profiling import profile_parquet
 
 
 @task(task_run_name="convert-{version_id}")
 def validate_and_convert(version_id: str, raw_path: Path, parquet_path: Path) -> ConversionResult:
-    """Sniffs the content (the extension is not trusted) and streams it into zstd Parquet."""
-    return convert_to_parquet(raw_path, sniff_format(raw_path), parquet_path)
+    """Sniffs the content (the extension is not trusted), screens it for hostile shapes
+    (tasks/content_screening.py) and streams it into zstd Parquet."""
+    file_format = sniff_format(raw_path)
+    limits = ContentLimits.from_settings(get_settings())
+    if file_format == "csv":
+        screen_csv(raw_path, limits)
+    else:
+        screen_parquet(raw_path, limits)
+    return convert_to_parquet(raw_path, file_format, parquet_path)
 
 
 @task(task_run_name="profile-{version_id}")
 def profile_dataset(version_id: str, parquet_path: Path) -> dict[str, Any]:
-    return profile_parquet(parquet_path)
+    return add_formula_like(profile_parquet(parquet_path), parquet_path)
 
 
 @task(task_run_name="sha256-{label}")

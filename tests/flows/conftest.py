@@ -14,6 +14,7 @@ from blocks.storage import save_storage_block
 from core.settings import get_settings
 from flows.train_model import train_model
 from samples.generate import SAMPLE
+from tests.support.hostile_corpus import CorpusFile, build_corpus
 from tests.support.ingestions import MakeIngestion, confirmed_uploads
 from tests.support.isolation import isolate_environment
 from tests.support.lifecycle import LifecycleState, lifecycle_state
@@ -104,3 +105,17 @@ def plots_runner(bucket: Store, tmp_path: Path) -> Iterator[PlotsRunner]:
     environment (its catalog), with its store saved as the storage block."""
     with render_plots_runner(tmp_path / "runner.log") as runner:
         yield runner
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CorpusFile]:
+    """The hostile corpus at the sizes of the fast lane (tests/support/hostile_corpus.py)."""
+    files = build_corpus(tmp_path_factory.mktemp("small-corpus"), "small")
+    return {entry.name: entry for entry in files}
+
+
+@pytest.fixture(scope="session")
+def full_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CorpusFile]:
+    """The hostile corpus at the issue's sizes (100 MB line, 50 MB cell, 2^30-row bomb)."""
+    files = build_corpus(tmp_path_factory.mktemp("full-corpus"), "full")
+    return {entry.name: entry for entry in files}

@@ -1,0 +1,371 @@
+"""The corpus of hostile uploads (issue 15, point 4), generated into a directory.
+
+Each entry is a file, the outcome it must end in (`ready` or `failed`), the words its failure
+message must hold, and for `ready` files a check of the stored content. `scale="full"` makes the
+sizes the issue names (a 100 MB line, a 50 MB cell, a billion-row Parquet bomb); `scale="small"`
+the same shapes just past the configured limits, for the fast lane (its limits are lowered by
+`SMALL_LIMITS`). Files are written in chunks: generating the corpus holds no file in memory.
+
+Used by tests/flows/test_hostile_corpus.py and bench/corpus.py.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tests.support.parquet_footer import declare_rows
+
+Scale = Literal["small", "full"]
+Check = Callable[[pl.DataFrame, dict[str, object]], None]
+
+# The environment of the small corpus: the same refusals at a fraction of the sizes.
+SMALL_LIMITS = {
+    "AUTOML_MAX_ROW_BYTES": str(256 * 1024),
+    "AUTOML_MAX_COLUMNS": "2000",
+    "AUTOML_MAX_PARQUET_EXPANSION": "1000",
+}
+SMALL_EXPANSION_FLOOR = 64 * 1024**2  # tasks.content_screening.PARQUET_EXPANSION_FLOOR_BYTES
+MB = 10**6
+FORMULAS = ["=cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)"]
+
+
+# Every file of the corpus, at both scales, in the order `build_corpus` makes them.
+CORPUS_NAMES = [
+    "gzip.csv",
+    "zlib.csv",
+    "bzip2.csv",
+    "xz.csv",
+    "zstd.csv",
+    "zip.csv",
+    "gzip-bomb.csv",
+    "single-line.csv",
+    "single-cell.csv",
+    "wide-header.csv",
+    "nul-byte.csv",
+    "malformed-footer.parquet",
+    "huge-row-group.parquet",
+    "lying-row-group.parquet",
+    "bomb.parquet",
+    "nested-decimal-tz.parquet",
+    "duplicate-names.parquet",
+    "formulas.csv",
+]
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    name: str
+    path: Path
+    outcome: Literal["ready", "failed"]
+    message: str = ""  # words the failure message holds
+    check: Check | None = None  # of the stored dataset and its profile, for ready files
+    notes: str = ""  # the shape, for the benchmark's table
+    anchor: Literal["csv", "parquet", ""] = ""  # bare polars can be timed on it
+    tags: list[str] = field(default_factory=list)
+
+
+def build_corpus(directory: Path, scale: Scale) -> list[CorpusFile]:
+    directory.mkdir(parents=True, exist_ok=True)
+    full = scale == "full"
+    return [
+        *_compressed(directory, 1000 if full else 10),
+        _single_line(directory, 100 * MB if full else 1 * MB),
+        _single_cell(directory, 50 * MB if full else 1 * MB),
+        _wide_header(directory, 100_000 if full else 10_000),
+        _nul_bytes(directory, 10 * MB if full else 100_000),
+        *_csv_reader_cases(directory, full),
+        *_parquet_files(directory, full),
+        _formulas(directory),
+    ]
+
+
+# --- compressed --------------------------------------------------------------------------------
+
+CSV_INSIDE = b"id,name\n" + b"".join(b"%d,name-%d\n" % (i, i) for i in range(1000))
+
+
+def _zip(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.csv", data)
+    return buffer.getvalue()
+
+
+def _zstd(data: bytes) -> bytes:
+    return bytes(pa.compress(data, codec="zstd", asbytes=True))
+
+
+def _compressed(directory: Path, bomb_mb: int) -> list[CorpusFile]:
+    # A gzip bomb too: `bomb_mb` MB of one CSV row repeated, a thousandth of that compressed.
+    bomb = directory / "gzip-bomb.csv"
+    with gzip.open(bomb, "wb", compresslevel=9) as file:
+        file.write(b"a,b\n")
+        block = b"1,2\n" * (MB // 4)
+        for _ in range(bomb_mb):
+            file.write(block)
+    kinds = {
+        "gzip": gzip.compress(CSV_INSIDE),
+        "zlib": zlib.compress(CSV_INSIDE),
+        "bzip2": bz2.compress(CSV_INSIDE),
+        "xz": lzma.compress(CSV_INSIDE),
+        "zstd": _zstd(CSV_INSIDE),
+        "zip": _zip(CSV_INSIDE),
+    }
+    files = []
+    for kind, content in kinds.items():
+        path = directory / f"{kind}.csv"
+        path.write_bytes(content)
+        word = "a ZIP archive" if kind == "zip" else f"{kind}-compressed"
+        files.append(CorpusFile(f"{kind}.csv", path, "failed", f"the file is {word}"))
+    files.append(
+        CorpusFile("gzip-bomb.csv", bomb, "failed", "the file is gzip-compressed", anchor="csv")
+    )
+    return files
+
+
+# --- CSV shapes --------------------------------------------------------------------------------
+
+
+def _write_repeated(path: Path, head: bytes, unit: bytes, total: int, tail: bytes = b"") -> None:
+    block = unit * max(1, (4 * MB) // len(unit))
+    with path.open("wb") as file:
+        file.write(head)
+        written = len(head)
+        while written < total:
+            piece = block[: total - written]
+            file.write(piece)
+            written += len(piece)
+        file.write(tail)
+
+
+def _single_line(directory: Path, size: int) -> CorpusFile:
+    """One line, no line break: `size` bytes of comma-separated values (a header of millions
+    of columns)."""
+    path = directory / "single-line.csv"
+    _write_repeated(path, b"", b"1234567,", size)
+    return CorpusFile(
+        "single-line.csv",
+        path,
+        "failed",
+        "columns; at most",
+        notes=f"{size:,} bytes, no line break",
+        anchor="csv",
+    )
+
+
+def _single_cell(directory: Path, size: int) -> CorpusFile:
+    path = directory / "single-cell.csv"
+    _write_repeated(path, b"id,text\n1,", b"x", size + len(b"id,text\n1,"), b"\n2,short\n")
+    return CorpusFile(
+        "single-cell.csv",
+        path,
+        "failed",
+        "the row starting at line 2 is longer than",
+        notes=f"a value of {size:,} bytes",
+        anchor="csv",
+    )
+
+
+def _wide_header(directory: Path, columns: int) -> CorpusFile:
+    path = directory / "wide-header.csv"
+    header = ",".join(f"c{i}" for i in range(columns)).encode() + b"\n"
+    row = ",".join("1" for _ in range(columns)).encode() + b"\n"
+    path.write_bytes(header + row * 3)
+    return CorpusFile(
+        "wide-header.csv",
+        path,
+        "failed",
+        f"the header row has {columns:,} columns; at most",
+        notes=f"{columns:,} columns",
+        anchor="csv",
+    )
+
+
+def _nul_bytes(directory: Path, at: int) -> CorpusFile:
+    """Plain CSV rows, then a NUL byte inside a value past the sniffed head."""
+    path = directory / "nul-bytes.csv"
+    rows = b"".join(b"%d,value-%d\n" % (i, i) for i in range(10_000))
+    with path.open("wb") as file:
+        file.write(b"id,text\n")
+        written = 8
+        while written < at:
+            file.write(rows)
+            written += len(rows)
+        file.write(b"99,bad\x00value\n")
+    return CorpusFile(
+        "nul-byte.csv",
+        path,
+        "failed",
+        "holds a NUL byte (byte offset",
+        notes=f"a NUL byte at byte {at:,}",
+        anchor="csv",
+    )
+
+
+def _csv_reader_cases(directory: Path, full: bool) -> list[CorpusFile]:
+    """The place for the corpus files the CSV reader's work covers (branch i15-csv): invalid
+    UTF-8 first at byte 10 MB, UTF-16 with a BOM, CR-only line endings. Add each here, and its
+    name to CORPUS_NAMES after "nul-byte.csv"."""
+    return []
+
+
+# --- Parquet -----------------------------------------------------------------------------------
+
+
+def _parquet_files(directory: Path, full: bool) -> list[CorpusFile]:
+    return [
+        _malformed_footer(directory),
+        _huge_row_group(directory, 64 * 1024**2 if full else 2_000_000),
+        _lying_row_group(directory),
+        # The small bomb is past the limit only with a lowered floor (SMALL_EXPANSION_FLOOR).
+        _bomb(directory, 2**30 if full else 2**24),
+        _nested_and_typed(directory),
+        _duplicate_names(directory),
+    ]
+
+
+def _malformed_footer(directory: Path) -> CorpusFile:
+    path = directory / "malformed-footer.parquet"
+    pq.write_table(pa.table({"a": list(range(100))}), path)
+    content = bytearray(path.read_bytes())
+    footer_length = int.from_bytes(content[-8:-4], "little")
+    start = len(content) - 8 - footer_length
+    content[start : start + footer_length // 2] = b"\xff" * (footer_length // 2)
+    path.write_bytes(bytes(content))
+    return CorpusFile(
+        "malformed-footer.parquet", path, "failed", "the Parquet file is damaged: its footer"
+    )
+
+
+def _constant_column(path: Path, rows: int, value: int) -> None:
+    """`rows` equal int64 values, written in row groups of 64 Mi rows (pyarrow's largest), from
+    one 64 Mi block of memory."""
+    group = min(rows, 64 * 1024**2)
+    block = pa.table({"v": pa.array(np.full(group, value, dtype=np.int64))})
+    with pq.ParquetWriter(path, block.schema, compression="zstd") as writer:
+        written = 0
+        while written < rows:
+            part = block.slice(0, min(group, rows - written))
+            writer.write_table(part, row_group_size=group)
+            written += part.num_rows
+
+
+def _huge_row_group(directory: Path, rows: int) -> CorpusFile:
+    """One row group as large as pyarrow writes (64 Mi rows, 512 MiB decoded): polars decodes
+    a row group whole; the rewrite must not."""
+    path = directory / "huge-row-group.parquet"
+    _constant_column(path, rows, 7)
+
+    def check(frame: pl.DataFrame, profile: dict[str, object]) -> None:
+        assert frame.height == rows
+        assert frame["v"].min() == frame["v"].max() == 7
+
+    return CorpusFile(
+        "huge-row-group.parquet",
+        path,
+        "ready",
+        check=check,
+        notes=f"{rows:,} int64 rows in row groups of up to 64 Mi rows",
+        anchor="parquet",
+    )
+
+
+def _lying_row_group(directory: Path) -> CorpusFile:
+    """100 rows of data under a footer that declares 2^40 rows (polars would refuse past 2^32,
+    pyarrow would read what is there and write a file of another size)."""
+    path = directory / "lying-row-group.parquet"
+    pq.write_table(pa.table({"a": list(range(100))}), path)
+    declare_rows(path, 2**40)
+    return CorpusFile(
+        "lying-row-group.parquet",
+        path,
+        "failed",
+        "the Parquet file is damaged: its footer declares 1,099,511,627,776 rows in row group 1",
+        notes="100 rows of data, a footer declaring 2^40",
+    )
+
+
+def _bomb(directory: Path, rows: int) -> CorpusFile:
+    path = directory / "bomb.parquet"
+    _constant_column(path, rows, 0)
+    return CorpusFile(
+        "bomb.parquet",
+        path,
+        "failed",
+        "it looks like a decompression bomb",
+        notes=f"{rows:,} equal int64 values ({rows * 8 / 1e9:.1f} GB decoded)",
+        anchor="parquet",
+    )
+
+
+def _nested_and_typed(directory: Path) -> CorpusFile:
+    path = directory / "nested-typed.parquet"
+    table = pa.table(
+        {
+            "items": pa.array([[1, 2], [3], None]),
+            "point": pa.array([{"x": 1.5, "label": "a"}, {"x": 2.0, "label": "b"}, None]),
+            "price": pa.array([Decimal("1.23"), Decimal("-4.50"), None], pa.decimal128(10, 2)),
+            "at": pa.array(
+                [1_700_000_000_000_000, 1_700_000_060_000_000, None],
+                pa.timestamp("us", tz="Europe/Paris"),
+            ),
+        }
+    )
+    pq.write_table(table, path)
+
+    def check(frame: pl.DataFrame, profile: dict[str, object]) -> None:
+        assert frame["items"].to_list() == [[1, 2], [3], None]
+        assert frame["point"].to_list()[:2] == [{"x": 1.5, "label": "a"}, {"x": 2.0, "label": "b"}]
+        assert frame["price"].to_list() == [Decimal("1.23"), Decimal("-4.50"), None]
+        assert str(frame["at"].dtype) == "Datetime(time_unit='us', time_zone='Europe/Paris')"
+        assert frame["at"].dt.epoch("us").to_list() == [
+            1_700_000_000_000_000,
+            1_700_000_060_000_000,
+            None,
+        ]
+
+    return CorpusFile("nested-decimal-tz.parquet", path, "ready", check=check)
+
+
+def _duplicate_names(directory: Path) -> CorpusFile:
+    path = directory / "duplicate-names.parquet"
+    table = pa.Table.from_arrays([pa.array([1, 2]), pa.array([3, 4])], names=["a", "a"])
+    pq.write_table(table, path)
+    return CorpusFile("duplicate-names.parquet", path, "failed", "column name 'a' appears twice")
+
+
+# --- formulas ----------------------------------------------------------------------------------
+
+
+def _formulas(directory: Path) -> CorpusFile:
+    path = directory / "formulas.csv"
+    lines = ["id,cell,note"]
+    lines += [
+        f'{i},"{value.replace(chr(34), chr(34) * 2)}",plain' for i, value in enumerate(FORMULAS)
+    ]
+    lines += ["9,-5,plain"]  # a number in a text column is not a formula
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def check(frame: pl.DataFrame, profile: dict[str, object]) -> None:
+        assert frame["cell"].to_list() == [*FORMULAS, "-5"]  # verbatim
+        columns = {column["name"]: column for column in profile["columns"]}  # type: ignore[attr-defined]
+        assert columns["cell"]["formula_like"] == len(FORMULAS)
+        assert columns["note"]["formula_like"] == 0
+        assert profile["formula_like_columns"] == ["cell"]
+
+    return CorpusFile("formulas.csv", path, "ready", check=check)
