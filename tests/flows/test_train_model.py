@@ -11,6 +11,7 @@ import time
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.objects import Artifact
 
 from core.events import MODEL_PUBLISHED
 from flows.render_plots import render_plots
@@ -72,16 +73,23 @@ def test_render_plots_uploads_pngs_and_artifacts(trained: Trained) -> None:
 
     import asyncio
 
-    async def artifact_keys() -> set[str]:
+    async def plot_artifacts() -> list[Artifact]:
         async with get_client() as client:
-            found = await client.read_artifacts(
+            return await client.read_artifacts(
                 artifact_filter=ArtifactFilter(
                     key=ArtifactFilterKey(any_=[f"plot-{n}" for n in names])
                 )
             )
-        return {str(a.key) for a in found}
 
-    assert asyncio.run(artifact_keys()) >= {f"plot-{n}" for n in names}
+    artifacts = asyncio.run(plot_artifacts())
+    assert {str(a.key) for a in artifacts} >= {f"plot-{n}" for n in names}
+    # No presigned URL outlives its lifetime on the Prefect server: the key and the API route.
+    mine = [a for a in artifacts if trained.job_id in (a.description or "")]
+    assert {a.type for a in mine} == {"markdown"}
+    for artifact in mine:
+        assert "X-Amz-" not in str(artifact.data) and "http" not in str(artifact.data)
+        assert f"plots/{trained.job_id}/" in str(artifact.data)
+        assert f"/api/jobs/{trained.job_id}/plots" in str(artifact.data)
 
 
 @default_store_only  # a refusal before anything is written: nothing store-specific
