@@ -16,6 +16,7 @@ from prefect.client.schemas.objects import Artifact
 from core.events import MODEL_PUBLISHED
 from flows.render_plots import render_plots
 from flows.train_model import train_model
+from samples.generate import SAMPLE
 from tests.support.ingestions import MakeIngestion
 from tests.support.plots_runner import CHAIN_DEADLINE_SECONDS, PlotsRunner
 from tests.support.prefect_events import find_events
@@ -103,6 +104,33 @@ def test_a_target_with_one_class_fails_the_job_with_a_reason(
         train_model(job.version_id, "label", job.job_id)
     failed = job.job()
     assert failed.status == "failed" and failed.error and "single value" in failed.error
+    assert store.keys(f"models/alice/{job.job_id}/") == []
+
+
+@default_store_only  # a refusal before anything is read or written: nothing store-specific
+@pytest.mark.parametrize("given", ["version", "target"])
+def test_a_run_whose_parameters_disagree_with_the_job_fails_it_and_trains_nothing(
+    ready_version: tuple[Store, MakeIngestion], given: str
+) -> None:
+    """Anyone who can start runs on the Prefect server chooses their parameters: the job trains
+    only on the version and target its record names."""
+    store, make = ready_version
+    job = job_on(store, make, SAMPLE.read_bytes(), "churned")
+    other = job_on(
+        store,
+        make,
+        b"id,x,label\n" + b"".join(b"%d,%d,%d\n" % (i, i, i % 2) for i in range(40)),
+        "label",
+    )
+    version_id, target = (
+        (other.version_id, "churned") if given == "version" else (job.version_id, "tenure_months")
+    )
+    with pytest.raises(Exception, match="so it was refused"):
+        train_model(version_id, target, job.job_id)
+    failed = job.job()
+    assert failed.status == "failed" and failed.error is not None
+    assert f"trains version {job.version_id} on target 'churned' as recorded" in failed.error
+    assert (failed.version_id, failed.target) == (job.version_id, "churned")  # record unchanged
     assert store.keys(f"models/alice/{job.job_id}/") == []
 
 
