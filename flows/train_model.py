@@ -18,6 +18,7 @@ from core.keys import model_key, model_metadata_key
 from core.settings import get_settings
 from core.statuses import JobStatus
 from orchestrator.events import emit
+from tasks.failure_reasons import failure_reason
 from tasks.job_records import (
     JobInfo,
     create_job_for,
@@ -150,7 +151,9 @@ def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
                 model_path, metadata = train_and_save(job_id, source, data_path, target, workdir)
                 stored = _publish(job_id, job.user_id, model_path, metadata)
         except Exception as exc:
-            reason = exc.message if isinstance(exc, AutomlError) else f"training failed: {exc}"
+            reason = failure_reason(exc, "training", flow_run.get_id())
+            if not isinstance(exc, AutomlError):  # its details stay in this run's logs
+                logger.error("job %s: training error in run %s: %r", job_id, flow_run.get_id(), exc)
             record_job_failed(job_id, reason)
             logger.error("job %s failed: %s", job_id, reason)
             raise
