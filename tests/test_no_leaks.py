@@ -36,7 +36,9 @@ BAD_CSV = b"a,b,c\n1,2,3\n4,5\n"
 SIGNATURES = {"presigned signature": "X-Amz-Signature", "presigned credential": "X-Amz-Credential"}
 
 
-def _command(arguments: list[str], env: dict[str, str], timeout: float) -> str:
+def _command(
+    arguments: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [str(AUTOML), *arguments],
         env=env,
@@ -47,7 +49,7 @@ def _command(arguments: list[str], env: dict[str, str], timeout: float) -> str:
         check=False,
     )
     assert done.returncode == 0, f"automl {arguments[0]}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
+    return done
 
 
 def _refused_requests(api_url: str, token: str) -> list[httpx.Response]:
@@ -113,10 +115,10 @@ def test_after_the_demo_no_secret_is_in_any_log_run_artifact_event_body_or_datab
             "AUTOML_API_PORT": str(free_port()),
             "AUTOML_TRAINING_BUDGET_SECONDS": "5",
         }
-        token = _command(
+        created = _command(
             ["token", "create", "--user", "leaktest", "--tier", "free"], stack_env, 120
         )
-        token = token.strip().splitlines()[-1]
+        token = created.stdout.strip()  # what is said about it goes to stderr
         assert token.startswith("aml_"), token
         stack = StackProcess(data_dir, stack_env)
         stack.start()
@@ -124,7 +126,8 @@ def test_after_the_demo_no_secret_is_in_any_log_run_artifact_event_body_or_datab
             endpoints = stack.wait_ready(STACK_READY_SECONDS)
             assert endpoints.api_url is not None
             demo_env = {**stack_env, "AUTOML_TOKEN": token}
-            demo_output = _command(["demo", "--api", endpoints.api_url], demo_env, DEMO_SECONDS)
+            demo = _command(["demo", "--api", endpoints.api_url], demo_env, DEMO_SECONDS)
+            demo_output = demo.stdout + demo.stderr
             assert "demo done" in demo_output and "X-Amz-Signature" in demo_output
             failed = _failed_ingestion(endpoints.api_url, token, tmp_path)
             bodies.append(Place("failed version's reason", str(failed["error"])))

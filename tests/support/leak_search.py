@@ -76,10 +76,12 @@ def file_places(paths: Iterable[Path]) -> list[Place]:
 
 
 def findings(places: Iterable[Place], secrets: dict[str, str]) -> list[str]:
-    """`what in where` for each secret (name -> value) found in a place."""
-    return [
-        f"{name} in {place.name}"
-        for place in places
-        for name, value in secrets.items()
-        if value in place.text
-    ]
+    """`what in where: ...context...` for each secret (name -> value) found in a place."""
+    found = []
+    for place in places:
+        for name, value in secrets.items():
+            at = place.text.find(value)
+            if at >= 0:
+                context = place.text[max(0, at - 160) : at + len(value) + 40]
+                found.append(f"{name} in {place.name}: ...{context}...")
+    return found
