@@ -14,11 +14,17 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from catalog.datasets import IngestionOutcome, IngestionTarget
-from core.errors import ContentRejectedError, QuotaExceededError, UploadMissingError
+from core.errors import (
+    AutomlError,
+    ContentRejectedError,
+    QuotaExceededError,
+    UploadMissingError,
+)
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
 from core.statuses import VersionStatus
 from orchestrator.events import emit
 from orchestrator.runs import run_is_live
+from tasks.failure_reasons import internal_failure_reason
 from tasks.ingestion import checksum, profile_dataset, validate_and_convert
 from tasks.profiling import profile_markdown
 from tasks.records import (
@@ -122,11 +128,13 @@ def ingest_dataset(version_id: str) -> VersionStatus:
             outcome = _ingest(target, Path(workdir))
         recorded = record_ready(version_id, outcome)
     except Exception as exc:
-        reason = (
-            exc.message
-            if isinstance(exc, ContentRejectedError | QuotaExceededError)
-            else f"ingestion failed: {exc}"
-        )
+        if isinstance(exc, ContentRejectedError | QuotaExceededError):
+            reason = exc.message
+        elif isinstance(exc, AutomlError):
+            reason = f"ingestion failed: {exc.message}"
+        else:  # the details (endpoint, SQL, paths) stay in this run's logs, under its id
+            reason = internal_failure_reason("ingestion", this_run)
+            logger.error("version %s: ingestion error in run %s: %r", version_id, this_run, exc)
         if record_failed(version_id, reason, not isinstance(exc, UploadMissingError)):
             remove_unrecorded_parquet(target.parquet_key)
         emit(

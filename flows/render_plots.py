@@ -6,20 +6,24 @@ import tempfile
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_image_artifact, create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
 from core.errors import ConflictError
 from core.events import PLOTS_RENDERED
 from core.keys import model_metadata_key, plot_key
-from core.settings import MAX_PRESIGN_EXPIRES_SECONDS
 from orchestrator.events import emit
 from tasks.job_records import load_job, load_training_source, record_plots_rendered
 from tasks.plots import render_plots as draw_plots
-from tasks.storage import delete_object, presign_get, read_object, upload_file
+from tasks.storage import delete_object, read_object, upload_file
 from tasks.training.metadata import ModelMetadata
 
 PNG = "image/png"
+
+
+def plots_route(job_id: str) -> str:
+    """The API route that answers a job's plots with links of the configured lifetime."""
+    return f"/api/jobs/{job_id}/plots"
 
 
 @task(task_run_name="draw-plots-{job_id}")
@@ -32,8 +36,10 @@ def draw(
 @flow(name="render-plots", flow_run_name="plots-{job_id}")
 def render_plots(job_id: str) -> list[str]:
     """Draws the plots of a published model to `plots/{job_id}/`, then records that the list is
-    whole; re-running redraws the same names over the same keys. Each plot is also an image
-    artifact of the run (its link is a presigned URL, valid for 7 days)."""
+    whole; re-running redraws the same names over the same keys. Each plot is also an artifact
+    of the run naming its key and the API route that links to it: never a presigned URL, which
+    anyone who can read the Prefect server could use, and which would outlive the lifetime the
+    API gives its links."""
     logger = get_run_logger()
     job = load_job(job_id)
     raw = read_object(model_metadata_key(job.user_id, job_id))
@@ -47,16 +53,17 @@ def render_plots(job_id: str) -> list[str]:
         for name, path in draw(job_id, profile, metadata, Path(workdir)).items():
             key = plot_key(job_id, name)
             stored[key] = upload_file(path, key, PNG).size
-            link = presign_get(key, MAX_PRESIGN_EXPIRES_SECONDS)
-            create_image_artifact(
-                image_url=link.url,
+            create_markdown_artifact(
                 key=f"plot-{name}",
-                description=f"{name} of job {job_id} (link valid until {link.expires_at:%Y-%m-%d})",
+                markdown=f"`{key}`: its owner gets a link from `GET {plots_route(job_id)}`",
+                description=f"{name} of job {job_id}",
             )
             names.append(name)
     create_markdown_artifact(
         key=f"plots-{job_id}",
-        markdown="# Plots\n\n" + "\n".join(f"- `{plot_key(job_id, n)}`" for n in names),
+        markdown="# Plots\n\n"
+        + "\n".join(f"- `{plot_key(job_id, n)}`" for n in names)
+        + f"\n\nLinks: `GET {plots_route(job_id)}`",
         description=f"Plots of job {job_id}",
     )
     if not record_plots_rendered(job_id, stored):

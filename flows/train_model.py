@@ -12,13 +12,15 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from catalog.jobs import TrainingSource
-from core.errors import AutomlError
+from core.errors import AutomlError, ConflictError
 from core.events import MODEL_PUBLISHED
 from core.keys import model_key, model_metadata_key
 from core.settings import get_settings
 from core.statuses import JobStatus
 from orchestrator.events import emit
+from tasks.failure_reasons import failure_reason
 from tasks.job_records import (
+    JobInfo,
     create_job_for,
     load_job,
     load_training_source,
@@ -103,17 +105,37 @@ def _metrics_markdown(job_id: str, metadata: ModelMetadata) -> str:
     )
 
 
+def parameters_disagreement(job: JobInfo, version_id: str, target: str) -> str | None:
+    """Why a run's parameters cannot train `job`, if they name another version or target than
+    the catalog recorded for it. Anyone who can start runs on the Prefect server chooses the
+    parameters; only the job's record says what its owner asked for."""
+    if (version_id, target) == (job.version_id, job.target):
+        return None
+    return (
+        f"job {job.job_id} trains version {job.version_id} on target {job.target!r} as "
+        f"recorded; this run was given version {version_id[:64]} and target "
+        f"{target[:64]!r}, so it was refused"
+    )
+
+
 @flow(name="train-model", flow_run_name=_run_name)
 def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
     """Idempotent: a finished job is left as it is; a model already published by a run that
     stopped before recording it is recorded, not retrained. A failure marks the job `failed`
-    with a readable reason."""
+    with a readable reason. The job trains on the version and target its record names; a run
+    whose parameters disagree with it fails the job, and trains nothing."""
     logger = get_run_logger()
     job_id = job_id or create_job_for(version_id, target)
     job = load_job(job_id)
     if job.status == JobStatus.SUCCEEDED:
         logger.info("job %s already published its model; nothing to do", job_id)
         return job_id
+    disagreement = parameters_disagreement(job, version_id, target)
+    if disagreement is not None:
+        record_job_failed(job_id, disagreement)
+        logger.error("job %s failed: %s", job_id, disagreement)
+        raise ConflictError(disagreement)
+    version_id, target = job.version_id, job.target  # from here on, only the record counts
     published = read_object(model_metadata_key(job.user_id, job_id))
     if published is not None:
         metadata = ModelMetadata.from_json(published)
@@ -129,7 +151,9 @@ def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
                 model_path, metadata = train_and_save(job_id, source, data_path, target, workdir)
                 stored = _publish(job_id, job.user_id, model_path, metadata)
         except Exception as exc:
-            reason = exc.message if isinstance(exc, AutomlError) else f"training failed: {exc}"
+            reason = failure_reason(exc, "training", flow_run.get_id())
+            if not isinstance(exc, AutomlError):  # its details stay in this run's logs
+                logger.error("job %s: training error in run %s: %r", job_id, flow_run.get_id(), exc)
             record_job_failed(job_id, reason)
             logger.error("job %s failed: %s", job_id, reason)
             raise

@@ -9,6 +9,7 @@ infinities become null) so it can go into the catalog and a Prefect artifact as 
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -72,7 +73,9 @@ def profile_parquet(path: Path, top_values: int = 5) -> dict[str, Any]:
 
 
 def profile_markdown(profile: dict[str, Any]) -> str:
-    """A markdown summary of `profile_parquet`'s result, for a Prefect artifact."""
+    """A markdown summary of `profile_parquet`'s result, for a Prefect artifact. Every name,
+    type and value is the uploader's text: each cell is capped and escaped (`_cell`), so a
+    value cannot add markup, HTML or table cells to the page the Prefect UI draws."""
     lines = [
         f"**{profile['row_count']:,} rows, {profile['column_count']:,} columns**",
         "",
@@ -88,7 +91,7 @@ def profile_markdown(profile: dict[str, Any]) -> str:
         )
         cells = [
             _cell(column["name"]),
-            column["type"],
+            _cell(column["type"]),  # a struct's type spells its fields' names
             f"{column['null_count']:,}",
             distinct,
             _cell(column["min"]),
@@ -152,10 +155,36 @@ def _json_value(value: object) -> Any:
 
 
 def _cell(value: object) -> str:
+    """A value as the text of one table cell: at most `MARKDOWN_CELL_MAX_CHARS` characters (a
+    longer one ends with an ellipsis), control characters and line breaks as spaces, `&<>` as
+    HTML entities and every markdown punctuation character backslash-escaped, so it reads as
+    the literal text it is."""
     if value is None:
         return ""
     if isinstance(value, float):
         text = f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.6g}"
     else:
         text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    if len(text) > MARKDOWN_CELL_MAX_CHARS:
+        text = text[: MARKDOWN_CELL_MAX_CHARS - 1] + "\u2026"
+    return _UNSAFE_IN_CELL.sub(_escape_match, text)
+
+
+# A profile artifact's cells stay short: a 10 KB value is the uploader's, not a summary.
+MARKDOWN_CELL_MAX_CHARS = 64
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# Control characters and line breaks; the HTML and inline markdown characters (code, emphasis,
+# links and images, strikethrough, math, a cell's end); and what starts a bare autolink.
+_UNSAFE_IN_CELL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|[&<>]|[\\`*_\[\]|~!$@]|://|(?i:www)\."
+)
+
+
+def _escape_match(match: re.Match[str]) -> str:
+    found = match.group()
+    if found in _HTML_ENTITIES:
+        return _HTML_ENTITIES[found]
+    if len(found) == 1 and not found.isprintable():
+        return " "
+    # CommonMark reads a backslash before ASCII punctuation as that character, literally.
+    return "".join("\\" + c if not c.isalnum() else c for c in found)

@@ -9,22 +9,34 @@ render-plots automation, which would change what those tests run against.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun, StateType, WorkerStatus
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+from prefect_aws import AwsCredentials
 from sqlalchemy import select
 
 from api.client import UploadClient
+from blocks.storage import (
+    STORAGE_BLOCK_NAME,
+    load_storage_block,
+    save_storage_block,
+)
 from catalog.accounts import create_token
 from catalog.tables import DatasetVersion, Upload, User
+from core.settings import Settings
 from tests.support.production import (
     DEPLOYMENTS,
     WORK_POOL,
@@ -215,3 +227,54 @@ def test_two_workers_share_20_ingestions_and_each_version_ends_ready_once(
     by_worker = Counter(r.labels.get("prefect.worker.name") for r in runs)
     assert set(by_worker) == set(WORKERS), by_worker
     assert {r.work_pool_name for r in runs} == {WORK_POOL}
+
+
+def test_without_the_auth_string_the_prefect_api_gives_out_no_keys_and_starts_no_run(
+    deployed: Deployed,
+) -> None:
+    """docs/operations.md, production step 3: the server answers only clients that send its
+    auth string, so whoever reaches the Prefect API cannot load the storage block's keys or
+    start a run with parameters of their choosing. (The ingestions above ran with it on.)"""
+    secret = f"canary-secret-{uuid.uuid4().hex}"
+    settings = Settings(
+        R2_ENDPOINT="http://127.0.0.1:9",
+        R2_ACCESS_KEY_ID=f"canary-key-{uuid.uuid4().hex}",
+        R2_SECRET_ACCESS_KEY=secret,
+        R2_REGION="auto",
+        R2_BUCKET_NAME="automl-auth-check",
+    )
+    server = {PREFECT_API_URL: deployed.api_url}
+    with temporary_settings(updates={**server, PREFECT_API_AUTH_STRING: deployed.auth_string}):
+        save_storage_block(settings)
+        loaded = load_storage_block()  # with the auth string: the block, keys and all
+    keys = loaded.credentials
+    assert isinstance(keys, AwsCredentials) and keys.aws_secret_access_key is not None
+    assert keys.aws_secret_access_key.get_secret_value() == secret
+    ingest = _registered(deployed)["ingest-dataset"]
+
+    refused = [
+        ("POST", "/block_documents/filter", {"include_secrets": True}),
+        ("GET", f"/block_types/slug/s3-bucket/block_documents/name/{STORAGE_BLOCK_NAME}", None),
+        ("POST", f"/deployments/{ingest.id}/create_flow_run", {"parameters": {"version_id": "x"}}),
+        ("POST", "/flow_runs/filter", {}),
+    ]
+    for credentials in (None, ("automl", "not-the-password")):
+        for method, path, body in refused:
+            response = httpx.request(
+                method, f"{deployed.api_url}{path}", json=body, auth=credentials, timeout=30
+            )
+            assert response.status_code == 401, (path, response.text)
+            assert secret not in response.text
+    with temporary_settings(updates={**server, PREFECT_API_AUTH_STRING: None}):
+        with pytest.raises(PrefectHTTPStatusError, match="401"):
+            load_storage_block()
+        with (
+            SyncPrefectClient(deployed.api_url) as client,
+            pytest.raises(PrefectHTTPStatusError, match="401"),
+        ):
+            client.create_flow_run_from_deployment(ingest.id, parameters={"version_id": "x"})
+    with deployed.client() as client:  # the refused requests created no run
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[ingest.id]))
+        )
+    assert all(run.parameters.get("version_id") != "x" for run in runs)

@@ -123,7 +123,11 @@ def _check_runs_tasks_artifacts_and_events(
     keys = {artifact["key"] for artifact in artifacts}
     assert {f"profile-{version_id}", f"model-{job_id}", f"plots-{job_id}"} <= keys
     assert "plot-confusion-matrix" in keys
-    assert any(a["type"] == "image" and job_id in (a["description"] or "") for a in artifacts)
+    # A plot's artifact names its key and API route, never a presigned URL (issue 15).
+    assert any(
+        a["type"] == "markdown" and a["key"] == "plot-confusion-matrix" and job_id in a["data"]
+        for a in artifacts
+    )
     expected = {
         "automl.upload.confirmed",
         "automl.dataset.ingested",

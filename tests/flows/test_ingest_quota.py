@@ -14,6 +14,7 @@ from catalog.tables import StoredObject, User
 from core.settings import get_settings
 from core.statuses import ObjectState, UploadStatus, VersionStatus
 from flows.ingest_dataset import ingest_dataset
+from tasks.failure_reasons import internal_failure_reason
 from tests.support.ingestions import MakeIngestion
 
 # One column of distinct integers: a few bytes of CSV, hundreds of bytes of Parquet.
@@ -72,7 +73,10 @@ def test_a_version_whose_record_fails_after_the_upload_leaves_no_parquet_file(
     ingestion = confirmed(TINY_CSV)
     assert ingest_dataset(ingestion.version_id, return_state=True).is_failed()
     assert ingestion.version().status == VersionStatus.FAILED
-    assert "the catalog refused the record" in (ingestion.version().error or "")
+    # Not the user's input: the reason quotes the run, whose logs keep the error (issue 15).
+    failed = ingestion.version()
+    assert failed.error == internal_failure_reason("ingestion", failed.flow_run_id)
+    assert "the catalog refused the record" not in failed.error
     assert ingestion.store.keys("datasets/") == []  # no orphan
     assert ledger() == [(ingestion.temp_key, ObjectState.KEPT, len(TINY_CSV))]
     monkeypatch.undo()

@@ -11,10 +11,12 @@ import time
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.objects import Artifact
 
 from core.events import MODEL_PUBLISHED
 from flows.render_plots import render_plots
 from flows.train_model import train_model
+from samples.generate import SAMPLE
 from tests.support.ingestions import MakeIngestion
 from tests.support.plots_runner import CHAIN_DEADLINE_SECONDS, PlotsRunner
 from tests.support.prefect_events import find_events
@@ -72,16 +74,23 @@ def test_render_plots_uploads_pngs_and_artifacts(trained: Trained) -> None:
 
     import asyncio
 
-    async def artifact_keys() -> set[str]:
+    async def plot_artifacts() -> list[Artifact]:
         async with get_client() as client:
-            found = await client.read_artifacts(
+            return await client.read_artifacts(
                 artifact_filter=ArtifactFilter(
                     key=ArtifactFilterKey(any_=[f"plot-{n}" for n in names])
                 )
             )
-        return {str(a.key) for a in found}
 
-    assert asyncio.run(artifact_keys()) >= {f"plot-{n}" for n in names}
+    artifacts = asyncio.run(plot_artifacts())
+    assert {str(a.key) for a in artifacts} >= {f"plot-{n}" for n in names}
+    # No presigned URL outlives its lifetime on the Prefect server: the key and the API route.
+    mine = [a for a in artifacts if trained.job_id in (a.description or "")]
+    assert {a.type for a in mine} == {"markdown"}
+    for artifact in mine:
+        assert "X-Amz-" not in str(artifact.data) and "http" not in str(artifact.data)
+        assert f"plots/{trained.job_id}/" in str(artifact.data)
+        assert f"/api/jobs/{trained.job_id}/plots" in str(artifact.data)
 
 
 @default_store_only  # a refusal before anything is written: nothing store-specific
@@ -95,6 +104,33 @@ def test_a_target_with_one_class_fails_the_job_with_a_reason(
         train_model(job.version_id, "label", job.job_id)
     failed = job.job()
     assert failed.status == "failed" and failed.error and "single value" in failed.error
+    assert store.keys(f"models/alice/{job.job_id}/") == []
+
+
+@default_store_only  # a refusal before anything is read or written: nothing store-specific
+@pytest.mark.parametrize("given", ["version", "target"])
+def test_a_run_whose_parameters_disagree_with_the_job_fails_it_and_trains_nothing(
+    ready_version: tuple[Store, MakeIngestion], given: str
+) -> None:
+    """Anyone who can start runs on the Prefect server chooses their parameters: the job trains
+    only on the version and target its record names."""
+    store, make = ready_version
+    job = job_on(store, make, SAMPLE.read_bytes(), "churned")
+    other = job_on(
+        store,
+        make,
+        b"id,x,label\n" + b"".join(b"%d,%d,%d\n" % (i, i, i % 2) for i in range(40)),
+        "label",
+    )
+    version_id, target = (
+        (other.version_id, "churned") if given == "version" else (job.version_id, "tenure_months")
+    )
+    with pytest.raises(Exception, match="so it was refused"):
+        train_model(version_id, target, job.job_id)
+    failed = job.job()
+    assert failed.status == "failed" and failed.error is not None
+    assert f"trains version {job.version_id} on target 'churned' as recorded" in failed.error
+    assert (failed.version_id, failed.target) == (job.version_id, "churned")  # record unchanged
     assert store.keys(f"models/alice/{job.job_id}/") == []
 
 

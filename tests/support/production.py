@@ -219,8 +219,12 @@ def answers(url: str) -> bool:
 
 
 @contextmanager
-def prefect_server(environment: dict[str, str], database_url: str, log: Path) -> Iterator[str]:
-    """`prefect server start` on a free port and on PostgreSQL; yields its API URL.
+def prefect_server(
+    environment: dict[str, str], database_url: str, log: Path, auth_string: str | None = None
+) -> Iterator[str]:
+    """`prefect server start` on a free port and on PostgreSQL; yields its API URL. With
+    `auth_string` (`user:password`), as docs/operations.md sets up production, the server
+    answers only clients that send it (`PREFECT_SERVER_API_AUTH_STRING`; health checks aside).
 
     PostgreSQL, as in production: on SQLite the server answers concurrent writes of a few busy
     flow runs with 503 (`database is locked`), and a worker whose submission gets one marks the
@@ -232,6 +236,8 @@ def prefect_server(environment: dict[str, str], database_url: str, log: Path) ->
     cwd = Path(environment["PREFECT_HOME"])
     cwd.mkdir(parents=True, exist_ok=True)
     environment = {**environment, "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url}
+    if auth_string is not None:
+        environment["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
     with background("prefect server", command, cwd, environment, log) as server:
         api_url = f"http://127.0.0.1:{port}/api"
         wait_until(
@@ -243,14 +249,16 @@ def prefect_server(environment: dict[str, str], database_url: str, log: Path) ->
 @dataclass(frozen=True)
 class Deployed:
     """A Prefect server with the project's work pool and `prefect deploy --all` done from a
-    fresh clone; `environment` is what every process of the project gets (PREFECT_API_URL)."""
+    fresh clone; `environment` is what every process of the project gets (PREFECT_API_URL,
+    and PREFECT_API_AUTH_STRING: the server refuses clients without `auth_string`)."""
 
     api_url: str
     clone: Path
     environment: dict[str, str]
+    auth_string: str
 
     def client(self) -> SyncPrefectClient:
-        return SyncPrefectClient(self.api_url)
+        return SyncPrefectClient(self.api_url, auth_string=self.auth_string)
 
     def prefect(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """The `prefect` command, run in the clone."""
@@ -313,15 +321,23 @@ def api_process(
 
 @contextmanager
 def deployed_clone(root: Path, postgres_url: str) -> Iterator[Deployed]:
-    """A Prefect server on a new database of `postgres_url`, then in a fresh clone:
+    """A Prefect server on a new database of `postgres_url`, with server authentication on
+    (docs/operations.md), then in a fresh clone:
     `prefect work-pool create automl-process --type process` and `prefect deploy --all`."""
     clone = fresh_clone(root / "clone")
     environment = base_environment(root / "prefect-home", root / "pycache")
+    auth_string = f"automl:{uuid.uuid4().hex}"
+    log = root / "prefect-server.log"
     with (
         postgres_database(postgres_url, "asyncpg") as database_url,
-        prefect_server(environment, database_url, root / "prefect-server.log") as api_url,
+        prefect_server(environment, database_url, log, auth_string) as api_url,
     ):
-        deployed = Deployed(api_url, clone, {**environment, "PREFECT_API_URL": api_url})
+        deployed = Deployed(
+            api_url,
+            clone,
+            {**environment, "PREFECT_API_URL": api_url, "PREFECT_API_AUTH_STRING": auth_string},
+            auth_string,
+        )
         deployed.prefect("work-pool", "create", WORK_POOL, "--type", "process")
         deployed.prefect("--no-prompt", "deploy", "--all")
         yield deployed

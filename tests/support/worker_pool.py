@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from blocks.storage import s3_client, save_storage_block
 from catalog.database import Catalog
@@ -65,7 +65,9 @@ def worker_pool(
     }
     # What `automl setup-storage` leaves (its flow has tests of its own): the bucket, and the
     # storage block saved on the server, which every flow run loads.
-    with temporary_settings(updates={PREFECT_API_URL: deployed.api_url}):
+    with temporary_settings(
+        updates={PREFECT_API_URL: deployed.api_url, PREFECT_API_AUTH_STRING: deployed.auth_string}
+    ):
         store = s3_client(save_storage_block(settings))
     create_bucket(store, settings.r2_bucket_name, store_spec.region)
     catalog = Catalog(catalog_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -139,3 +140,29 @@ def test_markdown_escapes_pipes_in_names_and_values(tmp_path):
     pl.DataFrame({"a|b": ["x|y"]}).write_parquet(path)
     markdown = profile_markdown(profile_parquet(path))
     assert "| a\\|b | String | 0 | 1 |  |  |  | x\\|y (1) |" in markdown.splitlines()
+
+
+def test_markdown_caps_and_escapes_what_the_uploader_wrote(tmp_path):
+    """A profile artifact is drawn by the Prefect UI: the uploader's names and values stay
+    literal text in their own cell, and short."""
+    path = tmp_path / "hostile.parquet"
+    hostile = [
+        "<script>alert(1)</script>",
+        "a|b|c",
+        "line one\nline two\r\n| forged | row |",
+        "`code` **bold** [link](http://evil.example) ![img](x.png) www.evil.example",
+        "x" * 10_240,
+    ]
+    pl.DataFrame({"<img src=x onerror=alert(1)>": hostile}).write_parquet(path)
+    markdown = profile_markdown(profile_parquet(path))
+    lines = markdown.splitlines()
+    assert len(lines) == 4 + 1  # the newlines did not make rows
+    row = lines[4]
+    assert "<" not in markdown and ">" not in markdown
+    assert "&lt;script&gt;" in row and "&lt;img src=x onerror=alert(1)&gt;" in row
+    assert not re.findall(r"(?<!\\)[`*\[\]!]", row)  # no code, emphasis, link or image
+    assert "http://" not in row and "www.evil" not in row
+    # Every unescaped pipe is a cell border: 8 cells, whatever the values held.
+    assert len(re.findall(r"(?<!\\)\|", row)) == 9
+    assert "x" * 64 not in row and "x" * 63 + "\u2026" in row
+    assert len(row) < 2_000
