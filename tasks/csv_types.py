@@ -1,0 +1,140 @@
+"""Column types of a CSV file, chosen so that no value changes what it says.
+
+Every column is read as text; a column becomes typed only when every one of its values is
+written the way that type writes it (empty fields are nulls and fit any type):
+- boolean: `true`/`false`, in lower, upper or title case;
+- integer: `-?(0|[1-9][0-9]*)` within 64 bits. A leading zero (`08123`, `007`), a `+` sign
+  (`+4420...`), spaces around the digits or more than 64 bits keep the column text;
+- float: the same integer part, a fraction (`.` or the file's decimal comma) and/or an exponent
+  (`1.50`, `1e5`, `-2.5E-3`; `1.50` reads back as 1.5, the same number). `NaN`, `inf` and
+  `Infinity` count as numbers only in a column that also has ordinary ones (`Nan` is a name);
+- date: ISO 8601 `YYYY-MM-DD`;
+- datetime: ISO 8601 `YYYY-MM-DDTHH:MM:SS[.fraction]` (`T` or a space), all without a zone,
+  or all with one (`Z`, `+02:00`, `+0200`), which are stored as UTC instants;
+- anything else, and a column with no values, is text.
+Types are guessed from a sample of rows; `fit_types` decides them over a whole file in one
+streaming pass when a later value does not fit its guess.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import polars as pl
+
+ColumnType = Literal["boolean", "integer", "float", "date", "datetime", "datetime_utc", "string"]
+# The narrowest type first: a column takes the first one that every value fits.
+TYPE_ORDER: tuple[ColumnType, ...] = (
+    "boolean",
+    "integer",
+    "float",
+    "date",
+    "datetime",
+    "datetime_utc",
+    "string",
+)
+
+_INTEGER = r"-?(?:0|[1-9][0-9]*)"
+_EXPONENT = r"(?:[eE][+-]?[0-9]+)"
+_SPECIAL_FLOAT = r"-?(?:[Nn]a[Nn]|NAN|[Ii]nf|INF|[Ii]nfinity|INFINITY)"
+_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_TIME = r"[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+_ZONE = r"(?:Z|[+-][0-9]{2}:?[0-9]{2})"
+_BOOLEANS = {"true": True, "false": False}
+_BOOLEAN_WORDS = [case(word) for word in _BOOLEANS for case in (str.lower, str.upper, str.title)]
+# Guarded values that fail their type's check become this, which no strict cast accepts: the
+# conversion then stops with `InvalidOperationError` instead of changing the value.
+_NOT_A_VALUE = "\x00not a value"
+
+
+def _plain_number(decimal: str) -> str:
+    fraction = rf"(?:{re.escape(decimal)}[0-9]+)"
+    return rf"^(?:{_INTEGER}{fraction}?{_EXPONENT}?|-?{fraction}{_EXPONENT}?)$"
+
+
+def _fits(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
+    """True where a (non-null) value is written as `column_type` writes it."""
+    if column_type == "boolean":
+        return column.is_in(_BOOLEAN_WORDS)
+    if column_type == "integer":
+        return (
+            column.str.contains(rf"^{_INTEGER}$")
+            & column.cast(pl.Int64, strict=False).is_not_null()
+        )
+    if column_type == "float":
+        return column.str.contains(_plain_number(decimal)) | column.str.contains(
+            rf"^{_SPECIAL_FLOAT}$"
+        )
+    if column_type == "date":
+        return column.str.contains(rf"^{_DATE}$") & _parsed(column, "date").is_not_null()
+    if column_type == "datetime":
+        return column.str.contains(rf"^{_DATE}{_TIME}$") & _parsed(column, "datetime").is_not_null()
+    if column_type == "datetime_utc":
+        return (
+            column.str.contains(rf"^{_DATE}{_TIME}{_ZONE}$")
+            & _parsed(column, "datetime_utc").is_not_null()
+        )
+    return pl.lit(True)
+
+
+def _parsed(column: pl.Expr, column_type: ColumnType, strict: bool = False) -> pl.Expr:
+    if column_type == "date":
+        return column.str.to_date("%Y-%m-%d", strict=strict)
+    text = column.str.replace(" ", "T", literal=True)
+    if column_type == "datetime":
+        return text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=strict)
+    return text.str.replace(r"Z$", "+00:00").str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%z", time_unit="us", time_zone="UTC", strict=strict
+    )
+
+
+def fit_types(
+    frame: pl.LazyFrame, columns: list[str], decimal: str, streaming: bool = True
+) -> dict[str, ColumnType]:
+    """The narrowest type every value of each of `columns` fits (all read as text), in one
+    pass of aggregates (`streaming`: over a whole file, in bounded memory)."""
+    if not columns:
+        return {}
+    flags: list[pl.Expr] = []
+    for index, name in enumerate(columns):
+        column = pl.col(name)
+        present = column.is_not_null()
+        for column_type in TYPE_ORDER[:-1]:
+            fits = (~present | _fits(column, column_type, decimal)).all() & present.any()
+            if column_type == "float":  # specials alone are words, not numbers
+                fits = fits & column.str.contains(_plain_number(decimal)).any()
+            flags.append(fits.alias(f"{index}:{column_type}"))
+    row = (
+        frame.select(flags).collect(engine="streaming" if streaming else "auto").row(0, named=True)
+    )
+    return {
+        name: next(
+            (kind for kind in TYPE_ORDER[:-1] if row[f"{index}:{kind}"]),
+            "string",
+        )
+        for index, name in enumerate(columns)
+    }
+
+
+def typed_column(name: str, column_type: ColumnType, decimal: str) -> pl.Expr:
+    """Column `name` (text) as `column_type`; a value that does not fit stops the query with
+    `InvalidOperationError` rather than being changed or nulled."""
+    column = pl.col(name)
+    if column_type == "string":
+        return column
+    guarded = (
+        pl.when(column.is_null() | _fits(column, column_type, decimal))
+        .then(column)
+        .otherwise(pl.lit(_NOT_A_VALUE))
+    )
+    if column_type == "boolean":
+        typed = guarded.str.to_lowercase().replace_strict(_BOOLEANS, return_dtype=pl.Boolean)
+    elif column_type == "integer":
+        typed = guarded.cast(pl.Int64)
+    elif column_type == "float":
+        text = guarded.str.replace(",", ".", literal=True) if decimal == "," else guarded
+        typed = text.cast(pl.Float64)
+    else:
+        typed = _parsed(guarded, column_type, strict=True)
+    return typed.alias(name)
