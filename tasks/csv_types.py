@@ -50,32 +50,32 @@ _NOT_A_VALUE = "\x00not a value"
 
 def _plain_number(decimal: str) -> str:
     fraction = rf"(?:{re.escape(decimal)}[0-9]+)"
-    return rf"^(?:{_INTEGER}{fraction}?{_EXPONENT}?|-?{fraction}{_EXPONENT}?)$"
+    return rf"(?:{_INTEGER}{fraction}?{_EXPONENT}?|-?{fraction}{_EXPONENT}?)"
+
+
+def _written_as(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
+    """True where a (non-null) value is spelled as `column_type` writes it. The value itself
+    (a 30th of February, an integer past 64 bits) is checked by parsing it (`_fits`)."""
+    pattern = {
+        "integer": _INTEGER,
+        "float": rf"{_plain_number(decimal)}|{_SPECIAL_FLOAT}",
+        "date": _DATE,
+        "datetime": rf"{_DATE}{_TIME}",
+        "datetime_utc": rf"{_DATE}{_TIME}{_ZONE}",
+    }.get(column_type)
+    if column_type == "boolean":
+        return column.is_in(_BOOLEAN_WORDS)
+    return pl.lit(True) if pattern is None else column.str.contains(rf"^(?:{pattern})$")
 
 
 def _fits(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
-    """True where a (non-null) value is written as `column_type` writes it."""
-    if column_type == "boolean":
-        return column.is_in(_BOOLEAN_WORDS)
+    """True where a (non-null) value is spelled as `column_type` writes it and parses."""
+    spelled = _written_as(column, column_type, decimal)
     if column_type == "integer":
-        return (
-            column.str.contains(rf"^{_INTEGER}$")
-            & column.cast(pl.Int64, strict=False).is_not_null()
-        )
-    if column_type == "float":
-        return column.str.contains(_plain_number(decimal)) | column.str.contains(
-            rf"^{_SPECIAL_FLOAT}$"
-        )
-    if column_type == "date":
-        return column.str.contains(rf"^{_DATE}$") & _parsed(column, "date").is_not_null()
-    if column_type == "datetime":
-        return column.str.contains(rf"^{_DATE}{_TIME}$") & _parsed(column, "datetime").is_not_null()
-    if column_type == "datetime_utc":
-        return (
-            column.str.contains(rf"^{_DATE}{_TIME}{_ZONE}$")
-            & _parsed(column, "datetime_utc").is_not_null()
-        )
-    return pl.lit(True)
+        return spelled & column.cast(pl.Int64, strict=False).is_not_null()
+    if column_type in ("date", "datetime", "datetime_utc"):
+        return spelled & _parsed(column, column_type).is_not_null()
+    return spelled
 
 
 def _parsed(column: pl.Expr, column_type: ColumnType, strict: bool = False) -> pl.Expr:
@@ -103,7 +103,7 @@ def fit_types(
         for column_type in TYPE_ORDER[:-1]:
             fits = (~present | _fits(column, column_type, decimal)).all() & present.any()
             if column_type == "float":  # specials alone are words, not numbers
-                fits = fits & column.str.contains(_plain_number(decimal)).any()
+                fits = fits & column.str.contains(rf"^{_plain_number(decimal)}$").any()
             flags.append(fits.alias(f"{index}:{column_type}"))
     row = (
         frame.select(flags).collect(engine="streaming" if streaming else "auto").row(0, named=True)
@@ -124,7 +124,8 @@ def typed_column(name: str, column_type: ColumnType, decimal: str) -> pl.Expr:
     if column_type == "string":
         return column
     guarded = (
-        pl.when(column.is_null() | _fits(column, column_type, decimal))
+        # Spelling only: the strict cast below refuses what does not parse.
+        pl.when(column.is_null() | _written_as(column, column_type, decimal))
         .then(column)
         .otherwise(pl.lit(_NOT_A_VALUE))
     )
