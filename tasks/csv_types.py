@@ -4,7 +4,8 @@ Every column is read as text; a column becomes typed only when every one of its 
 written the way that type writes it (empty fields are nulls and fit any type):
 - boolean: `true`/`false`, in lower, upper or title case;
 - integer: `-?(0|[1-9][0-9]*)` within 64 bits. A leading zero (`08123`, `007`), a `+` sign
-  (`+4420...`), spaces around the digits or more than 64 bits keep the column text;
+  (`+4420...`), spaces around the digits or more than 64 bits (an id a float would round)
+  keep the column text;
 - float: the same integer part, a fraction (`.` or the file's decimal comma) and/or an exponent
   (`1.50`, `1e5`, `-2.5E-3`; `1.50` reads back as 1.5, the same number). `NaN`, `inf` and
   `Infinity` count as numbers only in a column that also has ordinary ones (`Nan` is a name);
@@ -50,7 +51,11 @@ _NOT_A_VALUE = "\x00not a value"
 
 def _plain_number(decimal: str) -> str:
     fraction = rf"(?:{re.escape(decimal)}[0-9]+)"
-    return rf"(?:{_INTEGER}{fraction}?{_EXPONENT}?|-?{fraction}{_EXPONENT}?)"
+    # A bare integer of more than 18 digits (a 64-bit id) would lose digits as a float.
+    return (
+        rf"(?:-?(?:0|[1-9][0-9]{{0,17}})|{_INTEGER}{fraction}{_EXPONENT}?"
+        rf"|{_INTEGER}{_EXPONENT}|-?{fraction}{_EXPONENT}?)"
+    )
 
 
 def _written_as(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
