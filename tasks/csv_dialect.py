@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tasks.csv_encoding import Encoding
+from tasks.csv_encoding import Encoding, detect_encoding
 
 DIALECT_SAMPLE_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t", "|")
@@ -48,11 +48,21 @@ class CsvDialect:
 
 def read_layout(utf8_path: Path, encoding: Encoding) -> CsvDialect:
     """The dialect of a UTF-8 file (`encoding` is the one it was transcoded from, if any)."""
-    with utf8_path.open("rb") as file:
+    return _sampled_dialect(utf8_path, encoding, "utf-8")
+
+
+def read_dialect(path: Path) -> CsvDialect:
+    """The dialect a CSV file in any accepted encoding is read in, without converting it."""
+    encoding = detect_encoding(path)
+    return _sampled_dialect(path, encoding, encoding)
+
+
+def _sampled_dialect(path: Path, encoding: Encoding, codec: str) -> CsvDialect:
+    with path.open("rb") as file:
         head = file.read(DIALECT_SAMPLE_BYTES)
         complete = not file.read(1)
     # A character cut by the sample's end is dropped; the file is checked while converting.
-    sample = head.decode("utf-8", errors="ignore").removeprefix("\ufeff")
+    sample = head.decode(codec, errors="ignore").removeprefix("\ufeff")
     delimiter = _delimiter(sample, complete)
     decimal_comma = delimiter != "," and _has_decimal_commas(
         _sample_rows(sample, complete, delimiter)
