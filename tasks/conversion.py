@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from core.errors import ContentRejectedError
 from tasks.csv_dialect import CsvDialect, read_layout
 from tasks.csv_encoding import Encoding, detect_encoding, is_transcodable_text, transcode_to_utf8
-from tasks.csv_types import fit_types, typed_column
+from tasks.csv_types import fit_types, guess_types, typed_column
 
 MiB = 1024**2
 HASH_CHUNK_BYTES = 1 * MiB
@@ -282,7 +282,7 @@ def _sink_csv(source: Path, destination: Path, names: list[str], dialect: CsvDia
             new_columns=names,
         )
 
-    types = fit_types(scan().head(INFER_SCHEMA_ROWS), names, dialect.decimal, streaming=False)
+    types = guess_types(scan().head(INFER_SCHEMA_ROWS), names, dialect.decimal)
     for attempt in range(2):
         try:
             scan().select(
@@ -291,9 +291,9 @@ def _sink_csv(source: Path, destination: Path, names: list[str], dialect: CsvDia
             return
         except pl.exceptions.InvalidOperationError:
             destination.unlink(missing_ok=True)
-            guessed = [name for name in names if types[name] != "string"]
+            guessed = {name: kind for name, kind in types.items() if kind != "string"}
             fitted = fit_types(scan(), guessed, dialect.decimal)
-            if attempt or all(types[name] == fitted[name] for name in guessed):
+            if attempt or fitted == guessed:
                 raise
             types.update(fitted)
         except pl.exceptions.PolarsError:

@@ -20,6 +20,7 @@ streaming pass when a later value does not fit its guess.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 import polars as pl
@@ -44,6 +45,16 @@ _TIME = r"[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
 _ZONE = r"(?:Z|[+-][0-9]{2}:?[0-9]{2})"
 _BOOLEANS = {"true": True, "false": False}
 _BOOLEAN_WORDS = [case(word) for word in _BOOLEANS for case in (str.lower, str.upper, str.title)]
+# The types a column guessed as the key may turn out to be over a whole file, narrowest first.
+_WIDER: dict[ColumnType, tuple[ColumnType, ...]] = {
+    "boolean": ("boolean",),
+    "integer": ("integer", "float"),
+    "float": ("float",),
+    "date": ("date",),
+    "datetime": ("datetime",),
+    "datetime_utc": ("datetime_utc",),
+    "string": (),
+}
 # Guarded values that fail their type's check become this, which no strict cast accepts: the
 # conversion then stops with `InvalidOperationError` instead of changing the value.
 _NOT_A_VALUE = "\x00not a value"
@@ -94,31 +105,45 @@ def _parsed(column: pl.Expr, column_type: ColumnType, strict: bool = False) -> p
     )
 
 
+def guess_types(sample: pl.LazyFrame, columns: list[str], decimal: str) -> dict[str, ColumnType]:
+    """Every column's type as a sample of rows shows it (every type tried)."""
+    return _narrowest(sample, dict.fromkeys(columns, TYPE_ORDER[:-1]), decimal, streaming=False)
+
+
 def fit_types(
-    frame: pl.LazyFrame, columns: list[str], decimal: str, streaming: bool = True
+    frame: pl.LazyFrame, guesses: Mapping[str, ColumnType], decimal: str
 ) -> dict[str, ColumnType]:
-    """The narrowest type every value of each of `columns` fits (all read as text), in one
-    pass of aggregates (`streaming`: over a whole file, in bounded memory)."""
-    if not columns:
-        return {}
+    """Each column's type over a whole file, in one streaming pass of aggregates. A type
+    guessed from a sample can only hold or widen (an integer column to float, any to text), so
+    only those types are tried."""
+    return _narrowest(
+        frame, {name: _WIDER[guess] for name, guess in guesses.items()}, decimal, streaming=True
+    )
+
+
+def _narrowest(
+    frame: pl.LazyFrame,
+    candidates: dict[str, tuple[ColumnType, ...]],
+    decimal: str,
+    streaming: bool,
+) -> dict[str, ColumnType]:
     flags: list[pl.Expr] = []
-    for index, name in enumerate(columns):
+    for index, (name, types) in enumerate(candidates.items()):
         column = pl.col(name)
         present = column.is_not_null()
-        for column_type in TYPE_ORDER[:-1]:
+        for column_type in types:
             fits = (~present | _fits(column, column_type, decimal)).all() & present.any()
             if column_type == "float":  # specials alone are words, not numbers
                 fits = fits & column.str.contains(rf"^{_plain_number(decimal)}$").any()
             flags.append(fits.alias(f"{index}:{column_type}"))
     row = (
         frame.select(flags).collect(engine="streaming" if streaming else "auto").row(0, named=True)
+        if flags
+        else {}
     )
     return {
-        name: next(
-            (kind for kind in TYPE_ORDER[:-1] if row[f"{index}:{kind}"]),
-            "string",
-        )
-        for index, name in enumerate(columns)
+        name: next((kind for kind in types if row[f"{index}:{kind}"]), "string")
+        for index, (name, types) in enumerate(candidates.items())
     }
 
 
@@ -135,7 +160,18 @@ def typed_column(name: str, column_type: ColumnType, decimal: str) -> pl.Expr:
         .otherwise(pl.lit(_NOT_A_VALUE))
     )
     if column_type == "boolean":
-        typed = guarded.str.to_lowercase().replace_strict(_BOOLEANS, return_dtype=pl.Boolean)
+        # Spelled out as when/then: `replace_strict` leaves the streaming engine (memory grows
+        # with the file).
+        typed = (
+            pl.when(column.is_null())
+            .then(pl.lit(None, pl.Int8))
+            .when(guarded.str.to_lowercase() == "true")
+            .then(pl.lit(1, pl.Int8))
+            .when(guarded.str.to_lowercase() == "false")
+            .then(pl.lit(0, pl.Int8))
+            .otherwise(guarded.cast(pl.Int8))  # only `_NOT_A_VALUE` is left: it fails
+            .cast(pl.Boolean)
+        )
     elif column_type == "integer":
         typed = guarded.cast(pl.Int64)
     elif column_type == "float":

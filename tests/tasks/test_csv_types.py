@@ -136,3 +136,10 @@ def test_a_column_empty_in_the_sampled_rows_is_text(write, destination):
     frame = converted(source, destination)
     assert frame.schema == {"a": pl.Int64, "b": pl.String}
     assert frame["b"][-1] == "5"
+
+
+def test_a_boolean_column_with_a_later_other_word_becomes_text(write, destination):
+    source = write(b"ok\n" + b"true\nFALSE\n" * 10_000 + b"maybe\n")
+    column = converted(source, destination)["ok"]
+    assert column.dtype == pl.String
+    assert (column[0], column[1], column[-1]) == ("true", "FALSE", "maybe")
