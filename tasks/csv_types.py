@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -45,6 +45,9 @@ _TIME = r"[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
 _ZONE = r"(?:Z|[+-][0-9]{2}:?[0-9]{2})"
 _BOOLEANS = {"true": True, "false": False}
 _BOOLEAN_WORDS = [case(word) for word in _BOOLEANS for case in (str.lower, str.upper, str.title)]
+# Up to this many (column, type) checks are one aggregate each; past it (wide files) the values
+# are checked in long form (see `_narrowest`).
+MAX_COLUMN_CHECKS = 2_000
 # The types a column guessed as the key may turn out to be over a whole file, narrowest first.
 _WIDER: dict[ColumnType, tuple[ColumnType, ...]] = {
     "boolean": ("boolean",),
@@ -127,24 +130,49 @@ def _narrowest(
     decimal: str,
     streaming: bool,
 ) -> dict[str, ColumnType]:
-    flags: list[pl.Expr] = []
-    for index, (name, types) in enumerate(candidates.items()):
-        column = pl.col(name)
-        present = column.is_not_null()
-        for column_type in types:
-            fits = (~present | _fits(column, column_type, decimal)).all() & present.any()
-            if column_type == "float":  # specials alone are words, not numbers
-                fits = fits & column.str.contains(rf"^{_plain_number(decimal)}$").any()
-            flags.append(fits.alias(f"{index}:{column_type}"))
-    row = (
-        frame.select(flags).collect(engine="streaming" if streaming else "auto").row(0, named=True)
-        if flags
-        else {}
-    )
+    checks = sum(len(types) for types in candidates.values())
+    if checks == 0:
+        return dict.fromkeys(candidates, "string")
+    engine: Literal["streaming", "auto"] = "streaming" if streaming else "auto"
+    fitting: dict[str, dict[str, Any]]
+    if checks <= MAX_COLUMN_CHECKS:
+        # One aggregate per column and type: each value is checked only for its column's types.
+        flags = [
+            _all_fit(pl.col(name), kind, decimal).alias(f"{index}:{kind}")
+            for index, (name, types) in enumerate(candidates.items())
+            for kind in types
+        ]
+        row = frame.select(flags).collect(engine=engine).row(0, named=True)
+        fitting = {
+            name: {kind: row[f"{index}:{kind}"] for kind in types}
+            for index, (name, types) in enumerate(candidates.items())
+        }
+    else:
+        # Wide files: in long form (one row per column and value) one aggregate per type serves
+        # every column, a few expressions whatever the width (one per column and type took 23 s
+        # at 6,832 columns).
+        tried = [kind for kind in TYPE_ORDER if any(kind in types for types in candidates.values())]
+        table = (
+            frame.select(list(candidates))
+            .unpivot(variable_name="column", value_name="value")
+            .group_by("column")
+            .agg([_all_fit(pl.col("value"), kind, decimal).alias(kind) for kind in tried])
+            .collect(engine=engine)
+        )
+        fitting = {row.pop("column"): row for row in table.iter_rows(named=True)}
     return {
-        name: next((kind for kind in types if row[f"{index}:{kind}"]), "string")
-        for index, (name, types) in enumerate(candidates.items())
+        name: next((kind for kind in types if fitting.get(name, {}).get(kind)), "string")
+        for name, types in candidates.items()
     }
+
+
+def _all_fit(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
+    """Whether every value of `column` fits `column_type`, and there is at least one."""
+    present = column.is_not_null()
+    fits = (~present | _fits(column, column_type, decimal)).all() & present.any()
+    if column_type == "float":  # specials alone are words, not numbers
+        fits = fits & column.str.contains(rf"^{_plain_number(decimal)}$").any()
+    return fits
 
 
 def typed_column(name: str, column_type: ColumnType, decimal: str) -> pl.Expr:

@@ -143,3 +143,28 @@ def test_a_boolean_column_with_a_later_other_word_becomes_text(write, destinatio
     column = converted(source, destination)["ok"]
     assert column.dtype == pl.String
     assert (column[0], column[1], column[-1]) == ("true", "FALSE", "maybe")
+
+
+def test_a_wide_file_is_typed_column_by_column(write, destination):
+    # 400 columns x 6 types: past MAX_COLUMN_CHECKS, so the values are checked in long form.
+    kinds = ["1", "08123", "2024-01-02", "1.5", "TRUE", "x"]
+    header = ",".join(f"c{i}" for i in range(400))
+    row = ",".join(kinds[i % len(kinds)] for i in range(400))
+    frame = converted(write(f"{header}\n{row}\n{row}\n".encode()), destination)
+    assert [frame.schema[f"c{i}"] for i in range(6)] == [
+        pl.Int64,
+        pl.String,
+        pl.Date,
+        pl.Float64,
+        pl.Boolean,
+        pl.String,
+    ]
+    assert frame.row(0)[:6] == (1, "08123", date(2024, 1, 2), 1.5, True, "x")
+
+
+def test_late_values_are_fitted_in_long_form_too(write, destination, monkeypatch):
+    monkeypatch.setattr("tasks.csv_types.MAX_COLUMN_CHECKS", 0)
+    source = write(b"a,b,c\n" + b"1,2024-01-02,5\n" * 20_000 + b"2.5,2024-01-03,007\n")
+    frame = converted(source, destination)
+    assert frame.schema == {"a": pl.Float64, "b": pl.Date, "c": pl.String}
+    assert (frame["a"][-1], frame["c"][0], frame["c"][-1]) == (2.5, "5", "007")
