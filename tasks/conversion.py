@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+import polars.selectors as cs
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import ContentRejectedError
 from tasks.csv_dialect import CsvDialect, read_layout
 from tasks.csv_encoding import Encoding, detect_encoding, is_transcodable_text, transcode_to_utf8
-from tasks.csv_types import fit_types, guess_types, typed_column
+from tasks.csv_types import ColumnType, fit_types, guess_types, typed_columns
 
 MiB = 1024**2
 HASH_CHUNK_BYTES = 1 * MiB
@@ -285,9 +286,12 @@ def _sink_csv(source: Path, destination: Path, names: list[str], dialect: CsvDia
     types = guess_types(scan().head(INFER_SCHEMA_ROWS), names, dialect.decimal)
     for attempt in range(2):
         try:
+            by_type: dict[ColumnType, list[str]] = {}
+            for name in names:
+                by_type.setdefault(types[name], []).append(name)
             scan().select(
-                [typed_column(name, types[name], dialect.decimal) for name in names]
-            ).sink_parquet(destination, compression="zstd")
+                [typed_columns(group, kind, dialect.decimal) for kind, group in by_type.items()]
+            ).select(cs.by_name(names)).sink_parquet(destination, compression="zstd")
             return
         except pl.exceptions.InvalidOperationError:
             destination.unlink(missing_ok=True)

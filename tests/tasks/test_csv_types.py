@@ -168,3 +168,9 @@ def test_late_values_are_fitted_in_long_form_too(write, destination, monkeypatch
     frame = converted(source, destination)
     assert frame.schema == {"a": pl.Float64, "b": pl.Date, "c": pl.String}
     assert (frame["a"][-1], frame["c"][0], frame["c"][-1]) == (2.5, "5", "007")
+
+
+def test_column_names_that_look_like_regular_expressions_are_names(write, destination):
+    frame = converted(write(b"^a.*$,ab,a1,b\n08,1,x,2024-01-02\n"), destination)
+    assert frame.columns == ["^a.*$", "ab", "a1", "b"]
+    assert frame.row(0) == ("08", 1, "x", date(2024, 1, 2))
