@@ -176,6 +176,19 @@ def _all_fit(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
     return fits
 
 
+def _cast_keeps_meaning(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
+    """`_written_as`, or for numbers a cheaper check of the same: polars' strict casts refuse
+    every other spelling but a `+` sign and leading zeros (and, for floats, bare integers past
+    18 digits, which would round, and a decimal point in a file of decimal commas), so only
+    those are looked for (a full pattern per value cost a third of the conversion)."""
+    if column_type not in ("integer", "float"):
+        return _written_as(column, column_type, decimal)
+    changed = r"^(?:\+|-?0[0-9])"
+    if column_type == "float":
+        changed += r"|^-?[0-9]{19,}$" + (r"|\." if decimal == "," else "")
+    return ~column.str.contains(changed)
+
+
 def typed_columns(names: list[str], column_type: ColumnType, decimal: str) -> pl.Expr:
     """Columns `names` (text) as `column_type`, one expression for them all (20,000 expressions
     of one column each cost seconds to plan and run); a value that does not fit stops the query
@@ -185,7 +198,7 @@ def typed_columns(names: list[str], column_type: ColumnType, decimal: str) -> pl
         return column.as_expr()
     guarded = (
         # Spelling only: the strict cast below refuses what does not parse.
-        pl.when(column.is_null() | _written_as(column.as_expr(), column_type, decimal))
+        pl.when(column.is_null() | _cast_keeps_meaning(column.as_expr(), column_type, decimal))
         .then(column)
         .otherwise(pl.lit(_NOT_A_VALUE))
     )

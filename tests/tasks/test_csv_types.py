@@ -174,3 +174,30 @@ def test_column_names_that_look_like_regular_expressions_are_names(write, destin
     frame = converted(write(b"^a.*$,ab,a1,b\n08,1,x,2024-01-02\n"), destination)
     assert frame.columns == ["^a.*$", "ab", "a1", "b"]
     assert frame.row(0) == ("08", 1, "x", date(2024, 1, 2))
+
+
+@pytest.mark.parametrize(
+    ("sampled", "late", "delimiter"),
+    [
+        (b"1", b"+1", b","),  # a sign the integer cast would drop
+        (b"1", b"-01", b","),
+        (b"1.5", b"007.5", b","),  # leading zeros the float cast would drop
+        (b"1.5", b"12345678901234567890", b","),  # an id a float would round
+        (b"1,5", b"1.234", b";"),  # a thousands point in a file of decimal commas
+    ],
+)
+def test_a_late_value_a_cast_would_change_keeps_the_column_text(
+    write, destination, sampled, late, delimiter
+):
+    source = write(
+        b"x"
+        + delimiter
+        + b"y\n"
+        + (sampled + delimiter + b"a\n") * 20_000
+        + late
+        + delimiter
+        + b"b\n"
+    )
+    column = converted(source, destination)["x"]
+    assert column.dtype == pl.String
+    assert (column[0], column[-1]) == (sampled.decode(), late.decode())
