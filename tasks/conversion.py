@@ -46,6 +46,13 @@ PARQUET_MAGIC = b"PAR1"
 # Rows read to guess column types; a later value that does not fit makes one streaming pass
 # decide the types over the whole file, and the conversion restarts once (see `_sink_csv`).
 INFER_SCHEMA_ROWS = 10_000
+# ... but no more than this many values (a 20,000-column file's sample is 100 rows), so the sample
+# held in memory stays small whatever the width.
+INFER_SCHEMA_CELLS = 2_000_000
+# Past this many columns the types are decided over the whole file before converting (one
+# streaming pass, in long form) and the casts are unguarded: a guard per column held 400 MB
+# more at 20,000 columns (1,000 rows: 1.1 GB in all, now about 0.7 GB).
+EXACT_TYPES_PAST_COLUMNS = 1_000
 # Chunks of the structure pass (`_csv_structure`); its arrays take about 5x this.
 STRUCTURE_CHUNK_BYTES = 4 * MiB
 QUOTE_BYTE = ord('"')
@@ -264,11 +271,12 @@ def _csv_structure(source: Path, separator_byte: int) -> tuple[int, bool]:
 def _sink_csv(source: Path, destination: Path, names: list[str], dialect: CsvDialect) -> None:
     """polars' streaming CSV -> Parquet, every column read as text and cast to its type.
 
-    Types are guessed from the first 10,000 rows (`tasks.csv_types`). A later value that does
-    not fit its column's guess (an integer column holding `2.5`, `n/a` or `007` at row 50,000)
-    stops the conversion instead of being changed; one streaming pass of aggregates then decides
-    every guessed column's type over the whole file, and the conversion restarts once. (polars'
-    own inference reads `08123` as 8123, and `infer_schema_length=None` needed 1.6 GB of memory
+    Types are guessed from the first 10,000 rows, fewer past 200 columns (`tasks.csv_types`).
+    A later value that does not fit its column's guess (an integer column holding `2.5`, `n/a`
+    or `007` at row 50,000) stops the conversion instead of being changed; one streaming pass
+    of aggregates then decides every guessed column's type over the whole file, and the
+    conversion restarts once. (polars' own inference reads `08123` as 8123, and
+    `infer_schema_length=None` needed 1.6 GB of memory
     on a 1 GB CSV.)
     """
 
@@ -283,14 +291,22 @@ def _sink_csv(source: Path, destination: Path, names: list[str], dialect: CsvDia
             new_columns=names,
         )
 
-    types = guess_types(scan().head(INFER_SCHEMA_ROWS), names, dialect.decimal)
+    wide = len(names) > EXACT_TYPES_PAST_COLUMNS
+    if wide:
+        types = guess_types(scan(), names, dialect.decimal, streaming=True)
+    else:
+        sample_rows = max(1, min(INFER_SCHEMA_ROWS, INFER_SCHEMA_CELLS // len(names)))
+        types = guess_types(scan().head(sample_rows), names, dialect.decimal)
     for attempt in range(2):
         try:
             by_type: dict[ColumnType, list[str]] = {}
             for name in names:
                 by_type.setdefault(types[name], []).append(name)
             scan().select(
-                [typed_columns(group, kind, dialect.decimal) for kind, group in by_type.items()]
+                [
+                    typed_columns(group, kind, dialect.decimal, guarded=not wide)
+                    for kind, group in by_type.items()
+                ]
             ).select(cs.by_name(names)).sink_parquet(destination, compression="zstd")
             return
         except pl.exceptions.InvalidOperationError:

@@ -109,9 +109,11 @@ def _parsed(column: pl.Expr, column_type: ColumnType, strict: bool = False) -> p
     )
 
 
-def guess_types(sample: pl.LazyFrame, columns: list[str], decimal: str) -> dict[str, ColumnType]:
-    """Every column's type as a sample of rows shows it (every type tried)."""
-    return _narrowest(sample, dict.fromkeys(columns, TYPE_ORDER[:-1]), decimal, streaming=False)
+def guess_types(
+    sample: pl.LazyFrame, columns: list[str], decimal: str, streaming: bool = False
+) -> dict[str, ColumnType]:
+    """Every column's type as a sample of rows (or, `streaming`, a whole file) shows it."""
+    return _narrowest(sample, dict.fromkeys(columns, TYPE_ORDER[:-1]), decimal, streaming)
 
 
 def fit_types(
@@ -189,28 +191,33 @@ def _cast_keeps_meaning(column: pl.Expr, column_type: ColumnType, decimal: str) 
     return ~column.str.contains(changed)
 
 
-def typed_columns(names: list[str], column_type: ColumnType, decimal: str) -> pl.Expr:
+def typed_columns(
+    names: list[str], column_type: ColumnType, decimal: str, guarded: bool = True
+) -> pl.Expr:
     """Columns `names` (text) as `column_type`, one expression for them all (20,000 expressions
     of one column each cost seconds to plan and run); a value that does not fit stops the query
-    with `InvalidOperationError` rather than being changed or nulled."""
+    with `InvalidOperationError` rather than being changed or nulled. Unguarded, only values
+    known to fit (types decided over the whole file) may be cast: nothing checks them."""
     column = cs.by_name(names)  # by name: `pl.col("^a.*$")` would be a regular expression
     if column_type == "string":
         return column.as_expr()
-    guarded = (
+    checked = (
         # Spelling only: the strict cast below refuses what does not parse.
         pl.when(column.is_null() | _cast_keeps_meaning(column.as_expr(), column_type, decimal))
         .then(column)
         .otherwise(pl.lit(_NOT_A_VALUE))
+        if guarded
+        else column.as_expr()
     )
     if column_type == "boolean":
         # Not `replace_strict`, which leaves the streaming engine (memory grows with the file).
-        words = guarded.str.to_lowercase().str.replace("true", "1", literal=True)
+        words = checked.str.to_lowercase().str.replace("true", "1", literal=True)
         typed = words.str.replace("false", "0", literal=True).cast(pl.Int8).cast(pl.Boolean)
     elif column_type == "integer":
-        typed = guarded.cast(pl.Int64)
+        typed = checked.cast(pl.Int64)
     elif column_type == "float":
-        text = guarded.str.replace(",", ".", literal=True) if decimal == "," else guarded
+        text = checked.str.replace(",", ".", literal=True) if decimal == "," else checked
         typed = text.cast(pl.Float64)
     else:
-        typed = _parsed(guarded, column_type, strict=True)
+        typed = _parsed(checked, column_type, strict=True)
     return typed.name.keep()

@@ -201,3 +201,21 @@ def test_a_late_value_a_cast_would_change_keeps_the_column_text(
     column = converted(source, destination)["x"]
     assert column.dtype == pl.String
     assert (column[0], column[-1]) == (sampled.decode(), late.decode())
+
+
+def test_wide_files_decide_types_over_the_whole_file_first(write, destination, monkeypatch):
+    # Past EXACT_TYPES_PAST_COLUMNS the casts are unguarded: the whole-file types must hold.
+    monkeypatch.setattr("tasks.conversion.EXACT_TYPES_PAST_COLUMNS", 0)
+    source = write(
+        b"a,b,c,d,e\n" + b"1,5,2024-01-02,true,1.5\n" * 20_000 + b"2.5,007,2024-01-03,FALSE,NaN\n"
+    )
+    frame = converted(source, destination)
+    assert frame.schema == {
+        "a": pl.Float64,
+        "b": pl.String,
+        "c": pl.Date,
+        "d": pl.Boolean,
+        "e": pl.Float64,
+    }
+    assert frame.row(0) == (1.0, "5", date(2024, 1, 2), True, 1.5)
+    assert frame.row(-1)[:4] == (2.5, "007", date(2024, 1, 3), False)
