@@ -51,7 +51,7 @@ INFER_SCHEMA_ROWS = 10_000
 INFER_SCHEMA_CELLS = 2_000_000
 # Past this many columns the types are decided over the whole file before converting (one
 # streaming pass, in long form) and the casts are unguarded: a guard per column held 400 MB
-# more at 20,000 columns (1,000 rows: 1.1 GB in all, now about 0.7 GB).
+# more at 20,000 columns (1,000 rows: 1.1 GB in all, now about 0.8 GB).
 EXACT_TYPES_PAST_COLUMNS = 1_000
 # Chunks of the structure pass (`_csv_structure`); its arrays take about 5x this.
 STRUCTURE_CHUNK_BYTES = 4 * MiB
