@@ -275,7 +275,7 @@ def token_create(
 @app.command()
 def upload(
     file: Annotated[
-        Path, typer.Argument(help="A .csv or .parquet file", exists=True, dir_okay=False)
+        Path, typer.Argument(help="A .csv, .tsv or .parquet file", exists=True, dir_okay=False)
     ],
     name: Annotated[str, typer.Option("--name", help="Dataset name")],
     dataset_id: Annotated[

@@ -17,8 +17,8 @@ PLOTS_PREFIX = "plots/"
 DELETED_PREFIX = "deleted/"
 
 MAX_KEY_PART_BYTES = 255
-UploadExtension = Literal["csv", "parquet"]
-UPLOAD_EXTENSIONS: tuple[UploadExtension, ...] = ("csv", "parquet")
+UploadExtension = Literal["csv", "parquet", "tsv"]
+UPLOAD_EXTENSIONS: tuple[UploadExtension, ...] = ("csv", "parquet", "tsv")
 MODEL_FILENAME = "model.joblib"
 METADATA_FILENAME = "metadata.json"
 
@@ -56,18 +56,21 @@ def check_key_part(value: str, what: str) -> str:
 
 
 def upload_extension(filename: str) -> UploadExtension:
-    """The temp-key extension for a client's filename: `.csv` or `.parquet`, case-insensitive."""
+    """The temp-key extension for a client's filename: `.csv`, `.parquet` or `.tsv`,
+    case-insensitive (a CSV's delimiter is read from its content, `.tsv` or not)."""
     check_key_part(filename, "filename")
     suffix = PurePosixPath(filename).suffix.lower().lstrip(".")
     for extension in UPLOAD_EXTENSIONS:
         if suffix == extension:
             return extension
-    raise InvalidInputError(f"filename must end in .csv or .parquet, got {filename!r}")
+    raise InvalidInputError(
+        f"filename must end in .csv or .parquet (or .tsv for tab-separated text), got {filename!r}"
+    )
 
 
 def temp_upload_key(upload_id: str, extension: str) -> str:
     if extension not in UPLOAD_EXTENSIONS:
-        raise InvalidInputError(f"upload extension must be csv or parquet, got {extension!r}")
+        raise InvalidInputError(f"upload extension must be csv, tsv or parquet, got {extension!r}")
     return f"{TEMP_UPLOADS_PREFIX}{check_key_part(upload_id, 'upload id')}.{extension}"
 
 

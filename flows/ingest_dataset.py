@@ -25,7 +25,7 @@ from core.statuses import VersionStatus
 from orchestrator.events import emit
 from orchestrator.runs import run_is_live
 from tasks.failure_reasons import internal_failure_reason
-from tasks.ingestion import checksum, profile_dataset, validate_and_convert
+from tasks.ingestion import checksum, profile_dataset, upload_dialect, validate_and_convert
 from tasks.profiling import profile_markdown
 from tasks.records import (
     load_ingestion_target,
@@ -64,22 +64,25 @@ def _ingest(target: IngestionTarget, workdir: Path) -> IngestionOutcome:
         raise UploadMissingError("the uploaded file is no longer in storage; upload it again")
     raw = download_file(target.temp_key, raw_path)  # hashed while it streams in
     if head_object(target.parquet_key) is None:
-        validate_and_convert(target.version_id, raw_path, parquet_path)
+        converted = validate_and_convert(target.version_id, raw_path, parquet_path)
         raw_path.unlink()  # keep at most one full-size local copy beside the Parquet file
-        profile = profile_dataset(target.version_id, parquet_path)
+        profile = profile_dataset(target.version_id, parquet_path, converted.dialect)
         sha256 = checksum(f"parquet-{target.version_id}", parquet_path)
         # Under the user's lock, before any byte is written: over the quota, nothing is uploaded.
         reserve_parquet_bytes(target.version_id, parquet_path.stat().st_size)
         uploaded = upload_file_once(parquet_path, target.parquet_key, PARQUET_CONTENT_TYPE)
         if uploaded is not None:
             return _outcome(raw.sha256, sha256, uploaded.size, profile)
+        dialect = profile["dialect"]
+    else:
+        dialect = upload_dialect(raw_path)
     raw_path.unlink(missing_ok=True)
     # The final key is written once: an object already there (left by a run that stopped after
     # uploading it, or written by a concurrent run first) is the version's. It is read back and
     # described, never rewritten.
     stored = download_file(target.parquet_key, parquet_path)
     reserve_parquet_bytes(target.version_id, stored.size)
-    profile = profile_dataset(target.version_id, parquet_path)
+    profile = profile_dataset(target.version_id, parquet_path, dialect)
     return _outcome(raw.sha256, stored.sha256, stored.size, profile)
 
 

@@ -6,11 +6,15 @@ polars' streaming engine. Every problem with the content
 is a `ContentRejectedError` whose message a data scientist can act on (which row, which column,
 which byte); a partly written destination never survives a failure.
 
-CSV rules: UTF-8 with or without a BOM, comma-separated, `"`-quoted (quoted fields may hold
-commas, quotes doubled, and newlines), a header row of unique, non-empty names, and every data
-row with exactly as many fields as the header. A header with no data rows is a valid, empty
-dataset. A blank line in a CSV of several columns is rejected (polars would keep it as a row of
-nulls); in a one-column CSV it is an empty value.
+CSV rules: text in UTF-8 (with or without a BOM), UTF-16 or UTF-32 with a BOM, or
+Windows-1252/Latin-1, the latter three transcoded to a UTF-8 temp file in chunks first
+(`tasks.csv_encoding`); separated by commas, semicolons, tabs or pipes, with LF, CRLF or CR line
+endings, and a decimal comma in a file not separated by commas (`tasks.csv_dialect`);
+`"`-quoted (quoted fields may hold separators, quotes doubled, and newlines), a header row of
+unique, non-empty names, and every data row with exactly as many fields as the header. A header
+with no data rows is a valid, empty dataset. A blank line in a CSV of several columns is
+rejected (polars would keep it as a row of nulls); in a one-column CSV it is an empty value.
+Column types never change what a value says (`tasks.csv_types`): `08123` stays text.
 """
 
 from __future__ import annotations
@@ -19,32 +23,40 @@ import codecs
 import csv
 import hashlib
 import os
-import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
+import polars.selectors as cs
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import ContentRejectedError
 from tasks.content_screening import refuse_compressed
+from tasks.csv_dialect import CsvDialect, read_layout
+from tasks.csv_encoding import Encoding, detect_encoding, is_transcodable_text, transcode_to_utf8
+from tasks.csv_types import ColumnType, fit_types, guess_types, typed_columns
 from tasks.parquet_rewrite import rewrite_parquet_in_batches
 
 MiB = 1024**2
 HASH_CHUNK_BYTES = 1 * MiB
 SNIFF_BYTES = 64 * 1024
 PARQUET_MAGIC = b"PAR1"
-# Rows polars reads to infer column types; a later value that does not fit widens its column
-# and restarts the conversion, at most MAX_TYPE_RETRIES times (see `_sink_csv`).
+# Rows read to guess column types; a later value that does not fit makes one streaming pass
+# decide the types over the whole file, and the conversion restarts once (see `_sink_csv`).
 INFER_SCHEMA_ROWS = 10_000
-MAX_TYPE_RETRIES = 8
+# ... but no more than this many values (a 20,000-column file's sample is 100 rows), so the sample
+# held in memory stays small whatever the width.
+INFER_SCHEMA_CELLS = 2_000_000
+# Past this many columns the types are decided over the whole file before converting (one
+# streaming pass, in long form) and the casts are unguarded: a guard per column held 400 MB
+# more at 20,000 columns (1,000 rows: 1.1 GB in all, now about 0.8 GB).
+EXACT_TYPES_PAST_COLUMNS = 1_000
 # Chunks of the structure pass (`_csv_structure`); its arrays take about 5x this.
 STRUCTURE_CHUNK_BYTES = 4 * MiB
-SEPARATOR_BYTE = ord(",")
 QUOTE_BYTE = ord('"')
 
 FileFormat = Literal["csv", "parquet"]
@@ -57,6 +69,8 @@ class ConversionResult:
     row_count: int
     column_count: int
     columns: list[str]
+    # How a CSV file was read (`CsvDialect.as_profile`); None for Parquet.
+    dialect: dict[str, Any] | None = field(default=None, compare=False)
 
 
 def file_sha256(path: Path) -> str:
@@ -99,12 +113,13 @@ def convert_to_parquet(source: Path, file_format: str, destination: Path) -> Con
         raise ValueError(f"file_format must be 'csv' or 'parquet', got {file_format!r}")
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
+    dialect: dict[str, Any] | None = None
     try:
         if file_format == "csv":
-            _convert_csv(source, partial)
+            dialect = _convert_csv(source, partial).as_profile()
         else:
             _convert_parquet(source, partial)
-        result = _read_result(partial)
+        result = _read_result(partial, dialect)
         os.replace(partial, destination)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -130,7 +145,10 @@ def _check_parquet_footer(path: Path, size: int) -> None:
 
 
 def _check_utf8_text(head: bytes, complete: bool) -> None:
-    """Refuses binary content: a NUL byte or invalid UTF-8 in the sniffed bytes."""
+    """Refuses binary content: a NUL byte or invalid UTF-8 in the sniffed bytes (text in an
+    encoding `tasks.csv_encoding` transcodes passes)."""
+    if is_transcodable_text(head, complete):
+        return
     offset: int | None = None
     try:
         # An incremental decoder tolerates a character cut in two by the 64 KiB boundary.
@@ -150,10 +168,24 @@ def _check_utf8_text(head: bytes, complete: bool) -> None:
 # --- CSV --------------------------------------------------------------------------------------
 
 
-def _convert_csv(source: Path, destination: Path) -> None:
+def _convert_csv(source: Path, destination: Path) -> CsvDialect:
     if source.stat().st_size == 0:
         raise ContentRejectedError("the file is empty")
-    names = _csv_header(source)
+    encoding = detect_encoding(source)
+    if encoding in ("utf-8", "utf-8-sig"):
+        return _convert_utf8_csv(source, destination, encoding)
+    # Beside the destination (the run's work directory), removed whatever happens.
+    utf8_copy = destination.with_name(destination.name + ".utf8.csv")
+    try:
+        transcode_to_utf8(source, encoding, utf8_copy)
+        return _convert_utf8_csv(utf8_copy, destination, encoding)
+    finally:
+        utf8_copy.unlink(missing_ok=True)
+
+
+def _convert_utf8_csv(source: Path, destination: Path, encoding: Encoding) -> CsvDialect:
+    dialect = read_layout(source, encoding)
+    names = _csv_header(source, dialect)
     _check_column_names(names)
     # polars refuses a row with too many fields but pads a short one (or a blank line) with
     # nulls. As no row it accepts has more fields than the header, all have exactly as many
@@ -161,16 +193,16 @@ def _convert_csv(source: Path, destination: Path) -> None:
     # included: a count of bytes that runs beside the conversion (numpy releases the GIL)
     # instead of a second CSV parse. Only a disagreement costs the exact pass.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-structure") as pool:
-        structure = pool.submit(_csv_structure, source)
+        structure = pool.submit(_csv_structure, source, ord(dialect.delimiter))
         try:
-            _sink_csv(source, destination, names)
+            _sink_csv(source, destination, names, dialect)
         except pl.exceptions.PolarsError as exc:
-            raise _csv_rejection(source, len(names), exc) from exc
+            raise _csv_rejection(source, len(names), exc, dialect) from exc
         separators, quote_open = structure.result()
     rows = pq.read_metadata(destination).num_rows
     if quote_open or separators != (len(names) - 1) * (rows + 1):
         # Only now the slow exact pass, to name the row.
-        problem, _ = _inspect_csv_exactly(source, len(names))
+        problem, _ = _inspect_csv_exactly(source, len(names), dialect)
         raise ContentRejectedError(
             problem
             or "the CSV file cannot be read consistently: "
@@ -181,13 +213,14 @@ def _convert_csv(source: Path, destination: Path) -> None:
                 f"{(len(names) - 1) * (rows + 1):,} separators, it has {separators:,}"
             )
         )
+    return dialect
 
 
-def _csv_header(source: Path) -> list[str]:
+def _csv_header(source: Path, dialect: CsvDialect) -> list[str]:
     try:
         # utf-8-sig drops a BOM, so the first column's name never starts with U+FEFF.
         with source.open(encoding="utf-8-sig", newline="") as file:
-            header = next(csv.reader(file, strict=True), None)
+            header = next(csv.reader(file, strict=True, delimiter=dialect.delimiter), None)
     except UnicodeDecodeError as exc:
         raise ContentRejectedError(_describe_utf8_problem(source) or str(exc)) from exc
     except csv.Error as exc:
@@ -207,7 +240,7 @@ def _check_column_names(names: list[str]) -> None:
             raise ContentRejectedError(f"column name {name!r} appears {times}")
 
 
-def _csv_structure(source: Path) -> tuple[int, bool]:
+def _csv_structure(source: Path, separator_byte: int) -> tuple[int, bool]:
     """The field separators outside quoted fields (header included), and whether the file
     ends inside a quoted field, counted in one vectorised pass over the bytes.
 
@@ -227,79 +260,85 @@ def _csv_structure(source: Path) -> tuple[int, bool]:
             quotes = int(np.count_nonzero(is_quote))
             if quotes == 0:
                 if not inside:
-                    separators += int(np.count_nonzero(data == SEPARATOR_BYTE))
+                    separators += int(np.count_nonzero(data == separator_byte))
                 continue
             # uint8 wraps at 256, which keeps the parity and the memory small.
             parity = np.cumsum(is_quote, dtype=np.uint8)
             parity &= 1
             outside = parity == int(inside)
-            separators += int(np.count_nonzero((data == SEPARATOR_BYTE) & outside))
+            separators += int(np.count_nonzero((data == separator_byte) & outside))
             inside ^= quotes % 2 == 1
     return separators, inside
 
 
-def _sink_csv(source: Path, destination: Path, names: list[str]) -> None:
-    """polars' streaming CSV -> Parquet, types inferred from the first 10,000 rows.
+def _sink_csv(source: Path, destination: Path, names: list[str], dialect: CsvDialect) -> None:
+    """polars' streaming CSV -> Parquet, every column read as text and cast to its type.
 
-    When a later value does not fit its column's inferred type (an integer column holding
-    `2.5` or `n/a` at row 50,000), polars stops and names the value and column; that column is
-    widened (to Float64 if the value is a number, else String) and the conversion restarts.
-    Each retry is one more streamed read, only for such files. After `MAX_TYPE_RETRIES` the
-    remaining guesswork is dropped and every column is read as String. (`infer_schema_length=
-    None` would infer from the whole file, but it needed 1.6 GB of memory on a 1 GB CSV.)
+    Types are guessed from the first 10,000 rows, fewer past 200 columns (`tasks.csv_types`).
+    A later value that does not fit its column's guess (an integer column holding `2.5`, `n/a`
+    or `007` at row 50,000) stops the conversion instead of being changed; one streaming pass
+    of aggregates then decides every guessed column's type over the whole file, and the
+    conversion restarts once. (polars' own inference reads `08123` as 8123, and
+    `infer_schema_length=None` needed 1.6 GB of memory
+    on a 1 GB CSV.)
     """
-    overrides: dict[str, pl.DataType] = {}
-    for attempt in range(MAX_TYPE_RETRIES + 2):
-        all_strings = attempt > MAX_TYPE_RETRIES
+
+    def scan() -> pl.LazyFrame:
+        return pl.scan_csv(
+            source,
+            separator=dialect.delimiter,
+            eol_char="\r" if dialect.line_ending == "CR" else "\n",
+            infer_schema=False,
+            encoding="utf8",
+            # polars drops a BOM too; the header is already checked, so take its names.
+            new_columns=names,
+        )
+
+    wide = len(names) > EXACT_TYPES_PAST_COLUMNS
+    if wide:
+        types = guess_types(scan(), names, dialect.decimal, streaming=True)
+    else:
+        sample_rows = max(1, min(INFER_SCHEMA_ROWS, INFER_SCHEMA_CELLS // len(names)))
+        types = guess_types(scan().head(sample_rows), names, dialect.decimal)
+    for attempt in range(2):
         try:
-            pl.scan_csv(
-                source,
-                infer_schema=not all_strings,
-                infer_schema_length=INFER_SCHEMA_ROWS,
-                schema_overrides=overrides or None,
-                encoding="utf8",
-                # polars drops a BOM too; the header is already checked, so take its names.
-                new_columns=names,
-            ).sink_parquet(destination, compression="zstd")
+            by_type: dict[ColumnType, list[str]] = {}
+            for name in names:
+                by_type.setdefault(types[name], []).append(name)
+            scan().select(
+                [
+                    typed_columns(group, kind, dialect.decimal, guarded=not wide)
+                    for kind, group in by_type.items()
+                ]
+            ).select(cs.by_name(names)).sink_parquet(destination, compression="zstd")
             return
-        except pl.exceptions.PolarsError as exc:
+        except pl.exceptions.InvalidOperationError:
             destination.unlink(missing_ok=True)
-            mismatch = _TYPE_MISMATCH.search(str(exc))
-            if mismatch is None or all_strings:
+            guessed = {name: kind for name, kind in types.items() if kind != "string"}
+            fitted = fit_types(scan(), guessed, dialect.decimal)
+            if attempt or fitted == guessed:
                 raise
-            value, position = mismatch.group("value"), int(mismatch.group("position"))
-            name = names[position - 1]
-            overrides[name] = (
-                pl.Float64() if _is_number(value) and overrides.get(name) is None else pl.String()
-            )
+            types.update(fitted)
+        except pl.exceptions.PolarsError:
+            destination.unlink(missing_ok=True)
+            raise
 
 
-_TYPE_MISMATCH = re.compile(
-    r"could not parse `(?P<value>.*?)` as dtype `[^`]*` at column '.*' "
-    r"\(column number (?P<position>\d+)\)",
-    re.DOTALL,
-)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _csv_rejection(source: Path, expected_fields: int, exc: Exception) -> ContentRejectedError:
+def _csv_rejection(
+    source: Path, expected_fields: int, exc: Exception, dialect: CsvDialect
+) -> ContentRejectedError:
     message = str(exc)
     detail = None
     if "utf-8" in message.lower() or "utf8" in message.lower():
         detail = _describe_utf8_problem(source)
-    detail = detail or _inspect_csv_exactly(source, expected_fields)[0]
+    detail = detail or _inspect_csv_exactly(source, expected_fields, dialect)[0]
     first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
     return ContentRejectedError(detail or f"the CSV file cannot be read: {first_line}")
 
 
-def _inspect_csv_exactly(source: Path, expected_fields: int) -> tuple[str | None, int]:
+def _inspect_csv_exactly(
+    source: Path, expected_fields: int, dialect: CsvDialect
+) -> tuple[str | None, int]:
     """The first structural problem as a sentence (or None) and the data rows read.
 
     Exact but pure Python (about 10 s a GB): it runs only after a fast parser has failed.
@@ -309,7 +348,7 @@ def _inspect_csv_exactly(source: Path, expected_fields: int) -> tuple[str | None
     row_number = 0
     try:
         with source.open(encoding="utf-8-sig", newline="") as file:
-            reader = csv.reader(file, strict=True)
+            reader = csv.reader(file, strict=True, delimiter=dialect.delimiter)
             next(reader, None)
             for row_number, row in enumerate(reader, start=1):
                 if len(row) == expected_fields or (not row and expected_fields == 1):
@@ -330,7 +369,9 @@ def _inspect_csv_exactly(source: Path, expected_fields: int) -> tuple[str | None
 
 
 def _describe_utf8_problem(source: Path) -> str | None:
-    """The first line (1-based, header included) that is not UTF-8, or None."""
+    """The first line (1-based, header included) that is not UTF-8, with the byte's offset in
+    the file, or None. A file UTF-8 so far and not from there on is damaged, not re-guessed."""
+    offset = 0
     with source.open("rb") as file:
         for line_number, line in enumerate(file, start=1):
             try:
@@ -338,9 +379,10 @@ def _describe_utf8_problem(source: Path) -> str | None:
             except UnicodeDecodeError as exc:
                 return (
                     f"line {line_number:,} is not valid UTF-8 "
-                    f"(byte 0x{line[exc.start]:02x} at column {exc.start + 1}): "
-                    "save the file as CSV UTF-8"
+                    f"(byte 0x{line[exc.start]:02x} at offset {offset + exc.start:,}, "
+                    f"column {exc.start + 1}): save the file as CSV UTF-8"
                 )
+            offset += len(line)
     return None
 
 
@@ -362,9 +404,12 @@ def _convert_parquet(source: Path, destination: Path) -> None:
         raise ContentRejectedError(f"the Parquet file cannot be read: {first_line}") from exc
 
 
-def _read_result(path: Path) -> ConversionResult:
+def _read_result(path: Path, dialect: dict[str, Any] | None) -> ConversionResult:
     metadata = pq.read_metadata(path)
     columns = pq.read_schema(path).names
     return ConversionResult(
-        row_count=metadata.num_rows, column_count=len(columns), columns=list(columns)
+        row_count=metadata.num_rows,
+        column_count=len(columns),
+        columns=list(columns),
+        dialect=dialect,
     )

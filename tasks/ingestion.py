@@ -10,6 +10,7 @@ from prefect import task
 from core.settings import get_settings
 from tasks.content_screening import ContentLimits, screen_csv, screen_parquet
 from tasks.conversion import ConversionResult, convert_to_parquet, file_sha256, sniff_format
+from tasks.csv_dialect import read_dialect
 from tasks.formula_cells import add_formula_like
 from tasks.profiling import profile_parquet
 
@@ -28,8 +29,21 @@ def validate_and_convert(version_id: str, raw_path: Path, parquet_path: Path) ->
 
 
 @task(task_run_name="profile-{version_id}")
-def profile_dataset(version_id: str, parquet_path: Path) -> dict[str, Any]:
-    return add_formula_like(profile_parquet(parquet_path), parquet_path)
+def profile_dataset(
+    version_id: str, parquet_path: Path, dialect: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The Parquet file's profile, with how its upload was read (`dialect`: None for Parquet),
+    so a user can see which delimiter, decimal mark and encoding were taken."""
+    profile = add_formula_like(profile_parquet(parquet_path), parquet_path)
+    return {**profile, "dialect": dialect}
+
+
+def upload_dialect(raw_path: Path) -> dict[str, Any] | None:
+    """The dialect of an upload already converted by an earlier run (None for Parquet), read
+    from its first bytes."""
+    if sniff_format(raw_path) != "csv":
+        return None
+    return read_dialect(raw_path).as_profile()
 
 
 @task(task_run_name="sha256-{label}")

@@ -71,6 +71,8 @@ def test_a_part_of_exactly_255_bytes_is_accepted_and_256_is_not() -> None:
         ("Data.CSV", "csv"),
         ("x.parquet", "parquet"),
         ("a.b.Parquet", "parquet"),
+        ("table.tsv", "tsv"),
+        ("Table.TSV", "tsv"),
     ],
 )
 def test_upload_extension_comes_from_the_filename(filename: str, extension: str) -> None:

@@ -64,15 +64,26 @@ def test_sniff_rejects_binary_content_naming_the_first_bad_byte(write):
     )
 
 
-def test_sniff_rejects_latin1_text(write):
-    assert sniff_rejection(write("name\ncafé\n".encode("latin-1"))) == (
-        "the file is not UTF-8 text (nor Parquet): save it as CSV UTF-8 or Parquet "
-        "(byte 0xe9 at offset 8)"
+def test_sniff_takes_latin1_text_as_csv_to_transcode(write):
+    # Issue 15: Windows-1252/Latin-1 text is transcoded (tasks.csv_encoding), not refused.
+    assert sniff_format(write("name\ncafé\n".encode("latin-1"))) == "csv"
+
+
+def test_sniff_takes_utf16_text_with_a_bom_as_csv_to_transcode(write):
+    assert sniff_format(write("a,b\n1,2\n".encode("utf-16"))) == "csv"
+
+
+def test_sniff_rejects_utf16_without_a_bom_naming_the_nul_byte(write):
+    assert sniff_rejection(write("a,b\n1,2\n".encode("utf-16-le"))).endswith(
+        "(byte 0x00 at offset 1)"
     )
 
 
-def test_sniff_rejects_utf16_text(write):
-    assert sniff_rejection(write("a,b\n1,2\n".encode("utf-16"))).endswith("(byte 0xff at offset 0)")
+def test_sniff_rejects_a_byte_windows_1252_leaves_undefined(write):
+    assert sniff_rejection(write(b"name\ncaf\x81\n")) == (
+        "the file is not UTF-8 text (nor Parquet): save it as CSV UTF-8 or Parquet "
+        "(byte 0x81 at offset 8)"
+    )
 
 
 def test_sniff_accepts_a_character_cut_by_the_sniffed_window(write):
@@ -273,9 +284,11 @@ def test_an_empty_csv_is_rejected(write, destination):
 
 
 def test_invalid_utf8_past_the_sniffed_window_names_its_line(write, destination):
-    source = write(b"id,name\n" + b"1,ann\n" * 20_000 + "2,café\n".encode("latin-1"))
+    # UTF-8 from its first non-ASCII character ("zoë"), so a later Latin-1 byte is damage.
+    source = write("id,name\n1,zoë\n".encode() + b"1,ann\n" * 20_000 + "2,café\n".encode("latin-1"))
     assert rejection(source, destination) == (
-        "line 20,002 is not valid UTF-8 (byte 0xe9 at column 6): save the file as CSV UTF-8"
+        "line 20,003 is not valid UTF-8 (byte 0xe9 at offset 120,020, column 6): "
+        "save the file as CSV UTF-8"
     )
 
 
