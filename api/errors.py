@@ -12,7 +12,12 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from blocks.objects import is_transient_storage_error
-from core.errors import AutomlError, CatalogUnavailableError, StorageUnavailableError
+from core.errors import (
+    AutomlError,
+    CatalogUnavailableError,
+    StorageUnavailableError,
+    TooManyInFlightError,
+)
 
 logger = logging.getLogger("api")
 
@@ -27,8 +32,11 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
     )
@@ -46,7 +54,10 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 async def _automl_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutomlError)
-    return error_response(exc.http_status, exc.code, exc.message)
+    headers = None
+    if isinstance(exc, TooManyInFlightError):  # when to try again (RFC 9110 §10.2.3)
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+    return error_response(exc.http_status, exc.code, exc.message, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

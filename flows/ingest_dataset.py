@@ -16,7 +16,9 @@ from prefect.runtime import flow_run
 from catalog.datasets import IngestionOutcome, IngestionTarget
 from core.errors import ContentRejectedError, QuotaExceededError, UploadMissingError
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
+from core.settings import flow_timeout_seconds
 from core.statuses import VersionStatus
+from flows.time_limits import fail_stopped_ingestion
 from orchestrator.events import emit
 from orchestrator.runs import run_is_live
 from tasks.ingestion import checksum, profile_dataset, validate_and_convert
@@ -85,7 +87,12 @@ def remove_unrecorded_parquet(parquet_key: str) -> None:
         delete_object(parquet_key)
 
 
-@flow(name="ingest-dataset", flow_run_name="ingest-{version_id}")
+@flow(
+    name="ingest-dataset",
+    flow_run_name="ingest-{version_id}",
+    timeout_seconds=flow_timeout_seconds("ingest-dataset"),
+    on_failure=[fail_stopped_ingestion],
+)
 def ingest_dataset(version_id: str) -> VersionStatus:
     """Idempotent: a ready version is left as it is; a failed or interrupted one is redone.
 
