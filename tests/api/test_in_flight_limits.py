@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -80,3 +81,12 @@ def test_a_training_request_beyond_the_limit_is_429_until_a_job_ends(
     with catalog_for(api.settings.catalog_url).session() as session:
         mark_job_failed(session, first.json()["job_id"], "stopped for the test")
     assert api.post("/api/jobs/train", request).status_code == 202
+
+
+def test_concurrent_confirms_never_exceed_the_limit(api_with: Callable[..., Api]) -> None:
+    api = api_with(AUTOML_TIERS=LIMITED_FREE)
+    uploads = [upload(api) for _ in range(5)]
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = list(pool.map(lambda upload_id: confirm(api, upload_id), uploads))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [202, 202, 429, 429, 429], [a.text for a in answers]
