@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from getpass import getpass
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -27,7 +28,7 @@ user_app = typer.Typer(help="Users: disable.", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
 
-# What `--token -` reads: one line of stdin (a pipe, a file, or typed without echo).
+# What `--token -` reads: one line of stdin (a pipe, a file), or typed without echo.
 STDIN_TOKEN = "-"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -62,7 +63,8 @@ def token_option_value(given: str | None, settings: Settings) -> str | None:
     """The token a command was given: `-` reads it from stdin (so it is not in the shell
     history), any other value is the token itself, and none falls back to AUTOML_TOKEN."""
     if given == STDIN_TOKEN:
-        line = sys.stdin.readline().strip()
+        # Typed at a terminal: asked for without echo; piped: one line.
+        line = (getpass("API token: ") if sys.stdin.isatty() else sys.stdin.readline()).strip()
         if not line:
             fail("--token - reads the token from stdin, and stdin gave none")
         return line

@@ -19,13 +19,17 @@ UNKNOWN_ID = "0" * 32
 
 
 def _authenticated_operations(api: Api) -> list[tuple[str, str]]:
-    """Every (method, path) whose OpenAPI operation requires the bearer token, ids filled in."""
+    """Every (method, path) whose OpenAPI operation requires the bearer token, ids filled in;
+    checks that the only routes without one are the health check's."""
     schema = api.client.app.openapi()  # type: ignore[attr-defined]
-    operations = []
+    operations, public = [], set()
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             if operation.get("security"):
                 operations.append((method.upper(), re.sub(r"\{[^}]+\}", UNKNOWN_ID, path)))
+            else:
+                public.add(path)
+    assert public == {"/healthz"}
     return operations
 
 
