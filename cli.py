@@ -1,5 +1,5 @@
-"""The `automl` command: up, demo, setup-storage, fsck, token, upload. Errors are one line and a
-non-zero exit."""
+"""The `automl` command: up, demo, setup-storage, fsck, upload, and the token and user commands of
+cli_accounts.py. Errors are one line and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli_accounts import token_app, token_option_value, user_app
 from core.errors import AutomlError
 from core.settings import Settings, get_settings
 
@@ -29,8 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 
 console = Console()
 errors = Console(stderr=True)
@@ -121,8 +122,8 @@ def demo(
         str | None,
         typer.Option(
             "--token",
-            help="API token [default: AUTOML_TOKEN, else a new one of the "
-            "local catalog's demo user]",
+            help="API token; `-` reads it from stdin [default: AUTOML_TOKEN, else a new "
+            "one of the local catalog's demo user, revoked at the end]",
         ),
     ] = None,
     timeout: Annotated[
@@ -155,10 +156,10 @@ def demo(
     api_url = api or (str(settings.api_url) if settings.api_url else None)
     try:
         with ExitStack() as stack:
-            api_token = token or (settings.token.get_secret_value() if settings.token else None)
+            api_token = token_option_value(token, settings)
             if api_url:
                 if not api_token:
-                    fail("a remote API needs a token: pass --token or set AUTOML_TOKEN")
+                    fail("a remote API needs a token: set AUTOML_TOKEN or pass --token -")
                 access = StackAccess(api_url, None)
             else:
                 access = local_stack_access(settings) or stack.enter_context(
@@ -249,29 +250,6 @@ def _storage_to_check(settings: Settings) -> S3Bucket:
     return build_storage_block(settings, endpoint)
 
 
-@token_app.command("create")
-def token_create(
-    user: Annotated[str, typer.Option("--user", help="User id (letters, digits, - _ .)")],
-    tier: Annotated[str, typer.Option("--tier", help="Tier name, e.g. free, pro, enterprise")],
-) -> None:
-    """Create an API token for a user; it is printed once and stored only as a hash."""
-    from catalog.accounts import create_token
-    from catalog.database import Catalog, migrate
-
-    settings = load_settings_or_fail()
-    try:
-        settings.tier(tier)
-        migrate(settings.catalog_url)
-        catalog = Catalog(settings.catalog_url)
-        with catalog.session() as session:
-            token = create_token(session, settings, user, tier)
-        catalog.dispose()
-    except AutomlError as exc:
-        fail(exc.message)
-    errors.print(f"token for user {user!r} ({tier}); shown once, keep it safe:", highlight=False)
-    print(token)
-
-
 @app.command()
 def upload(
     file: Annotated[
@@ -285,7 +263,8 @@ def upload(
         str | None, typer.Option("--api", help="API base URL [default: AUTOML_API_URL]")
     ] = None,
     token: Annotated[
-        str | None, typer.Option("--token", help="API token [default: AUTOML_TOKEN]")
+        str | None,
+        typer.Option("--token", help="API token; `-` reads it from stdin [default: AUTOML_TOKEN]"),
     ] = None,
 ) -> None:
     """Upload a file through the HTTP protocol (presigned PUT or multipart) and confirm it."""
@@ -301,11 +280,11 @@ def upload(
 
     settings = load_settings_or_fail()
     api_url = api or (str(settings.api_url) if settings.api_url else None)
-    api_token = token or (settings.token.get_secret_value() if settings.token else None)
+    api_token = token_option_value(token, settings)
     if not api_url:
         fail("no API given: pass --api or set AUTOML_API_URL (see endpoints.json)")
     if not api_token:
-        fail("no token given: pass --token or set AUTOML_TOKEN (`automl token create`)")
+        fail("no token given: set AUTOML_TOKEN or pass --token - (`automl token create`)")
     size = file.stat().st_size
     bar = Progress(
         "[progress.description]{task.description}",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
@@ -23,6 +24,8 @@ from stack_process import StackProcess, StackStartError, ready_endpoints
 SAMPLE_TARGET = "churned"
 DEMO_USER = "demo"
 DEMO_TIER = "free"
+# The demo revokes its token when it ends; this bounds it should the process be killed first.
+DEMO_TOKEN_LIFETIME = timedelta(days=1)
 POLL_SECONDS = 0.5
 
 
@@ -75,7 +78,9 @@ def started_stack(
 @contextmanager
 def demo_token(settings: Settings) -> Iterator[str]:
     """A token of the demo user in the local catalog (the one the local stack uses), revoked
-    when the demo ends."""
+    when the demo ends, however it ends (a failed step, Ctrl-C): a demo token never outlives
+    its demo. It lives at most a day even if the revoke itself cannot run (the process
+    killed)."""
     from catalog.accounts import create_token, revoke_token
     from catalog.database import Catalog, migrate
 
@@ -83,10 +88,14 @@ def demo_token(settings: Settings) -> Iterator[str]:
     catalog = Catalog(settings.catalog_url)
     try:
         with catalog.session() as session:
-            token = create_token(session, settings, DEMO_USER, DEMO_TIER)
-        yield token
-        with catalog.session() as session:
-            revoke_token(session, token)
+            token = create_token(
+                session, settings, DEMO_USER, DEMO_TIER, expires_in=DEMO_TOKEN_LIFETIME
+            )
+        try:
+            yield token
+        finally:
+            with catalog.session() as session:
+                revoke_token(session, token)
     finally:
         catalog.dispose()
 

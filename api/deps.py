@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prefect_aws import S3Bucket
 
-from catalog.accounts import user_for_token
+from catalog.accounts import authenticate
 from catalog.database import Catalog
 from core.errors import UnauthenticatedError
 from core.settings import Settings, Tier
@@ -64,9 +64,7 @@ def _current_user(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise UnauthenticatedError("send an API token as `Authorization: Bearer <token>`")
     with catalog.session() as session:
-        user = user_for_token(session, credentials.credentials)
-        if user is None:
-            raise UnauthenticatedError("the API token is unknown or revoked")
+        user = authenticate(session, credentials.credentials)  # 401 unless the token is live
         return AuthenticatedUser(user.id, user.tier, settings.tier(user.tier))
 
 

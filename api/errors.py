@@ -13,7 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.identifiers import PATH_ID_RESOURCES
 from blocks.objects import is_transient_storage_error
-from core.errors import AutomlError, CatalogUnavailableError, StorageUnavailableError
+from core.errors import (
+    AutomlError,
+    CatalogUnavailableError,
+    StorageUnavailableError,
+    TooManyInFlightError,
+)
 
 logger = logging.getLogger("api")
 
@@ -28,8 +33,11 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
     )
@@ -47,7 +55,10 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 async def _automl_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutomlError)
-    return error_response(exc.http_status, exc.code, exc.message)
+    headers = None
+    if isinstance(exc, TooManyInFlightError):  # when to try again (RFC 9110 §10.2.3)
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+    return error_response(exc.http_status, exc.code, exc.message, headers)
 
 
 def _malformed_path_id(exc: RequestValidationError) -> str | None:

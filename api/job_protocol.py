@@ -11,6 +11,7 @@ from api.schemas import JobDetail, ModelResponse, PlotList, PlotUrl, TrainRespon
 from blocks.objects import list_keys, read_object
 from blocks.presigning import presign_get
 from catalog.database import Catalog
+from catalog.in_flight import claim_training_slot
 from catalog.jobs import (
     create_job,
     mark_job_failed,
@@ -43,6 +44,9 @@ def start_job(
         task_type = task_type_for_profile_column(
             columns[target], int(source.profile.get("row_count", 0))
         )
+        # Within the user's limit of training jobs in flight (429 beyond it), counted under
+        # their lock in the transaction that creates the job.
+        claim_training_slot(session, user.id, user.tier)
         job = create_job(session, user.id, version_id, target, task_type)
         job_id = job.id
     try:

@@ -37,6 +37,7 @@ from blocks.presigning import (
     start_multipart,
 )
 from catalog.database import Catalog
+from catalog.in_flight import claim_ingestion_slot
 from catalog.tables import DatasetVersion, Upload, utcnow
 from catalog.uploads import (
     Confirmation,
@@ -260,6 +261,9 @@ def _confirm_in_catalog(
             found = _earlier_or_open(session, user, request.upload_id)
             if isinstance(found, Confirmation):
                 return found
+            # A new version: within the user's limit of ingestions in flight (429 beyond it),
+            # counted under their lock in this transaction. A repeated confirm is not counted.
+            claim_ingestion_slot(session, user.id, user.tier)
             return confirm_upload(session, found, request.dataset_name, request.dataset_id)
     except IntegrityError:
         # A concurrent confirm of the same upload won the race: answer with its version.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import multiprocessing
 import os
@@ -398,8 +399,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true",
         }
     )
-    for variable in ("AUTOML_DATABASE_URL", "AUTOML_TIERS"):
-        os.environ.pop(variable, None)  # the default SQLite catalog and the default tiers
+    from core.settings import DEFAULT_TIERS
+
+    os.environ.pop("AUTOML_DATABASE_URL", None)  # the default SQLite catalog
+    # The default tiers, but without a limit of ingestions in flight worth the name: nothing
+    # ingests here, so past the enterprise tier's limit the measured confirms would be 429s.
+    unlimited = {**DEFAULT_TIERS["enterprise"].model_dump(), "max_ingestions_in_flight": 10_000}
+    os.environ["AUTOML_TIERS"] = json.dumps({"enterprise": unlimited})
 
     from stack import PrefectServerProcess
 

@@ -233,3 +233,20 @@ def mark_failed(session: Session, version_id: str, reason: str, upload_kept: boo
                 upload_id=upload.id,
             )
     return True
+
+
+def mark_stopped_run_failed(
+    session: Session, version_id: str, flow_run_id: str, reason: str
+) -> bool:
+    """Fails a version whose ingestion run was stopped before it could record an outcome (its
+    time limit): only while the version is unfinished and no other run has claimed it, so a
+    run that already recorded `failed` or `ready`, or a newer run, is left alone. Releases the
+    reservation and keeps the upload as `mark_failed` does. True if it failed the version."""
+    version = session.get(DatasetVersion, version_id)
+    if (
+        version is None
+        or version.status not in (VersionStatus.PENDING, VersionStatus.INGESTING)
+        or version.flow_run_id not in (None, flow_run_id)
+    ):
+        return False
+    return mark_failed(session, version_id, reason)

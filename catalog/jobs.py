@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.orm import Session
 
 from catalog.tables import Dataset, DatasetVersion, Job, utcnow
@@ -165,3 +165,18 @@ def mark_plots_rendered(session: Session, job_id: str, plot_objects: dict[str, i
         return False
     _record_job_objects(session, get_job(session, job_id), UsageCategory.PLOTS, plot_objects)
     return True
+
+
+def mark_stopped_job_failed(session: Session, job_id: str, flow_run_id: str, reason: str) -> bool:
+    """Fails a job whose training run was stopped before it could record an outcome (its time
+    limit), unless it finished or another run has claimed it since. True if it failed it."""
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING)),
+            or_(Job.flow_run_id.is_(None), Job.flow_run_id == flow_run_id),
+        )
+        .values(status=JobStatus.FAILED, error=reason, updated_at=utcnow())
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)

@@ -75,6 +75,8 @@ class User(Base):
     tier: Mapped[str] = mapped_column(String(64))
     used_bytes: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by `automl user disable`: every token of the user is refused from then on.
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ApiToken(Base):
@@ -85,6 +87,11 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # None: the token never expires.
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The token's first characters, shown by `automl token list` to tell tokens apart (too few
+    # to use); None for tokens created before it was recorded.
+    token_prefix: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class Upload(Base):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from catalog.datasets import create_upload, create_version
 from catalog.tables import DatasetVersion, StoredObject, Upload, User, utcnow
-from catalog.usage import stored_bytes
+from catalog.usage import lock_user, stored_bytes
 from core.errors import (
     ConflictError,
     ExpiredError,
@@ -29,14 +29,6 @@ from core.settings import Settings, Tier
 from core.statuses import ObjectState, UploadStatus
 
 # Re-exported for the API and the flows; defined once in core (the settings check them too).
-
-
-def _lock_user(session: Session, user_id: str) -> None:
-    result = session.execute(
-        update(User).where(User.id == user_id).values(used_bytes=User.used_bytes)
-    )
-    if cast("CursorResult[Any]", result).rowcount != 1:
-        raise NotFoundError(f"no user {user_id}")
 
 
 def reserved_bytes(session: Session, user_id: str, now: datetime) -> int:
@@ -79,7 +71,7 @@ def reserve_upload(
             f"the file is {size_bytes:,} bytes; your tier allows files up to "
             f"{tier.max_file_bytes:,} bytes"
         )
-    _lock_user(session, user_id)
+    lock_user(session, user_id)
     committed = committed_bytes(session, user_id, utcnow())
     if committed + size_bytes > tier.quota_bytes:
         free = max(tier.quota_bytes - committed, 0)
@@ -214,7 +206,7 @@ def reserve_parquet(session: Session, settings: Settings, version_id: str, size_
     if row is None:
         raise NotFoundError(f"no dataset version {version_id}")
     upload, tier_name = row
-    _lock_user(session, upload.user_id)
+    lock_user(session, upload.user_id)
     session.refresh(upload)
     deleted = session.execute(
         select(DatasetVersion.deleted_at).where(DatasetVersion.id == version_id)

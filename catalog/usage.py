@@ -1,15 +1,28 @@
 """The ledger of stored objects and what a user stores: recording objects with their sizes,
-and the sums the quota and `GET /api/usage` read."""
+the sums the quota and `GET /api/usage` read, and the user's lock those checks take."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from catalog.tables import StoredObject
+from catalog.tables import StoredObject, User
+from core.errors import NotFoundError
 from core.statuses import ObjectState, UsageCategory
+
+
+def lock_user(session: Session, user_id: str) -> None:
+    """Serializes the user's checks-then-inserts (the quota, the limits of work in flight) with
+    a no-op UPDATE of their row: a row lock on PostgreSQL, the database write lock on SQLite.
+    Reads after it see every commit of the transactions it waited for."""
+    result = session.execute(
+        update(User).where(User.id == user_id).values(used_bytes=User.used_bytes)
+    )
+    if cast("CursorResult[Any]", result).rowcount != 1:
+        raise NotFoundError(f"no user {user_id}")
 
 
 def record_object(

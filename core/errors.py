@@ -131,3 +131,15 @@ class UploadMissingError(ContentRejectedError):
     """The confirmed upload's temp object is gone from the store: nothing to ingest."""
 
     code = "upload_missing"
+
+
+class TooManyInFlightError(AutomlError):
+    """The user already has as many ingestions (or training jobs) unfinished as their tier
+    allows: nothing was started; the same request succeeds once one of them ends."""
+
+    code = "too_many_in_flight"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -37,13 +38,82 @@ class Tier(BaseModel):
 
     max_file_bytes: int = Field(gt=0)
     quota_bytes: int = Field(gt=0)
+    # Unfinished at once per user (docs/operations.md, "Time limits and fairness"): versions
+    # pending or ingesting, training jobs pending or running. One more is answered 429.
+    max_ingestions_in_flight: int = Field(default=4, gt=0, le=10_000)
+    max_training_jobs_in_flight: int = Field(default=2, gt=0, le=10_000)
 
 
 DEFAULT_TIERS: dict[str, Tier] = {
-    "free": Tier(max_file_bytes=100 * MiB, quota_bytes=1 * GiB),
-    "pro": Tier(max_file_bytes=5 * GiB, quota_bytes=100 * GiB),
-    "enterprise": Tier(max_file_bytes=5 * TiB, quota_bytes=10 * TiB),
+    "free": Tier(
+        max_file_bytes=100 * MiB,
+        quota_bytes=1 * GiB,
+        max_ingestions_in_flight=4,
+        max_training_jobs_in_flight=2,
+    ),
+    "pro": Tier(
+        max_file_bytes=5 * GiB,
+        quota_bytes=100 * GiB,
+        max_ingestions_in_flight=16,
+        max_training_jobs_in_flight=8,
+    ),
+    "enterprise": Tier(
+        max_file_bytes=5 * TiB,
+        quota_bytes=10 * TiB,
+        max_ingestions_in_flight=64,
+        max_training_jobs_in_flight=32,
+    ),
 }
+
+# How long each deployment's run may take before Prefect stops it (flow `timeout_seconds`), by
+# deployment name; AUTOML_FLOW_TIMEOUTS overrides some or all (docs/operations.md, "Time limits
+# and fairness"). An ingestion or training that overruns ends `failed` with the reason.
+FLOW_TIMEOUT_DEFAULTS: dict[str, float] = {
+    "ingest-dataset": 3600.0,
+    "train-model": 3600.0,
+    "render-plots": 900.0,
+    "setup-storage": 600.0,
+    "cleanup-stale-uploads": 1800.0,
+    "purge-deleted": 3600.0,
+}
+FLOW_TIMEOUTS_VARIABLE = "AUTOML_FLOW_TIMEOUTS"
+MAX_FLOW_TIMEOUT_SECONDS = 7 * 86_400.0
+
+
+def parse_flow_timeouts(value: Any) -> dict[str, float]:
+    """AUTOML_FLOW_TIMEOUTS: a JSON object of deployment name -> seconds, over the defaults,
+    e.g. `{"ingest-dataset": 1800}`. Raises ValueError naming what is wrong."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    if not isinstance(value, dict):
+        raise ValueError('must be a JSON object like {"ingest-dataset": 1800}')
+    timeouts = dict(FLOW_TIMEOUT_DEFAULTS)
+    for name, seconds in value.items():
+        if name not in FLOW_TIMEOUT_DEFAULTS:
+            known = ", ".join(FLOW_TIMEOUT_DEFAULTS)
+            raise ValueError(f"{name!r} is not a deployment (known: {known})")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 < seconds <= MAX_FLOW_TIMEOUT_SECONDS
+        ):
+            raise ValueError(f"{name!r}: seconds must be a number above 0, at most 7 days")
+        timeouts[name] = float(seconds)
+    return timeouts
+
+
+def flow_timeout_seconds(deployment: str) -> float:
+    """The time limit of one deployment's runs, read when a flow module is imported (a worker's
+    run process, with its deployment's job variables in the environment): only
+    AUTOML_FLOW_TIMEOUTS, so a flow module imports whatever else the environment holds."""
+    try:
+        return parse_flow_timeouts(os.environ.get(FLOW_TIMEOUTS_VARIABLE, "{}"))[deployment]
+    except ValueError as exc:
+        raise ConfigurationError(f"{FLOW_TIMEOUTS_VARIABLE}: {exc}") from None
+
 
 # Credentials of the embedded server; it accepts anything, these are just the documented values.
 EMBEDDED_ACCESS_KEY = "minioadmin"
@@ -117,6 +187,10 @@ class Settings(BaseSettings):
     # to under 1 GiB always may): a few KB declaring gigabytes of rows is a decompression bomb.
     max_parquet_expansion: int = Field(
         default=1000, alias="AUTOML_MAX_PARQUET_EXPANSION", ge=10, le=1_000_000
+    )
+
+    flow_timeouts: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: dict(FLOW_TIMEOUT_DEFAULTS), alias=FLOW_TIMEOUTS_VARIABLE
     )
 
     @field_validator("tiers", mode="before")
@@ -195,6 +269,26 @@ class Settings(BaseSettings):
             if tier.max_file_bytes > tier.quota_bytes:
                 raise ValueError(f"tier {name!r} allows a file larger than its quota")
         return self
+
+    @field_validator("flow_timeouts", mode="before")
+    @classmethod
+    def _parse_flow_timeouts(cls, value: Any) -> Any:
+        return parse_flow_timeouts(value)
+
+    @field_validator("flow_timeouts")
+    @classmethod
+    def _training_fits_its_time_limit(
+        cls, value: dict[str, float], info: ValidationInfo
+    ) -> dict[str, float]:
+        """The search's budget is only part of a training run (download, refit, upload): a
+        budget as long as the run's time limit would stop every run before it publishes."""
+        budget = info.data.get("training_budget_seconds")
+        if budget is not None and budget >= value["train-model"]:
+            raise ValueError(
+                f"the train-model time limit ({value['train-model']:g} s) must be longer than "
+                "AUTOML_TRAINING_BUDGET_SECONDS"
+            )
+        return value
 
     @property
     def embedded(self) -> bool:

@@ -13,7 +13,7 @@ from prefect.logging import get_run_logger
 
 from core.errors import OrchestratorUnavailableError
 from core.keys import TEMP_UPLOADS_PREFIX
-from core.settings import get_settings
+from core.settings import flow_timeout_seconds, get_settings
 from core.upload_windows import longest_upload_lifetime
 from flows.ingest_dataset import remove_unrecorded_parquet
 from orchestrator.events import announce_upload_confirmed
@@ -194,7 +194,11 @@ def start_ingestion_again(version_id: str) -> str | None:
     return restart_ingestion(version_id)
 
 
-@flow(name="cleanup-stale-uploads", log_prints=False)
+@flow(
+    name="cleanup-stale-uploads",
+    log_prints=False,
+    timeout_seconds=flow_timeout_seconds("cleanup-stale-uploads"),
+)
 def cleanup_stale_uploads(now: datetime | None = None) -> CleanupReport:
     """Idempotent; scheduled every 15 minutes.
 

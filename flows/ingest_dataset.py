@@ -21,7 +21,9 @@ from core.errors import (
     UploadMissingError,
 )
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
+from core.settings import flow_timeout_seconds
 from core.statuses import VersionStatus
+from flows.time_limits import fail_stopped_ingestion
 from orchestrator.events import emit
 from orchestrator.runs import run_is_live
 from tasks.failure_reasons import internal_failure_reason
@@ -94,7 +96,12 @@ def remove_unrecorded_parquet(parquet_key: str) -> None:
         delete_object(parquet_key)
 
 
-@flow(name="ingest-dataset", flow_run_name="ingest-{version_id}")
+@flow(
+    name="ingest-dataset",
+    flow_run_name="ingest-{version_id}",
+    timeout_seconds=flow_timeout_seconds("ingest-dataset"),
+    on_failure=[fail_stopped_ingestion],
+)
 def ingest_dataset(version_id: str) -> VersionStatus:
     """Idempotent: a ready version is left as it is; a failed or interrupted one is redone.
 

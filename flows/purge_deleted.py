@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
 from core.keys import DELETED_PREFIX
-from core.settings import get_settings
+from core.settings import flow_timeout_seconds, get_settings
 from tasks.deletion import record_purged
 from tasks.lifecycle import find_kept_failed_uploads, mark_purged
 from tasks.storage import delete_object, free_upload_key, head_object, list_objects
@@ -63,7 +63,7 @@ def _purge_deleted_object(key: str) -> bool:
     return existed
 
 
-@flow(name="purge-deleted", log_prints=False)
+@flow(name="purge-deleted", log_prints=False, timeout_seconds=flow_timeout_seconds("purge-deleted"))
 def purge_deleted(now: datetime | None = None, retention_days: int | None = None) -> PurgeReport:
     """Idempotent; scheduled daily. Age is the object's LastModified (when it was moved under
     `deleted/`, or uploaded); nothing younger than the retention period is touched.

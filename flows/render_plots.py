@@ -12,6 +12,7 @@ from prefect.logging import get_run_logger
 from core.errors import ConflictError
 from core.events import PLOTS_RENDERED
 from core.keys import model_metadata_key, plot_key
+from core.settings import flow_timeout_seconds
 from orchestrator.events import emit
 from tasks.job_records import load_job, load_training_source, record_plots_rendered
 from tasks.plots import render_plots as draw_plots
@@ -33,7 +34,11 @@ def draw(
     return draw_plots(profile, metadata, out_dir, logger=get_run_logger())
 
 
-@flow(name="render-plots", flow_run_name="plots-{job_id}")
+@flow(
+    name="render-plots",
+    flow_run_name="plots-{job_id}",
+    timeout_seconds=flow_timeout_seconds("render-plots"),
+)
 def render_plots(job_id: str) -> list[str]:
     """Draws the plots of a published model to `plots/{job_id}/`, then records that the list is
     whole; re-running redraws the same names over the same keys. Each plot is also an artifact

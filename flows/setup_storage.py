@@ -7,7 +7,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
 from core.cors import load_cors_rules
-from core.settings import get_settings
+from core.settings import flow_timeout_seconds, get_settings
 from tasks.bucket_setup import (
     SetupStep,
     apply_cors,
@@ -17,7 +17,7 @@ from tasks.bucket_setup import (
 )
 
 
-@flow(name="setup-storage", log_prints=False)
+@flow(name="setup-storage", log_prints=False, timeout_seconds=flow_timeout_seconds("setup-storage"))
 def setup_storage(
     cors_origins: list[str] | None = None, temp_retention_days: int | None = None
 ) -> list[SetupStep]:

@@ -15,8 +15,9 @@ from catalog.jobs import TrainingSource
 from core.errors import AutomlError, ConflictError
 from core.events import MODEL_PUBLISHED
 from core.keys import model_key, model_metadata_key
-from core.settings import get_settings
+from core.settings import flow_timeout_seconds, get_settings
 from core.statuses import JobStatus
+from flows.time_limits import fail_stopped_training
 from orchestrator.events import emit
 from tasks.failure_reasons import failure_reason
 from tasks.job_records import (
@@ -118,7 +119,12 @@ def parameters_disagreement(job: JobInfo, version_id: str, target: str) -> str |
     )
 
 
-@flow(name="train-model", flow_run_name=_run_name)
+@flow(
+    name="train-model",
+    flow_run_name=_run_name,
+    timeout_seconds=flow_timeout_seconds("train-model"),
+    on_failure=[fail_stopped_training],
+)
 def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
     """Idempotent: a finished job is left as it is; a model already published by a run that
     stopped before recording it is recorded, not retrained. A failure marks the job `failed`

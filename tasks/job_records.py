@@ -14,6 +14,7 @@ from catalog.jobs import (
     mark_job_failed,
     mark_plots_rendered,
     mark_running,
+    mark_stopped_job_failed,
     mark_succeeded,
     training_source,
 )
@@ -77,3 +78,10 @@ def record_job_failed(job_id: str, reason: str) -> None:
 def record_plots_rendered(job_id: str, plot_objects: dict[str, int]) -> bool:
     with catalog_session() as session:
         return mark_plots_rendered(session, job_id, plot_objects)
+
+
+def record_stopped_job_failed(job_id: str, flow_run_id: str, reason: str) -> bool:
+    """`record_job_failed` for a run that was stopped (its time limit) before it recorded an
+    outcome. Not a task: it runs from the flow's failure hook, once the run has ended."""
+    with catalog_session() as session:
+        return mark_stopped_job_failed(session, job_id, flow_run_id, reason)

@@ -16,6 +16,7 @@ from catalog.datasets import (
     mark_failed,
     mark_ingesting,
     mark_ready,
+    mark_stopped_run_failed,
 )
 from catalog.uploads import reserve_parquet
 from core.errors import AutomlError
@@ -77,3 +78,10 @@ def record_failed(version_id: str, reason: str, upload_kept: bool = True) -> boo
     """True if the version is now failed (False: it is ready, nothing changed)."""
     with catalog_session() as session:
         return mark_failed(session, version_id, reason, upload_kept)
+
+
+def record_stopped_run_failed(version_id: str, flow_run_id: str, reason: str) -> bool:
+    """`record_failed` for a run that was stopped (its time limit) before it recorded an
+    outcome. Not a task: it runs from the flow's failure hook, once the run has ended."""
+    with catalog_session() as session:
+        return mark_stopped_run_failed(session, version_id, flow_run_id, reason)

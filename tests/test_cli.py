@@ -14,7 +14,20 @@ from tests.support.cli import assert_one_line_error, run
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["up"], ["demo"], ["setup-storage"], ["fsck"], ["token"], ["token", "create"], ["upload"]],
+    [
+        [],
+        ["up"],
+        ["demo"],
+        ["setup-storage"],
+        ["fsck"],
+        ["token"],
+        ["token", "create"],
+        ["upload"],
+        ["token", "list"],
+        ["token", "revoke"],
+        ["user"],
+        ["user", "disable"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")

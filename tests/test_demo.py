@@ -54,3 +54,22 @@ def test_a_step_that_never_ends_times_out_naming_its_state() -> None:
     steps = Steps(Console(file=io.StringIO()), timeout=0.0)
     with pytest.raises(DemoError, match="training is still running after 0 s"):
         steps.wait_for("training", lambda: {"status": "running"}, lambda a: a["status"], "done")
+
+
+def test_the_demo_token_is_revoked_when_a_step_fails() -> None:
+    """The demo's own token is revoked however the demo ends: here a failed ingestion step."""
+    from catalog.accounts import list_tokens, user_for_token
+    from catalog.database import catalog_for
+    from core.settings import get_settings
+    from demo import demo_token
+
+    settings = get_settings()
+    failed: dict[str, Any] = {"status": "failed", "error": "row 3 has 2 fields, expected 3"}
+    with pytest.raises(DemoError, match="ingestion failed"), demo_token(settings) as token:
+        with catalog_for(settings.catalog_url).session() as session:
+            assert user_for_token(session, token) is not None  # live during the demo
+        _steps(io.StringIO()).wait_for("ingestion", lambda: failed, lambda a: a["status"], "ready")
+    with catalog_for(settings.catalog_url).session() as session:
+        assert user_for_token(session, token) is None
+        (listed,) = list_tokens(session, "demo")
+        assert listed.revoked_at is not None and listed.expires_at is not None

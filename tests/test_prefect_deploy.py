@@ -165,7 +165,8 @@ def _confirm_uploads(pool: Pool, tmp_path: Path) -> list[dict[str, Any]]:
     """Uploads and confirms INGESTIONS different CSV files through the API, as `automl upload`
     does; each confirm starts an ingest-dataset run (idempotency key: the version id)."""
     with pool.catalog.session() as session:
-        token = create_token(session, pool.settings, "alice", "free")
+        # enterprise: room for all INGESTIONS in flight at once (free allows 4 per user)
+        token = create_token(session, pool.settings, "alice", "enterprise")
     confirmed = []
     with UploadClient(pool.api_url, token) as client:
         for number in range(INGESTIONS):

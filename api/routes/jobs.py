@@ -19,7 +19,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     "/api/jobs/train",
     response_model=TrainResponse,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**_ERRORS, 503: {"model": ErrorBody}},
+    responses={**_ERRORS, 503: {"model": ErrorBody}, 429: {"model": ErrorBody}},
 )
 def train(body: TrainRequest, user: CurrentUser, catalog: CatalogDep) -> TrainResponse:
     """Train a model on a ready version of the caller's dataset to predict `target`."""

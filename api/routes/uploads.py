@@ -62,7 +62,7 @@ def upload_abort(
     "/confirm",
     response_model=ConfirmResponse,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=_errors(404, 409, 410, 422, 503),
+    responses=_errors(404, 409, 410, 422, 503, 429),
 )
 def confirm_upload(
     body: ConfirmRequest, user: CurrentUser, catalog: CatalogDep, storage: StorageDep

@@ -79,3 +79,21 @@ def test_a_missing_token_or_api_is_one_line(tmp_path: Path) -> None:
     assert no_token.returncode == 2 and "AUTOML_TOKEN" in no_token.stderr
     unreachable = _upload(str(path), "--name", "a", "--api", "http://127.0.0.1:9", "--token", "t")
     assert unreachable.returncode == 1 and "cannot be reached" in unreachable.stderr
+
+
+def test_upload_reads_the_token_from_stdin(served: tuple[Api, str], tmp_path: Path) -> None:
+    """`--token -`: the token is piped in, never on the command line (shell history, `ps`)."""
+    api, url = served
+    path = tmp_path / "weather.csv"
+    path.write_bytes(CSV)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOML_", "R2_"))}
+    result = subprocess.run(
+        [AUTOML, "upload", str(path), "--name", "weather", "--api", url, "--token", "-"],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=120,
+        input=_token(api) + "\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "version_id" in result.stdout

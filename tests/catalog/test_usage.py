@@ -336,8 +336,8 @@ def test_the_jobs_of_a_dataset_deleted_before_the_ledger_read_as_deleted_after_u
     handle = Catalog(database_url)
     gone_at = datetime(2026, 1, 2, tzinfo=UTC)
     with handle.session() as session:
-        session.add(User(id="alice", tier="free"))
-        session.flush()
+        # The 0003 schema: only the columns it has (the model's later ones are not there yet).
+        session.execute(sa.insert(User).values(id="alice", tier="free", used_bytes=0))
         for dataset_id, deleted_at in (("gone", gone_at), ("kept", None)):
             upload = create_upload(session, "alice", "a.csv", 10, gone_at)
             version = create_version(session, upload.id, dataset_id, None)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ConfigurationError
-from core.settings import GiB, MiB, load_settings
+from core.settings import (
+    FLOW_TIMEOUT_DEFAULTS,
+    GiB,
+    MiB,
+    flow_timeout_seconds,
+    load_settings,
+)
 
 
 def test_defaults_follow_the_spec() -> None:
@@ -52,6 +58,16 @@ def test_configured_endpoint_turns_off_the_embedded_server(monkeypatch: pytest.M
         ("AUTOML_DELETED_RETENTION_DAYS", "soon", "AUTOML_DELETED_RETENTION_DAYS: "),
         ("AUTOML_RUNNER_POLL_SECONDS", "0", "AUTOML_RUNNER_POLL_SECONDS: "),
         ("AUTOML_RUNNER_POLL_SECONDS", "0.5", "AUTOML_RUNNER_POLL_SECONDS: "),
+        ("AUTOML_FLOW_TIMEOUTS", "{not json", "AUTOML_FLOW_TIMEOUTS: not valid JSON"),
+        ("AUTOML_FLOW_TIMEOUTS", '{"ingest": 60}', "AUTOML_FLOW_TIMEOUTS: 'ingest' is not a"),
+        ("AUTOML_FLOW_TIMEOUTS", '{"ingest-dataset": 0}', "AUTOML_FLOW_TIMEOUTS: "),
+        ("AUTOML_FLOW_TIMEOUTS", '{"ingest-dataset": "1h"}', "AUTOML_FLOW_TIMEOUTS: "),
+        ("AUTOML_FLOW_TIMEOUTS", '{"train-model": 30}', "AUTOML_FLOW_TIMEOUTS: the train-model"),
+        (
+            "AUTOML_TIERS",
+            '{"free": {"max_file_bytes": 1, "quota_bytes": 2, "max_ingestions_in_flight": 0}}',
+            "AUTOML_TIERS",
+        ),
     ],
 )
 def test_a_bad_value_stops_with_one_line_naming_the_variable(
@@ -141,3 +157,37 @@ def test_the_temp_retention_outlasts_the_deleted_retention(
     assert "at least AUTOML_DELETED_RETENTION_DAYS plus 2" in raised.value.message
     monkeypatch.setenv("AUTOML_TEMP_RETENTION_DAYS", "32")
     assert load_settings().temp_retention_days == 32
+
+
+def test_flow_time_limits_override_the_defaults_per_deployment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTOML_FLOW_TIMEOUTS", '{"ingest-dataset": 90, "train-model": 7200}')
+    settings = load_settings()
+    assert settings.flow_timeouts == {
+        **FLOW_TIMEOUT_DEFAULTS,
+        "ingest-dataset": 90.0,
+        "train-model": 7200.0,
+    }
+    assert flow_timeout_seconds("ingest-dataset") == 90.0
+    assert flow_timeout_seconds("render-plots") == FLOW_TIMEOUT_DEFAULTS["render-plots"]
+    monkeypatch.setenv("AUTOML_FLOW_TIMEOUTS", '{"render": 1}')
+    with pytest.raises(ConfigurationError, match="AUTOML_FLOW_TIMEOUTS: 'render'"):
+        flow_timeout_seconds("ingest-dataset")
+
+
+def test_each_tier_limits_the_work_a_user_has_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings()
+    assert [
+        (
+            defaults.tier(name).max_ingestions_in_flight,
+            defaults.tier(name).max_training_jobs_in_flight,
+        )
+        for name in ("free", "pro", "enterprise")
+    ] == [(4, 2), (16, 8), (64, 32)]
+    monkeypatch.setenv(
+        "AUTOML_TIERS",
+        '{"free": {"max_file_bytes": 10, "quota_bytes": 100, "max_ingestions_in_flight": 1}}',
+    )
+    free = load_settings().tier("free")
+    assert (free.max_ingestions_in_flight, free.max_training_jobs_in_flight) == (1, 2)

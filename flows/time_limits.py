@@ -1,0 +1,69 @@
+"""What a flow run stopped at its time limit leaves behind: its version or job recorded
+`failed` with a reason a user understands, by the flows' failure hooks.
+
+Prefect stops a run past its `timeout_seconds` by raising a cancellation (a BaseException) into
+it, which the flows' own `except Exception` does not see; the run then enters the `TimedOut`
+failed state and these hooks run in the same process.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from typing import Any
+
+from prefect import Flow
+from prefect.client.schemas.objects import FlowRun, State
+
+from core.events import DATASET_FAILED
+from orchestrator.events import emit
+from tasks.job_records import record_stopped_job_failed
+from tasks.records import load_ingestion_target, record_stopped_run_failed
+from tasks.storage import delete_object
+
+logger = logging.getLogger("flows.time_limits")
+
+TIMED_OUT = "TimedOut"  # Prefect's name of the failed state a run past its time limit enters
+
+
+def _stopped_because(what: str, flow: Flow[..., Any], state: State[Any]) -> str:
+    if state.name == TIMED_OUT:
+        return (
+            f"{what} took longer than its time limit of {flow.timeout_seconds:g} seconds and "
+            "was stopped; try a smaller file, or ask the operator for a longer limit"
+        )
+    return f"{what} was stopped before it finished; try again"
+
+
+def fail_stopped_ingestion(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """`on_failure` hook of ingest-dataset: a version its run left unfinished ends `failed`,
+    its reservation released and its upload kept (as any failed ingestion), and a Parquet file
+    the run may have uploaded before it was stopped is removed."""
+    version_id = str(flow_run.parameters.get("version_id", ""))
+    if not version_id:
+        return
+    reason = _stopped_because("ingestion", flow, state)
+    if not record_stopped_run_failed(version_id, str(flow_run.id), reason):
+        return  # the run recorded its outcome itself, or another run owns the version now
+    target = load_ingestion_target.fn(version_id)
+    with suppress(Exception):  # the failure recorded matters more than this cleanup
+        delete_object.fn(target.parquet_key)
+    emit(
+        DATASET_FAILED,
+        "dataset",
+        target.dataset_id,
+        {"version_id": version_id, "error": reason},
+        {"version": version_id, "upload": target.upload_id},
+    )
+    logger.error("version %s failed: %s", version_id, reason)
+
+
+def fail_stopped_training(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """`on_failure` hook of train-model: a job its run left unfinished ends `failed`, so it no
+    longer counts against its user's training jobs in flight."""
+    job_id = flow_run.parameters.get("job_id")
+    if not job_id:
+        return
+    reason = _stopped_because("training", flow, state)
+    if record_stopped_job_failed(str(job_id), str(flow_run.id), reason):
+        logger.error("job %s failed: %s", job_id, reason)

@@ -1,0 +1,116 @@
+"""Every flow has a time limit, configurable per deployment; an ingestion or a training run
+that overruns it ends `failed` with a reason a user understands, its reservation released and
+nothing left behind (fsck clean)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+import flows.ingest_dataset as ingest_module
+import flows.train_model as train_module
+import tasks.storage
+from catalog.database import catalog_for
+from catalog.tables import Job
+from core.settings import FLOW_TIMEOUT_DEFAULTS, get_settings
+from core.statuses import JobStatus, UploadStatus, VersionStatus
+from deployments.local import LOCAL_DEPLOYMENTS
+from flows.ingest_dataset import ingest_dataset
+from flows.train_model import train_model
+from tests.support.consistency import assert_consistent
+from tests.support.ingestions import MakeIngestion
+from tests.support.training_jobs import Trained
+
+CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
+# Far longer than the time limit the tests give (1-2 s): only the limit ends the step.
+STALLED_SECONDS = 120
+
+
+def _stall() -> None:
+    """Short sleeps: Prefect's limit may arrive as an exception injected between two
+    instructions (its watcher thread, when pytest-timeout holds the alarm signal)."""
+    deadline = time.monotonic() + STALLED_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    raise AssertionError("the time limit never stopped the run")
+
+
+def test_every_deployment_has_a_time_limit() -> None:
+    assert {d.name for d in LOCAL_DEPLOYMENTS} == set(FLOW_TIMEOUT_DEFAULTS)
+    for deployment in LOCAL_DEPLOYMENTS:
+        assert deployment.flow.timeout_seconds == FLOW_TIMEOUT_DEFAULTS[deployment.name]
+
+
+def test_the_time_limit_of_a_deployment_is_read_from_the_environment_of_its_runs() -> None:
+    """What a worker's run process does with its deployment's job variables: the flow module,
+    imported there, takes its limit from AUTOML_FLOW_TIMEOUTS; the others keep their default."""
+    script = (
+        "import json, flows.ingest_dataset as i, flows.train_model as t; "
+        "print(json.dumps([i.ingest_dataset.timeout_seconds, t.train_model.timeout_seconds]))"
+    )
+    env = {**os.environ, "AUTOML_FLOW_TIMEOUTS": json.dumps({"ingest-dataset": 90})}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [90, FLOW_TIMEOUT_DEFAULTS["train-model"]]
+
+
+def test_an_ingestion_past_its_time_limit_ends_failed_and_leaves_nothing_behind(
+    confirmed: MakeIngestion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stalled after its Parquet file was reserved and uploaded (the most it can leave): the
+    version ends failed saying so, the reservation is released, the Parquet file removed, the
+    upload kept as a failed version's is, and fsck finds nothing to report."""
+    ingestion = confirmed(CSV)
+    upload_once = tasks.storage.upload_file_once
+
+    def upload_then_stall(*args: Any, **kwargs: Any) -> Any:
+        upload_once(*args, **kwargs)
+        _stall()
+
+    monkeypatch.setattr(ingest_module, "upload_file_once", upload_then_stall)
+    limited = ingest_dataset.with_options(timeout_seconds=2)
+    state = limited(ingestion.version_id, return_state=True)
+    assert state.is_failed() and state.name == "TimedOut"
+    version = ingestion.version()
+    assert version.status == VersionStatus.FAILED
+    assert version.error == (
+        "ingestion took longer than its time limit of 2 seconds and was stopped; try a "
+        "smaller file, or ask the operator for a longer limit"
+    )
+    upload = ingestion.upload()
+    assert (upload.status, upload.reserved_bytes) == (UploadStatus.FAILED, 0)
+    assert ingestion.store.keys() == [ingestion.temp_key]  # no Parquet file left
+    assert ingestion.used_bytes() == 0
+    assert_consistent(ingestion.store.block)
+    # Like any failed version, it can be ingested again (here within the limit).
+    monkeypatch.setattr(ingest_module, "upload_file_once", upload_once)
+    assert ingest_dataset(ingestion.version_id) == VersionStatus.READY
+    assert_consistent(ingestion.store.block)
+
+
+def test_a_training_run_past_its_time_limit_ends_failed(
+    trained_unpublished: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = trained_unpublished
+
+    def stalled(*args: Any, **kwargs: Any) -> Any:
+        _stall()
+
+    monkeypatch.setattr(train_module, "train_and_save", stalled)
+    limited = train_model.with_options(timeout_seconds=1)
+    state = limited(job.version_id, "churned", job.job_id, return_state=True)
+    assert state.is_failed() and state.name == "TimedOut"
+    with catalog_for(get_settings().catalog_url).session() as session:
+        record = session.get(Job, job.job_id)
+        assert record is not None
+        assert record.status == JobStatus.FAILED
+        assert record.error is not None and "time limit of 1 seconds" in record.error
+    assert_consistent(job.store.block)
