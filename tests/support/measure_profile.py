@@ -1,0 +1,35 @@
+"""Profiles one Parquet file in this process and prints, as JSON, what the wide-data tests
+check: the profile's counts and notes and this process's peak resident memory.
+
+Run as `python -m tests.support.measure_profile FILE`: a process of its own, so the peak is the
+profiling's alone, not the test runner's."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+
+from tasks.profiling import profile_parquet
+
+
+def main() -> None:
+    profile = profile_parquet(Path(sys.argv[1]))
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "row_count": profile["row_count"],
+                "column_count": profile["column_count"],
+                "profiled_columns": len(profile["columns"]),
+                "numeric_with_mean": sum(c["mean"] is not None for c in profile["columns"]),
+                "notes": profile["notes"],
+                "peak_bytes": peak_kib * 1024,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
