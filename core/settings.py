@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     # Client side (`automl upload`): which API to send files to, and as whom.
     api_url: AnyHttpUrl | None = Field(default=None, alias="AUTOML_API_URL")
     token: SecretStr | None = Field(default=None, alias="AUTOML_TOKEN")
+    # The most values (rows x columns) one training run reads from its file: past it, a random
+    # sample of the rows (and, for thousands of columns, of the columns) is trained on. About
+    # 80 MB per float64 copy of the frame; the search makes a few copies.
+    training_max_cells: int = Field(
+        default=10_000_000, alias="AUTOML_TRAINING_MAX_CELLS", ge=10_000, le=10_000_000_000
+    )
 
     @field_validator("tiers", mode="before")
     @classmethod
