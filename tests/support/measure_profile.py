@@ -7,7 +7,7 @@ profiling's alone, not the test runner's."""
 from __future__ import annotations
 
 import json
-import resource
+import re
 import sys
 from pathlib import Path
 
@@ -16,7 +16,12 @@ from tasks.profiling import profile_parquet
 
 def main() -> None:
     profile = profile_parquet(Path(sys.argv[1]))
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    # VmHWM, not ru_maxrss: Linux carries the spawning process's peak (here the test runner's)
+    # into the child's ru_maxrss across exec; VmHWM belongs to this address space alone.
+    status = Path("/proc/self/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    assert match is not None, "no VmHWM in /proc/self/status"
+    peak_kib = int(match.group(1))
     print(
         json.dumps(
             {
