@@ -2,8 +2,9 @@
 sample of (actual, predicted) pairs, and the permutation importance of the raw columns on at
 most `IMPORTANCE_MAX_ROWS` held-out rows with as many repeats (1 to 5) as the remaining budget
 affords. Each repeat predicts once per column permuted, so a file wider than
-`IMPORTANCE_MAX_COLUMNS` columns has a seeded random `IMPORTANCE_MAX_COLUMNS` of them permuted
-(noted): all 20,000 would take hours."""
+`IMPORTANCE_MAX_COLUMNS` columns has a seeded random sample of them permuted, as many as the
+remaining budget affords predictions for (`IMPORTANCE_MIN_COLUMNS` to `IMPORTANCE_MAX_COLUMNS`,
+noted): all 20,000, at ~0.4 s per prediction of that width, would take hours."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ IMPORTANCE_MAX_REPEATS = 5
 IMPORTANCE_TOP = 20
 EVALUATION_MAX_POINTS = 2_000
 IMPORTANCE_MAX_COLUMNS = 100
+IMPORTANCE_MIN_COLUMNS = 10
 
 
 def selection_metric(task_type: TaskType) -> str:
@@ -117,11 +119,14 @@ def _importance(
     rng = np.random.default_rng(problem.seed)
     picked = np.sort(rng.choice(len(x_test), size=rows, replace=False))
     x_sample, y_sample = x_test.iloc[picked], y_test.iloc[picked]
-    permuted = _permuted_columns(list(x_sample.columns), problem.seed, notes)
     started = time.monotonic()
     pipeline.predict(x_sample)
-    per_repeat = (time.monotonic() - started) * len(permuted)
+    predict_seconds = time.monotonic() - started
     remaining = max(clock.remaining(), 0.0)
+    permuted = _permuted_columns(
+        list(x_sample.columns), int(remaining // max(predict_seconds, 1e-9)), problem.seed, notes
+    )
+    per_repeat = predict_seconds * len(permuted)
     repeats = int(min(IMPORTANCE_MAX_REPEATS, max(1, remaining // max(per_repeat, 1e-9))))
     if per_repeat > remaining and rows > IMPORTANCE_MIN_ROWS:
         rows = max(IMPORTANCE_MIN_ROWS, int(rows * remaining / per_repeat))
@@ -157,17 +162,19 @@ def _importance(
     }
 
 
-def _permuted_columns(columns: list[str], seed: int, notes: list[str]) -> list[str]:
-    """All columns, or a seeded random `IMPORTANCE_MAX_COLUMNS` of them in frame order."""
+def _permuted_columns(
+    columns: list[str], affordable: int, seed: int, notes: list[str]
+) -> list[str]:
+    """All columns up to `IMPORTANCE_MAX_COLUMNS`; past it, a seeded random sample in frame
+    order of as many as the remaining budget affords predictions for (`affordable`), at most
+    `IMPORTANCE_MAX_COLUMNS` and at least `IMPORTANCE_MIN_COLUMNS`."""
     if len(columns) <= IMPORTANCE_MAX_COLUMNS:
         return columns
-    picked = np.sort(
-        np.random.default_rng(seed + 2).choice(len(columns), IMPORTANCE_MAX_COLUMNS, replace=False)
-    )
+    count = min(IMPORTANCE_MAX_COLUMNS, max(IMPORTANCE_MIN_COLUMNS, affordable))
+    picked = np.sort(np.random.default_rng(seed + 2).choice(len(columns), count, replace=False))
     notes.append(
-        f"Feature importance was measured on a random {IMPORTANCE_MAX_COLUMNS} of the "
-        f"{len(columns):,} feature columns: one prediction per column and repeat would not fit "
-        f"the time budget."
+        f"Feature importance was measured on a random {count} of the {len(columns):,} feature "
+        f"columns: one prediction per column and repeat would not fit the time budget."
     )
     return [columns[i] for i in picked]
 

@@ -3,10 +3,13 @@ becomes pandas, and a wide file gets only the models feasible for its width."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 
 from tasks.training import sampling
+from tasks.training.evaluation import IMPORTANCE_MAX_COLUMNS, IMPORTANCE_MIN_COLUMNS
 from tasks.training.pipelines import WIDE_FEATURES, candidates_for
 from tasks.training.sampling import ROW, read_training_rows
 from tasks.training.train import train_from_parquet
@@ -78,10 +81,17 @@ def test_a_wide_file_trains_on_a_sample_with_the_models_feasible_for_its_width(
     assert [c.name for c in run.candidates] == [
         c.name for c in candidates_for("classification", 0, len(run.features))
     ]
-    assert run.evaluation["feature_importance"]["features"]
+    importance = run.evaluation["feature_importance"]["features"]
+    assert 0 < len(importance) <= IMPORTANCE_MAX_COLUMNS
     assert any("gradient boosting" in note for note in run.notes)
     assert any(note.startswith("Training read a random 40 of the 80") for note in run.notes)
-    assert any("random 100 of the 1,499 feature columns" in note for note in run.notes)
+    [permuted] = [
+        re.search(r"measured on a random (\d+) of the 1,499 feature columns", note)
+        for note in run.notes
+        if "Feature importance was measured" in note
+    ]
+    assert permuted is not None
+    assert IMPORTANCE_MIN_COLUMNS <= int(permuted.group(1)) <= IMPORTANCE_MAX_COLUMNS
 
 
 def test_narrow_files_keep_every_candidate():
