@@ -2,12 +2,16 @@
 
     python3 -m uv run python -m bench.ingest [--sizes 100MB,1GB,5GB] [--repeat 3]
         [--workdir /tmp/automl-bench] [--skip-pandas-above 2GB] [--skip-flow-above 2GB]
+        [--wide 1000,10000,20000] [--wide-rows 100]
 
 For each size, interleaved `--repeat` times: bare polars' conversion of the local file, our
 conversion + profiling of the same file (the flow's tasks without Prefect or S3: the issue's
 1.5x target), pandas, and the whole flow end to end against an S3 server (moto) and a Prefect
-server running in their own processes. Each job runs in a fresh child process whose peak RSS is
-read from `wait4`. Nothing is asserted: it prints a table of medians and ranges.
+server running in their own processes. `--wide` adds wide files (`--wide-rows` rows of random
+floats, that many columns; `--sizes ''` for none of the others): bare polars and ours only, the
+shape whose profiling grew with the square of the columns (issue 15). Each job runs in a fresh
+child process whose peak RSS is read from `wait4`. Nothing is asserted: it prints a table of
+medians and ranges.
 """
 
 from __future__ import annotations
@@ -72,6 +76,14 @@ def generate_csv(path: Path, size: int) -> int:
             first = False
             rows += n
     marker.write_text(str(rows))
+    return rows
+
+
+def generate_wide_csv(path: Path, rows: int, columns: int) -> int:
+    """`rows` x `columns` random floats (4 decimals) named c0, c1, ...; reused if there."""
+    if not path.exists():
+        values = np.random.default_rng(7).random((rows, columns)).round(4)
+        pl.DataFrame(values, schema=[f"c{i}" for i in range(columns)]).write_csv(path)
     return rows
 
 
@@ -278,6 +290,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="100MB,1GB,5GB")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/automl-bench"))
     parser.add_argument("--repeat", type=int, default=3, help="runs of each job, interleaved")
+    parser.add_argument("--wide", default="", help="column counts of wide files, e.g. 1000,20000")
+    parser.add_argument("--wide-rows", type=int, default=100, help="rows of each wide file")
     parser.add_argument("--skip-pandas-above", default="2GB")
     parser.add_argument(
         "--skip-flow-above",
@@ -287,7 +301,8 @@ def main() -> None:
     args = parser.parse_args()
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
-    sizes = [(text, parse_size(text)) for text in args.sizes.split(",")]
+    sizes = [(text, parse_size(text)) for text in args.sizes.split(",") if text]
+    wide = [int(text) for text in args.wide.split(",") if text]
     flow_sizes = {text for text, size in sizes if size <= parse_size(args.skip_flow_above)}
 
     moto = prefect = None
@@ -301,16 +316,29 @@ def main() -> None:
 
             with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
                 runner = FlowRunner(env)
-        for size_text, size in sizes:
-            csv_path = workdir / f"data-{size_text}.csv"
-            rows = generate_csv(csv_path, size)
+        files = [
+            (text, size, f"data-{text}.csv", partial(generate_csv, size=size))
+            for text, size in sizes
+        ]
+        files += [
+            (
+                f"{columns:,} columns",
+                0,
+                f"data-wide-{args.wide_rows}x{columns}.csv",
+                partial(generate_wide_csv, rows=args.wide_rows, columns=columns),
+            )
+            for columns in wide
+        ]
+        for size_text, size, file_name, generate in files:
+            csv_path = workdir / file_name
+            rows = generate(csv_path)
             actual = csv_path.stat().st_size
             out = workdir / "out.parquet"
             jobs = size_jobs(
                 csv_path,
                 out,
                 env,
-                pandas=size <= parse_size(args.skip_pandas_above),
+                pandas=0 < size <= parse_size(args.skip_pandas_above),
                 flow=runner if size_text in flow_sizes else None,
                 size_text=size_text,
             )
@@ -363,7 +391,7 @@ def print_table(table: list[Row]) -> None:
             cpu_ratio = f"{cpu / baseline_cpu:.2f}x"
         exits = ",".join(sorted({str(run.returncode) for run in row.runs}))
         print(
-            f"| {row.size / 1e9:.2f} GB | {row.rows:,} | {row.label} "
+            f"| {_file_label(row)} | {row.rows:,} | {row.label} "
             f"| {row.span([run.seconds for run in row.runs])} | {row.size / 1e6 / row.median:.0f} "
             f"| {cpu:.1f} | {max(run.peak_rss_mb for run in row.runs):,.0f} | {ratio} "
             f"| {cpu_ratio} | {exits} |"
@@ -389,6 +417,13 @@ def print_table(table: list[Row]) -> None:
         )
     loads = [run.load for row in table for run in row.runs]
     print(f"\nload average (1 min) at the start of each job: {min(loads):.1f}-{max(loads):.1f}")
+
+
+def _file_label(row: Row) -> str:
+    """Sized files by their size; wide files by their columns, the figure that matters."""
+    if row.size_text.endswith("columns"):
+        return f"{row.size_text}, {row.size / 1e6:.1f} MB"
+    return f"{row.size / 1e9:.2f} GB"
 
 
 if __name__ == "__main__":

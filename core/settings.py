@@ -193,6 +193,13 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(FLOW_TIMEOUT_DEFAULTS), alias=FLOW_TIMEOUTS_VARIABLE
     )
 
+    # The most values (rows x columns) one training run reads from its file: past it, a random
+    # sample of the rows (and, for thousands of columns, of the columns) is trained on. About
+    # 80 MB per float64 copy of the frame; the search makes a few copies.
+    training_max_cells: int = Field(
+        default=10_000_000, alias="AUTOML_TRAINING_MAX_CELLS", ge=10_000, le=10_000_000_000
+    )
+
     @field_validator("tiers", mode="before")
     @classmethod
     def _parse_tiers(cls, value: Any) -> Any:

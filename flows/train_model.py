@@ -49,8 +49,13 @@ def train_and_save(
     job_id: str, source: TrainingSource, data_path: Path, target: str, workdir: Path
 ) -> tuple[Path, ModelMetadata]:
     """Searches, refits the best pipeline, writes `model.joblib` and the metadata beside it."""
+    settings = get_settings()
     result = train_from_parquet(
-        data_path, target, time_budget_seconds=get_settings().training_budget_seconds, seed=SEED
+        data_path,
+        target,
+        time_budget_seconds=settings.training_budget_seconds,
+        seed=SEED,
+        max_cells=settings.training_max_cells,
     )
     model_path = workdir / "model.joblib"
     model_sha256, model_size = save_model(result.pipeline, model_path)

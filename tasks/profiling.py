@@ -1,8 +1,12 @@
 """Profiles a Parquet dataset lazily: per-column counts, ranges and frequent values, as JSON.
 
-Everything is computed by polars' streaming engine over `scan_parquet`, so memory stays bounded
-by the widest aggregate, not the file: one pass of aggregate expressions for all columns, plus
-one frequency count per string or boolean column. The result holds only JSON values (NaN and
+Columns are profiled in batches, one polars query each, so memory and time grow about linearly
+with rows x columns: a single query with aggregates for thousands of columns grows with the
+square of its width (a 64-row, 6,832-column file went past 12 GB). A batch holds at most
+`BATCH_MAX_COLUMNS` columns and `BATCH_MAX_CELLS` values; a column taller than that is read by
+the streaming engine on its own. Frequent values (one group-by per column) are computed for the
+first `TOP_VALUES_MAX_COLUMNS` text and boolean columns only; the profile's `notes` say which
+work was skipped or approximated, so readers know. The result holds only JSON values (NaN and
 infinities become null) so it can go into the catalog and a Prefect artifact as is.
 """
 
@@ -22,54 +26,87 @@ ColumnKind = Literal["numeric", "string", "boolean", "temporal", "other"]
 # Up to this many rows distinct counts are exact; beyond, HyperLogLog (`approx_n_unique`,
 # ~1% error) keeps memory flat.
 EXACT_DISTINCT_MAX_ROWS = 1_000_000
+# Bounds of one query: the width of its plan and the values it reads into memory.
+BATCH_MAX_COLUMNS = 200
+BATCH_MAX_CELLS = 4_000_000
+# Past this many text and boolean columns, the rest get no frequent values (`top_values: []`).
+TOP_VALUES_MAX_COLUMNS = 1_000
 
 
 def profile_parquet(path: Path, top_values: int = 5) -> dict[str, Any]:
     """Row and column counts and, per column: type, kind, nulls, distinct values, min/max
     (numbers and dates), mean/std (numbers) and the `top_values` most frequent values
     (strings and booleans; ties broken by value). Nulls count in `null_count` only, never
-    as a distinct or top value."""
+    as a distinct or top value. `notes` lists, as sentences, what was skipped for width."""
     frame = pl.scan_parquet(path)
     schema = frame.collect_schema()
     row_count = int(frame.select(pl.len()).collect(engine="streaming").item())
     exact = row_count <= EXACT_DISTINCT_MAX_ROWS
+    names = list(schema)
     kinds = {name: _kind(dtype) for name, dtype in schema.items()}
-
-    aggregates = frame.select(
-        [expr for i, name in enumerate(schema) for expr in _aggregates(i, name, kinds[name], exact)]
+    text_or_boolean = (
+        [n for n in names if kinds[n] in ("string", "boolean")] if top_values > 0 else []
     )
-    frequent = [
-        _top_values_query(frame, name, top_values)
-        for name in schema
-        if kinds[name] in ("string", "boolean") and top_values > 0
-    ]
-    aggregate_row, *frequency_tables = pl.collect_all([aggregates, *frequent], engine="streaming")
-    stats = aggregate_row.row(0, named=True) if aggregate_row.width else {}
-    tops = iter(frequency_tables)
+    with_top = set(text_or_boolean[:TOP_VALUES_MAX_COLUMNS])
+
+    stats: dict[str, Any] = {}
+    tops: dict[str, list[dict[str, Any]]] = {}
+    for start, stop in _batches(len(names), row_count):
+        batch = range(start, stop)
+        aggregates = frame.select(
+            [expr for i in batch for expr in _aggregates(i, names[i], kinds[names[i]], exact)]
+        )
+        frequent = [names[i] for i in batch if names[i] in with_top]
+        engine: Literal["streaming", "in-memory"] = (
+            "streaming" if row_count * len(batch) > BATCH_MAX_CELLS else "in-memory"
+        )
+        aggregate_row, *tables = pl.collect_all(
+            [aggregates, *(_top_values_query(frame, name, top_values) for name in frequent)],
+            engine=engine,
+        )
+        stats.update(aggregate_row.row(0, named=True))
+        for name, table in zip(frequent, tables, strict=True):
+            tops[name] = [
+                {"value": _json_value(value), "count": int(count)} for value, count in table.rows()
+            ]
 
     columns: list[dict[str, Any]] = []
     for i, (name, dtype) in enumerate(schema.items()):
-        kind = kinds[name]
-        column: dict[str, Any] = {
-            "name": name,
-            "type": str(dtype),
-            "kind": kind,
-            "null_count": int(stats[f"{i}:nulls"]),
-            "distinct_count": int(stats[f"{i}:distinct"]),
-            "distinct_is_approximate": not exact,
-            "min": _json_value(stats.get(f"{i}:min")),
-            "max": _json_value(stats.get(f"{i}:max")),
-            "mean": _json_value(stats.get(f"{i}:mean")),
-            "std": _json_value(stats.get(f"{i}:std")),
-            "top_values": [],
-        }
-        if kind in ("string", "boolean") and top_values > 0:
-            table = next(tops)
-            column["top_values"] = [
-                {"value": _json_value(value), "count": int(count)} for value, count in table.rows()
-            ]
-        columns.append(column)
-    return {"row_count": row_count, "column_count": len(columns), "columns": columns}
+        columns.append(
+            {
+                "name": name,
+                "type": str(dtype),
+                "kind": kinds[name],
+                "null_count": int(stats[f"{i}:nulls"]),
+                "distinct_count": int(stats[f"{i}:distinct"]),
+                "distinct_is_approximate": not exact,
+                "min": _json_value(stats.get(f"{i}:min")),
+                "max": _json_value(stats.get(f"{i}:max")),
+                "mean": _json_value(stats.get(f"{i}:mean")),
+                "std": _json_value(stats.get(f"{i}:std")),
+                "top_values": tops.get(name, []),
+            }
+        )
+    notes: list[str] = []
+    if len(text_or_boolean) > len(with_top):
+        notes.append(
+            f"Frequent values were computed for the first {len(with_top):,} of the "
+            f"{len(text_or_boolean):,} text and boolean columns only; the other "
+            f"{len(text_or_boolean) - len(with_top):,} have no top values."
+        )
+    return {
+        "row_count": row_count,
+        "column_count": len(columns),
+        "columns": columns,
+        "notes": notes,
+    }
+
+
+def _batches(column_count: int, row_count: int) -> list[tuple[int, int]]:
+    """[start, stop) column ranges of at most `BATCH_MAX_COLUMNS` columns and, unless a
+    single column is taller, `BATCH_MAX_CELLS` values."""
+    width = max(1, min(BATCH_MAX_COLUMNS, BATCH_MAX_CELLS // max(row_count, 1)))
+    return [(start, min(start + width, column_count)) for start in range(0, column_count, width)]
 
 
 def profile_markdown(profile: dict[str, Any]) -> str:

@@ -16,7 +16,8 @@ piece skips only the plots that need it)::
                   "null_count": int, "distinct_count": int,
                   "min": number | str | None, "max": ..., "mean": float | None,
                   "std": float | None,
-                  "top_values": [{"value": Any, "count": int}]}]}
+                  "top_values": [{"value": Any, "count": int}]}],
+     "notes": [str]}  # what profiling skipped for width (top values past 1,000 columns)
 
 metadata -- the model's `metadata.json` as `tasks.training.metadata.ModelMetadata`, the typed
 document `train-model` writes (read with `ModelMetadata.from_json`).

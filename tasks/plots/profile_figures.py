@@ -108,7 +108,7 @@ def numeric_distributions(inputs: PlotInputs) -> Figure:
     figure = range_figure(shown)
     note = "line = min to max, box = mean ± 1 std, dot = mean; from the dataset profile"
     if len(ranked) > len(shown):
-        note += f"\n{len(shown)} of {len(ranked)} numeric columns shown"
+        note += f"\n{len(shown)} of {len(ranked):,} numeric columns shown"
         note += ", the most important first" if order else ""
     titles(figure, figure.axes[0], "Numeric columns: range, mean and spread", note)
     return figure

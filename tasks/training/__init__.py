@@ -11,7 +11,8 @@ the frame (the target, dropped columns) are ignored at prediction time.
 Modules, each one job: `rules` (the task, row and column rules, plain Python: the API states a
 job's task with them), `columns` (the rules applied to a polars table), `transformers` (the
 custom scikit-learn steps), `pipelines` (preprocessing and candidate models), `search` (the
-budgeted search and refit), `evaluation` (held-out metrics and importance), `train` (one run,
+budgeted search and refit), `evaluation` (held-out metrics and importance), `sampling` (the
+rows and columns a run can afford, read lazily), `train` (one run,
 file to evaluated pipeline), `metadata` (the published `metadata.json`, pydantic only) and
 `publishing` (writing `model.joblib` and building its metadata).
 

@@ -1,7 +1,10 @@
 """Judges the refitted model on the held-out split: its metrics, the confusion matrix or a
 sample of (actual, predicted) pairs, and the permutation importance of the raw columns on at
 most `IMPORTANCE_MAX_ROWS` held-out rows with as many repeats (1 to 5) as the remaining budget
-affords."""
+affords. Each repeat predicts once per column permuted, so a file wider than
+`IMPORTANCE_MAX_COLUMNS` columns has a seeded random sample of them permuted, as many as the
+remaining budget affords predictions for (`IMPORTANCE_MIN_COLUMNS` to `IMPORTANCE_MAX_COLUMNS`,
+noted): all 20,000, at ~0.4 s per prediction of that width, would take hours."""
 
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ IMPORTANCE_MIN_ROWS = 200
 IMPORTANCE_MAX_REPEATS = 5
 IMPORTANCE_TOP = 20
 EVALUATION_MAX_POINTS = 2_000
+IMPORTANCE_MAX_COLUMNS = 100
+IMPORTANCE_MIN_COLUMNS = 10
 
 
 def selection_metric(task_type: TaskType) -> str:
@@ -116,8 +121,12 @@ def _importance(
     x_sample, y_sample = x_test.iloc[picked], y_test.iloc[picked]
     started = time.monotonic()
     pipeline.predict(x_sample)
-    per_repeat = (time.monotonic() - started) * len(problem.features)
+    predict_seconds = time.monotonic() - started
     remaining = max(clock.remaining(), 0.0)
+    permuted = _permuted_columns(
+        list(x_sample.columns), int(remaining // max(predict_seconds, 1e-9)), problem.seed, notes
+    )
+    per_repeat = predict_seconds * len(permuted)
     repeats = int(min(IMPORTANCE_MAX_REPEATS, max(1, remaining // max(per_repeat, 1e-9))))
     if per_repeat > remaining and rows > IMPORTANCE_MIN_ROWS:
         rows = max(IMPORTANCE_MIN_ROWS, int(rows * remaining / per_repeat))
@@ -127,9 +136,10 @@ def _importance(
             f"the time budget."
         )
     scoring = selection_metric(problem.task_type)
+    wide = len(permuted) < x_sample.shape[1]
     outcome = permutation_importance(
-        pipeline,
-        x_sample,
+        _OtherColumnsFixed(pipeline, x_sample) if wide else pipeline,
+        x_sample[permuted] if wide else x_sample,
         y_sample,
         scoring=scoring,
         n_repeats=repeats,
@@ -137,7 +147,7 @@ def _importance(
         n_jobs=1,
     )
     ranked = sorted(
-        zip(x_sample.columns, outcome.importances_mean, outcome.importances_std, strict=True),
+        zip(permuted, outcome.importances_mean, outcome.importances_std, strict=True),
         key=lambda item: -float(item[1]),
     )
     return {
@@ -150,3 +160,49 @@ def _importance(
             for name, mean, std in ranked[:IMPORTANCE_TOP]
         ],
     }
+
+
+def _permuted_columns(
+    columns: list[str], affordable: int, seed: int, notes: list[str]
+) -> list[str]:
+    """All columns up to `IMPORTANCE_MAX_COLUMNS`; past it, a seeded random sample in frame
+    order of as many as the remaining budget affords predictions for (`affordable`), at most
+    `IMPORTANCE_MAX_COLUMNS` and at least `IMPORTANCE_MIN_COLUMNS`."""
+    if len(columns) <= IMPORTANCE_MAX_COLUMNS:
+        return columns
+    count = min(IMPORTANCE_MAX_COLUMNS, max(IMPORTANCE_MIN_COLUMNS, affordable))
+    picked = np.sort(np.random.default_rng(seed + 2).choice(len(columns), count, replace=False))
+    notes.append(
+        f"Feature importance was measured on a random {count} of the {len(columns):,} feature "
+        f"columns: one prediction per column and repeat would not fit the time budget."
+    )
+    return [columns[i] for i in picked]
+
+
+class _OtherColumnsFixed:
+    """The pipeline seen through some of its columns: `permutation_importance` permutes only
+    the columns it is given, the others keep their held-out values."""
+
+    def __init__(self, pipeline: Pipeline, frame: pd.DataFrame) -> None:
+        self.pipeline = pipeline
+        self.frame = frame
+        self.classes_ = getattr(pipeline, "classes_", None)
+
+    def __sklearn_tags__(self) -> Any:
+        """The pipeline's: a scorer asks whether it is a classifier or a regressor."""
+        return self.pipeline.__sklearn_tags__()
+
+    def fit(self, x: pd.DataFrame, y: pd.Series) -> _OtherColumnsFixed:
+        return self
+
+    def _whole(self, x: pd.DataFrame) -> pd.DataFrame:
+        whole = self.frame.copy()
+        for name in x.columns:
+            whole[name] = x[name].to_numpy()
+        return whole
+
+    def predict(self, x: pd.DataFrame) -> npt.NDArray[Any]:
+        return np.asarray(self.pipeline.predict(self._whole(x)))
+
+    def predict_proba(self, x: pd.DataFrame) -> npt.NDArray[Any]:
+        return np.asarray(self.pipeline.predict_proba(self._whole(x)))

@@ -38,7 +38,7 @@ from sklearn.pipeline import Pipeline
 
 from core.errors import UntrainableDatasetError
 from tasks.training.metadata import CandidateResult, CandidateStatus, DroppedColumn, FeatureInfo
-from tasks.training.pipelines import Candidate, candidates_for, pipeline_for
+from tasks.training.pipelines import WIDE_FEATURES, Candidate, candidates_for, pipeline_for
 from tasks.training.rules import TaskType
 
 CV_FOLDS = 3
@@ -68,7 +68,8 @@ class Clock:
 @dataclass(frozen=True)
 class Problem:
     """What a run learns from: the feature frame and target (indexed by row position in the
-    file), the task, and the column choices already made."""
+    file; a sample of its rows when the file is over the cell budget), the task, and the
+    column choices already made."""
 
     frame: pd.DataFrame
     y: pd.Series
@@ -78,6 +79,7 @@ class Problem:
     dropped: list[DroppedColumn]
     seed: int
     file_rows: int
+    missing_target: int
 
 
 def search_sample(
@@ -110,7 +112,14 @@ def run_search(
     """Cross-validates candidates in order until the search share of the budget is spent."""
     results: list[CandidateResult] = []
     seconds_by_family: dict[str, float] = {}
-    for candidate in candidates_for(problem.task_type, problem.seed):
+    candidates = candidates_for(problem.task_type, problem.seed, len(problem.features))
+    if len(candidates) < len(candidates_for(problem.task_type, problem.seed)):
+        notes.append(
+            f"With {len(problem.features):,} feature columns (more than {WIDE_FEATURES:,}), "
+            f"gradient boosting and the forest that splits on half the columns were not tried: "
+            f"their cost grows with the number of columns."
+        )
+    for candidate in candidates:
         completed = [r for r in results if r.status == "completed"]
         expected = seconds_by_family.get(
             candidate.family, min((r.fit_seconds for r in completed), default=0.0)

@@ -25,6 +25,7 @@ from tasks.training.evaluation import evaluation_block, held_out_metrics, select
 from tasks.training.metadata import CandidateResult, DroppedColumn, FeatureInfo, RowCounts
 from tasks.training.pipelines import candidates_for
 from tasks.training.rules import TaskType
+from tasks.training.sampling import DEFAULT_MAX_CELLS, ROW, read_training_rows
 from tasks.training.search import Clock, Problem, quiet_fitting, refit, run_search, search_sample
 
 TEST_FRACTION = 0.2
@@ -61,36 +62,48 @@ def read_dataset_frame(path: Path) -> pd.DataFrame:
 
 
 def train_from_parquet(
-    path: Path, target: str, *, time_budget_seconds: float = 60.0, seed: int = 0
+    path: Path,
+    target: str,
+    *,
+    time_budget_seconds: float = 60.0,
+    seed: int = 0,
+    max_cells: int = DEFAULT_MAX_CELLS,
 ) -> TrainingResult:
     """Infers the task, searches a few pipelines within the budget, refits the best and
-    evaluates it on a held-out split. Bad input raises `TrainingInputError` or
-    `UntrainableDatasetError` with a message meant for the person who uploaded the data."""
+    evaluates it on a held-out split. At most `max_cells` values of the file are read (rows,
+    then columns, sampled by `tasks.training.sampling`). Bad input raises `TrainingInputError`
+    or `UntrainableDatasetError` with a message meant for the person who uploaded the data."""
     if not math.isfinite(time_budget_seconds) or time_budget_seconds <= 0:
         raise TrainingInputError(
             f"The time budget must be a positive number of seconds, not {time_budget_seconds}."
         )
     clock = Clock(time.monotonic(), time_budget_seconds)
-    table = pl.read_parquet(path)
-    if target in table.columns and table.schema[target].is_float():
-        # NaN and infinities are no value to learn from either: count them as missing.
-        finite = pl.when(pl.col(target).is_finite()).then(pl.col(target))
-        table = table.with_columns(finite.alias(target))
-    check_target_column(table, target)
-    labelled = table.with_row_index("__row__").filter(pl.col(target).is_not_null())
+    read = read_training_rows(path, target, max_cells=max_cells, seed=seed)
+    labelled = read.table
+    check_target_column(labelled, target)
     notes: list[str] = []
-    missing_target = table.height - labelled.height
-    if missing_target:
-        notes.append(f"{missing_target:,} rows with no value in {target!r} were left out.")
+    if read.missing_target:
+        notes.append(f"{read.missing_target:,} rows with no value in {target!r} were left out.")
+    notes += read.notes
     task_type, y_series = prepare_target(labelled[target], target)
-    features, dropped = choose_features(labelled.drop("__row__"), target)
-    frame = labelled.select(["__row__", *[f.name for f in features]]).to_pandas()
-    frame = frame.set_index("__row__", drop=True)
+    features, dropped = choose_features(labelled.drop(ROW), target)
+    frame = labelled.select([ROW, *[f.name for f in features]]).to_pandas()
+    frame = frame.set_index(ROW, drop=True)
     frame.index.name = None
     features = [f.model_copy(update={"pandas_dtype": str(frame[f.name].dtype)}) for f in features]
     y = pd.Series(y_series.to_numpy(), index=frame.index, name=target)
     return _search_and_fit(
-        Problem(frame, y, task_type, target, features, dropped, seed, table.height),
+        Problem(
+            frame,
+            y,
+            task_type,
+            target,
+            features,
+            dropped,
+            seed,
+            read.file_rows,
+            read.missing_target,
+        ),
         clock,
         notes,
     )
@@ -113,7 +126,9 @@ def _search_and_fit(problem: Problem, clock: Clock, notes: list[str]) -> Trainin
             key=lambda c: c.cv_score if c.cv_score is not None else -math.inf,
         )
         candidate = next(
-            c for c in candidates_for(problem.task_type, problem.seed) if c.name == chosen.name
+            c
+            for c in candidates_for(problem.task_type, problem.seed, len(problem.features))
+            if c.name == chosen.name
         )
         pipeline, final_rows = refit(
             problem, candidate, chosen, (x_train, y_train), len(search_x), clock, notes
@@ -133,7 +148,7 @@ def _search_and_fit(problem: Problem, clock: Clock, notes: list[str]) -> Trainin
         dropped_columns=problem.dropped,
         rows=RowCounts(
             file=problem.file_rows,
-            missing_target=problem.file_rows - len(problem.frame),
+            missing_target=problem.missing_target,
             train=len(x_train),
             test=len(x_test),
             search=len(search_x),

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction import FeatureHasher
 
@@ -30,7 +31,13 @@ class NumericColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        numbers = frame.apply(pd.to_numeric, errors="coerce").astype("float64")
+        # Only columns not numeric already go through `to_numeric`, one Python call each: for
+        # thousands of float columns that per-column call was seconds per prediction.
+        others = [n for n, dtype in frame.dtypes.items() if not is_numeric_dtype(dtype)]
+        if others:
+            frame = frame.copy()
+            frame[others] = frame[others].apply(pd.to_numeric, errors="coerce")
+        numbers = frame.astype("float64")
         return numbers.replace([np.inf, -np.inf], np.nan)
 
     def get_feature_names_out(self, input_features: object = None) -> npt.NDArray[np.object_]:
