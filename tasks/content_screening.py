@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,3 +286,14 @@ class _CsvScan:
 def _first(mask: np.ndarray) -> int:
     found = np.flatnonzero(mask)
     return int(found[0]) if len(found) else -1
+
+
+def check_column_names(names: list[str]) -> None:
+    """Every column has a name, and no name appears twice (CSV header or Parquet schema)."""
+    for position, name in enumerate(names, start=1):
+        if not name.strip():
+            raise ContentRejectedError(f"column {position} has no name")
+    for name, count in Counter(names).items():
+        if count > 1:
+            times = "twice" if count == 2 else f"{count} times"
+            raise ContentRejectedError(f"column name {name!r} appears {times}")

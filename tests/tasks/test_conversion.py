@@ -239,7 +239,7 @@ def test_a_short_row_beside_a_quoted_comma_is_named_by_its_row_number(write, des
 def test_quotes_split_across_read_chunks_are_followed_by_the_structure_check(
     write, destination, monkeypatch
 ):
-    monkeypatch.setattr("tasks.conversion.STRUCTURE_CHUNK_BYTES", 3)
+    monkeypatch.setattr("tasks.csv_conversion.STRUCTURE_CHUNK_BYTES", 3)
     source = write(b'a,b\n1,"x,\n""y"",z"\n2,","\n')
     assert convert_to_parquet(source, "csv", destination).row_count == 2
     assert pl.read_parquet(destination)["b"].to_list() == ['x,\n"y",z', ","]
@@ -248,7 +248,7 @@ def test_quotes_split_across_read_chunks_are_followed_by_the_structure_check(
 def test_a_short_row_after_quotes_split_across_read_chunks_is_named(
     write, destination, monkeypatch
 ):
-    monkeypatch.setattr("tasks.conversion.STRUCTURE_CHUNK_BYTES", 3)
+    monkeypatch.setattr("tasks.csv_conversion.STRUCTURE_CHUNK_BYTES", 3)
     source = write(b'a,b\n1,"x,\n""y"""\n2\n')
     assert rejection(source, destination) == "row 2 has 1 field, expected 2"
 

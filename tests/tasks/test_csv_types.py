@@ -205,7 +205,7 @@ def test_a_late_value_a_cast_would_change_keeps_the_column_text(
 
 def test_wide_files_decide_types_over_the_whole_file_first(write, destination, monkeypatch):
     # Past EXACT_TYPES_PAST_COLUMNS the casts are unguarded: the whole-file types must hold.
-    monkeypatch.setattr("tasks.conversion.EXACT_TYPES_PAST_COLUMNS", 0)
+    monkeypatch.setattr("tasks.csv_conversion.EXACT_TYPES_PAST_COLUMNS", 0)
     source = write(
         b"a,b,c,d,e\n" + b"1,5,2024-01-02,true,1.5\n" * 20_000 + b"2.5,007,2024-01-03,FALSE,NaN\n"
     )
