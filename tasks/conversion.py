@@ -2,9 +2,10 @@
 
 Nothing here holds a whole file in memory: hashing reads 1 MiB chunks, sniffing reads 64 KiB,
 the CSV structure check counts bytes in 4 MiB chunks, CSV is converted by polars' streaming
-engine (`tasks.csv_conversion`) and Parquet in bounded batches (`tasks.parquet_rewrite`). Every problem with the content
-is a `ContentRejectedError` whose message a data scientist can act on (which row, which column,
-which byte); a partly written destination never survives a failure.
+engine (`tasks.csv_conversion`) and Parquet in bounded batches (`tasks.parquet_rewrite`).
+Every problem with the content is a `ContentRejectedError` whose message a data scientist can
+act on (which row, which column, which byte); a partly written destination never survives a
+failure.
 
 CSV rules: text in UTF-8 (with or without a BOM), UTF-16 or UTF-32 with a BOM, or
 Windows-1252/Latin-1, the latter three transcoded to a UTF-8 temp file in chunks first
