@@ -11,6 +11,9 @@ import sqlalchemy as sa
 
 from tests.support.cli import assert_one_line_error, run
 
+# e2e: the `automl` command, run as a subprocess as a user runs it: processes of its own.
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize(
     "command",

@@ -19,6 +19,9 @@ from stack_process import AUTOML
 from tests.support.cli import assert_one_line_error, run
 from tests.support.ports import free_port
 
+# e2e: the token and user commands, run as subprocesses: processes of its own.
+pytestmark = pytest.mark.e2e
+
 
 def _create(user: str, *extra: str) -> str:
     result = run("token", "create", "--user", user, "--tier", "free", *extra)

@@ -14,6 +14,9 @@ from stack_process import AUTOML
 from tasks.bucket_setup import TEMP_LIFECYCLE_RULE_ID
 from tests.support.stores import Store
 
+# e2e: `automl setup-storage`, run as a subprocess: processes of its own.
+pytestmark = pytest.mark.e2e
+
 WAITING = (
     "starting a temporary Prefect server for this run (no PREFECT_API_URL set); "
     "this can take up to 3 minutes"

@@ -24,6 +24,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from blocks.storage import build_storage_block
 from core.settings import get_settings
+
+# e2e: a fresh interpreter importing the app: processes of its own.
+pytestmark = pytest.mark.e2e
 settings = get_settings()
 with TestClient(create_app(settings, storage=build_storage_block(settings))) as client:
     health = client.get("/healthz").json()

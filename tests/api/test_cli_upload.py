@@ -8,8 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.api_client import Api
 from tests.support.upload_steps import CSV
+
+# e2e: `automl upload`, run as a subprocess against the API: processes of its own.
+pytestmark = pytest.mark.e2e
 
 AUTOML = str(Path(sys.executable).parent / "automl")
 MiB = 1024**2

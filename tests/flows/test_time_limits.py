@@ -47,6 +47,7 @@ def test_every_deployment_has_a_time_limit() -> None:
         assert deployment.flow.timeout_seconds == FLOW_TIMEOUT_DEFAULTS[deployment.name]
 
 
+@pytest.mark.e2e  # a flow module imported in a fresh interpreter: a process of its own
 def test_the_time_limit_of_a_deployment_is_read_from_the_environment_of_its_runs() -> None:
     """What a worker's run process does with its deployment's job variables: the flow module,
     imported there, takes its limit from AUTOML_FLOW_TIMEOUTS; the others keep their default."""

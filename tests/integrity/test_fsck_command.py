@@ -18,6 +18,9 @@ from tests.support.ports import free_port
 from tests.support.stored_state import StoredState
 from tests.support.stores import default_store_only
 
+# e2e: `automl fsck`, run as a subprocess as an operator runs it: processes of its own.
+pytestmark = pytest.mark.e2e
+
 
 @default_store_only
 def test_the_command_prints_a_table_or_json_and_exits_by_what_it_found(

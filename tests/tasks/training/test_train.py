@@ -302,6 +302,7 @@ def test_a_budget_that_is_not_positive_is_refused(tmp_path):
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.e2e  # a million rows trained: ~10 s of CPU, a heavy proof for the full lane
 def test_a_text_column_with_a_million_distinct_values_is_dropped_not_encoded(tmp_path):
     rows = 1_000_000
     rng = np.random.default_rng(0)
