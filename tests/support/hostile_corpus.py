@@ -229,7 +229,7 @@ def _csv_reader_cases(directory: Path, full: bool) -> list[CorpusFile]:
     return [
         _invalid_utf8(directory, 10 * MB if full else 1 * MB),
         _wide_unicode(directory, "utf16-bom.csv", "utf-16-le", rows),
-        # 4 bytes a character: half the rows for about the same size (~60 MB).
+        # 4 bytes a character: half the rows for about the same size (~50 MB).
         _wide_unicode(directory, "utf32-bom.csv", "utf-32-be", rows // 2),
         _cr_only(directory, rows),
     ]
