@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from core.errors import ContentRejectedError
 from core.settings import GiB, Settings
+from tasks.csv_encoding import byte_order_mark_encoding
 
 SCAN_CHUNK_BYTES = 4 * 1024**2
 # Parquet files that decode to less than this are never called bombs, whatever their ratio.
@@ -187,16 +188,15 @@ class _CsvScan:
 
     Chunks are at most `max_row_bytes` long, so a row over the limit cannot lie inside one: only
     each chunk's first row end (against the row carried in) and an unended row need checking.
-    Positions are in code units: bytes, or 16-bit units for UTF-16 with a BOM (whose ASCII
-    characters each hold a zero byte, so it is scanned in units, not bytes). Line numbers are
-    counted only for a refusal, by reading the file again up to it."""
+    Positions are in code units: bytes, or 16- or 32-bit units for UTF-16 or UTF-32 with a BOM
+    (whose ASCII characters each hold zero bytes, so it is scanned in units, not bytes). Line
+    numbers are counted only for a refusal, by reading the file again up to it."""
 
     def __init__(self, path: Path, limits: ContentLimits) -> None:
         self.path = path
         self.limits = limits
         with path.open("rb") as file:
-            bom = file.read(2)
-        self.dtype = {b"\xff\xfe": "<u2", b"\xfe\xff": ">u2"}.get(bom, "u1")
+            self.dtype = _code_unit_dtype(file.read(4))
         self.unit_bytes = np.dtype(self.dtype).itemsize
         self.max_row_units = limits.max_row_bytes // self.unit_bytes
         self.chunk_bytes = min(SCAN_CHUNK_BYTES, self.max_row_units * self.unit_bytes)
@@ -281,6 +281,16 @@ class _CsvScan:
             f"{_size(self.limits.max_row_bytes)}, the most one row may hold: a value may be "
             "missing its closing quote, or the file is not a table"
         )
+
+
+def _code_unit_dtype(head: bytes) -> str:
+    """The numpy type of one code unit of a file whose first bytes are `head`: the byte-order
+    mark decides (UTF-32's before UTF-16's, whose LE mark starts UTF-32 LE's), else bytes."""
+    encoding = byte_order_mark_encoding(head)
+    if encoding not in ("utf-16", "utf-32"):
+        return "u1"
+    order = "<" if head.startswith(codecs.BOM_UTF16_LE) else ">"
+    return f"{order}u{2 if encoding == 'utf-16' else 4}"
 
 
 def _first(mask: np.ndarray) -> int:

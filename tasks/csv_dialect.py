@@ -1,4 +1,13 @@
-"""Reads a CSV file's dialect from its first 64 KiB: delimiter, decimal mark and line ending.
+"""Reads a CSV file's dialect from a sample of its first rows: delimiter, decimal mark and line
+ending.
+
+The sample is at least the first 64 KiB, and grows in 64 KiB steps until it holds the header and
+`DIALECT_SAMPLE_ROWS` complete rows (row ends outside quoted fields), or the file's end: a wide
+file's header alone can outgrow 64 KiB (10,000 columns: 79 KB), and a sample without data rows
+sees no decimal comma and no line ending. Past `DIALECT_SAMPLE_MAX_BYTES` it stops as soon as it
+holds one complete row after the header; screening has bounded every row by
+`AUTOML_MAX_ROW_BYTES`, so the sample is bounded too. The line ending is the first row end outside
+quoted fields (LF when there is none).
 
 The delimiter is the one of comma, semicolon, tab and pipe that splits the sampled rows into
 the same number of fields as the header, more than one (the most fields wins, then that order).
@@ -10,6 +19,7 @@ none like `1.99` (Excel's export where the comma is the decimal mark).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -21,11 +31,16 @@ from typing import Any, Literal
 from tasks.csv_encoding import Encoding, detect_encoding
 
 DIALECT_SAMPLE_BYTES = 64 * 1024
+DIALECT_SAMPLE_ROWS = 5
+# Past this, a sample with one row after the header is enough (memory: csv parses it 4 times).
+DIALECT_SAMPLE_MAX_BYTES = 4 * 1024**2
 DELIMITERS = (",", ";", "\t", "|")
 LineEnding = Literal["LF", "CRLF", "CR"]
 
 _DECIMAL_COMMA_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*),[0-9]+")
 _DECIMAL_POINT_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+")
+_ROW_END = re.compile(r"\r\n|\r|\n")
+_LINE_ENDINGS: dict[str, LineEnding] = {"\r\n": "CRLF", "\r": "CR", "\n": "LF"}
 
 
 @dataclass(frozen=True)
@@ -58,17 +73,41 @@ def read_dialect(path: Path) -> CsvDialect:
 
 
 def _sampled_dialect(path: Path, encoding: Encoding, codec: str) -> CsvDialect:
-    with path.open("rb") as file:
-        head = file.read(DIALECT_SAMPLE_BYTES)
-        complete = not file.read(1)
-    # A character cut by the sample's end is dropped; the file is checked while converting.
-    sample = head.decode(codec, errors="ignore").removeprefix("\ufeff")
+    sample, complete = _read_sample(path, codec)
     delimiter = _delimiter(sample, complete)
     decimal_comma = delimiter != "," and _has_decimal_commas(
         _sample_rows(sample, complete, delimiter)
     )
     decimal: Literal[".", ","] = "," if decimal_comma else "."
     return CsvDialect(encoding, delimiter, decimal, _line_ending(sample))
+
+
+def _read_sample(path: Path, codec: str) -> tuple[str, bool]:
+    """The sample's text (see the module's docstring), and whether it is the whole file."""
+    # A character cut by the sample's end is dropped; the file is checked while converting.
+    decoder = codecs.getincrementaldecoder(codec)(errors="ignore")
+    parts: list[str] = []
+    size = row_ends = 0
+    inside_quotes = False
+    with path.open("rb") as file:
+        while chunk := file.read(DIALECT_SAMPLE_BYTES):
+            size += len(chunk)
+            text = decoder.decode(chunk)
+            parts.append(text)
+            # A CRLF cut between chunks counts twice: it only ends the sample a row early.
+            segments = text.split('"')
+            outside = segments[1 if inside_quotes else 0 :: 2]
+            row_ends += sum(len(_ROW_END.findall(segment)) for segment in outside)
+            inside_quotes ^= len(segments) % 2 == 0
+            if row_ends > DIALECT_SAMPLE_ROWS or (
+                size >= DIALECT_SAMPLE_MAX_BYTES and row_ends > 1
+            ):
+                complete = not file.read(1)
+                break
+        else:
+            parts.append(decoder.decode(b"", final=True))
+            complete = True
+    return "".join(parts).removeprefix("\ufeff"), complete
 
 
 def _sample_rows(sample: str, complete: bool, delimiter: str) -> list[list[str]]:
@@ -107,9 +146,9 @@ def _has_decimal_commas(rows: list[list[str]]) -> bool:
 
 
 def _line_ending(sample: str) -> LineEnding:
-    crlf = sample.count("\r\n")
-    lf = sample.count("\n") - crlf
-    cr = sample.count("\r") - crlf
-    if cr and not lf and not crlf:
-        return "CR"
-    return "CRLF" if crlf and crlf >= lf else "LF"
+    """The first row end outside quoted fields: a value may hold other line breaks."""
+    for segment in sample.split('"')[::2]:
+        found = _ROW_END.search(segment)
+        if found is not None:
+            return _LINE_ENDINGS[found.group()]
+    return "LF"

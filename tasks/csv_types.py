@@ -8,7 +8,10 @@ written the way that type writes it (empty fields are nulls and fit any type):
   keep the column text;
 - float: the same integer part, a fraction (`.` or the file's decimal comma) and/or an exponent
   (`1.50`, `1e5`, `-2.5E-3`; `1.50` reads back as 1.5, the same number). `NaN`, `inf` and
-  `Infinity` count as numbers only in a column that also has ordinary ones (`Nan` is a name);
+  `Infinity` count as numbers only in a column that also has ordinary ones (`Nan` is a name).
+  More than 17 significant digits (leading and trailing zeros aside), which a 64-bit float
+  cannot hold, or an exponent out of its range (`1e400` would become infinity, `1e-400` zero)
+  keep the column text;
 - date: ISO 8601 `YYYY-MM-DD`;
 - datetime: ISO 8601 `YYYY-MM-DDTHH:MM:SS[.fraction]` (`T` or a space), all without a zone,
   or all with one (`Z`, `+02:00`, `+0200`), which are stored as UTC instants;
@@ -62,6 +65,8 @@ _WIDER: dict[ColumnType, tuple[ColumnType, ...]] = {
 # Guarded values that fail their type's check become this, which no strict cast accepts: the
 # conversion then stops with `InvalidOperationError` instead of changing the value.
 _NOT_A_VALUE = "\x00not a value"
+# A 64-bit float tells apart every decimal number of up to 17 significant digits.
+FLOAT_SIGNIFICANT_DIGITS = 17
 
 
 def _plain_number(decimal: str) -> str:
@@ -71,6 +76,19 @@ def _plain_number(decimal: str) -> str:
         rf"(?:-?(?:0|[1-9][0-9]{{0,17}})|{_INTEGER}{fraction}{_EXPONENT}?"
         rf"|{_INTEGER}{_EXPONENT}|-?{fraction}{_EXPONENT}?)"
     )
+
+
+def _float_keeps_meaning(column: pl.Expr, decimal: str) -> pl.Expr:
+    """False where a number spelled as a float would not read back as itself: more than
+    `FLOAT_SIGNIFICANT_DIGITS` significant digits (rounded), or an exponent out of range
+    (infinity, or zero for a number that is not)."""
+    mantissa = column.str.replace(r"[eE].*$", "").str.replace_all(r"[^0-9]", "")
+    digits = mantissa.str.strip_chars_start("0").str.strip_chars_end("0").str.len_chars()
+    text = column.str.replace(",", ".", literal=True) if decimal == "," else column
+    number = text.cast(pl.Float64, strict=False)
+    special = column.str.contains(rf"^{_SPECIAL_FLOAT}$")
+    in_range = ~number.is_infinite() & ~((number == 0) & (digits > 0))
+    return special | ((digits <= FLOAT_SIGNIFICANT_DIGITS) & in_range)
 
 
 def _written_as(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
@@ -93,6 +111,8 @@ def _fits(column: pl.Expr, column_type: ColumnType, decimal: str) -> pl.Expr:
     spelled = _written_as(column, column_type, decimal)
     if column_type == "integer":
         return spelled & column.cast(pl.Int64, strict=False).is_not_null()
+    if column_type == "float":
+        return spelled & _float_keeps_meaning(column, decimal)
     if column_type in ("date", "datetime", "datetime_utc"):
         return spelled & _parsed(column, column_type).is_not_null()
     return spelled
@@ -182,12 +202,14 @@ def _cast_keeps_meaning(column: pl.Expr, column_type: ColumnType, decimal: str) 
     """`_written_as`, or for numbers a cheaper check of the same: polars' strict casts refuse
     every other spelling but a `+` sign and leading zeros (and, for floats, bare integers past
     18 digits, which would round, and a decimal point in a file of decimal commas), so only
-    those are looked for (a full pattern per value cost a third of the conversion)."""
+    those are looked for (a full pattern per value cost a third of the conversion), and for
+    floats the digits and range a float cannot hold."""
     if column_type not in ("integer", "float"):
         return _written_as(column, column_type, decimal)
     changed = r"^(?:\+|-?0[0-9])"
     if column_type == "float":
         changed += r"|^-?[0-9]{19,}$" + (r"|\." if decimal == "," else "")
+        return ~column.str.contains(changed) & _float_keeps_meaning(column, decimal)
     return ~column.str.contains(changed)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from flows.ingest_dataset import ingest_dataset
 from tests.support.ingestions import Ingestion, MakeIngestion
@@ -80,3 +81,26 @@ def test_a_version_whose_parquet_an_earlier_run_stored_reports_the_uploads_diale
     assert ingest_dataset(ingestion.version_id) == "ready"
     profile = ingestion.version().profile
     assert profile is not None and profile["dialect"] == EXCEL_DIALECT
+
+
+# docs/spec.md promises every byte-order-marked UTF-16 and UTF-32 file: screening reads them in
+# code units of their width and order (ASCII characters hold zero bytes), conversion transcodes.
+WIDE_UNICODE = "id;Stadt\r\n1;Köln\r\n2;Zürich 😀\r\n"
+
+
+@default_store_only
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_byte_order_marked_utf_16_or_utf_32_file_ends_ready(
+    confirmed: MakeIngestion, tmp_path: Path, codec: str
+) -> None:
+    ingestion = confirmed(("\ufeff" + WIDE_UNICODE).encode(codec))
+    assert ingest_dataset(ingestion.version_id) == "ready"
+    assert stored_frame(ingestion, tmp_path).rows() == [(1, "Köln"), (2, "Zürich 😀")]
+    profile = ingestion.version().profile
+    assert profile is not None
+    assert profile["dialect"] == {
+        "encoding": codec[:6],
+        "delimiter": ";",
+        "decimal": ".",
+        "line_ending": "CRLF",
+    }

@@ -19,6 +19,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -57,6 +58,10 @@ CORPUS_NAMES = [
     "single-cell.csv",
     "wide-header.csv",
     "nul-byte.csv",
+    "invalid-utf8.csv",
+    "utf16-bom.csv",
+    "utf32-bom.csv",
+    "cr-only.csv",
     "malformed-footer.parquet",
     "huge-row-group.parquet",
     "lying-row-group.parquet",
@@ -218,10 +223,88 @@ def _nul_bytes(directory: Path, at: int) -> CorpusFile:
 
 
 def _csv_reader_cases(directory: Path, full: bool) -> list[CorpusFile]:
-    """The place for the corpus files the CSV reader's work covers (branch i15-csv): invalid
-    UTF-8 first at byte 10 MB, UTF-16 with a BOM, CR-only line endings. Add each here, and its
-    name to CORPUS_NAMES after "nul-byte.csv"."""
-    return []
+    """The encodings and line endings the CSV reader must get right: invalid UTF-8 first at
+    byte 10 MB, UTF-16 (LE) and UTF-32 (BE) with a BOM, CR-only line endings."""
+    rows = 1_000_000 if full else 10_000
+    return [
+        _invalid_utf8(directory, 10 * MB if full else 1 * MB),
+        _wide_unicode(directory, "utf16-bom.csv", "utf-16-le", rows),
+        # 4 bytes a character: half the rows for about the same size (~50 MB).
+        _wide_unicode(directory, "utf32-bom.csv", "utf-32-be", rows // 2),
+        _cr_only(directory, rows),
+    ]
+
+
+def _invalid_utf8(directory: Path, at: int) -> CorpusFile:
+    """UTF-8 (a `ë` in the first row decides it), 10-byte ASCII rows up to byte `at`, then a
+    byte that is not UTF-8: damage, refused with its line and offset, never re-guessed."""
+    path = directory / "invalid-utf8.csv"
+    head = "id,name\n0,Zoë\n".encode()
+    count = (at - len(head)) // 10
+    with path.open("wb") as file:
+        file.write(head)
+        for first in range(0, count, 100_000):
+            file.write(b"".join(b"%08d,\n" % i for i in range(first, min(first + 100_000, count))))
+        file.write(b"9,\xc3\x28\n" + b"10,ok\n" * 100_000)
+    offset = len(head) + count * 10 + 2
+    return CorpusFile(
+        "invalid-utf8.csv",
+        path,
+        "failed",
+        f"line {count + 3:,} is not valid UTF-8 (byte 0xc3 at offset {offset:,}",
+        notes=f"UTF-8, then byte 0xc3 0x28 at byte {offset:,}",
+        anchor="csv",
+    )
+
+
+def _wide_unicode(directory: Path, name: str, codec: str, rows: int) -> CorpusFile:
+    """`rows` rows of text with a BOM in a code unit of 2 or 4 bytes (each ASCII character holds
+    zero bytes): transcoded, ready, every value as written."""
+    path = directory / name
+    with path.open("wb") as file:
+        file.write("\ufeffid,city,price\n".encode(codec))
+        for first in range(0, rows, 100_000):
+            block = range(first, min(first + 100_000, rows))
+            file.write("".join(f"{i},Kraków 😀,{i}.5\n" for i in block).encode(codec))
+
+    def check(frame: pl.DataFrame, profile: dict[str, object]) -> None:
+        assert frame.schema == {"id": pl.Int64, "city": pl.String, "price": pl.Float64}
+        assert frame.height == rows
+        assert frame.row(rows - 1) == (rows - 1, "Kraków 😀", rows - 1 + 0.5)
+        assert profile["dialect"]["encoding"] == codec[:6]  # type: ignore[index]
+
+    return CorpusFile(
+        name,
+        path,
+        "ready",
+        check=check,
+        notes=f"{rows:,} rows, {codec.upper()} with a byte-order mark",
+    )
+
+
+def _cr_only(directory: Path, rows: int) -> CorpusFile:
+    """Classic Mac OS line endings, with a carriage return inside a quoted value."""
+    path = directory / "cr-only.csv"
+    with path.open("wb") as file:
+        file.write(b"id,note,day\r")
+        for first in range(0, rows, 100_000):
+            block = range(first, min(first + 100_000, rows))
+            file.write(b"".join(b'%d,"a\rb",2024-01-02\r' % i for i in block))
+
+    def check(frame: pl.DataFrame, profile: dict[str, object]) -> None:
+        assert frame.schema == {"id": pl.Int64, "note": pl.String, "day": pl.Date}
+        assert frame.height == rows
+        assert frame.row(rows // 2) == (rows // 2, "a\rb", date(2024, 1, 2))
+        assert profile["dialect"]["line_ending"] == "CR"  # type: ignore[index]
+
+    return CorpusFile(
+        "cr-only.csv",
+        path,
+        "ready",
+        check=check,
+        notes=f"{rows:,} rows ending in CR alone, a CR inside quotes",
+        anchor="csv",
+    )
 
 
 # --- Parquet -----------------------------------------------------------------------------------

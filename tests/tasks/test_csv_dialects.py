@@ -172,3 +172,43 @@ def test_a_ragged_row_of_a_cr_only_file_is_named(write, destination):
 def test_crlf_is_reported(write, destination):
     result = convert_to_parquet(write(b"a,b\r\n1,2\r\n"), "csv", destination)
     assert result.dialect == dialect(line_ending="CRLF")
+
+
+# --- wide files: a header longer than 64 KiB ---------------------------------------------------
+
+WIDE_COLUMNS = 10_000
+
+
+def wide_header(delimiter: str) -> str:
+    return delimiter.join(f"measurement_{index:05d}" for index in range(WIDE_COLUMNS))
+
+
+def test_a_wide_semicolon_files_decimal_commas_become_numbers(write, destination):
+    # The header alone is ~190 KB: the dialect sample must reach past it into data rows.
+    rows = [";".join(f"{row},5" for _ in range(WIDE_COLUMNS)) for row in range(3)]
+    source = write("\r\n".join([wide_header(";"), *rows, ""]).encode())
+    assert source.stat().st_size > 3 * 64 * 1024
+    result = convert_to_parquet(source, "csv", destination)
+    assert result.dialect == dialect(delimiter=";", decimal=",", line_ending="CRLF")
+    frame = pl.read_parquet(destination)
+    assert frame.width == WIDE_COLUMNS
+    assert set(frame.schema.values()) == {pl.Float64}
+    assert frame["measurement_09999"].to_list() == [0.5, 1.5, 2.5]
+
+
+def test_a_wide_cr_only_file_is_read_as_rows(write, destination):
+    rows = [",".join(str(row) for _ in range(WIDE_COLUMNS)) for row in range(3)]
+    source = write("\r".join([wide_header(","), *rows, ""]).encode())
+    result = convert_to_parquet(source, "csv", destination)
+    assert result.dialect == dialect(line_ending="CR")
+    frame = pl.read_parquet(destination)
+    assert frame.shape == (3, WIDE_COLUMNS)
+    assert frame["measurement_09999"].to_list() == [0, 1, 2]
+
+
+def test_the_line_ending_is_the_first_row_end_outside_quotes(write, destination):
+    # The header's quoted name holds line feeds; its rows end with carriage returns.
+    source = write(b'a,"b\nc\nd"\r1,2\r3,4\r')
+    result = convert_to_parquet(source, "csv", destination)
+    assert result.dialect == dialect(line_ending="CR")
+    assert pl.read_parquet(destination).rows() == [(1, 2), (3, 4)]

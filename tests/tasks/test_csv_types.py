@@ -27,6 +27,10 @@ def converted(source: Path, destination: Path) -> pl.DataFrame:
         [" 12 ", "13"],  # spaces around digits
         ["12345678901234567890", "1"],  # past 64 bits
         ["1_000", "2"],
+        ["12345678901234567890.5", "1.5"],  # more than 17 significant digits
+        ["0.12345678901234567890", "1.5"],
+        ["1e400", "1.5"],  # past the float range: infinity
+        ["1e-400", "1.5"],  # below it: zero
     ],
 )
 def test_numbers_whose_text_a_number_would_change_stay_text(write, destination, values):
@@ -40,6 +44,14 @@ def test_plain_integers_and_decimals_are_numbers(write, destination):
     frame = converted(write(b"i,f\n0,0.5\n-3,1.50\n42,-2.25\n"), destination)
     assert frame.schema == {"i": pl.Int64, "f": pl.Float64}
     assert frame.rows() == [(0, 0.5), (-3, 1.5), (42, -2.25)]
+
+
+def test_floats_of_up_to_17_significant_digits_are_numbers(write, destination):
+    # Leading and trailing zeros are not significant: 0.000...0012 and 1.50000... are floats.
+    values = ["0.12345678901234567", "0.00000000000000000000012", "1.5000000000000000000000"]
+    column = converted(write(("f\n" + "\n".join(values) + "\n").encode()), destination)["f"]
+    assert column.dtype == pl.Float64
+    assert column.to_list() == [0.12345678901234567, 1.2e-22, 1.5]
 
 
 def test_scientific_notation_is_a_float(write, destination):
@@ -184,6 +196,9 @@ def test_column_names_that_look_like_regular_expressions_are_names(write, destin
         (b"1.5", b"007.5", b","),  # leading zeros the float cast would drop
         (b"1.5", b"12345678901234567890", b","),  # an id a float would round
         (b"1,5", b"1.234", b";"),  # a thousands point in a file of decimal commas
+        (b"1.5", b"0.12345678901234567890", b","),  # digits a float would round
+        (b"1.5", b"1e400", b","),  # an exponent a float would make infinity
+        (b"1,5", b"1,7976931348623159e308", b";"),
     ],
 )
 def test_a_late_value_a_cast_would_change_keeps_the_column_text(
