@@ -138,8 +138,8 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
     if declared_bytes > size or declared_rows != metadata.num_rows or declared_rows < 0:
         raise ContentRejectedError(
             "the Parquet file is damaged: its footer declares "
-            f"{declared_rows:,} rows in {_size(declared_bytes)} of data, which a file of "
-            f"{_size(size)} cannot hold"
+            f"{declared_rows:,} rows in {byte_size(declared_bytes)} of data, which a file of "
+            f"{byte_size(size)} cannot hold"
         )
     if declared_rows > MAX_ROWS:
         raise ContentRejectedError(
@@ -148,8 +148,8 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
     allowed = max(PARQUET_EXPANSION_FLOOR_BYTES, limits.max_parquet_expansion * size)
     if decoded_bytes > allowed:
         raise ContentRejectedError(
-            f"the Parquet file would expand from {_size(size)} to about "
-            f"{_size(decoded_bytes)} once decoded ({declared_rows:,} rows; "
+            f"the Parquet file would expand from {byte_size(size)} to about "
+            f"{byte_size(decoded_bytes)} once decoded ({declared_rows:,} rows; "
             f"{decoded_bytes // max(size, 1):,} times its size, at most "
             f"{limits.max_parquet_expansion:,} times is accepted): it looks like a "
             "decompression bomb"
@@ -174,7 +174,8 @@ def _is_zlib_stream(head: bytes) -> bool:
     return True
 
 
-def _size(count: int) -> str:
+def byte_size(count: int) -> str:
+    """A byte count as people read it (decimal units: "2.7 KB", "1.0 GB")."""
     for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
         if count >= scale:
             return f"{count / scale:,.1f} {unit}"
@@ -278,7 +279,7 @@ class _CsvScan:
     def _refuse_long_row(self) -> None:
         raise ContentRejectedError(
             f"the row starting at line {self._line_of(self.row_start):,} is longer than "
-            f"{_size(self.limits.max_row_bytes)}, the most one row may hold: a value may be "
+            f"{byte_size(self.limits.max_row_bytes)}, the most one row may hold: a value may be "
             "missing its closing quote, or the file is not a table"
         )
 

@@ -118,7 +118,7 @@ def test_the_batched_rewrite_keeps_every_row_and_bounds_row_groups(tmp_path: Pat
     source, target = tmp_path / "in.parquet", tmp_path / "out.parquet"
     frame = pl.DataFrame({"id": range(600_000), "name": [f"n{i % 7}" for i in range(600_000)]})
     frame.write_parquet(source, row_group_size=600_000)
-    rewrite_parquet_in_batches(source, target)
+    rewrite_parquet_in_batches(source, target, LIMITS)
     assert pl.read_parquet(target).equals(frame)
     metadata = pq.read_metadata(target)
     assert metadata.num_row_groups > 1
