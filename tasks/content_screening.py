@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import ContentRejectedError
+from core.excerpts import quoted_name
 from core.settings import GiB, Settings
 
 SCAN_CHUNK_BYTES = 4 * 1024**2
@@ -129,7 +130,8 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
             if chunk.num_values < group.num_rows:  # every row holds a value or a null
                 raise ContentRejectedError(
                     f"the Parquet file is damaged: its footer declares {group.num_rows:,} rows "
-                    f"in row group {group_index + 1}, whose column {chunk.path_in_schema!r} "
+                    f"in row group {group_index + 1}, whose column "
+                    f"{quoted_name(chunk.path_in_schema)} "
                     f"holds {chunk.num_values:,} values"
                 )
             declared_bytes += chunk.total_compressed_size
@@ -297,4 +299,4 @@ def check_column_names(names: list[str]) -> None:
     for name, count in Counter(names).items():
         if count > 1:
             times = "twice" if count == 2 else f"{count} times"
-            raise ContentRejectedError(f"column name {name!r} appears {times}")
+            raise ContentRejectedError(f"column name {quoted_name(name)} appears {times}")

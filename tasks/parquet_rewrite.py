@@ -142,6 +142,17 @@ class _RowGroupWriter:
         self.pending_bytes = self.pending_rows = 0
 
     def add(self, batch: pa.RecordBatch, row_bytes: np.ndarray) -> None:
+        total = int(row_bytes.sum())
+        if (
+            self.pending_bytes + total <= BATCH_TARGET_BYTES
+            and self.pending_rows + batch.num_rows <= MAX_BATCH_ROWS
+        ):  # the common case: the whole batch fits
+            self.pending.append(batch)
+            self.pending_bytes += total
+            self.pending_rows += batch.num_rows
+            if self.pending_rows >= MAX_BATCH_ROWS:
+                self._flush()
+            return
         start = 0
         ends = np.cumsum(row_bytes)
         while start < batch.num_rows:
