@@ -20,6 +20,7 @@ from catalog.jobs import (
     users_job,
 )
 from core.errors import AutomlError, ConflictError, InvalidInputError
+from core.excerpts import NAME_MAX_CHARS, excerpt, quoted_name
 from core.keys import model_key, model_metadata_key, plots_prefix
 from core.statuses import JobStatus
 from orchestrator.runs import start_training
@@ -37,9 +38,9 @@ def start_job(
         source = training_source(session, version_id, user.id)
         columns = {column["name"]: column for column in source.profile.get("columns", [])}
         if target not in columns:
-            shown = ", ".join(sorted(columns)[:20])
+            shown = ", ".join(excerpt(name, NAME_MAX_CHARS) for name in sorted(columns)[:20])
             raise InvalidInputError(
-                f"{target!r} is not a column of this dataset (columns: {shown})"
+                f"{quoted_name(target)} is not a column of this dataset (columns: {shown})"
             )
         task_type = task_type_for_profile_column(
             columns[target], int(source.profile.get("row_count", 0))

@@ -163,7 +163,9 @@ def ingest_dataset(version_id: str) -> VersionStatus:
         return VersionStatus.READY
     create_markdown_artifact(
         key=f"profile-{version_id}",
-        markdown=profile_markdown(outcome.profile),
+        markdown=profile_markdown(
+            outcome.profile, f"GET /api/datasets/{target.dataset_id}/versions/{version_id}"
+        ),
         description=f"Profile of dataset version {version_id}",
     )
     emit(

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import ContentRejectedError
+from core.excerpts import quoted_name
 from core.settings import GiB, Settings
 from tasks.csv_encoding import byte_order_mark_encoding
 
@@ -130,7 +131,8 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
             if chunk.num_values < group.num_rows:  # every row holds a value or a null
                 raise ContentRejectedError(
                     f"the Parquet file is damaged: its footer declares {group.num_rows:,} rows "
-                    f"in row group {group_index + 1}, whose column {chunk.path_in_schema!r} "
+                    f"in row group {group_index + 1}, whose column "
+                    f"{quoted_name(chunk.path_in_schema)} "
                     f"holds {chunk.num_values:,} values"
                 )
             declared_bytes += chunk.total_compressed_size
@@ -139,8 +141,8 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
     if declared_bytes > size or declared_rows != metadata.num_rows or declared_rows < 0:
         raise ContentRejectedError(
             "the Parquet file is damaged: its footer declares "
-            f"{declared_rows:,} rows in {_size(declared_bytes)} of data, which a file of "
-            f"{_size(size)} cannot hold"
+            f"{declared_rows:,} rows in {byte_size(declared_bytes)} of data, which a file of "
+            f"{byte_size(size)} cannot hold"
         )
     if declared_rows > MAX_ROWS:
         raise ContentRejectedError(
@@ -149,8 +151,8 @@ def screen_parquet(path: Path, limits: ContentLimits) -> None:
     allowed = max(PARQUET_EXPANSION_FLOOR_BYTES, limits.max_parquet_expansion * size)
     if decoded_bytes > allowed:
         raise ContentRejectedError(
-            f"the Parquet file would expand from {_size(size)} to about "
-            f"{_size(decoded_bytes)} once decoded ({declared_rows:,} rows; "
+            f"the Parquet file would expand from {byte_size(size)} to about "
+            f"{byte_size(decoded_bytes)} once decoded ({declared_rows:,} rows; "
             f"{decoded_bytes // max(size, 1):,} times its size, at most "
             f"{limits.max_parquet_expansion:,} times is accepted): it looks like a "
             "decompression bomb"
@@ -175,7 +177,8 @@ def _is_zlib_stream(head: bytes) -> bool:
     return True
 
 
-def _size(count: int) -> str:
+def byte_size(count: int) -> str:
+    """A byte count as people read it (decimal units: "2.7 KB", "1.0 GB")."""
     for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
         if count >= scale:
             return f"{count / scale:,.1f} {unit}"
@@ -278,7 +281,7 @@ class _CsvScan:
     def _refuse_long_row(self) -> None:
         raise ContentRejectedError(
             f"the row starting at line {self._line_of(self.row_start):,} is longer than "
-            f"{_size(self.limits.max_row_bytes)}, the most one row may hold: a value may be "
+            f"{byte_size(self.limits.max_row_bytes)}, the most one row may hold: a value may be "
             "missing its closing quote, or the file is not a table"
         )
 
@@ -306,4 +309,4 @@ def check_column_names(names: list[str]) -> None:
     for name, count in Counter(names).items():
         if count > 1:
             times = "twice" if count == 2 else f"{count} times"
-            raise ContentRejectedError(f"column name {name!r} appears {times}")
+            raise ContentRejectedError(f"column name {quoted_name(name)} appears {times}")

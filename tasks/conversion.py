@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import ContentRejectedError
-from tasks.content_screening import check_column_names, refuse_compressed
+from core.settings import get_settings
+from tasks.content_screening import ContentLimits, check_column_names, refuse_compressed
 from tasks.csv_conversion import convert_csv
 from tasks.csv_encoding import is_transcodable_text
 from tasks.parquet_rewrite import rewrite_parquet_in_batches
@@ -84,13 +85,16 @@ def sniff_format(path: Path) -> FileFormat:
     return "csv"
 
 
-def convert_to_parquet(source: Path, file_format: str, destination: Path) -> ConversionResult:
+def convert_to_parquet(
+    source: Path, file_format: str, destination: Path, limits: ContentLimits | None = None
+) -> ConversionResult:
     """Streams `source` (a sniffed "csv" or "parquet") into zstd Parquet at `destination`.
 
     The output is written beside `destination` and renamed into place only when complete and
     checked, so a failure never leaves a partial file at `destination`. Parquet input is
     re-written the same way, so every stored version is zstd and passed the same name checks.
-    A CSV holding only a header becomes a dataset of 0 rows (all columns strings).
+    A CSV holding only a header becomes a dataset of 0 rows (all columns strings). Parquet
+    input is held to `limits` as it decodes (the configured ones when None).
     """
     if file_format not in ("csv", "parquet"):
         raise ValueError(f"file_format must be 'csv' or 'parquet', got {file_format!r}")
@@ -101,7 +105,8 @@ def convert_to_parquet(source: Path, file_format: str, destination: Path) -> Con
         if file_format == "csv":
             dialect = convert_csv(source, partial).as_profile()
         else:
-            _convert_parquet(source, partial)
+            limits = limits or ContentLimits.from_settings(get_settings())
+            _convert_parquet(source, partial, limits)
         result = _read_result(partial, dialect)
         os.replace(partial, destination)
     except BaseException:
@@ -151,7 +156,7 @@ def _check_utf8_text(head: bytes, complete: bool) -> None:
 # --- Parquet ----------------------------------------------------------------------------------
 
 
-def _convert_parquet(source: Path, destination: Path) -> None:
+def _convert_parquet(source: Path, destination: Path, limits: ContentLimits) -> None:
     try:
         names = pq.read_schema(source).names
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -160,7 +165,7 @@ def _convert_parquet(source: Path, destination: Path) -> None:
         ) from exc
     check_column_names(names)
     try:
-        rewrite_parquet_in_batches(source, destination)
+        rewrite_parquet_in_batches(source, destination, limits)
     except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ContentRejectedError(f"the Parquet file cannot be read: {first_line}") from exc

@@ -25,7 +25,7 @@ def validate_and_convert(version_id: str, raw_path: Path, parquet_path: Path) ->
         screen_csv(raw_path, limits)
     else:
         screen_parquet(raw_path, limits)
-    return convert_to_parquet(raw_path, file_format, parquet_path)
+    return convert_to_parquet(raw_path, file_format, parquet_path, limits)
 
 
 @task(task_run_name="profile-{version_id}")

@@ -7,7 +7,9 @@ square of its width (a 64-row, 6,832-column file went past 12 GB). A batch holds
 the streaming engine on its own. Frequent values (one group-by per column) are computed for the
 first `TOP_VALUES_MAX_COLUMNS` text and boolean columns only; the profile's `notes` say which
 work was skipped or approximated, so readers know. The result holds only JSON values (NaN and
-infinities become null) so it can go into the catalog and a Prefect artifact as is.
+infinities become null) so it can go into the catalog and a Prefect artifact as is; a frequent
+value or a type spelled longer than `VALUE_MAX_CHARS` is cut (`core.excerpts`), so a profile
+stays small whatever the upload holds. Column names stay exact: they are the data's schema.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+
+from core.excerpts import VALUE_MAX_CHARS, excerpt
 
 ColumnKind = Literal["numeric", "string", "boolean", "temporal", "other"]
 
@@ -66,16 +70,14 @@ def profile_parquet(path: Path, top_values: int = 5) -> dict[str, Any]:
         )
         stats.update(aggregate_row.row(0, named=True))
         for name, table in zip(frequent, tables, strict=True):
-            tops[name] = [
-                {"value": _json_value(value), "count": int(count)} for value, count in table.rows()
-            ]
+            tops[name] = [_top_value(value, int(count)) for value, count in table.rows()]
 
     columns: list[dict[str, Any]] = []
     for i, (name, dtype) in enumerate(schema.items()):
         columns.append(
             {
                 "name": name,
-                "type": str(dtype),
+                "type": excerpt(str(dtype), VALUE_MAX_CHARS),  # a struct's spells its fields
                 "kind": kinds[name],
                 "null_count": int(stats[f"{i}:nulls"]),
                 "distinct_count": int(stats[f"{i}:distinct"]),
@@ -88,6 +90,12 @@ def profile_parquet(path: Path, top_values: int = 5) -> dict[str, Any]:
             }
         )
     notes: list[str] = []
+    cut = sum(item.get("truncated", False) for top in tops.values() for item in top)
+    if cut:
+        notes.append(
+            f"{cut:,} frequent values are longer than {VALUE_MAX_CHARS} characters: the profile "
+            f"keeps their first {VALUE_MAX_CHARS}, then \u2026, and marks them truncated."
+        )
     if len(text_or_boolean) > len(with_top):
         notes.append(
             f"Frequent values were computed for the first {len(with_top):,} of the "
@@ -109,17 +117,22 @@ def _batches(column_count: int, row_count: int) -> list[tuple[int, int]]:
     return [(start, min(start + width, column_count)) for start in range(0, column_count, width)]
 
 
-def profile_markdown(profile: dict[str, Any]) -> str:
-    """A markdown summary of `profile_parquet`'s result, for a Prefect artifact. Every name,
-    type and value is the uploader's text: each cell is capped and escaped (`_cell`), so a
-    value cannot add markup, HTML or table cells to the page the Prefect UI draws."""
+def profile_markdown(
+    profile: dict[str, Any], full_profile_at: str = "GET /api/datasets/{id}/versions/{vid}"
+) -> str:
+    """A markdown summary of `profile_parquet`'s result, for a Prefect artifact: a table of
+    the first `MARKDOWN_MAX_COLUMNS` columns (a wide file's whole table would be a page of
+    thousands of rows; `full_profile_at` names where the rest is), then the profile's notes.
+    Every name, type and value is the uploader's text: each cell is capped and escaped
+    (`_cell`), so a value cannot add markup, HTML or table cells to the page the Prefect UI
+    draws."""
     lines = [
         f"**{profile['row_count']:,} rows, {profile['column_count']:,} columns**",
         "",
         "| name | type | nulls | distinct | min | max | mean | top values |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
-    for column in profile["columns"]:
+    for column in profile["columns"][:MARKDOWN_MAX_COLUMNS]:
         distinct = f"{column['distinct_count']:,}"
         if column["distinct_is_approximate"]:
             distinct = f"~{distinct}"
@@ -137,7 +150,25 @@ def profile_markdown(profile: dict[str, Any]) -> str:
             top,
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    hidden = len(profile["columns"]) - MARKDOWN_MAX_COLUMNS
+    if hidden > 0:
+        lines += [
+            "",
+            f"\u2026 and {hidden:,} more columns; the full profile is in "
+            f"{_UNSAFE_IN_CELL.sub(_escape_match, full_profile_at)}",
+        ]
+    notes = profile.get("notes") or []
+    if notes:
+        lines += ["", *(f"- {_UNSAFE_IN_CELL.sub(_escape_match, note)}" for note in notes)]
     return "\n".join(lines) + "\n"
+
+
+def _top_value(value: object, count: int) -> dict[str, Any]:
+    """A frequent value and its count; text past `VALUE_MAX_CHARS` is cut and marked."""
+    shown = _json_value(value)
+    if isinstance(shown, str) and len(shown) > VALUE_MAX_CHARS:
+        return {"value": excerpt(shown, VALUE_MAX_CHARS), "count": count, "truncated": True}
+    return {"value": shown, "count": count}
 
 
 def _kind(dtype: pl.DataType) -> ColumnKind:
@@ -209,6 +240,8 @@ def _cell(value: object) -> str:
 
 # A profile artifact's cells stay short: a 10 KB value is the uploader's, not a summary.
 MARKDOWN_CELL_MAX_CHARS = 64
+# Rows of its table: one per column, for the first this many columns.
+MARKDOWN_MAX_COLUMNS = 200
 _HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # Control characters and line breaks; the HTML and inline markdown characters (code, emphasis,
 # links and images, strikethrough, math, a cell's end); and what starts a bare autolink.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from core.errors import TrainingInputError, UntrainableDatasetError
+from core.excerpts import quoted_name
 from tasks.training.metadata import DroppedColumn, FeatureInfo
 from tasks.training.rules import (
     MIN_ROWS,
@@ -18,16 +19,16 @@ from tasks.training.rules import (
 
 def check_target_column(table: pl.DataFrame, target: str) -> None:
     if target not in table.columns:
-        shown = ", ".join(repr(c) for c in table.columns[:20])
+        shown = ", ".join(quoted_name(c) for c in table.columns[:20])
         more = f" and {len(table.columns) - 20} more" if len(table.columns) > 20 else ""
         raise TrainingInputError(
-            f"The target {target!r} is not a column of this dataset. Its columns are: "
+            f"The target {quoted_name(target)} is not a column of this dataset. Its columns are: "
             f"{shown}{more}."
         )
     if table.height == 0 or table[target].null_count() == table.height:
         raise UntrainableDatasetError(
-            f"The target column {target!r} has no values: every row is empty, so there is "
-            f"nothing to learn."
+            f"The target column {quoted_name(target)} has no values: every row is empty, so "
+            f"there is nothing to learn."
         )
 
 
@@ -36,14 +37,15 @@ def prepare_target(values: pl.Series, target: str) -> tuple[TaskType, pl.Series]
     rows = values.len()
     if rows < MIN_ROWS:
         raise UntrainableDatasetError(
-            f"Training needs at least {MIN_ROWS} rows with a value in {target!r} (to hold "
-            f"some out for testing and cross-validate the rest); this dataset has {rows}."
+            f"Training needs at least {MIN_ROWS} rows with a value in {quoted_name(target)} "
+            f"(to hold some out for testing and cross-validate the rest); this dataset has "
+            f"{rows}."
         )
     distinct = values.n_unique()
     if distinct < 2:
         raise UntrainableDatasetError(
-            f"The target {target!r} has a single value ({values[0]!r}) in every row, so there "
-            f"is nothing to predict. A target needs at least two classes or values."
+            f"The target {quoted_name(target)} has a single value ({values[0]!r}) in every "
+            f"row, so there is nothing to predict. A target needs at least two classes or values."
         )
     task_type = infer_task_type(values)
     if task_type == "regression":
@@ -81,8 +83,8 @@ def _checked_classes(labels: pl.Series, target: str) -> pl.Series:
     learnable = counts.filter(pl.col("count") >= 2).height
     if learnable < 2:
         raise UntrainableDatasetError(
-            f"The target {target!r} needs at least two classes with two or more rows each "
-            f"(one to train on, one to test); its classes and row counts are "
+            f"The target {quoted_name(target)} needs at least two classes with two or more rows "
+            f"each (one to train on, one to test); its classes and row counts are "
             f"{dict(counts.sort('count', descending=True).head(10).rows())}."
         )
     return labels
@@ -119,9 +121,11 @@ def choose_features(
                 )
             )
     if not kept:
-        reasons = "; ".join(f"{d.name!r}: {d.reason}" for d in dropped) or "there are none"
+        reasons = (
+            "; ".join(f"{quoted_name(d.name)}: {d.reason}" for d in dropped) or "there are none"
+        )
         raise UntrainableDatasetError(
-            f"No column can be used to predict {target!r} (every column other than the "
+            f"No column can be used to predict {quoted_name(target)} (every column other than the "
             f"target was unusable: {reasons})."
         )
     return kept, dropped

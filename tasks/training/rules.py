@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from core.errors import TrainingInputError
+from core.excerpts import quoted_name
 
 TaskType = Literal["classification", "regression"]
 FeatureKind = Literal["numeric", "boolean", "datetime", "categorical"]
@@ -61,7 +62,8 @@ def task_type_for_profile_column(column: dict[str, Any], row_count: int) -> Task
         return "classification"
     if kind != "numeric":
         raise TrainingInputError(
-            f"The target {column.get('name')!r} has type {column.get('type')}; a target must be "
+            f"The target {quoted_name(str(column.get('name')))} has type {column.get('type')}; "
+            "a target must be "
             "numbers (regression) or labels such as text or booleans (classification)."
         )
     distinct = int(column.get("distinct_count") or 0)

@@ -37,6 +37,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from core.errors import UntrainableDatasetError
+from core.excerpts import quoted_name
 from tasks.training.metadata import CandidateResult, CandidateStatus, DroppedColumn, FeatureInfo
 from tasks.training.pipelines import WIDE_FEATURES, Candidate, candidates_for, pipeline_for
 from tasks.training.rules import TaskType
@@ -136,7 +137,8 @@ def run_search(
     if not any(r.status == "completed" for r in results):
         errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error)
         raise UntrainableDatasetError(
-            f"No model could be fitted on this dataset to predict {problem.target!r} ({errors})."
+            f"No model could be fitted on this dataset to predict "
+            f"{quoted_name(problem.target)} ({errors})."
         )
     skipped = [r.name for r in results if r.status in ("skipped", "stopped")]
     if skipped:

@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from core.errors import TrainingInputError
+from core.excerpts import quoted_name
 from tasks.training.columns import check_target_column, choose_features, prepare_target
 from tasks.training.evaluation import evaluation_block, held_out_metrics, selection_metric
 from tasks.training.metadata import CandidateResult, DroppedColumn, FeatureInfo, RowCounts
@@ -83,7 +84,9 @@ def train_from_parquet(
     check_target_column(labelled, target)
     notes: list[str] = []
     if read.missing_target:
-        notes.append(f"{read.missing_target:,} rows with no value in {target!r} were left out.")
+        notes.append(
+            f"{read.missing_target:,} rows with no value in {quoted_name(target)} were left out."
+        )
     notes += read.notes
     task_type, y_series = prepare_target(labelled[target], target)
     features, dropped = choose_features(labelled.drop(ROW), target)

@@ -121,6 +121,17 @@ def test_the_target_must_be_a_column(training_api: Api) -> None:
     assert "churned" in response.json()["error"]["message"]  # lists the columns
 
 
+def test_a_long_target_is_quoted_cut_in_the_refusal(training_api: Api) -> None:
+    ids = _ready(training_api)
+    response = training_api.post(
+        "/api/jobs/train", {"version_id": ids["version_id"], "target": "t" * 1024}
+    )
+    assert error_of(response) == (400, "invalid_input")
+    message = response.json()["error"]["message"]
+    assert message.startswith(repr("t" * 64 + "\u2026") + " is not a column of this dataset")
+    assert "t" * 65 not in message
+
+
 def test_a_version_not_ready_is_409_and_another_users_is_404(training_api: Api) -> None:
     pending = confirm(training_api, upload(training_api)).json()
     not_ready = training_api.post(

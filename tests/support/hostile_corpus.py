@@ -68,6 +68,7 @@ CORPUS_NAMES = [
     "bomb.parquet",
     "nested-decimal-tz.parquet",
     "duplicate-names.parquet",
+    "dictionary-bomb.parquet",
     "formulas.csv",
 ]
 
@@ -319,6 +320,8 @@ def _parquet_files(directory: Path, full: bool) -> list[CorpusFile]:
         _bomb(directory, 2**30 if full else 2**24),
         _nested_and_typed(directory),
         _duplicate_names(directory),
+        # Past the limit at both scales: 1 TB decoded (full), 100 GB (small).
+        _dictionary_bomb(directory, 1_000_000 if full else 100_000),
     ]
 
 
@@ -393,6 +396,24 @@ def _bomb(directory: Path, rows: int) -> CorpusFile:
         "it looks like a decompression bomb",
         notes=f"{rows:,} equal int64 values ({rows * 8 / 1e9:.1f} GB decoded)",
         anchor="parquet",
+    )
+
+
+def _dictionary_bomb(directory: Path, value_bytes: int) -> CorpusFile:
+    """1,000,000 rows of one `value_bytes` string, dictionary-encoded: a few KB whose footer
+    declares the dictionary once, so its sizes look harmless; only reading shows the bomb."""
+    path = directory / "dictionary-bomb.parquet"
+    rows = 1_000_000
+    indices = pa.array(np.zeros(rows, dtype=np.int32))
+    column = pa.DictionaryArray.from_arrays(indices, pa.array(["x" * value_bytes]))
+    pq.write_table(pa.table({"s": column}), path, compression="zstd")
+    return CorpusFile(
+        "dictionary-bomb.parquet",
+        path,
+        "failed",
+        "it looks like a decompression bomb",
+        notes=f"{rows:,} rows of one {value_bytes:,}-byte string ({rows * value_bytes / 1e9:,.0f}"
+        " GB decoded), dictionary-encoded",
     )
 
 

@@ -1,4 +1,5 @@
-"""Rewrites the row counts a Parquet footer declares, to make files that lie about their size.
+"""Rewrites the row counts or sizes a Parquet footer declares, to make files that lie about their
+size.
 
 The footer is Thrift's compact protocol (parquet-format's FileMetaData). It is decoded here into
 a tree of (field id, type, value), changed, and encoded again; the footer's length before the
@@ -12,6 +13,7 @@ from typing import Any
 
 STOP, TRUE, FALSE, BYTE, I16, I32, I64, DOUBLE, BINARY, LIST, SET, MAP, STRUCT = range(13)
 FILE_NUM_ROWS, FILE_ROW_GROUPS, GROUP_NUM_ROWS = 3, 4, 3
+GROUP_COLUMNS, GROUP_TOTAL_BYTE_SIZE, CHUNK_META_DATA, META_TOTAL_UNCOMPRESSED_SIZE = 1, 2, 3, 6
 
 Field = tuple[int, int, Any]
 
@@ -152,15 +154,47 @@ def _replace(fields: list[Field], field_id: int, value: Any) -> list[Field]:
 def declare_rows(path: Path, rows: int) -> None:
     """Makes the footer of the Parquet file at `path` declare `rows` rows, in the file and in
     each of its row groups; the data pages are left as they are."""
-    content = path.read_bytes()
-    length = int.from_bytes(content[-8:-4], "little")
-    footer = content[-8 - length : -8]
-    metadata = _Reader(footer).struct()
+    metadata = _read_footer(path)
     metadata = _replace(metadata, FILE_NUM_ROWS, rows * _row_groups(metadata))
     groups = next(value for fid, _, value in metadata if fid == FILE_ROW_GROUPS)
     element, items = groups
     groups = (element, [_replace(group, GROUP_NUM_ROWS, rows) for group in items])
     metadata = _replace(metadata, FILE_ROW_GROUPS, groups)
+    _write_footer(path, metadata)
+
+
+def declare_uncompressed_bytes(path: Path, size: int) -> None:
+    """Makes the footer of the Parquet file at `path` declare `size` uncompressed bytes for
+    every column chunk and row group; the data pages (and their own headers) are left as they
+    are."""
+    metadata = _read_footer(path)
+    element, items = next(value for fid, _, value in metadata if fid == FILE_ROW_GROUPS)
+    groups = []
+    for group in items:
+        chunk_element, chunks = next(value for fid, _, value in group if fid == GROUP_COLUMNS)
+        chunks = [
+            [
+                (fid, kind, _replace(value, META_TOTAL_UNCOMPRESSED_SIZE, size))
+                if fid == CHUNK_META_DATA
+                else (fid, kind, value)
+                for fid, kind, value in chunk
+            ]
+            for chunk in chunks
+        ]
+        group = _replace(group, GROUP_COLUMNS, (chunk_element, chunks))
+        groups.append(_replace(group, GROUP_TOTAL_BYTE_SIZE, size * len(chunks)))
+    _write_footer(path, _replace(metadata, FILE_ROW_GROUPS, (element, groups)))
+
+
+def _read_footer(path: Path) -> list[Field]:
+    content = path.read_bytes()
+    length = int.from_bytes(content[-8:-4], "little")
+    return _Reader(content[-8 - length : -8]).struct()
+
+
+def _write_footer(path: Path, metadata: list[Field]) -> None:
+    content = path.read_bytes()
+    length = int.from_bytes(content[-8:-4], "little")
     writer = _Writer()
     writer.struct(metadata)
     encoded = bytes(writer.out)

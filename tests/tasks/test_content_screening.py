@@ -16,7 +16,13 @@ import pytest
 
 from core.errors import ContentRejectedError
 from tasks import content_screening
-from tasks.content_screening import ContentLimits, refuse_compressed, screen_csv, screen_parquet
+from tasks.content_screening import (
+    ContentLimits,
+    check_column_names,
+    refuse_compressed,
+    screen_csv,
+    screen_parquet,
+)
 from tasks.formula_cells import add_formula_like
 from tasks.parquet_rewrite import rewrite_parquet_in_batches
 from tasks.profiling import profile_parquet
@@ -118,7 +124,7 @@ def test_the_batched_rewrite_keeps_every_row_and_bounds_row_groups(tmp_path: Pat
     source, target = tmp_path / "in.parquet", tmp_path / "out.parquet"
     frame = pl.DataFrame({"id": range(600_000), "name": [f"n{i % 7}" for i in range(600_000)]})
     frame.write_parquet(source, row_group_size=600_000)
-    rewrite_parquet_in_batches(source, target)
+    rewrite_parquet_in_batches(source, target, LIMITS)
     assert pl.read_parquet(target).equals(frame)
     metadata = pq.read_metadata(target)
     assert metadata.num_row_groups > 1
@@ -146,4 +152,11 @@ def test_a_footer_declaring_more_rows_than_its_columns_hold_is_damaged(tmp_path:
     assert refusal(lambda: screen_parquet(path, LIMITS)) == (
         "the Parquet file is damaged: its footer declares 5,000 rows in row group 1, "
         "whose column 'a' holds 100 values"
+    )
+
+
+def test_a_long_duplicate_name_is_quoted_cut_in_the_refusal() -> None:
+    name = "n" * 100_000
+    assert refusal(lambda: check_column_names([name, "b", name])) == (
+        f"column name {'n' * 64 + chr(0x2026)!r} appears twice"
     )

@@ -156,7 +156,8 @@ def test_markdown_caps_and_escapes_what_the_uploader_wrote(tmp_path):
     pl.DataFrame({"<img src=x onerror=alert(1)>": hostile}).write_parquet(path)
     markdown = profile_markdown(profile_parquet(path))
     lines = markdown.splitlines()
-    assert len(lines) == 4 + 1  # the newlines did not make rows
+    table = [line for line in lines if line.startswith("|")]
+    assert len(table) == 2 + 1  # the newlines did not make rows
     row = lines[4]
     assert "<" not in markdown and ">" not in markdown
     assert "&lt;script&gt;" in row and "&lt;img src=x onerror=alert(1)&gt;" in row
@@ -166,3 +167,43 @@ def test_markdown_caps_and_escapes_what_the_uploader_wrote(tmp_path):
     assert len(re.findall(r"(?<!\\)\|", row)) == 9
     assert "x" * 64 not in row and "x" * 63 + "\u2026" in row
     assert len(row) < 2_000
+
+
+def test_long_frequent_values_and_types_are_cut_and_marked_names_stay_exact(tmp_path):
+    path = tmp_path / "long.parquet"
+    name = "n" * 300
+    pl.DataFrame(
+        {
+            name: ["v" * 10_000, "v" * 10_000, "short"],
+            "s": [{"f" * 300: 1}, {"f" * 300: 2}, None],
+        }
+    ).write_parquet(path)
+    profile = profile_parquet(path)
+    assert [c["name"] for c in profile["columns"]] == [name, "s"]  # the schema, exact
+    assert column(profile, name)["top_values"] == [
+        {"value": "v" * 200 + "\u2026", "count": 2, "truncated": True},
+        {"value": "short", "count": 1},
+    ]
+    assert len(column(profile, "s")["type"]) == 201
+    assert column(profile, "s")["type"].endswith("\u2026")
+    assert profile["notes"] == [
+        "1 frequent values are longer than 200 characters: the profile keeps their first 200, "
+        "then \u2026, and marks them truncated."
+    ]
+    assert len(json.dumps(profile)) < 2_000
+
+
+def test_markdown_shows_the_first_columns_and_the_notes(tmp_path):
+    path = tmp_path / "wide.parquet"
+    pl.DataFrame({f"c{i}": [i] for i in range(250)}).write_parquet(path)
+    profile = profile_parquet(path)
+    profile["notes"] = ["A *note* about <skipped> work."]
+    lines = profile_markdown(profile, "GET /api/datasets/d1/versions/v1").splitlines()
+    assert len([line for line in lines if line.startswith("| c")]) == 200
+    assert "| c199 | Int64 | 0 | 1 | 199 | 199 | 199 |  |" in lines
+    assert "| c200 " not in "\n".join(lines)
+    assert lines[-3:] == [
+        "\u2026 and 50 more columns; the full profile is in GET /api/datasets/d1/versions/v1",
+        "",
+        "- A \\*note\\* about &lt;skipped&gt; work.",
+    ]
