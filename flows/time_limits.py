@@ -16,10 +16,11 @@ from prefect import Flow
 from prefect.client.schemas.objects import FlowRun, State
 
 from core.events import DATASET_FAILED
+from core.keys import model_key, model_metadata_key, plots_prefix
 from orchestrator.events import emit
-from tasks.job_records import record_stopped_job_failed
+from tasks.job_records import load_job, record_stopped_job_failed, unrecorded_keys
 from tasks.records import load_ingestion_target, record_stopped_run_failed
-from tasks.storage import delete_object
+from tasks.storage import delete_object, list_objects
 
 logger = logging.getLogger("flows.time_limits")
 
@@ -60,10 +61,35 @@ def fail_stopped_ingestion(flow: Flow[..., Any], flow_run: FlowRun, state: State
 
 def fail_stopped_training(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
     """`on_failure` hook of train-model: a job its run left unfinished ends `failed`, so it no
-    longer counts against its user's training jobs in flight."""
+    longer counts against its user's training jobs in flight, and a model the run published
+    before it was stopped (before the job recorded it, so nothing counts it) is removed: a
+    failed job keeps no model, as a failed version keeps no Parquet file."""
     job_id = flow_run.parameters.get("job_id")
     if not job_id:
         return
     reason = _stopped_because("training", flow, state)
-    if record_stopped_job_failed(str(job_id), str(flow_run.id), reason):
-        logger.error("job %s failed: %s", job_id, reason)
+    if not record_stopped_job_failed(str(job_id), str(flow_run.id), reason):
+        return  # the run recorded its outcome itself, or another run owns the job now
+    logger.error("job %s failed: %s", job_id, reason)
+    with suppress(Exception):  # the failure recorded matters more than this cleanup
+        job = load_job.fn(str(job_id))
+        # Metadata first: a reader that finds the metadata finds its model.
+        for key in (
+            model_metadata_key(job.user_id, job.job_id),
+            model_key(job.user_id, job.job_id),
+        ):
+            delete_object.fn(key)
+
+
+def remove_unrecorded_plots(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """`on_failure` hook of render-plots: plots the run uploaded but never recorded (stopped at
+    its time limit, or the catalog failed) are removed; plots an earlier render recorded stay,
+    the ledger's, and a re-render draws them again."""
+    job_id = flow_run.parameters.get("job_id")
+    if not job_id:
+        return
+    with suppress(Exception):  # the run's failure is recorded by Prefect either way
+        keys = [listed.key for listed in list_objects.fn(plots_prefix(str(job_id)))]
+        for key in unrecorded_keys(keys):
+            delete_object.fn(key)
+            logger.warning("job %s: removed plot %s its stopped run never recorded", job_id, key)

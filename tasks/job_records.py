@@ -18,6 +18,7 @@ from catalog.jobs import (
     mark_succeeded,
     training_source,
 )
+from catalog.usage import recorded_keys
 from core.statuses import JobStatus
 from tasks.records import CATALOG_RETRIES, catalog_session
 
@@ -85,3 +86,11 @@ def record_stopped_job_failed(job_id: str, flow_run_id: str, reason: str) -> boo
     outcome. Not a task: it runs from the flow's failure hook, once the run has ended."""
     with catalog_session() as session:
         return mark_stopped_job_failed(session, job_id, flow_run_id, reason)
+
+
+def unrecorded_keys(keys: list[str]) -> list[str]:
+    """The `keys` no ledger row records (objects a stopped run wrote before recording them).
+    Not a task: it runs from a flow's failure hook, once the run has ended."""
+    with catalog_session() as session:
+        recorded = recorded_keys(session, keys)
+    return [key for key in keys if key not in recorded]
