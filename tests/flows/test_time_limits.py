@@ -150,7 +150,7 @@ def test_a_training_run_stopped_after_publishing_leaves_no_model_behind(
     assert state.is_failed() and state.name == "TimedOut"
     record = job.job()
     assert record.status == JobStatus.FAILED
-    assert not [key for key in job.store.keys() if key.startswith("models/")]
+    assert job.store.keys("models/") == []
     assert_consistent(job.store.block)
 
 
@@ -169,7 +169,7 @@ def test_a_training_run_whose_catalog_fails_after_publishing_leaves_no_model_beh
     state = train_model(job.version_id, "churned", job.job_id, return_state=True)
     assert state.is_failed()
     assert job.job().status == JobStatus.FAILED
-    assert not [key for key in job.store.keys() if key.startswith("models/")]
+    assert job.store.keys("models/") == []
     assert_consistent(job.store.block)
 
 
@@ -187,5 +187,5 @@ def test_plots_a_render_never_recorded_are_removed(
     monkeypatch.setattr(plots_module, "record_plots_rendered", catalog_down)
     state = render_plots(job.job_id, return_state=True)
     assert state.is_failed()
-    assert not [key for key in job.store.keys() if key.startswith("plots/")]
+    assert job.store.keys("plots/") == []
     assert_consistent(job.store.block)
