@@ -18,7 +18,12 @@ from prefect.client.schemas.objects import FlowRun, State
 from core.events import DATASET_FAILED
 from core.keys import model_key, model_metadata_key, plots_prefix
 from orchestrator.events import emit
-from tasks.job_records import load_job, record_stopped_job_failed, unrecorded_keys
+from tasks.job_records import (
+    load_job,
+    parameters_disagreement,
+    record_stopped_job_failed,
+    unrecorded_keys,
+)
 from tasks.records import load_ingestion_target, record_stopped_run_failed
 from tasks.storage import delete_object, list_objects
 
@@ -67,6 +72,11 @@ def fail_stopped_training(flow: Flow[..., Any], flow_run: FlowRun, state: State[
     job_id = flow_run.parameters.get("job_id")
     if not job_id:
         return
+    with suppress(Exception):  # an unknown job: nothing to record
+        job = load_job.fn(str(job_id))
+        given = flow_run.parameters
+        if parameters_disagreement(job, str(given.get("version_id")), str(given.get("target"))):
+            return  # a refused run: the job may be another run's, and stays as it was
     reason = _stopped_because("training", flow, state)
     if not record_stopped_job_failed(str(job_id), str(flow_run.id), reason):
         return  # the run recorded its outcome itself, or another run owns the job now

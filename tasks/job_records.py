@@ -9,7 +9,6 @@ from prefect import task
 
 from catalog.jobs import (
     TrainingSource,
-    create_job,
     get_job,
     mark_job_failed,
     mark_plots_rendered,
@@ -33,19 +32,24 @@ class JobInfo:
     status: JobStatus
 
 
+def parameters_disagreement(job: JobInfo, version_id: str, target: str) -> str | None:
+    """Why a run's parameters cannot train `job`, if they name another version or target than
+    the catalog recorded for it. Anyone who can start runs on the Prefect server chooses the
+    parameters; only the job's record says what its owner asked for."""
+    if (version_id, target) == (job.version_id, job.target):
+        return None
+    return (
+        f"job {job.job_id} trains version {job.version_id} on target {job.target!r} as "
+        f"recorded; this run was given version {version_id[:64]} and target "
+        f"{target[:64]!r}, so it was refused"
+    )
+
+
 @task(task_run_name="load-training-source-{version_id}", **CATALOG_RETRIES)
 def load_training_source(version_id: str) -> TrainingSource:
     """The ready version to train on (raises if unknown or not ready)."""
     with catalog_session() as session:
         return training_source(session, version_id)
-
-
-@task(task_run_name="create-job-{version_id}", **CATALOG_RETRIES)
-def create_job_for(version_id: str, target: str) -> str:
-    """A job for a run started without one (from the Prefect UI): owned by the version's owner."""
-    with catalog_session() as session:
-        source = training_source(session, version_id)
-        return create_job(session, source.user_id, version_id, target, None).id
 
 
 @task(task_run_name="load-job-{job_id}", **CATALOG_RETRIES)
