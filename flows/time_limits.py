@@ -17,6 +17,7 @@ from prefect.client.schemas.objects import FlowRun, State
 
 from core.events import DATASET_FAILED
 from core.keys import model_key, model_metadata_key, plots_prefix
+from core.statuses import VersionStatus
 from orchestrator.events import emit
 from tasks.job_records import (
     load_job,
@@ -49,11 +50,15 @@ def fail_stopped_ingestion(flow: Flow[..., Any], flow_run: FlowRun, state: State
     if not version_id:
         return
     reason = _stopped_because("ingestion", flow, state)
-    if not record_stopped_run_failed(version_id, str(flow_run.id), reason):
+    this_run = str(flow_run.id)
+    if not record_stopped_run_failed(version_id, this_run, reason):
         return  # the run recorded its outcome itself, or another run owns the version now
     target = load_ingestion_target.fn(version_id)
-    with suppress(Exception):  # the failure recorded matters more than this cleanup
-        delete_object.fn(target.parquet_key)
+    # Only while the failure is still this run's: a run started since (an operator's retry)
+    # claims the version, and the Parquet key is then that run's to write.
+    if target.status == VersionStatus.FAILED and target.flow_run_id in (None, this_run):
+        with suppress(Exception):  # the failure recorded matters more than this cleanup
+            delete_object.fn(target.parquet_key)
     emit(
         DATASET_FAILED,
         "dataset",
