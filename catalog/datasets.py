@@ -120,13 +120,22 @@ def ingestion_target(session: Session, version_id: str) -> IngestionTarget:
     )
 
 
-def mark_ingesting(session: Session, version_id: str, flow_run_id: str | None) -> bool:
-    """pending/failed -> ingesting; False if the version is ready or deleted (nothing to do)."""
+def mark_ingesting(
+    session: Session, version_id: str, flow_run_id: str | None, unfinished_only: bool = False
+) -> bool:
+    """pending/failed -> ingesting; False if the version is ready or deleted (nothing to do).
+    With `unfinished_only` (a run cleanup started to continue an unfinished ingestion), a
+    version that ended `failed` meanwhile is not taken either: its failure stands."""
+    claimable = (
+        DatasetVersion.status.in_((VersionStatus.PENDING, VersionStatus.INGESTING))
+        if unfinished_only
+        else DatasetVersion.status != VersionStatus.READY
+    )
     result = session.execute(
         update(DatasetVersion)
         .where(
             DatasetVersion.id == version_id,
-            DatasetVersion.status != VersionStatus.READY,
+            claimable,
             DatasetVersion.deleted_at.is_(None),
         )
         .values(

@@ -111,3 +111,10 @@ def stored_usage(session: Session, user_id: str) -> StoredUsage:
         part = usage.used if state == ObjectState.LIVE else usage.trash
         part.add(UsageCategory(category), int(size or 0))
     return usage
+
+
+def recorded_keys(session: Session, keys: list[str]) -> set[str]:
+    """Which of `keys` the ledger records: what a stopped run may delete is only the rest."""
+    if not keys:
+        return set()
+    return set(session.scalars(select(StoredObject.key).where(StoredObject.key.in_(keys))))

@@ -44,24 +44,27 @@ class Tier(BaseModel):
     max_training_jobs_in_flight: int = Field(default=2, gt=0, le=10_000)
 
 
+# Each tier's limits of work in flight stay below the deployments' `concurrency_limit` in
+# prefect.yaml (8 ingestions, 4 trainings at once): one user never holds every slot
+# (tests/core/test_tier_limits.py reads prefect.yaml to check it).
 DEFAULT_TIERS: dict[str, Tier] = {
     "free": Tier(
         max_file_bytes=100 * MiB,
         quota_bytes=1 * GiB,
-        max_ingestions_in_flight=4,
-        max_training_jobs_in_flight=2,
+        max_ingestions_in_flight=2,
+        max_training_jobs_in_flight=1,
     ),
     "pro": Tier(
         max_file_bytes=5 * GiB,
         quota_bytes=100 * GiB,
-        max_ingestions_in_flight=16,
-        max_training_jobs_in_flight=8,
+        max_ingestions_in_flight=4,
+        max_training_jobs_in_flight=2,
     ),
     "enterprise": Tier(
         max_file_bytes=5 * TiB,
         quota_bytes=10 * TiB,
-        max_ingestions_in_flight=64,
-        max_training_jobs_in_flight=32,
+        max_ingestions_in_flight=6,
+        max_training_jobs_in_flight=3,
     ),
 }
 

@@ -102,8 +102,11 @@ def remove_unrecorded_parquet(parquet_key: str) -> None:
     timeout_seconds=flow_timeout_seconds("ingest-dataset"),
     on_failure=[fail_stopped_ingestion],
 )
-def ingest_dataset(version_id: str) -> VersionStatus:
+def ingest_dataset(version_id: str, unfinished_only: bool = False) -> VersionStatus:
     """Idempotent: a ready version is left as it is; a failed or interrupted one is redone.
+    `unfinished_only` (the runs cleanup starts for a version left pending or ingesting): a
+    version that ended `failed` meanwhile, e.g. by the failure hook of the run it replaces, is
+    left failed, not redone.
 
     On failure the version is `failed` with a readable reason, the temp object is kept for
     inspection (`purge-deleted` removes it later) and the reservation is released. On success
@@ -121,8 +124,13 @@ def ingest_dataset(version_id: str) -> VersionStatus:
     ):
         logger.info("version %s is being ingested by run %s", version_id, target.flow_run_id)
         return VersionStatus.INGESTING
-    if target.status != VersionStatus.READY and not record_ingesting(version_id, this_run):
-        target = load_ingestion_target(version_id)  # ready meanwhile, or deleted
+    if target.status != VersionStatus.READY and not record_ingesting(
+        version_id, this_run, unfinished_only
+    ):
+        target = load_ingestion_target(version_id)  # ready meanwhile, failed, or deleted
+        if target.status == VersionStatus.FAILED and unfinished_only:
+            logger.info("version %s ended failed; a restart does not redo it", version_id)
+            return target.status
         if target.status != VersionStatus.READY:
             # Deleted: its kept upload (if any) is its delete's to move; never overwritten here.
             logger.info("version %s was deleted; nothing to do", version_id)

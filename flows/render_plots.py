@@ -13,6 +13,7 @@ from core.errors import ConflictError
 from core.events import PLOTS_RENDERED
 from core.keys import model_metadata_key, plot_key
 from core.settings import flow_timeout_seconds
+from flows.time_limits import remove_unrecorded_plots
 from orchestrator.events import emit
 from tasks.job_records import load_job, load_training_source, record_plots_rendered
 from tasks.plots import render_plots as draw_plots
@@ -38,6 +39,7 @@ def draw(
     name="render-plots",
     flow_run_name="plots-{job_id}",
     timeout_seconds=flow_timeout_seconds("render-plots"),
+    on_failure=[remove_unrecorded_plots],
 )
 def render_plots(job_id: str) -> list[str]:
     """Draws the plots of a published model to `plots/{job_id}/`, then records that the list is

@@ -16,10 +16,17 @@ from prefect import Flow
 from prefect.client.schemas.objects import FlowRun, State
 
 from core.events import DATASET_FAILED
+from core.keys import model_key, model_metadata_key, plots_prefix
+from core.statuses import VersionStatus
 from orchestrator.events import emit
-from tasks.job_records import record_stopped_job_failed
+from tasks.job_records import (
+    load_job,
+    parameters_disagreement,
+    record_stopped_job_failed,
+    unrecorded_keys,
+)
 from tasks.records import load_ingestion_target, record_stopped_run_failed
-from tasks.storage import delete_object
+from tasks.storage import delete_object, list_objects
 
 logger = logging.getLogger("flows.time_limits")
 
@@ -43,11 +50,15 @@ def fail_stopped_ingestion(flow: Flow[..., Any], flow_run: FlowRun, state: State
     if not version_id:
         return
     reason = _stopped_because("ingestion", flow, state)
-    if not record_stopped_run_failed(version_id, str(flow_run.id), reason):
+    this_run = str(flow_run.id)
+    if not record_stopped_run_failed(version_id, this_run, reason):
         return  # the run recorded its outcome itself, or another run owns the version now
     target = load_ingestion_target.fn(version_id)
-    with suppress(Exception):  # the failure recorded matters more than this cleanup
-        delete_object.fn(target.parquet_key)
+    # Only while the failure is still this run's: a run started since (an operator's retry)
+    # claims the version, and the Parquet key is then that run's to write.
+    if target.status == VersionStatus.FAILED and target.flow_run_id in (None, this_run):
+        with suppress(Exception):  # the failure recorded matters more than this cleanup
+            delete_object.fn(target.parquet_key)
     emit(
         DATASET_FAILED,
         "dataset",
@@ -60,10 +71,40 @@ def fail_stopped_ingestion(flow: Flow[..., Any], flow_run: FlowRun, state: State
 
 def fail_stopped_training(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
     """`on_failure` hook of train-model: a job its run left unfinished ends `failed`, so it no
-    longer counts against its user's training jobs in flight."""
+    longer counts against its user's training jobs in flight, and a model the run published
+    before it was stopped (before the job recorded it, so nothing counts it) is removed: a
+    failed job keeps no model, as a failed version keeps no Parquet file."""
     job_id = flow_run.parameters.get("job_id")
     if not job_id:
         return
+    with suppress(Exception):  # an unknown job: nothing to record
+        job = load_job.fn(str(job_id))
+        given = flow_run.parameters
+        if parameters_disagreement(job, str(given.get("version_id")), str(given.get("target"))):
+            return  # a refused run: the job may be another run's, and stays as it was
     reason = _stopped_because("training", flow, state)
-    if record_stopped_job_failed(str(job_id), str(flow_run.id), reason):
-        logger.error("job %s failed: %s", job_id, reason)
+    if not record_stopped_job_failed(str(job_id), str(flow_run.id), reason):
+        return  # the run recorded its outcome itself, or another run owns the job now
+    logger.error("job %s failed: %s", job_id, reason)
+    with suppress(Exception):  # the failure recorded matters more than this cleanup
+        job = load_job.fn(str(job_id))
+        # Metadata first: a reader that finds the metadata finds its model.
+        for key in (
+            model_metadata_key(job.user_id, job.job_id),
+            model_key(job.user_id, job.job_id),
+        ):
+            delete_object.fn(key)
+
+
+def remove_unrecorded_plots(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """`on_failure` hook of render-plots: plots the run uploaded but never recorded (stopped at
+    its time limit, or the catalog failed) are removed; plots an earlier render recorded stay,
+    the ledger's, and a re-render draws them again."""
+    job_id = flow_run.parameters.get("job_id")
+    if not job_id:
+        return
+    with suppress(Exception):  # the run's failure is recorded by Prefect either way
+        keys = [listed.key for listed in list_objects.fn(plots_prefix(str(job_id)))]
+        for key in unrecorded_keys(keys):
+            delete_object.fn(key)
+            logger.warning("job %s: removed plot %s its stopped run never recorded", job_id, key)

@@ -21,10 +21,9 @@ from flows.time_limits import fail_stopped_training
 from orchestrator.events import emit
 from tasks.failure_reasons import failure_reason
 from tasks.job_records import (
-    JobInfo,
-    create_job_for,
     load_job,
     load_training_source,
+    parameters_disagreement,
     record_job_failed,
     record_job_running,
     record_job_succeeded,
@@ -40,8 +39,7 @@ SEED = 0
 
 
 def _run_name() -> str:
-    parameters = flow_run.parameters
-    return f"train-{parameters.get('job_id') or parameters.get('version_id')}"
+    return f"train-{flow_run.parameters.get('job_id')}"
 
 
 @task(task_run_name="train-{job_id}")
@@ -111,40 +109,27 @@ def _metrics_markdown(job_id: str, metadata: ModelMetadata) -> str:
     )
 
 
-def parameters_disagreement(job: JobInfo, version_id: str, target: str) -> str | None:
-    """Why a run's parameters cannot train `job`, if they name another version or target than
-    the catalog recorded for it. Anyone who can start runs on the Prefect server chooses the
-    parameters; only the job's record says what its owner asked for."""
-    if (version_id, target) == (job.version_id, job.target):
-        return None
-    return (
-        f"job {job.job_id} trains version {job.version_id} on target {job.target!r} as "
-        f"recorded; this run was given version {version_id[:64]} and target "
-        f"{target[:64]!r}, so it was refused"
-    )
-
-
 @flow(
     name="train-model",
     flow_run_name=_run_name,
     timeout_seconds=flow_timeout_seconds("train-model"),
     on_failure=[fail_stopped_training],
 )
-def train_model(version_id: str, target: str, job_id: str | None = None) -> str:
+def train_model(version_id: str, target: str, job_id: str) -> str:
     """Idempotent: a finished job is left as it is; a model already published by a run that
     stopped before recording it is recorded, not retrained. A failure marks the job `failed`
     with a readable reason. The job trains on the version and target its record names; a run
-    whose parameters disagree with it fails the job, and trains nothing."""
+    whose parameters disagree with it is refused (the run fails, saying why in its log) and
+    leaves the job as it was: the run may not be the one training it. `job_id` is required: a
+    job is created by `POST /api/jobs/train`, under its user's limit of jobs in flight."""
     logger = get_run_logger()
-    job_id = job_id or create_job_for(version_id, target)
     job = load_job(job_id)
     if job.status == JobStatus.SUCCEEDED:
         logger.info("job %s already published its model; nothing to do", job_id)
         return job_id
     disagreement = parameters_disagreement(job, version_id, target)
     if disagreement is not None:
-        record_job_failed(job_id, disagreement)
-        logger.error("job %s failed: %s", job_id, disagreement)
+        logger.error("run refused for job %s: %s", job_id, disagreement)
         raise ConflictError(disagreement)
     version_id, target = job.version_id, job.target  # from here on, only the record counts
     published = read_object(model_metadata_key(job.user_id, job_id))

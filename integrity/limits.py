@@ -8,14 +8,18 @@ from datetime import timedelta
 
 from core.settings import Settings
 from core.upload_windows import longest_upload_lifetime
+from orchestrator.runs import MAX_INGESTION_RUNS
 
 # `cleanup-stale-uploads` runs every 15 minutes: what it cleans up (expired uploads, stray temp
 # objects, unfinished deletes) is a difference once it has had four chances.
 CLEANUP_GRACE = timedelta(hours=1)
-# No setting bounds an ingestion (a 5 TiB file takes hours); cleanup restarts a dead one after
-# minutes and gives up after 5 runs. A version pending or ingesting unchanged for a day is stuck.
+# An ingestion run ends within its deployment's time limit (AUTOML_FLOW_TIMEOUTS, up to 7 days);
+# cleanup restarts a dead one within its grace and gives up after MAX_INGESTION_RUNS runs. A
+# version pending or ingesting unchanged longer than all those runs could take, and never less
+# than a day, is stuck.
 INGESTION_LIMIT = timedelta(hours=24)
-# A training run: the search budget, plus loading the data and publishing the model.
+# A training run: the search budget, plus loading the data and publishing the model; and never
+# less than the train-model time limit, which is what stops a run.
 TRAINING_OVERHEAD = timedelta(hours=1)
 
 
@@ -31,6 +35,13 @@ class TimeLimits:
         return cls(
             cleanup_grace=CLEANUP_GRACE,
             orphan_age=longest_upload_lifetime(settings.presign_expires_seconds) + CLEANUP_GRACE,
-            ingestion=INGESTION_LIMIT,
-            training=timedelta(seconds=settings.training_budget_seconds) + TRAINING_OVERHEAD,
+            ingestion=max(
+                INGESTION_LIMIT,
+                MAX_INGESTION_RUNS
+                * (timedelta(seconds=settings.flow_timeouts["ingest-dataset"]) + CLEANUP_GRACE),
+            ),
+            training=max(
+                timedelta(seconds=settings.training_budget_seconds) + TRAINING_OVERHEAD,
+                timedelta(seconds=settings.flow_timeouts["train-model"]),
+            ),
         )

@@ -93,8 +93,11 @@ def restart_ingestion(version_id: str) -> str | None:
     new run, never two.
     """
     key = version_id
+    # Only continues an unfinished ingestion: a version the ended run's failure hook recorded
+    # `failed` meanwhile stays failed (see `flows.ingest_dataset.ingest_dataset`).
+    parameters = {"version_id": version_id, "unfinished_only": True}
     for _ in range(MAX_INGESTION_RUNS):
-        run_id = start_deployment_run(INGEST_DATASET_DEPLOYMENT, {"version_id": version_id}, key)
+        run_id = start_deployment_run(INGEST_DATASET_DEPLOYMENT, parameters, key)
         if run_is_live(run_id):
             return run_id
         key = f"{version_id}:retry:{run_id}"

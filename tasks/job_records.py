@@ -9,7 +9,6 @@ from prefect import task
 
 from catalog.jobs import (
     TrainingSource,
-    create_job,
     get_job,
     mark_job_failed,
     mark_plots_rendered,
@@ -18,6 +17,7 @@ from catalog.jobs import (
     mark_succeeded,
     training_source,
 )
+from catalog.usage import recorded_keys
 from core.statuses import JobStatus
 from tasks.records import CATALOG_RETRIES, catalog_session
 
@@ -32,19 +32,24 @@ class JobInfo:
     status: JobStatus
 
 
+def parameters_disagreement(job: JobInfo, version_id: str, target: str) -> str | None:
+    """Why a run's parameters cannot train `job`, if they name another version or target than
+    the catalog recorded for it. Anyone who can start runs on the Prefect server chooses the
+    parameters; only the job's record says what its owner asked for."""
+    if (version_id, target) == (job.version_id, job.target):
+        return None
+    return (
+        f"job {job.job_id} trains version {job.version_id} on target {job.target!r} as "
+        f"recorded; this run was given version {version_id[:64]} and target "
+        f"{target[:64]!r}, so it was refused"
+    )
+
+
 @task(task_run_name="load-training-source-{version_id}", **CATALOG_RETRIES)
 def load_training_source(version_id: str) -> TrainingSource:
     """The ready version to train on (raises if unknown or not ready)."""
     with catalog_session() as session:
         return training_source(session, version_id)
-
-
-@task(task_run_name="create-job-{version_id}", **CATALOG_RETRIES)
-def create_job_for(version_id: str, target: str) -> str:
-    """A job for a run started without one (from the Prefect UI): owned by the version's owner."""
-    with catalog_session() as session:
-        source = training_source(session, version_id)
-        return create_job(session, source.user_id, version_id, target, None).id
 
 
 @task(task_run_name="load-job-{job_id}", **CATALOG_RETRIES)
@@ -85,3 +90,11 @@ def record_stopped_job_failed(job_id: str, flow_run_id: str, reason: str) -> boo
     outcome. Not a task: it runs from the flow's failure hook, once the run has ended."""
     with catalog_session() as session:
         return mark_stopped_job_failed(session, job_id, flow_run_id, reason)
+
+
+def unrecorded_keys(keys: list[str]) -> list[str]:
+    """The `keys` no ledger row records (objects a stopped run wrote before recording them).
+    Not a task: it runs from a flow's failure hook, once the run has ended."""
+    with catalog_session() as session:
+        recorded = recorded_keys(session, keys)
+    return [key for key in keys if key not in recorded]

@@ -39,9 +39,11 @@ def load_ingestion_target(version_id: str) -> IngestionTarget:
 
 
 @task(task_run_name="start-version-{version_id}", **CATALOG_RETRIES)
-def record_ingesting(version_id: str, flow_run_id: str | None) -> bool:
+def record_ingesting(
+    version_id: str, flow_run_id: str | None, unfinished_only: bool = False
+) -> bool:
     with catalog_session() as session:
-        return mark_ingesting(session, version_id, flow_run_id)
+        return mark_ingesting(session, version_id, flow_run_id, unfinished_only)
 
 
 @task(task_run_name="record-ready-{version_id}", **CATALOG_RETRIES)

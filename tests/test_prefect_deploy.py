@@ -165,7 +165,7 @@ def _confirm_uploads(pool: Pool, tmp_path: Path) -> list[dict[str, Any]]:
     """Uploads and confirms INGESTIONS different CSV files through the API, as `automl upload`
     does; each confirm starts an ingest-dataset run (idempotency key: the version id)."""
     with pool.catalog.session() as session:
-        # enterprise: room for all INGESTIONS in flight at once (free allows 4 per user)
+        # enterprise, as the pool's API sets it: room for all INGESTIONS in flight at once
         token = create_token(session, pool.settings, "alice", "enterprise")
     confirmed = []
     with UploadClient(pool.api_url, token) as client:

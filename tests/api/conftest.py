@@ -14,7 +14,7 @@ from api.app import create_app
 from blocks.storage import build_storage_block
 from catalog.accounts import create_token
 from catalog.database import catalog_for
-from core.settings import MiB, Settings, get_settings
+from core.settings import DEFAULT_TIERS, MiB, Settings, get_settings
 from flows.ingest_dataset import ingest_dataset
 from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory, make_api
@@ -77,8 +77,10 @@ def multipart_api(api_on_each_store_with: Callable[..., Api]) -> Api:
 @pytest.fixture
 def training_api(api_with: Callable[..., Api], train_deployment: str) -> Api:
     """The API with the `train-model` deployment registered for its train route to start."""
-    # A short search: the search itself is tested in tests/tasks/training/test_train.py.
-    return api_with(AUTOML_TRAINING_BUDGET_SECONDS="2")
+    # A short search: the search itself is tested in tests/tasks/training/test_train.py. Its
+    # tests start two jobs of one free user: the limit of jobs in flight has its own tests.
+    two_jobs = {**DEFAULT_TIERS["free"].model_dump(), "max_training_jobs_in_flight": 2}
+    return api_with(AUTOML_TRAINING_BUDGET_SECONDS="2", AUTOML_TIERS=json.dumps({"free": two_jobs}))
 
 
 @pytest.fixture

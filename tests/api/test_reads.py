@@ -62,6 +62,7 @@ def test_a_pending_version_has_no_download_yet(api: Api) -> None:
 
 
 def test_lists_are_paginated_newest_first(api: Api) -> None:
+    api.token("alice", "pro")  # three ingestions in flight: more than the free tier allows
     created = [confirm(api, upload(api)).json()["dataset_id"] for _ in range(3)]
     first = api.client.get("/api/datasets?limit=2", headers=api.token()).json()
     second = api.client.get("/api/datasets?limit=2&offset=2", headers=api.token()).json()

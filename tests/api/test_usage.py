@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from catalog.database import catalog_for
+from catalog.jobs import create_job
 from catalog.tables import Upload
 from flows.ingest_dataset import ingest_dataset
 from flows.render_plots import render_plots
@@ -71,7 +72,9 @@ def test_usage_is_exact_to_the_byte_from_upload_to_purge(
     assert usage(api)["used"] == breakdown(datasets=parquet)
     assert usage(api)["reserved_bytes"] == 0
 
-    job_id = train_model(ids["version_id"], "churned")
+    with catalog_for(api.settings.catalog_url).session() as session:
+        job_id = create_job(session, "alice", ids["version_id"], "churned", None).id
+    assert train_model(ids["version_id"], "churned", job_id) == job_id
     models = stored(store, "models/")
     assert models > 0
     assert usage(api)["used"] == breakdown(datasets=parquet, models=models)

@@ -87,3 +87,21 @@ def test_bad_names_are_refused(catalog: Catalog) -> None:
     with pytest.raises(InvalidKeyPartError), catalog.session() as session:
         upload = create_upload(session, "alice", "a.csv", 10, expires)
         create_version(session, upload.id, "../../escape")
+
+
+def test_a_restart_takes_only_an_unfinished_version_an_operators_run_a_failed_one_too(
+    catalog: Catalog,
+) -> None:
+    """A run cleanup started (unfinished_only) never takes over a version that ended failed
+    meanwhile (by the failure hook of the run it replaces); a run started again by hand does."""
+    _, version_id = _pending_version(catalog)
+    with catalog.session() as session:
+        assert mark_ingesting(session, version_id, "run-1", unfinished_only=True)  # pending
+        assert mark_ingesting(session, version_id, "run-2", unfinished_only=True)  # ingesting
+        mark_failed(session, version_id, "ingestion took longer than its time limit")
+    with catalog.session() as session:
+        assert not mark_ingesting(session, version_id, "run-3", unfinished_only=True)
+        target = ingestion_target(session, version_id)
+        assert (target.status, target.flow_run_id) == ("failed", "run-2")
+        assert mark_ingesting(session, version_id, "run-4")
+        assert ingestion_target(session, version_id).status == "ingesting"

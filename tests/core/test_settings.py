@@ -184,7 +184,7 @@ def test_each_tier_limits_the_work_a_user_has_in_flight(monkeypatch: pytest.Monk
             defaults.tier(name).max_training_jobs_in_flight,
         )
         for name in ("free", "pro", "enterprise")
-    ] == [(4, 2), (16, 8), (64, 32)]
+    ] == [(2, 1), (4, 2), (6, 3)]
     monkeypatch.setenv(
         "AUTOML_TIERS",
         '{"free": {"max_file_bytes": 10, "quota_bytes": 100, "max_ingestions_in_flight": 1}}',

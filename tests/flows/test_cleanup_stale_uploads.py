@@ -218,7 +218,7 @@ def test_a_pending_version_without_a_run_gets_a_run_of_the_ingest_deployment(
     report, _ = cleanup(now=datetime.now(UTC) + SETTLED)
     run = flow_run(state.version(confirmed.version_id).flow_run_id)
     assert str(run.deployment_id) == ingest_deployment
-    assert run.parameters == {"version_id": confirmed.version_id}
+    assert run.parameters == {"version_id": confirmed.version_id, "unfinished_only": True}
     assert run.state is not None and not run.state.is_final()
     assert report.ingestions_restarted == 1
 
@@ -295,7 +295,7 @@ def test_a_version_whose_run_crashed_gets_a_new_run(
     assert new_id not in (None, crashed_id)  # Prefect would answer the old key with the old run
     run = flow_run(new_id)
     assert str(run.deployment_id) == ingest_deployment
-    assert run.parameters == {"version_id": confirmed.version_id}
+    assert run.parameters == {"version_id": confirmed.version_id, "unfinished_only": True}
     assert run.state is not None and not run.state.is_final()
     assert report.ingestions_restarted == 1
 

@@ -9,19 +9,25 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import flows.ingest_dataset as ingest_module
+import flows.render_plots as plots_module
+import flows.time_limits as time_limits
 import flows.train_model as train_module
+import tasks.records
 import tasks.storage
 from catalog.database import catalog_for
+from catalog.datasets import mark_failed, mark_ingesting
 from catalog.tables import Job
 from core.settings import FLOW_TIMEOUT_DEFAULTS, get_settings
 from core.statuses import JobStatus, UploadStatus, VersionStatus
 from deployments.local import LOCAL_DEPLOYMENTS
 from flows.ingest_dataset import ingest_dataset
+from flows.render_plots import render_plots
 from flows.train_model import train_model
 from tests.support.consistency import assert_consistent
 from tests.support.ingestions import MakeIngestion
@@ -115,3 +121,120 @@ def test_a_training_run_past_its_time_limit_ends_failed(
         assert record.status == JobStatus.FAILED
         assert record.error is not None and "time limit of 1 seconds" in record.error
     assert_consistent(job.store.block)
+
+
+class _StubMetadata:
+    """What `_publish` needs of a model's metadata, without training one."""
+
+    def to_json(self) -> str:
+        return "{}"
+
+
+def test_a_training_run_stopped_after_publishing_leaves_no_model_behind(
+    trained_unpublished: Trained, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stopped between uploading its model and recording the job succeeded: the job ends
+    failed, and the model and metadata nothing recorded are removed (fsck clean)."""
+    job = trained_unpublished
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"not a model")
+    publish = train_module._publish
+
+    def quick(*args: Any, **kwargs: Any) -> Any:
+        return model, _StubMetadata()
+
+    def publish_then_stall(*args: Any, **kwargs: Any) -> Any:
+        publish(*args, **kwargs)
+        _stall()
+
+    monkeypatch.setattr(train_module, "train_and_save", quick)
+    monkeypatch.setattr(train_module, "_publish", publish_then_stall)
+    limited = train_model.with_options(timeout_seconds=2)
+    state = limited(job.version_id, "churned", job.job_id, return_state=True)
+    assert state.is_failed() and state.name == "TimedOut"
+    record = job.job()
+    assert record.status == JobStatus.FAILED
+    assert job.store.keys("models/") == []
+    assert_consistent(job.store.block)
+
+
+def test_a_training_run_whose_catalog_fails_after_publishing_leaves_no_model_behind(
+    trained_unpublished: Trained, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    job = trained_unpublished
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"not a model")
+    monkeypatch.setattr(train_module, "train_and_save", lambda *a, **k: (model, _StubMetadata()))
+
+    def catalog_down(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("catalog down")
+
+    monkeypatch.setattr(train_module, "record_job_succeeded", catalog_down)
+    state = train_model(job.version_id, "churned", job.job_id, return_state=True)
+    assert state.is_failed()
+    assert job.job().status == JobStatus.FAILED
+    assert job.store.keys("models/") == []
+    assert_consistent(job.store.block)
+
+
+def test_plots_a_render_never_recorded_are_removed(
+    trained_unpublished: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """render-plots stopped (or its catalog failed) after uploading its plots and before
+    recording them: the plots nothing counts are removed (fsck clean)."""
+    job = trained_unpublished
+    assert train_model(job.version_id, "churned", job.job_id) == job.job_id
+
+    def catalog_down(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("catalog down")
+
+    monkeypatch.setattr(plots_module, "record_plots_rendered", catalog_down)
+    state = render_plots(job.job_id, return_state=True)
+    assert state.is_failed()
+    assert job.store.keys("plots/") == []
+    assert_consistent(job.store.block)
+
+
+def test_a_restart_leaves_a_version_its_replaced_runs_hook_failed(
+    confirmed: MakeIngestion,
+) -> None:
+    """Cleanup may start a run for a version still `ingesting` after its run timed out, before
+    that run's hook records the failure: the new run leaves the failed version as it is."""
+    ingestion = confirmed(CSV)
+    with catalog_for(get_settings().catalog_url).session() as session:
+        mark_ingesting(session, ingestion.version_id, "the-run-that-timed-out")
+        mark_failed(session, ingestion.version_id, "ingestion took longer than its time limit")
+    assert ingest_dataset(ingestion.version_id, unfinished_only=True) == VersionStatus.FAILED
+    version = ingestion.version()
+    assert (version.status, version.flow_run_id) == (VersionStatus.FAILED, "the-run-that-timed-out")
+    assert ingestion.store.keys() == [ingestion.temp_key]  # nothing ingested
+    assert_consistent(ingestion.store.block)
+
+
+def test_a_stopped_runs_hook_keeps_the_parquet_file_of_a_run_that_took_over(
+    confirmed: MakeIngestion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the hook recording the failure and removing the Parquet file, another run (an
+    operator's retry) claims the version: the Parquet key is that run's, and stays."""
+    ingestion = confirmed(CSV)
+    upload_once = tasks.storage.upload_file_once
+
+    def upload_then_stall(*args: Any, **kwargs: Any) -> Any:
+        upload_once(*args, **kwargs)
+        _stall()
+
+    record_failed = tasks.records.record_stopped_run_failed
+
+    def failed_then_taken_over(version_id: str, flow_run_id: str, reason: str) -> bool:
+        recorded = record_failed(version_id, flow_run_id, reason)
+        with catalog_for(get_settings().catalog_url).session() as session:
+            assert mark_ingesting(session, version_id, "the-retry")
+        return recorded
+
+    monkeypatch.setattr(ingest_module, "upload_file_once", upload_then_stall)
+    monkeypatch.setattr(time_limits, "record_stopped_run_failed", failed_then_taken_over)
+    state = ingest_dataset.with_options(timeout_seconds=2)(ingestion.version_id, return_state=True)
+    assert state.is_failed() and state.name == "TimedOut"
+    version = ingestion.version()
+    assert (version.status, version.flow_run_id) == (VersionStatus.INGESTING, "the-retry")
+    assert ingestion.store.keys("datasets/") == [version.parquet_key]

@@ -5,6 +5,7 @@ server publishing a model triggers the served `render-plots` deployment."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 
@@ -13,7 +14,10 @@ from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.objects import Artifact
 
+from catalog.database import catalog_for
+from catalog.jobs import mark_running
 from core.events import MODEL_PUBLISHED
+from core.settings import get_settings
 from flows.render_plots import render_plots
 from flows.train_model import train_model
 from samples.generate import SAMPLE
@@ -109,11 +113,12 @@ def test_a_target_with_one_class_fails_the_job_with_a_reason(
 
 @default_store_only  # a refusal before anything is read or written: nothing store-specific
 @pytest.mark.parametrize("given", ["version", "target"])
-def test_a_run_whose_parameters_disagree_with_the_job_fails_it_and_trains_nothing(
+def test_a_run_whose_parameters_disagree_with_the_job_is_refused_and_trains_nothing(
     ready_version: tuple[Store, MakeIngestion], given: str
 ) -> None:
     """Anyone who can start runs on the Prefect server chooses their parameters: the job trains
-    only on the version and target its record names."""
+    only on the version and target its record names. The refused run leaves the job as it was
+    (another run may be training it), and fails saying why."""
     store, make = ready_version
     job = job_on(store, make, SAMPLE.read_bytes(), "churned")
     other = job_on(
@@ -125,13 +130,46 @@ def test_a_run_whose_parameters_disagree_with_the_job_fails_it_and_trains_nothin
     version_id, target = (
         (other.version_id, "churned") if given == "version" else (job.version_id, "tenure_months")
     )
-    with pytest.raises(Exception, match="so it was refused"):
-        train_model(version_id, target, job.job_id)
-    failed = job.job()
-    assert failed.status == "failed" and failed.error is not None
-    assert f"trains version {job.version_id} on target 'churned' as recorded" in failed.error
-    assert (failed.version_id, failed.target) == (job.version_id, "churned")  # record unchanged
+    before = job.job()
+    state = train_model(version_id, target, job.job_id, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="so it was refused") as refused:
+        state.result()
+    assert f"trains version {job.version_id} on target 'churned' as recorded" in str(refused.value)
+    after = job.job()
+    assert (after.status, after.error, after.flow_run_id, after.updated_at) == (
+        before.status,
+        before.error,
+        before.flow_run_id,
+        before.updated_at,
+    )
+    assert (after.version_id, after.target) == (job.version_id, "churned")  # record unchanged
     assert store.keys(f"models/alice/{job.job_id}/") == []
+
+
+@default_store_only  # a refusal before anything is read or written: nothing store-specific
+def test_a_refused_run_leaves_a_job_another_run_is_training_alone(
+    ready_version: tuple[Store, MakeIngestion],
+) -> None:
+    store, make = ready_version
+    job = job_on(store, make, SAMPLE.read_bytes(), "churned")
+    with catalog_for(get_settings().catalog_url).session() as session:
+        assert mark_running(session, job.job_id, "the-run-training-it")
+    state = train_model(job.version_id, "tenure_months", job.job_id, return_state=True)
+    assert state.is_failed()
+    running = job.job()
+    assert (running.status, running.flow_run_id, running.error) == (
+        "running",
+        "the-run-training-it",
+        None,
+    )
+
+
+def test_train_model_needs_a_job_id() -> None:
+    """A job is created by `POST /api/jobs/train`, under its user's limit of jobs in flight:
+    a run cannot create one of its own around that limit."""
+    parameter = inspect.signature(train_model.fn).parameters["job_id"]
+    assert parameter.default is inspect.Parameter.empty
 
 
 @strict_store_only  # the end-to-end chain on the store that checks signatures

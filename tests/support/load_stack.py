@@ -11,6 +11,7 @@ every upload-url and confirm on one writer.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import signal
 import time
@@ -29,7 +30,7 @@ from botocore.exceptions import ClientError
 from blocks.storage import build_storage_block, s3_client
 from catalog.accounts import create_token
 from catalog.database import Catalog
-from core.settings import Settings
+from core.settings import DEFAULT_TIERS, Settings
 from stack_process import StackProcess
 from tests.support.ports import free_port
 from tests.support.production import base_environment, postgres_database, prefect_server
@@ -39,6 +40,11 @@ S3_START_SECONDS = 60.0
 STACK_START_SECONDS = 240.0  # `automl up` on busy cores: imports, migrations, setup-storage
 USER_PREFIX = "load-user-"
 TIER = "enterprise"  # the load is about concurrency, not quotas: no upload may be refused
+UNLIMITED_IN_FLIGHT = {
+    **DEFAULT_TIERS[TIER].model_dump(),
+    "max_ingestions_in_flight": 10_000,
+    "max_training_jobs_in_flight": 10_000,
+}
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,9 @@ def load_stack(workdir: Path, postgres_url: str, s3: S3Endpoint, users: int) -> 
             "AUTOML_DATABASE_URL": catalog_url,
             "AUTOML_API_PORT": str(free_port()),
             "AUTOML_RUNNER_POLL_SECONDS": "1",
+            # The default tiers' limits of work in flight fit the deployments' concurrency; the
+            # load is about concurrency, not fairness, so its tier lifts them.
+            "AUTOML_TIERS": json.dumps({TIER: UNLIMITED_IN_FLIGHT}),
         }
         data_dir = workdir / "automl-data"
         automl_up = StackProcess(data_dir, stack_environment)

@@ -4,6 +4,7 @@ catalog: the scale-out path of tests/test_prefect_deploy.py."""
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,11 +17,16 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary
 
 from blocks.storage import s3_client, save_storage_block
 from catalog.database import Catalog
-from core.settings import Settings
+from core.settings import DEFAULT_TIERS, Settings
 from tests.support.production import Background, Deployed
 from tests.support.stores import StoreSpec, create_bucket
 
 WORKERS = ("worker-a", "worker-b")
+ENTERPRISE_UNLIMITED_IN_FLIGHT = {
+    **DEFAULT_TIERS["enterprise"].model_dump(),
+    "max_ingestions_in_flight": 10_000,
+    "max_training_jobs_in_flight": 10_000,
+}
 WORKER_LIMIT = 4  # concurrent flow runs a worker takes: neither can hold the test's 20 ingestions
 
 
@@ -62,6 +68,9 @@ def worker_pool(
         "AUTOML_DATABASE_URL": catalog_url,
         "AUTOML_DATA_DIR": str(directory / "automl-data"),
         "PREFECT_WORKER_QUERY_SECONDS": "1",  # polls every second (default 10)
+        # The deploy test queues more ingestions than the deployment runs at once, to see its
+        # concurrency hold: its enterprise user may have them all in flight.
+        "AUTOML_TIERS": json.dumps({"enterprise": ENTERPRISE_UNLIMITED_IN_FLIGHT}),
     }
     # What `automl setup-storage` leaves (its flow has tests of its own): the bucket, and the
     # storage block saved on the server, which every flow run loads.
