@@ -4,36 +4,15 @@ running and no Parquet file (tasks/file_work_process.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from core.errors import ContentRejectedError
-from tasks.file_work_process import (
-    CHILD_MODULE,
-    FileWorkTimeoutError,
-    run_file_work,
-)
+from tasks.file_work_process import FileWorkTimeoutError, run_file_work
+from tests.support.child_processes import file_work_children
 
 CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
-
-
-def file_work_children() -> list[int]:
-    """This process's children that run the file work, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:  # ended meanwhile
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and CHILD_MODULE.encode() in command:
-            found.append(int(entry.name))
-    return found
 
 
 def _convert(tmp_path: Path, content: bytes, seconds: float | None) -> dict[str, object]:
