@@ -18,12 +18,11 @@ import polars as pl
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-import tasks.content_screening
+import tasks.file_work_process
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
 from tests.support.hostile_corpus import (
     CORPUS_NAMES,
-    SMALL_EXPANSION_FLOOR,
     SMALL_LIMITS,
     CorpusFile,
 )
@@ -71,8 +70,9 @@ def test_a_hostile_upload_ends_ready_with_its_content_or_failed_with_a_sentence(
     for variable, value in SMALL_LIMITS.items():
         monkeypatch.setenv(variable, value)
     get_settings.cache_clear()
+    # The file's work runs in a child process: the lowered floor is set there.
     monkeypatch.setattr(
-        tasks.content_screening, "PARQUET_EXPANSION_FLOOR_BYTES", SMALL_EXPANSION_FLOOR
+        tasks.file_work_process, "CHILD_MODULE", "tests.support.lowered_floor_file_work"
     )
     entry = small_corpus[name]
     ingestion = confirmed(entry.path.read_bytes(), filename=entry.name)
