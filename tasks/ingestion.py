@@ -1,4 +1,5 @@
-"""Prefect tasks around the file-level ingestion steps: validate and convert, profile, checksum."""
+"""Prefect tasks around the file-level ingestion steps: convert and profile (in a child process
+with a deadline, tasks/file_work_process.py), checksum."""
 
 from __future__ import annotations
 
@@ -7,35 +8,29 @@ from typing import Any
 
 from prefect import task
 
-from core.settings import get_settings
-from tasks.content_screening import ContentLimits, screen_csv, screen_parquet
-from tasks.conversion import ConversionResult, convert_to_parquet, file_sha256, sniff_format
+from tasks.conversion import file_sha256, sniff_format
 from tasks.csv_dialect import read_dialect
-from tasks.formula_cells import add_formula_like
-from tasks.profiling import profile_parquet
+from tasks.file_work_process import run_file_work
 
 
 @task(task_run_name="convert-{version_id}")
-def validate_and_convert(version_id: str, raw_path: Path, parquet_path: Path) -> ConversionResult:
-    """Sniffs the content (the extension is not trusted), screens it for hostile shapes
-    (tasks/content_screening.py) and streams it into zstd Parquet."""
-    file_format = sniff_format(raw_path)
-    limits = ContentLimits.from_settings(get_settings())
-    if file_format == "csv":
-        screen_csv(raw_path, limits)
-    else:
-        screen_parquet(raw_path, limits)
-    return convert_to_parquet(raw_path, file_format, parquet_path, limits)
+def convert_and_profile(
+    version_id: str, raw_path: Path, parquet_path: Path, seconds: float | None
+) -> dict[str, Any]:
+    """Screens, converts and profiles the upload (tasks/file_work.py) within `seconds`; the
+    upload's local copy is removed once converted. Returns the profile, dialect included."""
+    request = {"job": "convert", "raw_path": str(raw_path), "parquet_path": str(parquet_path)}
+    return run_file_work(request, parquet_path.parent, seconds)
 
 
 @task(task_run_name="profile-{version_id}")
 def profile_dataset(
-    version_id: str, parquet_path: Path, dialect: dict[str, Any] | None = None
+    version_id: str, parquet_path: Path, dialect: dict[str, Any] | None, seconds: float | None
 ) -> dict[str, Any]:
-    """The Parquet file's profile, with how its upload was read (`dialect`: None for Parquet),
-    so a user can see which delimiter, decimal mark and encoding were taken."""
-    profile = add_formula_like(profile_parquet(parquet_path), parquet_path)
-    return {**profile, "dialect": dialect}
+    """The profile of a Parquet file already converted, with how its upload was read
+    (`dialect`: None for Parquet), within `seconds`."""
+    request = {"job": "profile", "parquet_path": str(parquet_path), "dialect": dialect}
+    return run_file_work(request, parquet_path.parent, seconds)
 
 
 def upload_dialect(raw_path: Path) -> dict[str, Any] | None:

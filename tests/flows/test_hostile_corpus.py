@@ -18,12 +18,11 @@ import polars as pl
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-import tasks.content_screening
+import tasks.file_work_process
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
 from tests.support.hostile_corpus import (
     CORPUS_NAMES,
-    SMALL_EXPANSION_FLOOR,
     SMALL_LIMITS,
     CorpusFile,
 )
@@ -31,6 +30,8 @@ from tests.support.ingestions import Ingestion, MakeIngestion
 from tests.support.stores import default_store_only
 
 PEAK_RSS_LIMIT_MB = 1024
+# The flow's time limit in the measured processes: each run must end within it.
+CORPUS_TIME_LIMIT_SECONDS = 600
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -69,8 +70,9 @@ def test_a_hostile_upload_ends_ready_with_its_content_or_failed_with_a_sentence(
     for variable, value in SMALL_LIMITS.items():
         monkeypatch.setenv(variable, value)
     get_settings.cache_clear()
+    # The file's work runs in a child process: the lowered floor is set there.
     monkeypatch.setattr(
-        tasks.content_screening, "PARQUET_EXPANSION_FLOOR_BYTES", SMALL_EXPANSION_FLOOR
+        tasks.file_work_process, "CHILD_MODULE", "tests.support.lowered_floor_file_work"
     )
     entry = small_corpus[name]
     ingestion = confirmed(entry.path.read_bytes(), filename=entry.name)
@@ -80,12 +82,14 @@ def test_a_hostile_upload_ends_ready_with_its_content_or_failed_with_a_sentence(
 
 
 def _ingest_measured(ingestion: Ingestion, tmp_path: Path) -> dict[str, object]:
-    """The flow in a process of its own: its final state, peak RSS (MB) and seconds."""
+    """The flow in a process of its own: its final state, peak RSS (MB), seconds and the time
+    limit it ran under."""
     env = {
         **os.environ,
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
         "AUTOML_DATABASE_URL": get_settings().catalog_url,
         "TMPDIR": str(tmp_path),
+        "AUTOML_FLOW_TIMEOUTS": json.dumps({"ingest-dataset": CORPUS_TIME_LIMIT_SECONDS}),
     }
     process = subprocess.run(
         [sys.executable, "-m", "tests.support.measured_ingestion", ingestion.version_id],
@@ -114,4 +118,6 @@ def test_a_full_size_hostile_upload_ends_in_bounded_memory(
     print(f"{name}: {measured}")
     assert measured["state"] == ("COMPLETED" if entry.outcome == "ready" else "FAILED")
     assert float(str(measured["peak_rss_mb"])) < PEAK_RSS_LIMIT_MB
+    assert measured["time_limit"] == CORPUS_TIME_LIMIT_SECONDS
+    assert float(str(measured["seconds"])) < CORPUS_TIME_LIMIT_SECONDS
     _assert_outcome(entry, ingestion, tmp_path)

@@ -2,16 +2,21 @@
 
     python -m tests.support.measured_ingestion VERSION_ID
 
-Prints one line `MEASURED {"state": ..., "peak_rss_mb": ..., "seconds": ...}`. The peak is
-VmHWM, this process's own high-water mark: the ru_maxrss of `wait4` would carry the parent's peak
-across exec (bench/ingest.py). Settings come from the environment, as in a flow-run process a
-runner or worker starts.
+Prints one line `MEASURED {"state": ..., "peak_rss_mb": ..., "seconds": ..., "time_limit": ...}`
+(`time_limit`: the flow's `timeout_seconds` in this process, from AUTOML_FLOW_TIMEOUTS).
+
+The file's work runs in a child process (tasks/file_work.py), so `peak_rss_mb` is the flow's
+whole footprint bounded from above: this process's own high-water mark (VmHWM) plus the largest
+of its children's (`ru_maxrss` of RUSAGE_CHILDREN, which may carry this process's peak across
+exec: an over-estimate, never an under-estimate). Settings come from the environment, as in a
+flow-run process a runner or worker starts.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import resource
 import sys
 import time
 
@@ -25,11 +30,22 @@ def peak_rss_mb() -> float:
     return int(found.group(1)) / 1024
 
 
+def children_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+
+
 def main(version_id: str) -> None:
     start = time.perf_counter()
     state = ingest_dataset(version_id, return_state=True)
     seconds = time.perf_counter() - start
-    report = {"state": state.type.value, "peak_rss_mb": peak_rss_mb(), "seconds": seconds}
+    report = {
+        "state": state.type.value,
+        "peak_rss_mb": peak_rss_mb() + children_peak_rss_mb(),
+        "own_peak_rss_mb": peak_rss_mb(),
+        "child_peak_rss_mb": children_peak_rss_mb(),
+        "seconds": seconds,
+        "time_limit": ingest_dataset.timeout_seconds,
+    }
     print("MEASURED " + json.dumps(report), flush=True)
 
 
