@@ -13,7 +13,7 @@ from tasks.csv_dialect import read_dialect
 from tasks.file_work_process import run_file_work
 
 
-@task(task_run_name="convert-{version_id}")
+@task(task_run_name="convert-and-profile-{version_id}")
 def convert_and_profile(
     version_id: str, raw_path: Path, parquet_path: Path, seconds: float | None
 ) -> dict[str, Any]:

@@ -118,7 +118,7 @@ def _check_runs_tasks_artifacts_and_events(
             {"flow_runs": {"id": {"any_": [runs[f"ingest-{version_id}"]["id"]]}}},
         )
     }
-    assert {f"convert-{version_id}", f"profile-{version_id}"} <= ingest_tasks
+    assert f"convert-and-profile-{version_id}" in ingest_tasks
     artifacts = _prefect(endpoints, "/artifacts/filter")
     keys = {artifact["key"] for artifact in artifacts}
     assert {f"profile-{version_id}", f"model-{job_id}", f"plots-{job_id}"} <= keys
