@@ -11,8 +11,12 @@ import uuid
 from pathlib import Path
 
 import boto3
+import pytest
 
 from tests.support.stores import StoreSpec, create_bucket
+
+# e2e: a fresh interpreter importing the app: processes of its own.
+pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("sklearn", "pandas", "matplotlib")
@@ -25,8 +29,6 @@ from api.app import create_app
 from blocks.storage import build_storage_block
 from core.settings import get_settings
 
-# e2e: a fresh interpreter importing the app: processes of its own.
-pytestmark = pytest.mark.e2e
 settings = get_settings()
 with TestClient(create_app(settings, storage=build_storage_block(settings))) as client:
     health = client.get("/healthz").json()
