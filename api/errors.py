@@ -19,6 +19,7 @@ from core.errors import (
     StorageUnavailableError,
     TooManyInFlightError,
 )
+from core.excerpts import NAME_MAX_CHARS, excerpt
 
 logger = logging.getLogger("api")
 
@@ -84,7 +85,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "request refused"
     if exc.status_code == 404 and message == "Not Found":
-        message = f"no route {request.method} {request.url.path}"
+        # The path is the caller's text: echoed no longer than a name (core/excerpts.py).
+        message = f"no route {request.method} {excerpt(request.url.path, NAME_MAX_CHARS)}"
     return error_response(exc.status_code, code, message)
 
 
@@ -95,7 +97,8 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     if is_transient_storage_error(exc):
         logger.warning("request %s: storage unavailable: %s", request_id, exc)
         unavailable = StorageUnavailableError(
-            "storage cannot be reached right now; nothing was changed, try again shortly"
+            "storage cannot be reached right now; nothing was changed, try again shortly "
+            f"(request id {request_id})"
         )
         return error_response(unavailable.http_status, unavailable.code, unavailable.message)
     logger.error("request %s: storage error: %s", request_id, exc)
@@ -111,7 +114,8 @@ async def _catalog_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         logger.warning("request %s: catalog connection lost: %s", request_id, exc.orig)
         unavailable = CatalogUnavailableError(
-            "the catalog database cannot be reached right now; try again shortly"
+            "the catalog database cannot be reached right now; try again shortly "
+            f"(request id {request_id})"
         )
         return error_response(unavailable.http_status, unavailable.code, unavailable.message)
     logger.error("request %s: catalog error: %s", request_id, exc)

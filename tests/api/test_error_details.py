@@ -58,5 +58,13 @@ def test_a_store_or_catalog_error_body_names_nothing_private(
     # The details are the operator's, in the log, under the id the caller can quote.
     logged = [r.getMessage() for r in caplog.records if "r-15" in r.getMessage()]
     assert any(ENDPOINT in line or SQL in line for line in logged), logged
-    if expected[0] == 500:
-        assert "r-15" in response.json()["error"]["message"]
+    # 500 and 503 alike quote the id the details are logged under.
+    assert "(request id r-15)" in response.json()["error"]["message"]
+
+
+def test_an_unknown_route_echoes_at_most_a_short_excerpt_of_its_path(api: Api) -> None:
+    response = api.client.get("/api/" + "x" * 10_000, headers=api.token())
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    assert message.startswith("no route GET /api/xxx")
+    assert len(message) < 100
