@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from core.errors import TrainingInputError, UntrainableDatasetError
-from core.excerpts import quoted_name
+from core.excerpts import NAME_MAX_CHARS, excerpt, quoted_name
 from tasks.training.metadata import DroppedColumn, FeatureInfo
 from tasks.training.rules import (
     MIN_ROWS,
@@ -44,7 +44,8 @@ def prepare_target(values: pl.Series, target: str) -> tuple[TaskType, pl.Series]
     distinct = values.n_unique()
     if distinct < 2:
         raise UntrainableDatasetError(
-            f"The target {quoted_name(target)} has a single value ({values[0]!r}) in every "
+            f"The target {quoted_name(target)} has a single value "
+            f"({excerpt(repr(values[0]), NAME_MAX_CHARS)}) in every "
             f"row, so there is nothing to predict. A target needs at least two classes or values."
         )
     task_type = infer_task_type(values)
