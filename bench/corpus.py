@@ -13,10 +13,9 @@ seconds. Beside it, where bare polars would read the file (`scan_csv`/`scan_parq
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.ingest import Measurement, measure, start_servers
+from bench.ingest import FlowRunner, Measurement, measure, start_servers
 from tests.support.hostile_corpus import CorpusFile, build_corpus
 
 # Under an address-space cap: bare polars takes 18.7 GB on the 100 MB single line.
@@ -41,44 +40,17 @@ FLOW = (
 )
 
 
-class CorpusRunner:
+class CorpusRunner(FlowRunner):
     """Creates a version for each corpus file, puts it in moto and runs the flow in a child."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        from blocks.storage import s3_client, save_storage_block
-        from catalog.database import catalog_for, migrate
-        from catalog.tables import User
-        from core.settings import get_settings
-        from flows.setup_storage import setup_storage
+        super().__init__(env, user_id="corpus")
 
-        self.env = env
-        settings = get_settings()
-        block = save_storage_block(settings)
-        setup_storage()
-        migrate(settings.catalog_url)
-        self.catalog = catalog_for(settings.catalog_url)
-        with self.catalog.session() as session:
-            if session.get(User, "corpus") is None:
-                session.add(User(id="corpus", tier="enterprise"))
-        self.s3 = s3_client(block)
-        self.bucket = settings.r2_bucket_name
-
-    def run(self, entry: CorpusFile) -> tuple[Measurement, str, str]:
+    def run_file(self, entry: CorpusFile) -> tuple[Measurement, str, str]:
         """The measurement, the version's status and its error (or "")."""
-        from catalog.datasets import create_upload, create_version
         from catalog.tables import DatasetVersion
 
-        with self.catalog.session() as session:
-            upload = create_upload(
-                session,
-                "corpus",
-                entry.path.name,
-                entry.path.stat().st_size,
-                datetime.now(UTC) + timedelta(hours=6),
-            )
-            version = create_version(session, upload.id, entry.name)
-            temp_key, version_id = upload.temp_key, version.id
-        self.s3.upload_file(str(entry.path), self.bucket, temp_key)
+        version_id = self.stage(entry.path, entry.name)
         measured = measure(entry.name, FLOW.format(version_id=version_id), self.env)
         with self.catalog.session() as session:
             recorded = session.get(DatasetVersion, version_id)
@@ -115,7 +87,7 @@ def main() -> None:
         with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
             runner = CorpusRunner(env)
             for entry in corpus:
-                measured, status, error = runner.run(entry)
+                measured, status, error = runner.run_file(entry)
                 anchor = bare_polars(entry, workdir, env)
                 row = (
                     f"| {entry.name} | {entry.notes} | {entry.path.stat().st_size:,} | {status} "

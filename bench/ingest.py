@@ -214,7 +214,7 @@ def start_servers(workdir: Path) -> tuple[Any, Any, dict[str, str]]:
 class FlowRunner:
     """Creates a version for a local CSV, puts it in moto and runs the flow in a child."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], user_id: str = "bench") -> None:
         from blocks.storage import s3_client, save_storage_block
         from catalog.database import catalog_for, migrate
         from catalog.tables import User
@@ -222,30 +222,38 @@ class FlowRunner:
         from flows.setup_storage import setup_storage
 
         self.env = env
+        self.user_id = user_id
         settings = get_settings()
         block = save_storage_block(settings)
         setup_storage()
         migrate(settings.catalog_url)
         self.catalog = catalog_for(settings.catalog_url)
         with self.catalog.session() as session:
-            if session.get(User, "bench") is None:
-                session.add(User(id="bench", tier="enterprise"))
+            if session.get(User, user_id) is None:
+                session.add(User(id=user_id, tier="enterprise"))
         self.s3 = s3_client(block)
+        self.bucket = settings.r2_bucket_name
 
-    def run(self, csv_path: Path, size_text: str) -> Measurement:
+    def stage(self, path: Path, name: str) -> str:
+        """A confirmed upload of `path` with its pending version, as the API leaves it; the
+        version's id."""
         from catalog.datasets import create_upload, create_version
 
         with self.catalog.session() as session:
             upload = create_upload(
                 session,
-                "bench",
-                csv_path.name,
-                csv_path.stat().st_size,
+                self.user_id,
+                path.name,
+                path.stat().st_size,
                 datetime.now(UTC) + timedelta(hours=6),
             )
-            version = create_version(session, upload.id, f"bench {size_text}")
+            version = create_version(session, upload.id, name)
             temp_key, version_id = upload.temp_key, version.id
-        self.s3.upload_file(str(csv_path), "automl-bench", temp_key)
+        self.s3.upload_file(str(path), self.bucket, temp_key)
+        return version_id
+
+    def run(self, csv_path: Path, size_text: str) -> Measurement:
+        version_id = self.stage(csv_path, f"bench {size_text}")
         return measure(
             FLOW,
             f"from flows.ingest_dataset import ingest_dataset; ingest_dataset({version_id!r})",

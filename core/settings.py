@@ -83,16 +83,23 @@ FLOW_TIMEOUTS_VARIABLE = "AUTOML_FLOW_TIMEOUTS"
 MAX_FLOW_TIMEOUT_SECONDS = 7 * 86_400.0
 
 
-def parse_flow_timeouts(value: Any) -> dict[str, float]:
-    """AUTOML_FLOW_TIMEOUTS: a JSON object of deployment name -> seconds, over the defaults,
-    e.g. `{"ingest-dataset": 1800}`. Raises ValueError naming what is wrong."""
+def json_object(value: Any, example: str) -> dict[str, Any]:
+    """A setting's JSON object (text is parsed); ValueError naming what is wrong, with an
+    example of the expected shape."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from exc
     if not isinstance(value, dict):
-        raise ValueError('must be a JSON object like {"ingest-dataset": 1800}')
+        raise ValueError(f"must be a JSON object like {example}")
+    return value
+
+
+def parse_flow_timeouts(value: Any) -> dict[str, float]:
+    """AUTOML_FLOW_TIMEOUTS: a JSON object of deployment name -> seconds, over the defaults,
+    e.g. `{"ingest-dataset": 1800}`. Raises ValueError naming what is wrong."""
+    value = json_object(value, '{"ingest-dataset": 1800}')
     timeouts = dict(FLOW_TIMEOUT_DEFAULTS)
     for name, seconds in value.items():
         if name not in FLOW_TIMEOUT_DEFAULTS:
@@ -208,12 +215,7 @@ class Settings(BaseSettings):
     def _parse_tiers(cls, value: Any) -> Any:
         """`AUTOML_TIERS` overrides or adds tiers on top of the defaults."""
         if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from exc
-            if not isinstance(value, dict):
-                raise ValueError('must be a JSON object like {"free": {...}}')
+            value = json_object(value, '{"free": {...}}')
             return {**{k: v.model_dump() for k, v in DEFAULT_TIERS.items()}, **value}
         return value
 
