@@ -96,7 +96,7 @@ def test_every_deployment_is_registered_on_the_process_pool_to_run_from_the_clon
     # The flows' signatures were read from the clone: the runs the API creates pass the ids.
     schemas = {name: d.parameter_openapi_schema or {} for name, d in found.items()}
     assert schemas["ingest-dataset"]["required"] == ["version_id"]
-    assert schemas["train-model"]["required"] == ["version_id", "target"]
+    assert schemas["train-model"]["required"] == ["version_id", "target", "job_id"]
     assert schemas["render-plots"]["required"] == ["job_id"]
 
 
