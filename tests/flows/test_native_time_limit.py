@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.statuses import UploadStatus, VersionStatus
 from flows.ingest_dataset import ingest_dataset
 from tests.support.child_processes import file_work_children
 from tests.support.consistency import assert_consistent
-from tests.support.ingestions import MakeIngestion
+from tests.support.ingestions import MakeIngestion, assert_stopped_at_time_limit
 from tests.support.stores import default_store_only
 
 LIMIT_SECONDS = 2
@@ -50,14 +49,5 @@ def test_an_ingestion_in_a_long_native_call_ends_failed_at_its_time_limit(
     assert state.is_failed() and state.name == "TimedOut"
     assert elapsed < LIMIT_SECONDS + GRACE_SECONDS, elapsed
     assert file_work_children() == []  # killed, and reaped
-    version = ingestion.version()
-    assert version.status == VersionStatus.FAILED
-    assert version.error == (
-        "ingestion took longer than its time limit of 2 seconds and was stopped; try a "
-        "smaller file, or ask the operator for a longer limit"
-    )
-    upload = ingestion.upload()
-    assert (upload.status, upload.reserved_bytes) == (UploadStatus.FAILED, 0)
-    assert ingestion.store.keys() == [ingestion.temp_key]  # no Parquet file
-    assert ingestion.used_bytes() == 0
+    assert_stopped_at_time_limit(ingestion, 2)
     assert_consistent(ingestion.store.block)

@@ -24,13 +24,13 @@ from catalog.database import catalog_for
 from catalog.datasets import mark_failed, mark_ingesting
 from catalog.tables import Job
 from core.settings import FLOW_TIMEOUT_DEFAULTS, get_settings
-from core.statuses import JobStatus, UploadStatus, VersionStatus
+from core.statuses import JobStatus, VersionStatus
 from deployments.local import LOCAL_DEPLOYMENTS
 from flows.ingest_dataset import ingest_dataset
 from flows.render_plots import render_plots
 from flows.train_model import train_model
 from tests.support.consistency import assert_consistent
-from tests.support.ingestions import MakeIngestion
+from tests.support.ingestions import MakeIngestion, assert_stopped_at_time_limit
 from tests.support.training_jobs import Trained
 
 CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
@@ -86,16 +86,7 @@ def test_an_ingestion_past_its_time_limit_ends_failed_and_leaves_nothing_behind(
     limited = ingest_dataset.with_options(timeout_seconds=2)
     state = limited(ingestion.version_id, return_state=True)
     assert state.is_failed() and state.name == "TimedOut"
-    version = ingestion.version()
-    assert version.status == VersionStatus.FAILED
-    assert version.error == (
-        "ingestion took longer than its time limit of 2 seconds and was stopped; try a "
-        "smaller file, or ask the operator for a longer limit"
-    )
-    upload = ingestion.upload()
-    assert (upload.status, upload.reserved_bytes) == (UploadStatus.FAILED, 0)
-    assert ingestion.store.keys() == [ingestion.temp_key]  # no Parquet file left
-    assert ingestion.used_bytes() == 0
+    assert_stopped_at_time_limit(ingestion, 2)
     assert_consistent(ingestion.store.block)
     # Like any failed version, it can be ingested again (here within the limit).
     monkeypatch.setattr(ingest_module, "upload_file_once", upload_once)

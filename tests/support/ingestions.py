@@ -13,6 +13,7 @@ from catalog.database import catalog_for, migrate
 from catalog.datasets import create_upload, create_version
 from catalog.tables import DatasetVersion, Upload, User
 from core.settings import get_settings
+from core.statuses import UploadStatus, VersionStatus
 from tests.support.stores import Store
 
 
@@ -72,3 +73,18 @@ def confirmed_uploads(bucket: Store) -> Iterator[MakeIngestion]:
     yield make
     catalog_for(url).dispose()
     catalog_for.cache_clear()
+
+
+def assert_stopped_at_time_limit(ingestion: Ingestion, seconds: int) -> None:
+    """What an ingestion stopped at its time limit leaves (flows/time_limits.py): the version
+    failed saying so, the reservation released, no Parquet file, nothing counted."""
+    version = ingestion.version()
+    assert version.status == VersionStatus.FAILED
+    assert version.error == (
+        f"ingestion took longer than its time limit of {seconds} seconds and was stopped; try "
+        "a smaller file, or ask the operator for a longer limit"
+    )
+    upload = ingestion.upload()
+    assert (upload.status, upload.reserved_bytes) == (UploadStatus.FAILED, 0)
+    assert ingestion.store.keys() == [ingestion.temp_key]  # no Parquet file left
+    assert ingestion.used_bytes() == 0
