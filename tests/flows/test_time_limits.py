@@ -36,6 +36,9 @@ from tests.support.training_jobs import Trained
 CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
 # Far longer than the time limit the tests give (1-2 s): only the limit ends the step.
 STALLED_SECONDS = 120
+# A limit for a test whose run must get past real work (a conversion in a child process) before
+# its stall: generous, so that a loaded machine still gets there first (a 2 s limit did not).
+LIMIT_AFTER_REAL_WORK_SECONDS = 6
 
 
 def _stall() -> None:
@@ -224,7 +227,8 @@ def test_a_stopped_runs_hook_keeps_the_parquet_file_of_a_run_that_took_over(
 
     monkeypatch.setattr(ingest_module, "upload_file_once", upload_then_stall)
     monkeypatch.setattr(time_limits, "record_stopped_run_failed", failed_then_taken_over)
-    state = ingest_dataset.with_options(timeout_seconds=2)(ingestion.version_id, return_state=True)
+    limited = ingest_dataset.with_options(timeout_seconds=LIMIT_AFTER_REAL_WORK_SECONDS)
+    state = limited(ingestion.version_id, return_state=True)
     assert state.is_failed() and state.name == "TimedOut"
     version = ingestion.version()
     assert (version.status, version.flow_run_id) == (VersionStatus.INGESTING, "the-retry")

@@ -1,15 +1,13 @@
-"""The file-work child processes (tasks/file_work.py) this test process has running."""
+"""The file-work child processes (tasks/file_work.py) this test process has running: the
+children of its file-work servers (tasks/file_work_server.py)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from tasks.file_work_process import CHILD_MODULE
 
-
-def file_work_children() -> list[int]:
-    """This process's children that run the file work, from /proc."""
+def _children_of(parents: set[int], command_part: bytes | None = None) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -20,6 +18,12 @@ def file_work_children() -> list[int]:
         except OSError:  # ended meanwhile
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and CHILD_MODULE.encode() in command:
+        if parent in parents and (command_part is None or command_part in command):
             found.append(int(entry.name))
     return found
+
+
+def file_work_children() -> list[int]:
+    """The processes this process's file-work servers forked and have not reaped, from /proc."""
+    servers = set(_children_of({os.getpid()}, b"tasks.file_work_server"))
+    return _children_of(servers) if servers else []

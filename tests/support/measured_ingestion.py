@@ -5,9 +5,10 @@
 Prints one line `MEASURED {"state": ..., "peak_rss_mb": ..., "seconds": ..., "time_limit": ...}`
 (`time_limit`: the flow's `timeout_seconds` in this process, from AUTOML_FLOW_TIMEOUTS).
 
-The file's work runs in a child process (tasks/file_work.py), so `peak_rss_mb` is the flow's
-whole footprint bounded from above: this process's own high-water mark (VmHWM) plus the largest
-of its children's (`ru_maxrss` of RUSAGE_CHILDREN, which may carry this process's peak across
+The file's work runs in children of a file-work server (tasks/file_work_server.py), so
+`peak_rss_mb` is the flow's whole footprint bounded from above: this process's own high-water
+mark (VmHWM) plus the largest of its descendants' (`ru_maxrss` of RUSAGE_CHILDREN, counted once
+the server that reaped them is stopped and reaped; it may carry this process's peak across
 exec: an over-estimate, never an under-estimate). Settings come from the environment, as in a
 flow-run process a runner or worker starts.
 """
@@ -21,6 +22,7 @@ import sys
 import time
 
 from flows.ingest_dataset import ingest_dataset
+from tasks.file_work_process import stop_file_work_servers
 
 
 def peak_rss_mb() -> float:
@@ -38,6 +40,7 @@ def main(version_id: str) -> None:
     start = time.perf_counter()
     state = ingest_dataset(version_id, return_state=True)
     seconds = time.perf_counter() - start
+    stop_file_work_servers()  # their children's peaks reach this process's RUSAGE_CHILDREN
     report = {
         "state": state.type.value,
         "peak_rss_mb": peak_rss_mb() + children_peak_rss_mb(),

@@ -4,8 +4,12 @@ running and no Parquet file (tasks/file_work_process.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from core.errors import ContentRejectedError
@@ -53,3 +57,60 @@ def test_an_unexpected_error_in_the_child_comes_back_as_an_internal_error(
     with pytest.raises(RuntimeError, match="file work failed in its child process"):
         run_file_work(request, tmp_path, None)
     assert file_work_children() == []
+
+
+def _file_work_servers() -> list[int]:
+    return [
+        process.pid
+        for process in psutil.Process().children()
+        if "tasks.file_work_server" in " ".join(process.cmdline())
+    ]
+
+
+def test_the_children_are_forked_by_one_warm_server_with_the_callers_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second piece of work reuses the server started for the first (no new interpreter),
+    and its child reads the settings the caller has now, not those the server started with."""
+    (tmp_path / "first").mkdir()
+    _convert(tmp_path / "first", CSV, None)
+    servers = _file_work_servers()
+    assert len(servers) == 1
+    monkeypatch.setenv("AUTOML_MAX_COLUMNS", "2")
+    (tmp_path / "second").mkdir()
+    with pytest.raises(ContentRejectedError, match="columns"):
+        _convert(tmp_path / "second", CSV, None)
+    assert _file_work_servers() == servers
+    assert file_work_children() == []
+
+
+@pytest.mark.e2e  # a Python process of its own, killed
+def test_a_child_whose_flow_process_is_killed_is_killed_too(tmp_path: Path) -> None:
+    """The server sees its stdin close when the process that asked for the work dies, however
+    it died, and kills the child: nothing keeps converting a file nobody will read."""
+    script = (
+        "import sys, tasks.file_work_process as p; from pathlib import Path\n"
+        "p.CHILD_MODULE = 'tests.support.stalling_file_work'\n"
+        "p.run_file_work({'job': 'profile', 'parquet_path': 'x'}, Path(sys.argv[1]), None)\n"
+    )
+    flow = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    try:
+        child = _wait_for_stalled_child(flow.pid)
+        flow.kill()
+        flow.wait()
+        assert psutil.wait_procs([child], timeout=30)[1] == []  # gone
+    finally:
+        if flow.poll() is None:
+            flow.kill()
+            flow.wait()
+
+
+def _wait_for_stalled_child(flow_pid: int) -> psutil.Process:
+    """The grandchild of `flow_pid` running the stalling work, once it exists."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for process in psutil.Process(flow_pid).children(recursive=True):
+            if process.ppid() != flow_pid:
+                return process
+        time.sleep(0.1)
+    raise AssertionError("the file-work child never started")
