@@ -525,6 +525,8 @@ def _file_label(row: Row) -> str:
     """Sized files by their size; wide files by their columns, the figure that matters."""
     if row.size_text.endswith("columns"):
         return f"{row.size_text}, {row.size / 1e6:.1f} MB"
+    if row.size < 10**9:
+        return f"{row.size / 1e6:,.0f} MB"
     return f"{row.size / 1e9:.2f} GB"
 
 
