@@ -23,7 +23,7 @@ def embedded_store_warnings(settings: Settings, embedded_store: bool, size_bytes
     return [
         f"this stack stores files in its embedded S3 server (moto, inside the `automl up` "
         f"process), which serves files up to {_size(limit)} well: a file of "
-        f"{_size(size_bytes)} ingests slowly and holds about its size in that "
+        f"{_size(size_bytes)} ingests slowly and holds several times its size in that "
         "process's memory while it is read. For files this large, run the stack on MinIO or "
-        "R2 (set R2_ENDPOINT; README, 'Storage')."
+        "R2 (set R2_ENDPOINT; README, 'The embedded store's limit')."
     ]
