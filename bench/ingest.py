@@ -12,9 +12,8 @@ conversion + profiling of the same file (the flow's tasks without Prefect or S3:
 each in its own process; for the flow the store's own peak RSS and CPU are measured too.
 `--wide` adds wide files (`--wide-rows` rows of random floats, that many columns; `--sizes ''`
 for none of the others): bare polars and ours only, the shape whose profiling grew with the
-square of the columns (issue 15). Each job runs in a fresh
-child process whose peak RSS is read from `wait4`. Nothing is asserted: it prints a table of
-medians and ranges.
+square of the columns (issue 15). Each job runs in a fresh child process whose peak RSS is read
+from `wait4`. Nothing is asserted: it prints a table of medians and ranges.
 """
 
 from __future__ import annotations
