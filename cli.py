@@ -300,7 +300,13 @@ def upload(
         with bar, UploadClient(api_url, api_token) as client:
             try:
                 result = client.upload(
-                    file, name, dataset_id, progress=lambda sent: bar.advance(task, sent)
+                    file,
+                    name,
+                    dataset_id,
+                    progress=lambda sent: bar.advance(task, sent),
+                    warn=lambda message: bar.console.print(
+                        f"warning: {message}", markup=False, soft_wrap=True
+                    ),
                 )
             except AutomlError:
                 bar.remove_task(task)  # the error is the one line left

@@ -186,7 +186,9 @@ def api_server(settings: Settings) -> Iterator[str]:
 
     from api.app import create_app
 
-    app = create_app(settings)
+    # Without R2_ENDPOINT, object_store started the embedded store: the API warns about files
+    # too large for it (a fact of this configuration, not of the server that answers).
+    app = create_app(settings, embedded_store=settings.embedded)
     config = uvicorn.Config(
         app,
         host=settings.api_host,

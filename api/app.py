@@ -25,10 +25,14 @@ def allowed_origins(settings: Settings) -> list[str]:
     return sorted(set(origins))
 
 
-def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, storage: S3Bucket | None = None, *, embedded_store: bool = False
+) -> FastAPI:
     """The API over the configured catalog and storage block (loaded from Prefect if not given).
 
     The catalog is migrated first, so a fresh database works at the first request.
+    `embedded_store`: the stack runs on the embedded store (`automl up` says so), whose large
+    uploads the API warns about.
     """
     migrate(settings.catalog_url)
     app = FastAPI(
@@ -40,6 +44,7 @@ def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
         settings=settings,
         catalog=catalog_for(settings.catalog_url),
         storage=storage if storage is not None else load_storage_block(),
+        embedded_store=embedded_store,
     )
     install_error_handlers(app)
     app.include_router(uploads.router)

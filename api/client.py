@@ -22,6 +22,7 @@ PART_ATTEMPTS = 3
 CONFIRM_RETRY_DELAYS = (2.0, 5.0)  # seconds before the 2nd and 3rd confirm after a 503
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent
+Warn = Callable[[str], None]  # called with each warning of the upload-url answer
 
 
 class StoreBusyError(UploadError):
@@ -106,12 +107,19 @@ class UploadClient:
         dataset_name: str,
         dataset_id: str | None = None,
         progress: Progress | None = None,
+        warn: Warn | None = None,
     ) -> dict[str, Any]:
-        """Uploads `path` (single PUT or multipart, as the API plans it) and confirms it."""
+        """Uploads `path` (single PUT or multipart, as the API plans it) and confirms it.
+
+        The API's warnings (a file too large for the stack's embedded store) go to `warn`
+        before any byte is sent."""
         size = path.stat().st_size
         plan = self.request(
             "POST", "/api/datasets/upload-url", {"filename": path.name, "size_bytes": size}
         )
+        if warn is not None:
+            for message in plan.get("warnings") or []:
+                warn(str(message))
         upload_id = plan["upload_id"]
         confirm: dict[str, Any] = {"upload_id": upload_id, "dataset_name": dataset_name}
         if dataset_id:

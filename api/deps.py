@@ -22,6 +22,9 @@ class ApiState:
     settings: Settings
     catalog: Catalog
     storage: S3Bucket
+    # The stack runs on the embedded store (`automl up` without R2_ENDPOINT): a configuration
+    # fact the stack passes in, never guessed from which S3 server answers.
+    embedded_store: bool = False
 
 
 def _state(request: Request) -> ApiState:
@@ -69,3 +72,10 @@ def _current_user(
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(_current_user)]
+
+
+def _embedded_store(state: Annotated[ApiState, Depends(_state)]) -> bool:
+    return state.embedded_store
+
+
+EmbeddedStoreDep = Annotated[bool, Depends(_embedded_store)]

@@ -68,6 +68,11 @@ class UploadUrlResponse(BaseModel):
         default=None, description="Every header the client must send with the PUT, exactly."
     )
     multipart: MultipartPlanOut | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the client should tell the user before sending the file, e.g. that "
+        "the stack's embedded store serves a file this large slowly; empty when all is well.",
+    )
 
 
 class UploadPartsRequest(Strict):

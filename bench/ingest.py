@@ -3,15 +3,17 @@
     python3 -m uv run python -m bench.ingest [--sizes 100MB,1GB,5GB] [--repeat 3]
         [--workdir /tmp/automl-bench] [--skip-pandas-above 2GB] [--skip-flow-above 2GB]
         [--wide 1000,10000,20000] [--wide-rows 100]
+        [--stores embedded,localstack,s3rver] [--s3rver PATH/bin/s3rver.js]
 
 For each size, interleaved `--repeat` times: bare polars' conversion of the local file, our
 conversion + profiling of the same file (the flow's tasks without Prefect or S3: the issue's
-1.5x target), pandas, and the whole flow end to end against an S3 server (moto) and a Prefect
-server running in their own processes. `--wide` adds wide files (`--wide-rows` rows of random
-floats, that many columns; `--sizes ''` for none of the others): bare polars and ours only, the
-shape whose profiling grew with the square of the columns (issue 15). Each job runs in a fresh
-child process whose peak RSS is read from `wait4`. Nothing is asserted: it prints a table of
-medians and ranges.
+1.5x target), pandas, and the whole flow end to end against each S3 server of `--stores`
+(bench/stores.py: the embedded moto `automl up` holds, LocalStack, s3rver) and a Prefect server,
+each in its own process; for the flow the store's own peak RSS and CPU are measured too.
+`--wide` adds wide files (`--wide-rows` rows of random floats, that many columns; `--sizes ''`
+for none of the others): bare polars and ours only, the shape whose profiling grew with the
+square of the columns (issue 15). Each job runs in a fresh child process whose peak RSS is read
+from `wait4`. Nothing is asserted: it prints a table of medians and ranges.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -34,6 +37,7 @@ import numpy as np
 import polars as pl
 
 from bench.ports import free_port
+from bench.stores import STORES, StoreProcess, run_store
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9}
@@ -57,7 +61,7 @@ def generate_csv(path: Path, size: int) -> int:
     with path.open("wb") as handle:
         first = True
         while handle.tell() < size:
-            n = 500_000
+            n = min(500_000, max(1_000, size // 80))  # ~80 bytes a row: small files stay small
             frame = pl.DataFrame(
                 {
                     "id": np.arange(rows, rows + n),
@@ -133,6 +137,9 @@ class Measurement:
     load: float  # 1-minute load average when it started
     cpu_seconds: float  # user + system, the child's own
     phases: dict[str, float] = field(default_factory=dict)
+    # The S3 server's process during a flow job (staging upload included): peak_rss_mb,
+    # cpu_seconds, and upload_seconds (the staging upload, not in `seconds`).
+    store: dict[str, float] = field(default_factory=dict)
 
 
 def measure(label: str, code: str, env: dict[str, str], *args: str) -> Measurement:
@@ -187,20 +194,29 @@ class Row:
 
 def start_servers(workdir: Path) -> tuple[Any, Any, dict[str, str]]:
     """moto and a Prefect server, each in its own process, and the environment pointing at them."""
-    from stack import PrefectServerProcess
-
     s3_port = free_port()
     moto = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    prefect, env = start_prefect(workdir, {"R2_ENDPOINT": f"http://127.0.0.1:{s3_port}"})
+    return moto, prefect, env
+
+
+def start_prefect(
+    workdir: Path, variables: dict[str, str] | None = None
+) -> tuple[Any, dict[str, str]]:
+    """A Prefect server in its own process, and the environment pointing at it (and at
+    `variables`), set in this process's environment too."""
+    from stack import PrefectServerProcess
+
     data_dir = workdir / "state"
     prefect = PrefectServerProcess(data_dir, free_port())
     prefect.start()
     env = {
         **os.environ,
-        "R2_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+        **(variables or {}),
         "R2_BUCKET_NAME": "automl-bench",
         "AUTOML_DATA_DIR": str(data_dir),
         "PREFECT_API_URL": prefect.api_url,
@@ -208,31 +224,60 @@ def start_servers(workdir: Path) -> tuple[Any, Any, dict[str, str]]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     os.environ.update(env)
-    return moto, prefect, env
+    return prefect, env
 
 
 class FlowRunner:
-    """Creates a version for a local CSV, puts it in moto and runs the flow in a child."""
+    """Creates a version for a local CSV, puts it in the store and runs the flow in a child.
 
-    def __init__(self, env: dict[str, str], user_id: str = "bench") -> None:
+    Without `store`, the store is the environment's (R2_ENDPOINT); with one, the runner points
+    the storage block at that store before each run (several stores share one Prefect server)
+    and measures the store's process."""
+
+    def __init__(
+        self, env: dict[str, str], user_id: str = "bench", store: StoreProcess | None = None
+    ) -> None:
         from blocks.storage import s3_client, save_storage_block
         from catalog.database import catalog_for, migrate
         from catalog.tables import User
-        from core.settings import get_settings
-        from flows.setup_storage import setup_storage
+        from core.settings import Settings, get_settings
 
+        self.store = store
+        self.label = FLOW
+        if store is not None:
+            env = {
+                **env,
+                "R2_ENDPOINT": store.endpoint,
+                "R2_ACCESS_KEY_ID": store.access_key,
+                "R2_SECRET_ACCESS_KEY": store.secret_key,
+                "R2_REGION": store.region,
+            }
+            self.label = f"ingest-dataset flow (end to end, S3 in {store.title})"
         self.env = env
         self.user_id = user_id
         settings = get_settings()
+        if store is not None:
+            settings = Settings.model_validate(_store_variables(env))
+        self.settings = settings
         block = save_storage_block(settings)
-        setup_storage()
+        self.s3 = s3_client(block)
+        self.bucket = settings.r2_bucket_name
+        self._prepare_bucket()
         migrate(settings.catalog_url)
         self.catalog = catalog_for(settings.catalog_url)
         with self.catalog.session() as session:
             if session.get(User, user_id) is None:
                 session.add(User(id=user_id, tier="enterprise"))
-        self.s3 = s3_client(block)
-        self.bucket = settings.r2_bucket_name
+
+    def _prepare_bucket(self) -> None:
+        """setup-storage, as `automl up` runs it; a store without lifecycle rules (s3rver) gets
+        its bucket only."""
+        from flows.setup_storage import setup_storage
+
+        if self.store is None or self.store.lifecycle_rules:
+            setup_storage()
+        else:
+            self.s3.create_bucket(Bucket=self.bucket)
 
     def stage(self, path: Path, name: str) -> str:
         """A confirmed upload of `path` with its pending version, as the API leaves it; the
@@ -253,12 +298,36 @@ class FlowRunner:
         return version_id
 
     def run(self, csv_path: Path, size_text: str) -> Measurement:
+        from blocks.storage import save_storage_block
+
+        store = self.store
+        if store is not None:
+            save_storage_block(self.settings)  # the flow's child loads the block
+            store.reset_peak()
+        cpu_before = store.cpu_seconds() if store is not None else 0.0
+        upload_start = time.perf_counter()
         version_id = self.stage(csv_path, f"bench {size_text}")
-        return measure(
-            FLOW,
+        upload_seconds = time.perf_counter() - upload_start
+        run = measure(
+            self.label,
             f"from flows.ingest_dataset import ingest_dataset; ingest_dataset({version_id!r})",
             self.env,
         )
+        if store is not None:
+            run.store = {
+                "peak_rss_mb": store.peak_rss_mb(),
+                "cpu_seconds": store.cpu_seconds() - cpu_before,
+                "upload_seconds": upload_seconds,
+            }
+        return run
+
+
+def _store_variables(env: dict[str, str]) -> dict[str, str]:
+    """The settings' variables of `env`, as Settings' keyword arguments (its aliases)."""
+    from core.settings import Settings
+
+    aliases = {(info.alias or name) for name, info in Settings.model_fields.items()}
+    return {key: value for key, value in env.items() if key in aliases}
 
 
 def size_jobs(
@@ -267,7 +336,7 @@ def size_jobs(
     env: dict[str, str],
     *,
     pandas: bool,
-    flow: FlowRunner | None,
+    flows: list[FlowRunner],
     size_text: str,
 ) -> dict[str, Callable[[], Measurement]]:
     """The jobs measured on one file, by label, in the order they run within a round."""
@@ -288,8 +357,8 @@ def size_jobs(
             f"import pandas as pd; pd.read_csv({source!r}).to_parquet({target!r})",
             env,
         )
-    if flow is not None:
-        jobs[FLOW] = partial(flow.run, csv_path, size_text)
+    for flow in flows:
+        jobs[flow.label] = partial(flow.run, csv_path, size_text)
     return jobs
 
 
@@ -306,6 +375,12 @@ def main() -> None:
         default="2GB",
         help="no end-to-end flow row above this size (moto serves ~4 MB/s from memory)",
     )
+    parser.add_argument(
+        "--stores",
+        default="embedded",
+        help=f"S3 servers to run the flow against, of {','.join(STORES)} (bench/stores.py)",
+    )
+    parser.add_argument("--s3rver", type=Path, help="s3rver's bin/s3rver.js (npm install s3rver)")
     args = parser.parse_args()
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -313,17 +388,25 @@ def main() -> None:
     wide = [int(text) for text in args.wide.split(",") if text]
     flow_sizes = {text for text, size in sizes if size <= parse_size(args.skip_flow_above)}
 
-    moto = prefect = None
+    prefect = None
     env = dict(os.environ)
     table: list[Row] = []
+    servers = ExitStack()
     try:
-        runner = None
+        runners: list[FlowRunner] = []
         if flow_sizes:
-            moto, prefect, env = start_servers(workdir)
+            prefect, env = start_prefect(workdir)
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
-            with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-                runner = FlowRunner(env)
+            servers.enter_context(temporary_settings(updates={PREFECT_API_URL: prefect.api_url}))
+            for kind in [text for text in args.stores.split(",") if text]:
+                store = servers.enter_context(run_store(kind, workdir, args.s3rver))
+                print(
+                    f"{store.title}: ready in {store.started_seconds:.1f} s, "
+                    f"RSS {store.rss_mb():.0f} MB, {store.endpoint}",
+                    flush=True,
+                )
+                runners.append(FlowRunner(env, store=store))
         files = [
             (text, size, f"data-{text}.csv", partial(generate_csv, size=size))
             for text, size in sizes
@@ -347,7 +430,7 @@ def main() -> None:
                 out,
                 env,
                 pandas=0 < size <= parse_size(args.skip_pandas_above),
-                flow=runner if size_text in flow_sizes else None,
+                flows=runners if size_text in flow_sizes else [],
                 size_text=size_text,
             )
             results: dict[str, list[Measurement]] = {label: [] for label in jobs}
@@ -358,6 +441,7 @@ def main() -> None:
                     results[label].append(run)
                     out.unlink(missing_ok=True)
                     phases = "".join(f", {k} {v:.1f} s" for k, v in run.phases.items())
+                    phases += "".join(f", store {k} {v:.1f}" for k, v in run.store.items())
                     print(
                         f"{size_text} #{repeat}: {label}: {run.seconds:.1f} s{phases}, "
                         f"peak RSS {run.peak_rss_mb:.0f} MB, exit {run.returncode}, "
@@ -367,11 +451,9 @@ def main() -> None:
             for label, runs in results.items():
                 table.append(Row(size_text, actual, rows, label, runs))
     finally:
+        servers.close()
         if prefect is not None:
             prefect.stop()
-        if moto is not None:
-            moto.terminate()
-            moto.wait()
     print_table(table)
 
 
@@ -379,9 +461,10 @@ def print_table(table: list[Row]) -> None:
     print()
     print(
         "| file | rows | job | wall s, median (range) | MB/s | CPU s, median | peak RSS MB (max) "
-        "| wall vs bare polars, median (same-round range) | CPU vs bare polars | exit |"
+        "| wall vs bare polars, median (same-round range) | CPU vs bare polars | exit "
+        "| store peak RSS MB (max) | store CPU s, median | staging upload s, median |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     bare = {row.size_text: row for row in table if row.label == BARE}
     for row in table:
         baseline = bare.get(row.size_text)
@@ -402,7 +485,7 @@ def print_table(table: list[Row]) -> None:
             f"| {_file_label(row)} | {row.rows:,} | {row.label} "
             f"| {row.span([run.seconds for run in row.runs])} | {row.size / 1e6 / row.median:.0f} "
             f"| {cpu:.1f} | {max(run.peak_rss_mb for run in row.runs):,.0f} | {ratio} "
-            f"| {cpu_ratio} | {exits} |"
+            f"| {cpu_ratio} | {exits} | {_store_columns(row.runs)} |"
         )
     print()
     # The same ratio without process start-up and imports: the work done after them.
@@ -427,10 +510,22 @@ def print_table(table: list[Row]) -> None:
     print(f"\nload average (1 min) at the start of each job: {min(loads):.1f}-{max(loads):.1f}")
 
 
+def _store_columns(runs: list[Measurement]) -> str:
+    """The store's peak RSS, CPU and the staging upload's time, for flow rows; "" for others."""
+    if not runs[0].store:
+        return " | | "
+    peak = max(run.store["peak_rss_mb"] for run in runs)
+    cpu = statistics.median(run.store["cpu_seconds"] for run in runs)
+    upload = statistics.median(run.store["upload_seconds"] for run in runs)
+    return f"{peak:,.0f} | {cpu:.1f} | {upload:.1f}"
+
+
 def _file_label(row: Row) -> str:
     """Sized files by their size; wide files by their columns, the figure that matters."""
     if row.size_text.endswith("columns"):
         return f"{row.size_text}, {row.size / 1e6:.1f} MB"
+    if row.size < 10**9:
+        return f"{row.size / 1e6:,.0f} MB"
     return f"{row.size / 1e9:.2f} GB"
 
 

@@ -125,6 +125,10 @@ def flow_timeout_seconds(deployment: str) -> float:
         raise ConfigurationError(f"{FLOW_TIMEOUTS_VARIABLE}: {exc}") from None
 
 
+# The embedded store's limit, measured on 2 cores (docs/benchmarks.md, "The embedded store"): up
+# to 100 MiB moto's process peaks under 1 GB and costs about twice LocalStack's CPU; past it,
+# about 5x the file in memory and CPU growing with the square of the size.
+EMBEDDED_STORE_WARN_BYTES = 100 * MiB
 # Credentials of the embedded server; it accepts anything, these are just the documented values.
 EMBEDDED_ACCESS_KEY = "minioadmin"
 EMBEDDED_SECRET_KEY = "minioadmin"
@@ -208,6 +212,15 @@ class Settings(BaseSettings):
     # 80 MB per float64 copy of the frame; the search makes a few copies.
     training_max_cells: int = Field(
         default=10_000_000, alias="AUTOML_TRAINING_MAX_CELLS", ge=10_000, le=10_000_000_000
+    )
+    # The largest file the embedded store (moto, inside `automl up`) serves well: above it the
+    # upload-url answer and `automl upload` warn, when the stack runs on the embedded store, that
+    # ingestion is slow and holds memory there (docs/benchmarks.md, "The embedded store").
+    embedded_store_warn_bytes: int = Field(
+        default=EMBEDDED_STORE_WARN_BYTES,
+        alias="AUTOML_EMBEDDED_STORE_WARN_BYTES",
+        ge=1,
+        le=5 * TiB,
     )
 
     @field_validator("tiers", mode="before")

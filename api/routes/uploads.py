@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import CatalogDep, CurrentUser, SettingsDep, StorageDep
+from api.deps import CatalogDep, CurrentUser, EmbeddedStoreDep, SettingsDep, StorageDep
 from api.schemas import (
     ConfirmRequest,
     ConfirmResponse,
@@ -16,6 +16,7 @@ from api.schemas import (
     UploadUrlRequest,
     UploadUrlResponse,
 )
+from api.store_warnings import embedded_store_warnings
 from api.upload_protocol import abort_upload, confirm, request_part_urls, request_upload
 
 router = APIRouter(prefix="/api/datasets", tags=["uploads"])
@@ -32,9 +33,12 @@ def upload_url(
     settings: SettingsDep,
     catalog: CatalogDep,
     storage: StorageDep,
+    embedded_store: EmbeddedStoreDep,
 ) -> UploadUrlResponse:
     """Reserve quota for a file and get where to PUT it (or a multipart plan for large files)."""
-    return request_upload(settings, catalog, storage, user, body.filename, body.size_bytes)
+    answer = request_upload(settings, catalog, storage, user, body.filename, body.size_bytes)
+    answer.warnings = embedded_store_warnings(settings, embedded_store, body.size_bytes)
+    return answer
 
 
 @router.post("/upload-parts", response_model=UploadPartsResponse, responses=_errors(404, 409, 410))

@@ -154,3 +154,27 @@ def fuzzed(any_catalog_api: Api) -> Iterator[Fuzzed]:
     assert ingest_dataset(owned["version_id"]) == "ready"
     with serve_api(api.client.app) as url:  # type: ignore[arg-type]
         yield Fuzzed(url, api.token(), owned)
+
+
+@pytest.fixture
+def api_on_embedded_store_with(api_with: Callable[..., Api]) -> Callable[..., Api]:
+    """`api_with`, but the app told it runs on the embedded store, as `automl up` without
+    R2_ENDPOINT tells it (the bytes still go to the test's store)."""
+
+    def configured(**variables: str) -> Api:
+        api = api_with(**variables)
+        state = api.client.app.state.automl  # type: ignore[attr-defined]
+        api.client.app.state.automl = dataclasses.replace(state, embedded_store=True)  # type: ignore[attr-defined]
+        return api
+
+    return configured
+
+
+@pytest.fixture
+def served_on_embedded_store(
+    api_on_embedded_store_with: Callable[..., Api],
+) -> Iterator[tuple[Api, str]]:
+    """`served`, on a stack that runs on the embedded store and warns from 10 bytes."""
+    api = api_on_embedded_store_with(AUTOML_EMBEDDED_STORE_WARN_BYTES="10")
+    with serve_api(api.client.app) as url:  # type: ignore[arg-type]
+        yield api, url

@@ -102,3 +102,16 @@ def test_upload_reads_the_token_from_stdin(served: tuple[Api, str], tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr
     assert "version_id" in result.stdout
+
+
+def test_upload_prints_the_apis_warning_about_the_embedded_store(
+    served_on_embedded_store: tuple[Api, str], tmp_path: Path
+) -> None:
+    api, url = served_on_embedded_store
+    path = tmp_path / "weather.csv"
+    path.write_bytes(CSV)
+    result = _upload(str(path), "--name", "weather", AUTOML_API_URL=url, AUTOML_TOKEN=_token(api))
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert "embedded S3 server" in line and "MinIO or R2" in line
+    assert "version_id" in result.stdout

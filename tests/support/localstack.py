@@ -33,6 +33,7 @@ __all__ = [
     "ACCESS_KEY",
     "REGION",
     "SECRET_KEY",
+    "localstack_process",
     "localstack_python",
     "localstack_venv",
     "run_localstack",
@@ -240,7 +241,17 @@ def _start(
 
 @contextlib.contextmanager
 def run_localstack(data_dir: Path, *, startup_timeout: float = _STARTUP_TIMEOUT) -> Iterator[str]:
-    """Run LocalStack's S3 on a free 127.0.0.1 port and yield its endpoint URL.
+    """Run LocalStack's S3 (see :func:`localstack_process`) and yield its endpoint URL."""
+    with localstack_process(data_dir, startup_timeout=startup_timeout) as (_, endpoint):
+        yield endpoint
+
+
+@contextlib.contextmanager
+def localstack_process(
+    data_dir: Path, *, startup_timeout: float = _STARTUP_TIMEOUT
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Run LocalStack's S3 on a free 127.0.0.1 port; yield its process and endpoint URL (the
+    process is what bench/ingest.py measures the memory and CPU of).
 
     The endpoint is ``http://127.0.0.1:<port>``; use access key ``test``, secret
     key ``test`` and region ``us-east-1``. LocalStack's output goes to
@@ -262,6 +273,6 @@ def run_localstack(data_dir: Path, *, startup_timeout: float = _STARTUP_TIMEOUT)
     log_path = data_dir / _LOG_NAME
     process, endpoint = _start(python, data_dir, log_path, startup_timeout)
     try:
-        yield endpoint
+        yield process, endpoint
     finally:
         stop_process_group(process, signal.SIGTERM, _STOP_TIMEOUT)
