@@ -66,6 +66,14 @@ def serve(
         str | None,
         typer.Option("--name", help="Runner name (default: automl-serve-HOST-PID)"),
     ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deployment",
+            help="Serve only this deployment (repeatable; default: all six), e.g. to leave "
+            "train-model to a pool's workers",
+        ),
+    ] = None,
 ) -> None:
     """Serve the deployments on this machine from a warm process (no server, API or store
     started): flow runs start in about a second instead of a new interpreter's 3-6 s. Runs on
@@ -79,8 +87,15 @@ def serve(
     if name is not None and ("/" in name or "%" in name):
         fail("--name may not contain '/' or '%'")
 
+    from deployments.local import LOCAL_DEPLOYMENTS
+
+    known = [d.name for d in LOCAL_DEPLOYMENTS]
+    unknown = sorted(set(only or ()) - set(known))
+    if unknown:
+        fail(f"no deployment named {', '.join(unknown)}; the deployments: {', '.join(known)}")
+    chosen = [d for d in LOCAL_DEPLOYMENTS if not only or d.name in only]
     try:
-        serve_until_stopped(settings, poll_seconds, limit, name)
+        serve_until_stopped(settings, poll_seconds, limit, name, chosen)
     except KeyboardInterrupt:
         pass
     except AutomlError as exc:
