@@ -77,8 +77,8 @@ def serve(
 ) -> None:
     """Serve the deployments on this machine from a warm process (no server, API or store
     started): flow runs start in about a second instead of a new interpreter's 3-6 s. Runs on
-    any number of machines at once; each run executes on one. SIGTERM or Ctrl-C: no new runs,
-    the running ones finish; a second signal cancels them."""
+    any number of machines at once; each run executes on one. SIGTERM: no new runs, the running
+    ones finish; a second signal cancels them."""
     settings = _settings()
     from prefect.settings import PREFECT_API_URL
 

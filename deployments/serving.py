@@ -74,7 +74,7 @@ def serve_shared_deployments(
 
 
 class DrainOnStop:
-    """SIGTERM (a service manager's stop) or SIGINT (Ctrl-C): the runner takes no new run and
+    """SIGTERM (a service manager's stop) or SIGINT: the runner takes no new run and
     exits once its running flow runs have ended; they finish as if nothing happened. A second
     signal cancels them (Cancelled, a final state: `cleanup-stale-uploads` restarts their
     ingestions) and exits.
