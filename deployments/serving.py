@@ -94,8 +94,11 @@ class DrainOnStop:
 
     def on_signal(self, signum: int, frame: FrameType | None = None, *args: Any) -> None:
         loop = self.runner._loop
-        if loop is None or not self.runner.started:  # still starting: nothing runs yet
+        # Still starting: nothing runs yet. (Once draining, the runner is no longer `started`
+        # while it waits for its runs: a second signal then cancels them.)
+        if self.signals == 0 and (loop is None or not self.runner.started):
             raise KeyboardInterrupt
+        assert loop is not None
         self.signals += 1
         if self.signals == 1:
             loop.call_soon_threadsafe(self._stop_taking_runs)

@@ -167,3 +167,25 @@ def test_two_serves_run_each_run_once_and_leave_the_deployment_as_defined(
         assert by_run[str(long_run)] == started["serve"]  # finished where it started
         assert {by_run[str(r)] for r in after_stop} == {"serve-a", "serve-b"} - {started["serve"]}
         assert definition(deployment_id) == defined  # and still not paused
+
+
+def test_a_second_signal_cancels_the_running_flows(prefect_api: None, tmp_path: Path) -> None:
+    (tmp_path / "executions").mkdir()
+    apply_probe_deployment()
+    with serve_process("serve-c", tmp_path) as serve:
+        (long_run,) = start_runs(1, seconds=120.0)
+        wait_for(
+            lambda: bool(executions(tmp_path, "started")), RUNS_SECONDS, "the long run to start"
+        )
+        os.kill(serve.pid, signal.SIGTERM)  # drains: the run would go on for two minutes
+        time.sleep(1)  # not a timing assertion: lets the first signal be handled on its own
+        os.kill(serve.pid, signal.SIGTERM)
+        assert serve.wait(60) == 0
+        # Cancelled, a final state: cleanup-stale-uploads restarts an ingestion left so.
+        wait_for(
+            lambda: states([long_run])[long_run] not in {"RUNNING", "CANCELLING"},
+            RUNS_SECONDS,
+            "the run to end",
+        )
+        assert states([long_run]) == {long_run: "CANCELLED"}
+        assert not executions(tmp_path, "ended")
