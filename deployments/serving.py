@@ -119,4 +119,11 @@ class DrainOnStop:
 
     def _cancel_running(self) -> None:
         self.runner._logger.info("Cancelling the running flow runs")
-        self._cancelling = asyncio.ensure_future(self.runner.cancel_all())
+        self._cancelling = asyncio.ensure_future(self._cancel_in_runs_task_group())
+
+    async def _cancel_in_runs_task_group(self) -> None:
+        """The runner waits for its runs' task group before it closes its client: cancelling
+        there finishes (the runs marked Cancelled) before the runner stops. A task of its own
+        would be cut off as soon as the killed runs' tasks had ended. (Started from a task, not
+        from the signal's loop callback, where anyio finds no running task.)"""
+        self.runner._runs_task_group.start_soon(self.runner.cancel_all)
