@@ -14,7 +14,9 @@ connection, no Python thread (Prefect avoids forking the runner itself because i
 event loop do not survive a fork). The only threads in it are native ones that Polars starts
 on import (its allocator's background threads, its spill-file cleaner), idle when it forks;
 jemalloc supports fork, and the forked runs convert, train and plot (tests/test_stack.py; a
-317 MB CSV ingested by hand).
+317 MB CSV ingested by hand). The forkserver imports those modules after it has started, so
+`warm_flow_processes` returns only once a child forked from it has them all: the caller reports
+ready after that, and its first run is as warm as the others.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
 
@@ -30,6 +33,13 @@ import prefect.flow_engine
 
 # What every flow run imports before it can start, whatever its flow.
 ENGINE_MODULES = ("prefect.flow_engine",)
+# How long the forkserver may take to import them: seconds warm, but a fresh clone compiles
+# every module's bytecode first (docs/benchmarks.md, "The first run after start").
+WARM_UP_TIMEOUT_SECONDS = 300.0
+
+
+class WarmStartError(RuntimeError):
+    """The warm process did not import the flows: its runs would start cold, or not at all."""
 
 
 class _ForkserverContexts(ModuleType):
@@ -49,8 +59,14 @@ def warm_flow_processes(flow_modules: Iterable[str]) -> Iterator[None]:
     """Starts the forkserver with `flow_modules` imported, has the runner's flow runs forked
     from it until exit, then stops it."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([*ENGINE_MODULES, *flow_modules])
-    multiprocessing.forkserver.ensure_running()  # now, so that the first run is warm too
+    preload = [*ENGINE_MODULES, *flow_modules]
+    context.set_forkserver_preload(preload)
+    multiprocessing.forkserver.ensure_running()
+    try:
+        wait_until_warm(context, preload)
+    except BaseException:
+        _stop_forkserver()
+        raise
     engine_globals = vars(prefect.flow_engine)
     if engine_globals.get("multiprocessing") is not multiprocessing:
         raise RuntimeError("prefect.flow_engine no longer starts runs with multiprocessing")
@@ -60,6 +76,45 @@ def warm_flow_processes(flow_modules: Iterable[str]) -> Iterator[None]:
     finally:
         engine_globals["multiprocessing"] = multiprocessing
         _stop_forkserver()
+
+
+def wait_until_warm(
+    context: multiprocessing.context.BaseContext,
+    modules: Sequence[str],
+    timeout: float = WARM_UP_TIMEOUT_SECONDS,
+) -> None:
+    """Returns once a child forked from the forkserver has `modules` imported: the first run
+    then starts as warm as the others. `ensure_running` only launches the forkserver, which
+    imports its preload list before it forks anything, so without this wait the first run
+    queues behind those imports (16 s on a fresh clone, where they compile bytecode too).
+    The forkserver ignores a preload module that fails to import: every run would then import
+    it itself, cold; that is an error here."""
+    probe = context.Process(  # type: ignore[attr-defined]  # BaseContext lacks Process in typeshed
+        target=exit_with_missing_modules,
+        args=(list(modules),),
+        name="automl-warm-probe",
+        daemon=True,
+    )
+    probe.start()
+    probe.join(timeout)
+    if probe.exitcode is None:
+        probe.kill()
+        probe.join()
+        raise WarmStartError(f"the warm process did not import the flows within {timeout:.0f} s")
+    if probe.exitcode != 0:
+        raise WarmStartError(
+            f"the warm process could not import every flow module of {list(modules)} "
+            f"(exit {probe.exitcode}; the probe's error output names them)"
+        )
+
+
+def exit_with_missing_modules(modules: list[str]) -> None:
+    """In a child forked from the forkserver: exits 1 naming the modules the forkserver has not
+    imported, 0 if it has them all."""
+    missing = [name for name in modules if name not in sys.modules]
+    if missing:
+        print(f"not imported by the warm process: {', '.join(missing)}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _stop_forkserver() -> None:

@@ -17,7 +17,7 @@ from prefect.deployments import run_deployment
 from prefect.runner import Runner
 
 from deployments.local import LocalDeployment, add_local_deployments, served_flow_modules
-from deployments.warm_start import warm_flow_processes
+from deployments.warm_start import WarmStartError, warm_flow_processes
 from tests.support.warm_probe import warm_probe
 
 PROBE = LocalDeployment(warm_probe, "warm-probe", "Reports its process.", ["test"])
@@ -62,3 +62,30 @@ def test_the_warm_process_imports_every_served_flow() -> None:
         "flows.setup_storage",
         "flows.train_model",
     ]
+
+
+@pytest.mark.e2e  # a warm process of its own, importing Prefect's engine
+def test_the_warm_process_has_imported_the_flows_before_it_is_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The forkserver imports its preload list after it started, in its own time: a run forked
+    # before that import ended waits for it (the first run after `automl up`, 16 s). Ready means
+    # the import has ended: the slow module has written its marker.
+    marker = tmp_path / "imported"
+    monkeypatch.setenv("AUTOML_TEST_SLOW_IMPORT_MARKER", str(marker))
+    with warm_flow_processes(["tests.support.slow_import"]):
+        assert marker.exists()
+        assert int(marker.read_text()) != os.getpid()  # imported by the warm process
+
+
+@pytest.mark.e2e  # a warm process of its own, importing Prefect's engine
+def test_a_flow_module_the_warm_process_cannot_import_is_an_error() -> None:
+    # multiprocessing's forkserver skips a preload module that fails to import: every run
+    # would import it itself, cold (or fail). The stack must not report ready that way.
+    with (
+        pytest.raises(WarmStartError, match="could not import"),
+        warm_flow_processes(["tests.support.no_such_flow_module"]),
+    ):
+        pass
+    # Nothing is left behind: Prefect starts runs its own way again.
+    assert vars(prefect.flow_engine)["multiprocessing"] is multiprocessing
