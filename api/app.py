@@ -38,7 +38,7 @@ def create_app(settings: Settings, storage: S3Bucket | None = None) -> FastAPI:
     )
     app.state.automl = ApiState(
         settings=settings,
-        catalog=catalog_for(settings.catalog_url),
+        catalog=catalog_for(settings.catalog_url).serialized(),
         storage=storage if storage is not None else load_storage_block(),
     )
     install_error_handlers(app)

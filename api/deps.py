@@ -24,20 +24,22 @@ class ApiState:
     storage: S3Bucket
 
 
-def _state(request: Request) -> ApiState:
+# The dependencies that only read the app's state are `async def`: FastAPI runs a plain `def`
+# dependency in the thread pool, a hop per dependency per request that costs more than the work.
+async def _state(request: Request) -> ApiState:
     state: ApiState = request.app.state.automl
     return state
 
 
-def _settings(state: Annotated[ApiState, Depends(_state)]) -> Settings:
+async def _settings(state: Annotated[ApiState, Depends(_state)]) -> Settings:
     return state.settings
 
 
-def _catalog(state: Annotated[ApiState, Depends(_state)]) -> Catalog:
+async def _catalog(state: Annotated[ApiState, Depends(_state)]) -> Catalog:
     return state.catalog
 
 
-def _storage(state: Annotated[ApiState, Depends(_state)]) -> S3Bucket:
+async def _storage(state: Annotated[ApiState, Depends(_state)]) -> S3Bucket:
     return state.storage
 
 

@@ -175,6 +175,7 @@ def api_process(catalog_url: str | None, users: int) -> Iterator[ApiUnderTest]:
     from catalog.database import catalog_for, migrate
     from core.settings import get_settings
 
+    get_settings.cache_clear()  # AUTOML_DATABASE_URL changed
     settings = get_settings()
     migrate(settings.catalog_url)
     catalog = catalog_for(settings.catalog_url)
