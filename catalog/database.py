@@ -29,7 +29,11 @@ def in_chunks(values: list[str]) -> Iterator[list[str]]:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout for concurrent use."""
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout for concurrent use,
+    and `synchronous=NORMAL`: in WAL mode a commit then appends to the log without an fsync (the
+    log is synced at checkpoints). A crashed process loses nothing and the file stays consistent
+    whatever happens; a power cut or kernel crash may lose the last commits. The fsync was a
+    quarter of upload-url's time (docs/benchmarks.md, "HTTP routes")."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -42,6 +46,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine

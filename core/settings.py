@@ -209,6 +209,13 @@ class Settings(BaseSettings):
     training_max_cells: int = Field(
         default=10_000_000, alias="AUTOML_TRAINING_MAX_CELLS", ge=10_000, le=10_000_000_000
     )
+    # How long the API trusts a token it verified without asking the catalog again: a token
+    # revoked or a user disabled from another process (`automl token revoke`) is refused at
+    # the latest this long after; from the API's own process, and on expiry, at once. 0: every
+    # request asks the catalog.
+    token_cache_seconds: float = Field(
+        default=5.0, alias="AUTOML_TOKEN_CACHE_SECONDS", ge=0, le=300
+    )
 
     @field_validator("tiers", mode="before")
     @classmethod
