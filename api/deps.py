@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -81,7 +80,7 @@ async def _current_user(
 
 
 def _verify_token(token: str, settings: Settings, catalog: Catalog) -> AuthenticatedUser:
-    generation, started = verified_tokens.generation(), time.monotonic()
+    generation, started = verified_tokens.begin()
     with catalog.session() as session:
         record, user = live_token(session, token)  # 401 unless the token is live
         verified = VerifiedUser(user.id, user.tier)

@@ -17,6 +17,11 @@ from sqlalchemy.orm import Session
 MAX_VERIFIED_TOKENS = 10_000
 
 
+def _clock() -> float:
+    """Seconds on a clock that never goes back (tests move it on)."""
+    return time.monotonic()
+
+
 @dataclass(frozen=True)
 class VerifiedUser:
     id: str
@@ -27,7 +32,7 @@ class VerifiedUser:
 class _Entry:
     user: VerifiedUser
     expires_at: datetime | None  # the token's own expiry: checked at every use
-    verified_at: float  # time.monotonic() before the catalog was read
+    verified_at: float  # `_clock()` before the catalog was read
 
 
 class VerifiedTokens:
@@ -44,10 +49,11 @@ class VerifiedTokens:
         self._lock = threading.Lock()
         self._generation = 0
 
-    def generation(self) -> int:
-        """Read before asking the catalog; `remember` drops the answer if it changed since."""
+    def begin(self) -> tuple[int, float]:
+        """(generation, time), read before asking the catalog: `remember` takes them back and
+        drops the answer if a revoke or disable ran since."""
         with self._lock:
-            return self._generation
+            return self._generation, _clock()
 
     def lookup(self, token_hash: str, ttl_seconds: float, now: datetime) -> VerifiedUser | None:
         """The user of a token verified less than `ttl_seconds` ago and not expired since."""
@@ -55,7 +61,7 @@ class VerifiedTokens:
             entry = self._entries.get(token_hash)
             if entry is None:
                 return None
-            fresh = time.monotonic() - entry.verified_at < ttl_seconds
+            fresh = _clock() - entry.verified_at < ttl_seconds
             if not fresh or (entry.expires_at is not None and entry.expires_at <= now):
                 del self._entries[token_hash]
                 return None
