@@ -23,7 +23,9 @@ Then paced rows at `--paced-clients` connections: each connection waits between 
 that all of them together offer `--paced-fraction` of the route's own 1-connection rate, a load
 below capacity: there p99 against the route's p50 at 1 connection shows what concurrency costs
 beside queueing (closed-loop, Little's law puts latency at connections / throughput for any
-route). Nothing is asserted: it prints tables (docs/benchmarks.md, "HTTP routes").
+route). "CPU ms / request" is the serving process's CPU time per answer: the work a request
+costs, which other load on the machine does not inflate the way it inflates latency. Nothing is
+asserted: it prints tables (docs/benchmarks.md, "HTTP routes").
 """
 
 from __future__ import annotations
@@ -185,9 +187,9 @@ def print_closed(runs: list[CatalogRun]) -> None:
     print()
     print(
         "| catalog | route | clients | req/s | p50 ms | p99 ms | errors | req/s vs bare "
-        "| p99 / own p50 at 1 client | server CPU | load avg |"
+        "| p99 / own p50 at 1 client | server CPU | CPU ms / request | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         for m in (m for m in run.rows if not m.paced):
             row = m.row
@@ -195,10 +197,13 @@ def print_closed(runs: list[CatalogRun]) -> None:
             alone = run.find(row.target, 1)
             ratio = f"{row.rate / bare.row.rate:.0%}" if bare and bare.row.rate else "-"
             tail = f"{row.p99_ms / alone.row.p50_ms:,.1f}x" if alone and alone.row.p50_ms else "-"
+            # The serving process's CPU per answer: the work, whatever else shares the cores.
+            cpu_per_request = f"{m.server_cpu / row.rate * 1000:.2f}" if row.rate else "-"
             print(
                 f"| {run.catalog} | {row.target} | {row.connections} | {row.rate:,.1f} "
                 f"| {row.p50_ms:,.1f} | {row.p99_ms:,.1f} | {row.unexpected(EXPECTED[row.target])} "
-                f"| {ratio} | {tail} | {m.server_cpu:.0%} | {m.load_average:.1f} |"
+                f"| {ratio} | {tail} | {m.server_cpu:.0%} | {cpu_per_request} "
+                f"| {m.load_average:.1f} |"
             )
 
 
