@@ -71,13 +71,13 @@ class WrkRow:
     socket_errors: int
     cpu: float  # wrk's CPU over its wall time
     mean_ms: float = 0.0
-    limited: bool = False  # stopped after N answers
+    limit: int = 0  # the run stops after this many answers (0: at its duration)
 
     @property
     def rate(self) -> float:
-        """Answers per second. A run stopped after N answers still lasts its whole duration
+        """Answers per second. A run stopped after its N answers still lasts its whole duration
         (wrk's clock), so its rate is the closed loop's connections / mean latency instead."""
-        if self.limited:
+        if self.limit and self.requests >= self.limit:
             return self.connections * 1000 / self.mean_ms if self.mean_ms else 0.0
         return self.requests / self.seconds if self.seconds else 0.0
 
@@ -155,5 +155,5 @@ def run_wrk_requests(
         sum(int(f) for f in fields[5:9]),
         cpu / wall if wall else 0.0,
         float(fields[9]),
-        limit > 0,
+        limit,
     )
