@@ -42,7 +42,7 @@ def create_app(
     )
     app.state.automl = ApiState(
         settings=settings,
-        catalog=catalog_for(settings.catalog_url),
+        catalog=catalog_for(settings.catalog_url).serialized(),
         storage=storage if storage is not None else load_storage_block(),
         embedded_store=embedded_store,
     )

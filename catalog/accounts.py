@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.tables import ApiToken, User, utcnow
+from catalog.verified_tokens import verified_tokens
 from core.errors import ConflictError, NotFoundError, UnauthenticatedError
 from core.keys import check_key_part, new_id
 from core.settings import Settings
@@ -65,6 +66,11 @@ def authenticate(session: Session, token: str, now: datetime | None = None) -> U
     """The user a live token belongs to. Refuses (401) a token that is unknown, revoked or
     expired, or whose user is disabled, saying which: only someone who holds the token reads
     that."""
+    return live_token(session, token, now)[1]
+
+
+def live_token(session: Session, token: str, now: datetime | None = None) -> tuple[ApiToken, User]:
+    """`authenticate`, with the token's record (its expiry)."""
     row = session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
@@ -79,7 +85,7 @@ def authenticate(session: Session, token: str, now: datetime | None = None) -> U
         raise UnauthenticatedError("the API token has expired; ask for a new one")
     if user.disabled_at is not None:
         raise UnauthenticatedError("the user of this API token is disabled")
-    return user
+    return record, user
 
 
 def user_for_token(session: Session, token: str) -> User | None:
@@ -98,6 +104,7 @@ def revoke_token(session: Session, token: str) -> bool:
     if record is None or record.revoked_at is not None:
         return False
     record.revoked_at = utcnow()
+    verified_tokens.forget_all_now_and_after_commit(session)
     return True
 
 
@@ -110,6 +117,7 @@ def revoke_token_by_id(session: Session, token_id: str) -> bool:
     if record.revoked_at is not None:
         return False
     record.revoked_at = utcnow()
+    verified_tokens.forget_all_now_and_after_commit(session)
     return True
 
 
@@ -158,4 +166,5 @@ def disable_user(session: Session, user_id: str) -> bool:
     if user.disabled_at is not None:
         return False
     user.disabled_at = utcnow()
+    verified_tokens.forget_all_now_and_after_commit(session)
     return True

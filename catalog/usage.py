@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, ScalarSelect, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from catalog.tables import StoredObject, User
@@ -68,14 +68,19 @@ def forget_object(session: Session, key: str, state: ObjectState | None = None) 
     return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
+def stored_sum(user_id: Any) -> ScalarSelect[Any]:
+    """`stored_bytes` as a subquery (of a user id or a bind parameter), for a statement that
+    reads more in the same round trip."""
+    return (
+        select(func.coalesce(func.sum(StoredObject.size_bytes), 0))
+        .where(StoredObject.user_id == user_id)
+        .scalar_subquery()
+    )
+
+
 def stored_bytes(session: Session, user_id: str) -> int:
     """Every byte kept for the user, in use or in trash, until purged."""
-    total = session.execute(
-        select(func.coalesce(func.sum(StoredObject.size_bytes), 0)).where(
-            StoredObject.user_id == user_id
-        )
-    ).scalar_one()
-    return int(total)
+    return int(session.execute(select(stored_sum(user_id))).scalar_one())
 
 
 @dataclass

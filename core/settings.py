@@ -222,6 +222,13 @@ class Settings(BaseSettings):
         ge=1,
         le=5 * TiB,
     )
+    # How long the API trusts a token it verified without asking the catalog again: a token
+    # revoked or a user disabled from another process (`automl token revoke`) is refused at
+    # the latest this long after; from the API's own process, and on expiry, at once. 0: every
+    # request asks the catalog.
+    token_cache_seconds: float = Field(
+        default=5.0, alias="AUTOML_TOKEN_CACHE_SECONDS", ge=0, le=300
+    )
 
     @field_validator("tiers", mode="before")
     @classmethod
