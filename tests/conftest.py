@@ -32,6 +32,7 @@ from prefect.blocks.core import Block
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
+import catalog.verified_tokens
 from blocks.embedded_s3 import EmbeddedS3Server
 from catalog.database import migrate
 from core.settings import MiB, get_settings
@@ -54,6 +55,7 @@ from tests.support.stores import (
     e2e_kind,
     use_store,
 )
+from tests.support.token_clock import Clock
 from tests.support.worker_pool import Pool, worker_pool
 
 
@@ -399,3 +401,11 @@ def pool(
     default store and the shared catalog."""
     with worker_pool(deployed, default_store_spec, shared_catalog_url, tmp_path) as started:
         yield started
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The verified-token memory's clock, moved on by the test (catalog/verified_tokens.py)."""
+    fake = Clock()
+    monkeypatch.setattr(catalog.verified_tokens, "_clock", fake)
+    return fake

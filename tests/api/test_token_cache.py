@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from catalog import verified_tokens as module
 from catalog.accounts import create_token, hash_token
 from catalog.database import catalog_for
 from catalog.tables import ApiToken, utcnow
 from tests.support.api_client import Api
+from tests.support.token_clock import Clock
 
 
 def _revoke_behind_the_apis_back(api: Api, token: str) -> None:
@@ -32,24 +32,17 @@ def _usage(api: Api, token: str) -> int:
     return int(answer.status_code)
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    now = [1000.0]
-    monkeypatch.setattr(module, "_clock", lambda: now[0])
-    return now
-
-
 def test_a_token_revoked_elsewhere_is_refused_once_its_time_to_live_has_passed(
-    api_with: Callable[..., Api], clock: list[float]
+    api_with: Callable[..., Api], clock: Clock
 ) -> None:
     api = api_with(AUTOML_TOKEN_CACHE_SECONDS="5")
     with catalog_for(api.settings.catalog_url).session() as session:
         token = create_token(session, api.settings, "carol", "free")
     assert _usage(api, token) == 200
     _revoke_behind_the_apis_back(api, token)
-    clock[0] += 4.5
+    clock.now += 4.5
     assert _usage(api, token) == 200  # remembered: the stated bound, not a stricter one
-    clock[0] += 1
+    clock.now += 1
     assert _usage(api, token) == 401
 
 

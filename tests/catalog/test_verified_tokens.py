@@ -18,24 +18,10 @@ from catalog.accounts import (
 from catalog.database import Catalog
 from catalog.verified_tokens import VerifiedTokens, VerifiedUser
 from core.settings import Settings
+from tests.support.token_clock import Clock
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 ALICE = VerifiedUser("alice", "free")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(module, "_clock", fake)
-    return fake
 
 
 def _remembered(tokens: VerifiedTokens, expires_at: datetime | None = None) -> None:
