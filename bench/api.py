@@ -1,6 +1,6 @@
 """Benchmark: the upload API's upload-url and confirm under concurrent clients.
 
-    python3 -m uv run python -m bench.api [--clients 1,8,32] [--requests 100]
+    python3 -m uv run python -m bench.api [--clients 1,8,32] [--requests 100] [--prefect-postgres]
 
 Everything is real and binds 127.0.0.1: the embedded S3 server (moto) in its own process, a
 Prefect server in its own process group, the API served by uvicorn (one worker, as `automl up`
@@ -13,6 +13,9 @@ and token. For every client count it times:
 - `POST /api/datasets/confirm` of uploads whose file was PUT in an untimed set-up phase,
 - the same confirms again (the idempotent path: same ids and run, no new ingestion).
 
+With `--prefect-postgres` the Prefect server runs on a throwaway PostgreSQL cluster (as
+`AUTOML_PREFECT_DATABASE_URL` makes `automl up` run it) instead of SQLite.
+
 Nothing is asserted: it prints a table. The CPU columns are each process's CPU time over the
 row's wall time (100% = one core busy): the API, the Prefect server (its process group), the S3
 server, and this process (the clients). "Prefect 503s" counts the requests the Prefect server
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import multiprocessing
@@ -34,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
@@ -381,6 +385,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=100,
         help="requests per operation and client count (default 100)",
     )
+    parser.add_argument(
+        "--prefect-postgres",
+        action="store_true",
+        help="run the Prefect server on a throwaway PostgreSQL cluster instead of SQLite",
+    )
     args = parser.parse_args(argv)
     if args.requests < max(args.clients):
         parser.error("--requests must be at least the largest client count")
@@ -412,8 +421,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     spawn = multiprocessing.get_context("spawn")
     s3: BaseProcess | None = None
     api: BaseProcess | None = None
-    prefect = PrefectServerProcess(workdir, prefect_port)
+    prefect: PrefectServerProcess | None = None
+    databases = contextlib.ExitStack()
     try:
+        prefect_db = databases.enter_context(_prefect_database()) if args.prefect_postgres else None
+        prefect = PrefectServerProcess(workdir, prefect_port, prefect_db)
         s3 = spawn.Process(target=_run_s3, args=(s3_port,), name="bench-s3", daemon=True)
         s3.start()
         wait_http(f"http://{HOST}:{s3_port}/", s3, "S3 server")
@@ -456,7 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
         print(f"S3:      embedded moto server, process {s3.pid}, {settings.endpoint_url}")
         print(
-            f"Prefect: `prefect server start` (SQLite), process group {prefect_pgid(prefect)}, "
+            f"Prefect: `prefect server start` ({'PostgreSQL' if prefect_db else 'SQLite'}), "
+            f"process group {prefect_pgid(prefect)}, "
             f"{prefect.api_url}"
         )
         print(
@@ -469,17 +482,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(flush=True)
         bench = Bench(api_url, tokens, [api.pid], prefect_pgid(prefect), [s3.pid], prefect.log_path)
+        load_before = os.getloadavg()
         rows = asyncio.run(bench.run(args.clients, args.requests))
         print_table(rows)
+        print(f"\nload average (1, 5, 15 min): before {load_before}, after {os.getloadavg()}")
         return 0
     except KeyboardInterrupt:
         print("interrupted; stopping the servers", file=sys.stderr)
         return 130
     finally:
         stop_process(api)
-        prefect.stop()
+        if prefect is not None:
+            prefect.stop()
         stop_process(s3)
+        databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _prefect_database() -> Iterator[str]:
+    """An asyncpg URL of a database on a throwaway PostgreSQL cluster (as the tests start one)."""
+    from tests.support.postgres import run_postgres
+    from tests.support.production import postgres_database
+
+    with run_postgres() as server_url, postgres_database(server_url, "asyncpg") as url:
+        yield url
 
 
 def prefect_pgid(prefect: Any) -> int:

@@ -210,6 +210,18 @@ class Settings(BaseSettings):
         default=10_000_000, alias="AUTOML_TRAINING_MAX_CELLS", ge=10_000, le=10_000_000_000
     )
 
+    # The database of the Prefect server `automl up` starts (e.g.
+    # `postgresql+asyncpg://user:password@host:5432/prefect`): its SQLite default refuses
+    # concurrent writes (docs/benchmarks.md *Confirm*). Unset: SQLite in the data dir.
+    prefect_database_url: str | None = Field(
+        default=None, alias="AUTOML_PREFECT_DATABASE_URL", repr=False
+    )
+    # How long a confirm waits for the run dispatcher to create its ingestion run before it
+    # answers 202 without `flow_run_id` (the run is created all the same, see api/run_dispatch.py).
+    confirm_run_wait_seconds: float = Field(
+        default=0.5, alias="AUTOML_CONFIRM_RUN_WAIT_SECONDS", ge=0, le=60
+    )
+
     @field_validator("tiers", mode="before")
     @classmethod
     def _parse_tiers(cls, value: Any) -> Any:
