@@ -166,6 +166,10 @@ class Row:
     s3_cpu: float = 0.0
     client_cpu: float = 0.0
     prefect_busy: int = 0
+    # Confirm rows: answers without `flow_run_id` (the dispatcher had not created the run yet),
+    # and the seconds from the row's start until every run of the row was recorded.
+    without_run: int | None = None
+    all_runs_seconds: float | None = None
 
     @property
     def requests(self) -> int:
@@ -222,6 +226,7 @@ class Bench:
     prefect_pgid: int
     s3_pids: list[int]
     prefect_log: Path
+    catalog_url: str
 
     def headers(self, client: int) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[client]}"}
@@ -294,6 +299,26 @@ class Bench:
             raise RuntimeError(f"the confirm set-up failed: {dict(setup.errors)}")
         return upload_ids
 
+    def wait_for_runs(self, version_ids: list[str]) -> None:
+        """Until the catalog records a run for every version (the dispatcher creates them)."""
+        from sqlalchemy import func, select
+
+        from catalog.database import catalog_for
+        from catalog.tables import DatasetVersion
+
+        deadline = time.monotonic() + REQUEST_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            with catalog_for(self.catalog_url).session() as session:
+                waiting = session.execute(
+                    select(func.count()).where(
+                        DatasetVersion.id.in_(version_ids), DatasetVersion.flow_run_id.is_(None)
+                    )
+                ).scalar_one()
+            if not waiting:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"runs still missing after {REQUEST_TIMEOUT_SECONDS:.0f} s")
+
     async def run(self, client_counts: list[int], requests: int) -> list[Row]:
         rows: list[Row] = []
         # Warm-up (untimed): first requests load code paths and open the Prefect connections.
@@ -308,10 +333,14 @@ class Bench:
 
             upload_ids = await self.put_uploads(clients, requests)
             confirms = [[self.confirm_job(u) for u in ids] for ids in upload_ids]
+            started = time.perf_counter()
             row, responses = await self.measure("confirm", clients, confirms, 202)
+            first = {r.json()["version_id"]: r.json() for r in responses if r.status_code == 202}
+            row.without_run = sum(1 for body in first.values() if body["flow_run_id"] is None)
+            await asyncio.to_thread(self.wait_for_runs, list(first))
+            row.all_runs_seconds = time.perf_counter() - started
             report(row)
             rows.append(row)
-            first = {r.json()["version_id"]: r.json() for r in responses if r.status_code == 202}
 
             row, responses = await self.measure(
                 "confirm again (idempotent)", clients, confirms, 202
@@ -323,11 +352,18 @@ class Bench:
                 for r in responses
                 if r.status_code == 202
                 and r.json()["version_id"] in first
-                and first[r.json()["version_id"]] != r.json()
+                and _same_run(first[r.json()["version_id"]], r.json()) is False
             )
             if changed:
                 print(f"  !! {changed} repeat confirms answered differently from the first")
         return rows
+
+
+def _same_run(first: dict[str, Any], again: dict[str, Any]) -> bool:
+    """Whether a repeated confirm answered as the first (which may not have known the run)."""
+    if first["flow_run_id"] is None:
+        first = {**first, "flow_run_id": again["flow_run_id"]}
+    return first == again
 
 
 def report(row: Row) -> None:
@@ -335,7 +371,13 @@ def report(row: Row) -> None:
         f"{row.operation}, {row.clients} clients: {row.requests} requests in {row.wall:.1f} s, "
         f"{row.requests / row.wall:.1f} req/s, p50 {row.percentile(50):.1f} ms, "
         f"p99 {row.percentile(99):.1f} ms, errors {sum(row.errors.values())}, "
-        f"Prefect 503s {row.prefect_busy}",
+        f"Prefect 503s {row.prefect_busy}"
+        + (
+            f", answered without run {row.without_run}, all runs recorded after "
+            f"{row.all_runs_seconds:.1f} s"
+            if row.all_runs_seconds is not None
+            else ""
+        ),
         flush=True,
     )
     for message, count in row.errors.most_common(5):
@@ -346,9 +388,10 @@ def print_table(rows: list[Row]) -> None:
     print()
     print(
         "| operation | clients | requests | req/s | p50 ms | p99 ms | errors "
-        "| Prefect 503s | API CPU | Prefect CPU | S3 CPU | clients CPU |"
+        "| Prefect 503s | API CPU | Prefect CPU | S3 CPU | clients CPU | without run id "
+        "| all runs after s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         wall = row.wall or float("nan")
         print(
@@ -356,7 +399,9 @@ def print_table(rows: list[Row]) -> None:
             f"| {row.percentile(50):.1f} | {row.percentile(99):.1f} "
             f"| {sum(row.errors.values())} | {row.prefect_busy} | {row.api_cpu / wall:.0%} "
             f"| {row.prefect_cpu / wall:.0%} | {row.s3_cpu / wall:.0%} "
-            f"| {row.client_cpu / wall:.0%} |"
+            f"| {row.client_cpu / wall:.0%} "
+            f"| {'' if row.without_run is None else row.without_run} "
+            f"| {'' if row.all_runs_seconds is None else f'{row.all_runs_seconds:.1f}'} |"
         )
 
 
@@ -481,7 +526,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.requests} requests per row; CSV body {len(CSV_BODY)} bytes"
         )
         print(flush=True)
-        bench = Bench(api_url, tokens, [api.pid], prefect_pgid(prefect), [s3.pid], prefect.log_path)
+        bench = Bench(
+            api_url,
+            tokens,
+            [api.pid],
+            prefect_pgid(prefect),
+            [s3.pid],
+            prefect.log_path,
+            settings.catalog_url,
+        )
         load_before = os.getloadavg()
         rows = asyncio.run(bench.run(args.clients, args.requests))
         print_table(rows)

@@ -26,7 +26,7 @@ from core.errors import (
 )
 from core.keys import upload_extension
 from core.settings import Settings, Tier
-from core.statuses import ObjectState, UploadStatus, VersionStatus
+from core.statuses import ObjectState, UploadStatus
 
 # Re-exported for the API and the flows; defined once in core (the settings check them too).
 
@@ -268,21 +268,3 @@ def claim_version_announcement(session: Session, version_id: str) -> Announcemen
     if row is None or not claim_announcement(session, row.upload_id):
         return None
     return Announcement(row.upload_id, row.dataset_id, version_id)
-
-
-def versions_awaiting_run(session: Session, created_before: datetime, limit: int) -> list[str]:
-    """Ids of live versions, oldest first, whose confirm recorded them but whose ingestion run
-    was never recorded (the orchestrator was down, or the API process stopped before it created
-    the run): the run requests the API's dispatcher still owes (api/run_dispatch.py)."""
-    rows = session.execute(
-        select(DatasetVersion.id)
-        .where(
-            DatasetVersion.flow_run_id.is_(None),
-            DatasetVersion.status == VersionStatus.PENDING,
-            DatasetVersion.deleted_at.is_(None),
-            DatasetVersion.created_at < created_before,
-        )
-        .order_by(DatasetVersion.created_at)
-        .limit(limit)
-    ).scalars()
-    return list(rows)
