@@ -9,6 +9,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from prefect import get_client
@@ -57,7 +58,7 @@ def _recorded_run(api: Api, version_id: str, timeout: float = 30.0) -> str:
         time.sleep(0.1)
 
 
-def _announcements(upload_id: str) -> list[object]:
+def _announcements(upload_id: str) -> list[dict[str, Any]]:
     return find_events(
         UPLOAD_CONFIRMED,
         lambda e: e["resource"]["prefect.resource.id"] == f"automl.upload.{upload_id}",
@@ -108,7 +109,7 @@ def test_a_run_the_orchestrator_refused_is_created_later_once_without_a_confirm(
     assert _run_ids([version_id]) == {version_id: [run_id]}
     assert confirm(api, upload_id).json()["flow_run_id"] == run_id
     [event] = _announcements(upload_id)
-    assert event["payload"]["flow_run_id"] == run_id  # type: ignore[index]
+    assert event["payload"]["flow_run_id"] == run_id
 
 
 def test_two_dispatchers_never_create_two_runs_for_one_version(
@@ -142,4 +143,4 @@ def test_two_dispatchers_never_create_two_runs_for_one_version(
     assert _recorded_run(api, version_id) == run_id
     assert _run_ids([version_id]) == {version_id: [run_id]}
     [event] = _announcements(upload_id)
-    assert event["payload"]["flow_run_id"] == run_id  # type: ignore[index]
+    assert event["payload"]["flow_run_id"] == run_id
