@@ -144,3 +144,37 @@ def test_two_dispatchers_never_create_two_runs_for_one_version(
     assert _run_ids([version_id]) == {version_id: [run_id]}
     [event] = _announcements(upload_id)
     assert event["payload"]["flow_run_id"] == run_id
+
+
+def test_a_confirm_queued_behind_a_slow_run_answers_at_once_and_a_later_one_names_the_run(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the dispatcher is busy creating another run, a confirm answers after its short
+    wait with `flow_run_id` null (docs/spec.md §3.2); the run is created all the same, and a
+    later confirm or the version's GET names it."""
+    busy, release = threading.Event(), threading.Event()
+
+    def slow_start(version_id: str) -> str:
+        busy.set()
+        release.wait(30)
+        return start_ingestion(version_id)
+
+    monkeypatch.setattr(run_dispatch, "start_ingestion", slow_start)
+    first_upload, second_upload = upload(api, user="first"), upload(api, user="second")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(confirm, api, first_upload, "first")
+        assert busy.wait(30)
+        queued = confirm(api, second_upload, user="second")
+        release.set()
+        assert first.result().status_code == 202
+    assert queued.status_code == 202, queued.text
+    body = queued.json()
+    assert body["flow_run_id"] is None and body["status"] == "pending"
+    run_id = _recorded_run(api, body["version_id"])
+    assert _run_ids([body["version_id"]]) == {body["version_id"]: [run_id]}
+    assert confirm(api, second_upload, user="second").json()["flow_run_id"] == run_id
+    version = api.client.get(
+        f"/api/datasets/{body['dataset_id']}/versions/{body['version_id']}",
+        headers=api.token("second"),
+    ).json()
+    assert version["flow_run_id"] == run_id
