@@ -44,10 +44,10 @@ POLL_SECONDS = 5.0
 # next confirm starts another. Its poll then catches up with what an outage left.
 IDLE_SECONDS = 60.0
 POLL_BATCH = 100
-# A confirm whose run the dispatcher has begun to create waits for the outcome this long at most
-# (a Prefect client that cannot connect gives up after ~1.5 s): a run begun is answered with its
-# id or the orchestrator's error (503), as a confirm that created the run itself was.
-STARTED_WAIT_SECONDS = 30.0
+# A confirm first in line (the dispatcher had nothing else to do) waits for its run's outcome
+# this long at most (a Prefect client that cannot connect gives up after ~1.5 s): it is answered
+# with the run's id or the orchestrator's error (503), as when confirm created the run itself.
+FIRST_IN_LINE_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -56,7 +56,9 @@ class RunRequest:
 
     version_id: str
     done: threading.Event = field(default_factory=threading.Event)
-    started: bool = False
+    # Queued behind other requests: its run is at least one creation away, so its confirm waits
+    # only AUTOML_CONFIRM_RUN_WAIT_SECONDS (0: not at all) for it.
+    behind: bool = False
     flow_run_id: str | None = None
     error: Exception | None = None
 
@@ -64,11 +66,11 @@ class RunRequest:
         self.flow_run_id, self.error = flow_run_id, error
         self.done.set()
 
-    def wait(self, seconds: float) -> str | None:
-        """The run's id, or None if the dispatcher had not begun creating it within `seconds`
-        (it will); raises the dispatcher's error (e.g. the orchestrator is down)."""
-        if not self.done.wait(seconds) and self.started:
-            self.done.wait(STARTED_WAIT_SECONDS)
+    def wait(self, behind_seconds: float) -> str | None:
+        """The run's id, or None if it is queued behind others and was not created within
+        `behind_seconds` (it will be); raises the dispatcher's error (e.g. the orchestrator is
+        down)."""
+        self.done.wait(behind_seconds if self.behind else FIRST_IN_LINE_WAIT_SECONDS)
         if self.error is not None:
             raise self.error
         return self.flow_run_id
@@ -92,7 +94,8 @@ class RunDispatcher:
         with self._lock:
             request = self._queue.get(version_id)
             if request is None:
-                request = self._queue[version_id] = RunRequest(version_id)
+                request = RunRequest(version_id, behind=bool(self._queue))
+                self._queue[version_id] = request
             if self._thread is None:
                 context = contextvars.copy_context()
                 self._thread = threading.Thread(
@@ -136,20 +139,25 @@ class RunDispatcher:
             for request in batch:
                 if request.version_id not in self._queue and self._queue:
                     break  # a confirm waits: it comes before the rest of the poll's backlog
-                request.started = True
                 try:
-                    request.finish(self._dispatch(request.version_id))
-                    active = time.monotonic()
+                    flow_run_id = self._dispatch(request.version_id)
                 except OrchestratorUnavailableError as exc:
                     # Every other request would fail alike: answer them all, try again later.
+                    self._forget(request)
+                    request.finish(error=exc)
                     self._fail_queued(exc)
                     next_poll = time.monotonic() + POLL_SECONDS
                     break
                 except Exception as exc:
                     logger.exception("no run created for version %s", request.version_id)
-                    request.finish(error=exc)
-                finally:
                     self._forget(request)
+                    request.finish(error=exc)
+                    continue
+                # Out of the queue before it is answered: the client's next confirm must not
+                # find it there and count itself behind it.
+                self._forget(request)
+                request.finish(flow_run_id)
+                active = time.monotonic()
 
     def _dispatch(self, version_id: str) -> str:
         """Creates (or finds) the version's run, records it, and announces the upload if no one

@@ -281,11 +281,12 @@ def confirm(
     """Confirms an upload once: the same ids and the same ingestion run every time after.
 
     The version is committed as the run's request before the run is created; the process's run
-    dispatcher creates it (api/run_dispatch.py), and the confirm waits for it at most
-    `confirm_run_wait_seconds`: past that it answers without `flow_run_id`, and the run is
-    created all the same. An orchestrator that is down costs a 503 and a later confirm (or the
-    dispatcher's retry), never the upload. `automl.upload.confirmed` is emitted once, by
-    whoever claims the announcement once the run exists.
+    dispatcher creates it (api/run_dispatch.py). A confirm first in line waits for its run; one
+    queued behind other confirms' runs waits `confirm_run_wait_seconds` (default 0) and answers
+    without `flow_run_id`, the run being created all the same. An orchestrator that is down
+    costs a 503 and a later confirm (or the dispatcher's retry), never the upload.
+    `automl.upload.confirmed` is emitted once, by whoever claims the announcement once the run
+    exists.
     """
     confirmation = _confirm_in_catalog(catalog, storage, user, request)
     flow_run_id = confirmation.flow_run_id

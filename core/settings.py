@@ -216,10 +216,10 @@ class Settings(BaseSettings):
     prefect_database_url: str | None = Field(
         default=None, alias="AUTOML_PREFECT_DATABASE_URL", repr=False
     )
-    # How long a confirm waits for the run dispatcher to create its ingestion run before it
-    # answers 202 without `flow_run_id` (the run is created all the same, see api/run_dispatch.py).
+    # How long a confirm queued behind other confirms' runs waits for its own before it answers
+    # 202 without `flow_run_id` (the run is created all the same, see api/run_dispatch.py).
     confirm_run_wait_seconds: float = Field(
-        default=0.25, alias="AUTOML_CONFIRM_RUN_WAIT_SECONDS", ge=0, le=60
+        default=0.0, alias="AUTOML_CONFIRM_RUN_WAIT_SECONDS", ge=0, le=60
     )
 
     @field_validator("tiers", mode="before")
