@@ -21,6 +21,7 @@ import contextvars
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -185,7 +186,11 @@ class RunDispatcher:
             request.finish(error=error)
 
 
-_dispatchers: dict[tuple[str, str | None], RunDispatcher] = {}
+# Weak: a dispatcher lives while its thread runs (or a confirm holds it), so one whose thread
+# ended does not keep its catalog's engine open.
+_dispatchers: weakref.WeakValueDictionary[tuple[str, str | None], RunDispatcher] = (
+    weakref.WeakValueDictionary()
+)
 _dispatchers_lock = threading.Lock()
 
 
