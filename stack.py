@@ -69,10 +69,12 @@ def ensure_port_free(host: str, port: int, variable: str) -> None:
 
 
 class PrefectServerProcess:
-    """`prefect server start` as a child process group with its own SQLite database."""
+    """`prefect server start` as a child process group with its own SQLite database, or on the
+    database of `database_url` (AUTOML_PREFECT_DATABASE_URL, e.g. PostgreSQL)."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, database_url: str | None = None) -> None:
         self.port = port
+        self.database_url = database_url  # None: SQLite in PREFECT_HOME
         self.home = (data_dir / "prefect").resolve()
         self.log_path = data_dir / "prefect-server.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -96,6 +98,8 @@ class PrefectServerProcess:
             "PREFECT_UI_API_URL": self.api_url,
         }
         env.pop("PREFECT_API_URL", None)
+        if self.database_url:
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.database_url
         log = self.log_path.open("ab")
         prefect = Path(sys.executable).parent / "prefect"
         self._process = subprocess.Popen(
@@ -168,7 +172,9 @@ def prefect_server(settings: Settings) -> Iterator[tuple[str, str]]:
         yield configured, configured.removesuffix("/api")
         return
     ensure_port_free(LOCAL_HOST, settings.prefect_port, "AUTOML_PREFECT_PORT")
-    server = PrefectServerProcess(settings.data_dir, settings.prefect_port)
+    server = PrefectServerProcess(
+        settings.data_dir, settings.prefect_port, settings.prefect_database_url
+    )
     try:
         server.start()
         yield server.api_url, server.ui_url

@@ -20,6 +20,10 @@ CHUNK_BYTES = 1024**2
 PART_URL_BATCH = 100  # part URLs asked for at a time (they expire, so not all up front)
 PART_ATTEMPTS = 3
 CONFIRM_RETRY_DELAYS = (2.0, 5.0)  # seconds before the 2nd and 3rd confirm after a 503
+# A confirm answered before its ingestion run existed (`flow_run_id` null, docs/spec.md §3.2) is
+# repeated (idempotent, cheap) every RUN_ID_POLL_SECONDS until it names the run, this long at most.
+RUN_ID_WAIT_SECONDS = 30.0
+RUN_ID_POLL_SECONDS = 0.25
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent
 Warn = Callable[[str], None]  # called with each warning of the upload-url answer
@@ -134,6 +138,15 @@ class UploadClient:
         return self._confirm(confirm)
 
     def _confirm(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Confirms, then again until the answer names the ingestion run (or the wait is over)."""
+        result = self._confirm_once(body)
+        deadline = time.monotonic() + RUN_ID_WAIT_SECONDS
+        while result.get("flow_run_id") is None and time.monotonic() < deadline:
+            time.sleep(RUN_ID_POLL_SECONDS)
+            result = self._confirm_once(body)
+        return result
+
+    def _confirm_once(self, body: dict[str, Any]) -> dict[str, Any]:
         """Confirms, again after a 503 (confirm is idempotent: a retry never makes a second
         version); the last failure names the upload so it can be confirmed later."""
         for delay in (*CONFIRM_RETRY_DELAYS, None):

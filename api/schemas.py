@@ -122,7 +122,7 @@ class ConfirmResponse(BaseModel):
     dataset_id: str
     version_id: str
     status: VersionStatus
-    flow_run_id: str
+    flow_run_id: str | None  # null while the run is being created (docs/spec.md §3.2)
 
 
 class VersionSummary(BaseModel):

@@ -2,12 +2,12 @@
 
 Each step commits the catalog before it answers, and orders its work so a crash or a refused
 request at any point leaves nothing lost: a reservation is released if its store-side upload
-cannot be opened, and a confirmed upload whose ingestion could not be started stays confirmable.
+cannot be opened, and a confirmed upload whose ingestion could not be started stays confirmable
+(and its run is created later, once: api/run_dispatch.py).
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from prefect_aws import S3Bucket
@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.deps import AuthenticatedUser
+from api.run_dispatch import run_dispatcher
 from api.schemas import (
     ConfirmRequest,
     ConfirmResponse,
@@ -48,7 +49,6 @@ from catalog.uploads import (
     existing_confirmation,
     lock_upload,
     pending_upload,
-    record_flow_run,
     release_upload,
     reserve_upload,
     users_upload,
@@ -64,9 +64,6 @@ from core.settings import Settings
 from core.statuses import UploadStatus, VersionStatus
 from core.upload_windows import CONFIRM_GRACE, MULTIPART_UPLOAD_WINDOW
 from orchestrator.events import announce_upload_confirmed
-from orchestrator.runs import start_ingestion
-
-logger = logging.getLogger("api.uploads")
 
 
 def request_upload(
@@ -275,27 +272,39 @@ def _confirm_in_catalog(
 
 
 def confirm(
-    catalog: Catalog, storage: S3Bucket, user: AuthenticatedUser, request: ConfirmRequest
+    settings: Settings,
+    catalog: Catalog,
+    storage: S3Bucket,
+    user: AuthenticatedUser,
+    request: ConfirmRequest,
 ) -> ConfirmResponse:
     """Confirms an upload once: the same ids and the same ingestion run every time after.
 
-    The version is committed before the ingestion run is created, so an orchestrator that is
-    down costs a 503 and a later confirm, never the upload. `automl.upload.confirmed` is
-    emitted by the one confirm that claims the announcement once the run exists.
+    The version is committed as the run's request before the run is created; the process's run
+    dispatcher creates it (api/run_dispatch.py). A confirm first in line waits for its run; one
+    queued behind other confirms' runs waits `confirm_run_wait_seconds` (default 0) and answers
+    without `flow_run_id`, the run being created all the same. An orchestrator that is down
+    costs a 503 and a later confirm (or the dispatcher's retry), never the upload.
+    `automl.upload.confirmed` is emitted once, by whoever claims the announcement once the run
+    exists.
     """
     confirmation = _confirm_in_catalog(catalog, storage, user, request)
-    flow_run_id = confirmation.flow_run_id or start_ingestion(confirmation.version_id)
-    with catalog.session() as session:
-        if confirmation.flow_run_id is None:
-            record_flow_run(session, confirmation.version_id, flow_run_id)
-        # Whoever recorded the run (this confirm, another, or the run itself), exactly one
-        # confirm that knows the run announces the upload.
-        first = claim_announcement(session, request.upload_id)
-    if first:
-        announce_upload_confirmed(
-            request.upload_id, confirmation.dataset_id, confirmation.version_id, flow_run_id
+    flow_run_id = confirmation.flow_run_id
+    if flow_run_id is None:
+        flow_run_id = (
+            run_dispatcher(catalog)
+            .request(confirmation.version_id)
+            .wait(settings.confirm_run_wait_seconds)
         )
-        logger.info("upload %s confirmed as version %s", request.upload_id, confirmation.version_id)
+    else:
+        with catalog.session() as session:
+            # The run recorded itself (or a confirm recorded it and stopped before announcing):
+            # exactly one confirm that knows the run announces the upload.
+            first = claim_announcement(session, request.upload_id)
+        if first:
+            announce_upload_confirmed(
+                request.upload_id, confirmation.dataset_id, confirmation.version_id, flow_run_id
+            )
     with catalog.session() as session:
         version = session.get(DatasetVersion, confirmation.version_id)
         status = version.status if version is not None else VersionStatus.PENDING

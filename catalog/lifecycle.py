@@ -313,3 +313,21 @@ def mark_upload_purged(session: Session, upload_id: str) -> bool:
     temp_key = session.execute(select(Upload.temp_key).where(Upload.id == upload_id)).scalar_one()
     forget_object(session, temp_key, ObjectState.KEPT)
     return True
+
+
+def versions_awaiting_run(session: Session, created_before: datetime, limit: int) -> list[str]:
+    """Ids of live versions, oldest first, whose confirm recorded them but whose ingestion run
+    was never recorded (the orchestrator was down, or the API process stopped before it created
+    the run): the run requests the API's dispatcher still owes (api/run_dispatch.py)."""
+    rows = session.execute(
+        select(DatasetVersion.id)
+        .where(
+            DatasetVersion.flow_run_id.is_(None),
+            DatasetVersion.status == VersionStatus.PENDING,
+            DatasetVersion.deleted_at.is_(None),
+            DatasetVersion.created_at < created_before,
+        )
+        .order_by(DatasetVersion.created_at)
+        .limit(limit)
+    ).scalars()
+    return list(rows)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -155,6 +155,16 @@ class DatasetVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    # The run requests the API's dispatcher still owes (api/run_dispatch.py): only those rows.
+    __table_args__ = (
+        Index(
+            "ix_dataset_versions_awaiting_run",
+            "created_at",
+            sqlite_where=text("flow_run_id IS NULL"),
+            postgresql_where=text("flow_run_id IS NULL"),
+        ),
+    )
 
 
 class Job(Base):

@@ -230,6 +230,18 @@ class Settings(BaseSettings):
         default=5.0, alias="AUTOML_TOKEN_CACHE_SECONDS", ge=0, le=300
     )
 
+    # The database of the Prefect server `automl up` starts (e.g.
+    # `postgresql+asyncpg://user:password@host:5432/prefect`): its SQLite default refuses
+    # concurrent writes (docs/benchmarks.md *Confirm*). Unset: SQLite in the data dir.
+    prefect_database_url: str | None = Field(
+        default=None, alias="AUTOML_PREFECT_DATABASE_URL", repr=False
+    )
+    # How long a confirm queued behind other confirms' runs waits for its own before it answers
+    # 202 without `flow_run_id` (the run is created all the same, see api/run_dispatch.py).
+    confirm_run_wait_seconds: float = Field(
+        default=0.0, alias="AUTOML_CONFIRM_RUN_WAIT_SECONDS", ge=0, le=60
+    )
+
     @field_validator("tiers", mode="before")
     @classmethod
     def _parse_tiers(cls, value: Any) -> Any:

@@ -38,8 +38,8 @@ from tasks.storage import (
     move_to_deleted,
 )
 
-# A version younger than this is left to the confirm that created it, which starts its run and
-# announces the upload (`automl.upload.confirmed`).
+# A version younger than this is left to the API's run dispatcher (api/run_dispatch.py), which
+# creates its run and announces the upload (`automl.upload.confirmed`).
 CONFIRM_SETTLING = timedelta(minutes=5)
 
 

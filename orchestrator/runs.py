@@ -6,11 +6,15 @@ restarting stuck ones) both call these, so they live below both, not in `deploym
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
 import httpx
 from prefect import get_client
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_URL
 
@@ -23,6 +27,32 @@ TRAIN_MODEL_DEPLOYMENT = "train-model/train-model"
 # Deployment ids by (Prefect API URL, name), so a confirm costs one round trip, not two.
 _deployment_ids: dict[tuple[str | None, str], UUID] = {}
 
+# The client `start_deployment_run` uses inside `reused_client()`: one connection kept open,
+# instead of a new client (and TCP connection) per run.
+_reused_client: ContextVar[SyncPrefectClient | None] = ContextVar("reused_client", default=None)
+
+
+@contextmanager
+def reused_client() -> Iterator[None]:
+    """Runs started inside share one Prefect client (the API's run dispatcher creates every run
+    of its process this way)."""
+    with get_client(sync_client=True) as client:
+        token = _reused_client.set(client)
+        try:
+            yield
+        finally:
+            _reused_client.reset(token)
+
+
+@contextmanager
+def _client() -> Iterator[SyncPrefectClient]:
+    reused = _reused_client.get()
+    if reused is not None:
+        yield reused
+        return
+    with get_client(sync_client=True) as client:
+        yield client
+
 
 def start_deployment_run(deployment: str, parameters: dict[str, Any], idempotency_key: str) -> str:
     """Creates a run of `deployment` once per idempotency key; returns the run's id.
@@ -32,7 +62,7 @@ def start_deployment_run(deployment: str, parameters: dict[str, Any], idempotenc
     """
     cache_key = (PREFECT_API_URL.value(), deployment)
     try:
-        with get_client(sync_client=True) as client:
+        with _client() as client:
             deployment_id = _deployment_ids.get(cache_key)
             if deployment_id is None:
                 deployment_id = client.read_deployment_by_name(deployment).id

@@ -69,10 +69,15 @@ def upload_abort(
     responses=_errors(404, 409, 410, 422, 503, 429),
 )
 def confirm_upload(
-    body: ConfirmRequest, user: CurrentUser, catalog: CatalogDep, storage: StorageDep
+    body: ConfirmRequest,
+    user: CurrentUser,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    storage: StorageDep,
 ) -> ConfirmResponse:
     """Confirm an uploaded file: creates the dataset version and starts its ingestion.
 
-    Idempotent: confirming the same upload again answers with the same ids and run.
+    Idempotent: confirming the same upload again answers with the same ids and run
+    (`flow_run_id` is null while the run is still being created: confirm again to read it).
     """
-    return confirm(catalog, storage, user, body)
+    return confirm(settings, catalog, storage, user, body)

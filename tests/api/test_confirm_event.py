@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from api import upload_protocol
+from api import run_dispatch
 from catalog.database import catalog_for
 from catalog.datasets import mark_ingesting
 from catalog.tables import DatasetVersion
@@ -44,7 +44,7 @@ def test_the_event_is_emitted_when_the_run_records_itself_before_the_confirm(
             assert mark_ingesting(session, version_id, run_id)
         return run_id
 
-    monkeypatch.setattr(upload_protocol, "start_ingestion", start_and_run_at_once)
+    monkeypatch.setattr(run_dispatch, "start_ingestion", start_and_run_at_once)
     upload_id = upload(api)
     body = confirm(api, upload_id).json()
     with catalog_for(api.settings.catalog_url).session() as session:

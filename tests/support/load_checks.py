@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -187,9 +187,22 @@ def _versions_problems(
     )
 
 
+def _with_recorded_runs(catalog: Catalog, confirmed: list[Confirmed]) -> list[Confirmed]:
+    """The confirmed uploads, each answered before its run existed given the run its version
+    recorded (the run dispatcher created it after the answer)."""
+    with catalog.session() as session:
+        recorded = dict(
+            session.execute(select(DatasetVersion.id, DatasetVersion.flow_run_id)).tuples().all()
+        )
+    return [
+        c if c.flow_run_id is not None else replace(c, flow_run_id=recorded.get(c.version_id))
+        for c in confirmed
+    ]
+
+
 def _runs_problems(verdict: LoadVerdict, prefect_api_url: str, confirmed: list[Confirmed]) -> None:
     runs = ingestion_runs(prefect_api_url)
-    if sorted(str(r.id) for r in runs) != sorted(c.flow_run_id for c in confirmed):
+    if sorted(str(r.id) for r in runs) != sorted(str(c.flow_run_id) for c in confirmed):
         verdict.add([f"{len(runs)} ingest-dataset runs for {len(confirmed)} confirmed uploads"])
     states = Counter(r.state_name for r in runs)
     if set(states) != {"Completed"}:
@@ -269,6 +282,7 @@ def check_load(
     try:
         _versions_problems(verdict, catalog, confirmed, listing)
         _usage_problems(verdict, catalog, api_url, tokens, listing)
+        confirmed = _with_recorded_runs(catalog, confirmed)
     finally:
         catalog.dispose()
     _runs_problems(verdict, prefect_api_url, confirmed)

@@ -97,7 +97,7 @@ class Confirmed:
     upload_id: str
     dataset_id: str
     version_id: str
-    flow_run_id: str
+    flow_run_id: str | None  # None: answered before its run existed (read from the catalog)
     size_bytes: int
 
 
@@ -196,7 +196,7 @@ class _Driver:
         if first is None or first.status_code != 202:
             self.result.failures.append(f"{failed}: confirm {_describe(first)}")
             return None
-        if any(_ids(a) != _ids(first) for a in answers[1:]):
+        if any(not _same_ids(_ids(a), _ids(first)) for a in answers[1:]):
             self.result.repeat_mismatches.append(f"{failed}: {[_describe(a) for a in answers]}")
         if self.plan.anchor:
             self.result.confirmed.append(
@@ -232,6 +232,16 @@ def _ids(answer: httpx.Response | None) -> tuple[Any, ...] | None:
         return None
     body = answer.json()
     return tuple(body.get(k) for k in ("dataset_id", "version_id", "flow_run_id"))
+
+
+def _same_ids(one: tuple[Any, ...] | None, other: tuple[Any, ...] | None) -> bool:
+    """The same ids, where an answer given before the run existed (`flow_run_id` null) matches
+    any run id (docs/spec.md §3.2: confirm may answer before its run is created)."""
+    if one is None or other is None:
+        return one is other
+    if one[2] is None or other[2] is None:
+        return one[:2] == other[:2]
+    return one == other
 
 
 def _describe(response: httpx.Response | None) -> str:
