@@ -98,7 +98,9 @@ def list_command(
     with _client(api, token) as client:
         items = client.all_datasets()
     if json_:
-        _print_json({"items": [item.model_dump(mode="json") for item in items]})
+        _print_json(
+            {"items": [item.model_dump(mode="json") for item in items], "total": len(items)}
+        )
         return
     if not items:
         console.print("no datasets yet: `automl upload FILE --name NAME` adds one", highlight=False)
