@@ -106,8 +106,8 @@ def list_command(
         console.print("no datasets yet: `automl upload FILE --name NAME` adds one", highlight=False)
         return
     table = Table(title=f"{len(items)} dataset{'s' if len(items) != 1 else ''}")
-    for column in ("id", "name", "versions", "latest", "rows", "columns", "size", "created"):
-        table.add_column(column, no_wrap=column == "id")
+    for column in ("id", "name", "versions", "latest", "rows", "cols", "size", "created"):
+        table.add_column(column, no_wrap=column == "id", min_width=36 if column == "id" else None)
     for item in items:
         latest = item.latest_version
         table.add_row(
@@ -118,7 +118,7 @@ def list_command(
             _count(latest.row_count if latest else None),
             _count(latest.column_count if latest else None),
             _size(latest.size_bytes if latest else None),
-            f"{item.created_at:%Y-%m-%d %H:%M}",
+            f"{item.created_at:%Y-%m-%d}",
         )
     console.print(table)
 
@@ -145,7 +145,9 @@ def show_command(
         title=f"{len(dataset.versions)} version{'s' if len(dataset.versions) != 1 else ''}"
     )
     for column in ("version", "status", "rows", "columns", "size", "created"):
-        table.add_column(column, no_wrap=column == "version")
+        table.add_column(
+            column, no_wrap=column == "version", min_width=36 if column == "version" else None
+        )
     for version in dataset.versions:
         table.add_row(
             version.id,
