@@ -1,5 +1,6 @@
-"""The `automl` command: up, demo, setup-storage, fsck, upload, and the token and user commands of
-cli_accounts.py. Errors are one line and a non-zero exit."""
+"""The `automl` command: up, demo, setup-storage, fsck, upload, the token and user commands of
+cli_accounts.py, and the datasets and usage commands of cli_datasets.py. Errors are one line and a
+non-zero exit."""
 
 from __future__ import annotations
 

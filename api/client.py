@@ -1,7 +1,8 @@
 """A client of the upload protocol: what `automl upload` (and a script) use to send a file.
 
 It speaks only HTTP: the API for plans and confirmation, the presigned URLs for the bytes,
-which are streamed from disk part by part, never read whole into memory.
+which are streamed from disk part by part, never read whole into memory. `DatasetsClient` is
+the read and delete side (`automl datasets`, `automl usage`).
 """
 
 from __future__ import annotations
