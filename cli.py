@@ -1,5 +1,6 @@
-"""The `automl` command: up, demo, setup-storage, fsck, upload, and the token and user commands of
-cli_accounts.py. Errors are one line and a non-zero exit."""
+"""The `automl` command: up, demo, setup-storage, fsck, upload, the token and user commands of
+cli_accounts.py, and the datasets and usage commands of cli_datasets.py. Errors are one line and a
+non-zero exit."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli_accounts import token_app, token_option_value, user_app
+from cli_datasets import datasets_app, usage_command
 from cli_serve import serve
 from core.errors import AutomlError
 from core.settings import Settings, get_settings
@@ -34,6 +36,8 @@ app = typer.Typer(
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 app.command("serve")(serve)
+app.add_typer(datasets_app, name="datasets")
+app.command("usage")(usage_command)
 
 console = Console()
 errors = Console(stderr=True)

@@ -30,6 +30,12 @@ pytestmark = pytest.mark.e2e
         ["token", "revoke"],
         ["user"],
         ["user", "disable"],
+        ["datasets"],
+        ["datasets", "list"],
+        ["datasets", "show"],
+        ["datasets", "download"],
+        ["datasets", "delete"],
+        ["usage"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

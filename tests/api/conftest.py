@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
+from rich.console import Console
 
 from api.app import create_app
 from blocks.storage import build_storage_block
@@ -178,3 +179,26 @@ def served_on_embedded_store(
     api = api_on_embedded_store_with(AUTOML_EMBEDDED_STORE_WARN_BYTES="10")
     with serve_api(api.client.app) as url:  # type: ignore[arg-type]
         yield api, url
+
+
+@pytest.fixture
+def datasets_cli(api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
+    """`automl datasets` and `automl usage` run in-process (typer's CliRunner) against this
+    test's API: their client speaks to the app's test client with the token they were given,
+    and tables are printed 200 columns wide so ids are whole."""
+    import cli_datasets
+    from api.client import DatasetsClient
+
+    class OnTheTestApp(DatasetsClient):
+        def close(self) -> None:  # the test client belongs to the test, not to the command
+            self._store.close()
+
+    def connect(api_url: str, token: str) -> DatasetsClient:
+        api.client.headers["Authorization"] = f"Bearer {token}"
+        return OnTheTestApp(api.client)
+
+    monkeypatch.setattr(cli_datasets, "connect", connect)
+    monkeypatch.setattr(cli_datasets, "console", Console(width=200))
+    monkeypatch.setenv("AUTOML_API_URL", "http://testserver")
+    get_settings.cache_clear()
+    return api
