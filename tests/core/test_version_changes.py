@@ -35,7 +35,8 @@ def test_a_first_version_has_nothing_to_compare_with() -> None:
     changes = compare_profiles(None, BEFORE, 0.05)
     assert changes.row_count == RowCountChange(before=None, after=100, change=None)
     assert changes.columns_added == changes.columns_removed == []
-    assert changes.type_changes == changes.null_rate_changes == []
+    assert changes.type_changes == []
+    assert changes.null_rate_changes == []
     assert changes.null_rate_threshold == 0.05
 
 
@@ -43,7 +44,8 @@ def test_the_same_profile_has_no_changes() -> None:
     changes = compare_profiles(BEFORE, BEFORE, 0.05)
     assert changes.row_count == RowCountChange(100, 100, 0)
     assert changes.columns_added == changes.columns_removed == []
-    assert changes.type_changes == changes.null_rate_changes == []
+    assert changes.type_changes == []
+    assert changes.null_rate_changes == []
 
 
 def test_added_and_removed_columns_are_named_with_their_types_in_profile_order() -> None:
