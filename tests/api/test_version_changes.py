@@ -43,14 +43,17 @@ def _changes_path(dataset_id: str, version_id: str, since: str | None = None) ->
     return path if since is None else f"{path}?since={since}"
 
 
-def test_a_new_version_is_compared_with_the_one_before_it(api: Api) -> None:
+def test_a_new_version_is_compared_with_the_one_before_it_in_the_api_and_the_event(
+    api: Api, ingested_events: Events
+) -> None:
     first = _ready(api)
     second = _ready(api, SECOND, dataset_id=first["dataset_id"])
     response = api.client.get(
         _changes_path(first["dataset_id"], second["version_id"]), headers=api.token()
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {
+    answer = response.json()
+    assert answer == {
         "dataset_id": first["dataset_id"],
         "version_id": second["version_id"],
         "since_version_id": first["version_id"],
@@ -61,17 +64,17 @@ def test_a_new_version_is_compared_with_the_one_before_it(api: Api) -> None:
         "null_rate_changes": [{"name": "city", "before": 0.0, "after": 0.25}],
         "null_rate_threshold": 0.05,
     }
-
-
-def test_a_first_version_has_an_empty_comparison(api: Api) -> None:
-    first = _ready(api)
-    answer = api.client.get(
-        _changes_path(first["dataset_id"], first["version_id"]), headers=api.token()
-    ).json()
-    assert answer["since_version_id"] is None
-    assert answer["row_count"] == {"before": None, "after": 3, "change": None}
-    for listed in ("columns_added", "columns_removed", "type_changes", "null_rate_changes"):
-        assert answer[listed] == []
+    # `automl.dataset.ingested` carries the same comparison (without the ids it is about).
+    payloads = [payload for name, payload in ingested_events if name == "automl.dataset.ingested"]
+    assert [payload["version_id"] for payload in payloads] == [
+        first["version_id"],
+        second["version_id"],
+    ]
+    assert payloads[0]["changes"]["since_version_id"] is None
+    assert payloads[0]["changes"]["row_count"] == {"before": None, "after": 3, "change": None}
+    del answer["dataset_id"], answer["version_id"]
+    assert payloads[1]["changes"] == answer
+    assert payloads[1]["rows"] == 4  # the payload's other fields stay
 
 
 def test_since_names_any_version_of_the_dataset_and_the_threshold_is_a_setting(
@@ -104,7 +107,7 @@ def test_since_names_any_version_of_the_dataset_and_the_threshold_is_a_setting(
 
 def test_another_users_or_another_datasets_versions_are_not_found(api: Api) -> None:
     first = _ready(api)
-    other = _ready(api)  # another dataset of alice's
+    other = confirm(api, upload(api)).json()  # another dataset of alice's (pending)
     dataset, version = first["dataset_id"], first["version_id"]
     mallory = api.token("mallory")
     assert error_of(api.client.get(_changes_path(dataset, version), headers=mallory)) == (
@@ -135,39 +138,23 @@ def test_a_version_not_ready_yet_is_a_conflict_either_side(api: Api) -> None:
 
 
 def test_the_client_method_returns_the_answer_and_raises_its_errors(api: Api) -> None:
+    """`automl datasets show` calls it; a first version's comparison is empty."""
     first = _ready(api)
-    second = _ready(api, SECOND, dataset_id=first["dataset_id"])
+    pending = confirm(api, upload(api), dataset_id=first["dataset_id"]).json()
     api.client.headers.update(api.token())
     with UploadClient("http://testserver", "unused") as client:
         client._api = api.client  # the app in process, with alice's token
-        answer = client.version_changes(first["dataset_id"], second["version_id"])
-        assert answer["since_version_id"] == first["version_id"]
-        assert answer["row_count"]["change"] == 1
-        backwards = client.version_changes(
-            first["dataset_id"], first["version_id"], since=second["version_id"]
-        )
-        assert backwards["row_count"]["change"] == -1
+        answer = client.version_changes(first["dataset_id"], first["version_id"])
+        assert answer["version_id"] == first["version_id"]
+        assert answer["since_version_id"] is None  # a first version: nothing changed
+        assert answer["row_count"] == {"before": None, "after": 3, "change": None}
+        for listed in ("columns_added", "columns_removed", "type_changes", "null_rate_changes"):
+            assert answer[listed] == []
+        with pytest.raises(UploadError, match="HTTP 409") as raised:
+            client.version_changes(
+                first["dataset_id"], first["version_id"], since=pending["version_id"]
+            )
+        assert raised.value.status == 409
         with pytest.raises(UploadError, match="HTTP 404") as raised:
             client.version_changes(first["dataset_id"], "0b6f1f6e-4a53-4d5c-9c43-1f2a3b4c5d6e")
         assert raised.value.status == 404
-
-
-def test_the_ingested_event_carries_the_comparison_the_api_answers(
-    api: Api, ingested_events: Events
-) -> None:
-    first = _ready(api)
-    second = _ready(api, SECOND, dataset_id=first["dataset_id"])
-    payloads = [payload for name, payload in ingested_events if name == "automl.dataset.ingested"]
-    assert [payload["version_id"] for payload in payloads] == [
-        first["version_id"],
-        second["version_id"],
-    ]
-    assert payloads[0]["changes"]["since_version_id"] is None
-    assert payloads[0]["changes"]["row_count"] == {"before": None, "after": 3, "change": None}
-    answer = api.client.get(
-        _changes_path(first["dataset_id"], second["version_id"]), headers=api.token()
-    ).json()
-    del answer["dataset_id"], answer["version_id"]
-    assert payloads[1]["changes"] == answer
-    assert payloads[1]["changes"]["since_version_id"] == first["version_id"]
-    assert payloads[1]["rows"] == 4  # the payload's other fields stay
