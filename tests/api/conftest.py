@@ -7,9 +7,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+import flows.ingest_dataset as ingest_module
 from api.app import create_app
 from blocks.storage import build_storage_block
 from catalog.accounts import create_token
@@ -178,3 +180,18 @@ def served_on_embedded_store(
     api = api_on_embedded_store_with(AUTOML_EMBEDDED_STORE_WARN_BYTES="10")
     with serve_api(api.client.app) as url:  # type: ignore[arg-type]
         yield api, url
+
+
+Events = list[tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture
+def ingested_events(monkeypatch: pytest.MonkeyPatch) -> Events:
+    """The events `ingest-dataset` emits, as (name, payload), in order (none reach Prefect)."""
+    emitted: Events = []
+
+    def record(event: str, kind: str, identifier: str, payload: dict[str, Any], *_: Any) -> None:
+        emitted.append((event, payload))
+
+    monkeypatch.setattr(ingest_module, "emit", record)
+    return emitted

@@ -9,27 +9,12 @@ import pytest
 
 from api.client import UploadClient
 from core.errors import UploadError
-from flows import ingest_dataset as ingest_module
 from flows.ingest_dataset import ingest_dataset
 from tests.support.api_client import Api
 from tests.support.upload_steps import CSV, confirm, error_of, upload
 
 # Against CSV: `rainy` removed, `wind` added, `temperature` now text, a 4th row, `city` 25% null.
 SECOND = b"city,temperature,wind\nOslo,cold,3\nLima,mild,5\n,hot,2\nRome,warm,4\n"
-
-Events = list[tuple[str, dict[str, Any]]]
-
-
-@pytest.fixture
-def ingested_events(monkeypatch: pytest.MonkeyPatch) -> Events:
-    """The events `ingest-dataset` emits, as (name, payload), in order."""
-    emitted: Events = []
-
-    def record(event: str, kind: str, identifier: str, payload: dict[str, Any], *_: Any) -> None:
-        emitted.append((event, payload))
-
-    monkeypatch.setattr(ingest_module, "emit", record)
-    return emitted
 
 
 def _ready(api: Api, body: bytes = CSV, user: str = "alice", **extra: str) -> dict[str, str]:
@@ -44,7 +29,7 @@ def _changes_path(dataset_id: str, version_id: str, since: str | None = None) ->
 
 
 def test_a_new_version_is_compared_with_the_one_before_it_in_the_api_and_the_event(
-    api: Api, ingested_events: Events
+    api: Api, ingested_events: list[tuple[str, dict[str, Any]]]
 ) -> None:
     first = _ready(api)
     second = _ready(api, SECOND, dataset_id=first["dataset_id"])
