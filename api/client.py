@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -96,6 +97,17 @@ class UploadClient:
         except (ValueError, KeyError, TypeError):
             message = f"HTTP {response.status_code} from {method} {path}"
         raise UploadError(message, response.status_code)
+
+    def version_changes(
+        self, dataset_id: str, version_id: str, since: str | None = None
+    ) -> dict[str, Any]:
+        """What changed in a version since the one before it (or `since`): the answer of
+        `GET /api/datasets/{dataset_id}/versions/{version_id}/changes` (docs/spec.md)."""
+        path = f"/api/datasets/{quote(dataset_id)}/versions/{quote(version_id)}/changes"
+        if since is not None:
+            path += "?" + urlencode({"since": since})
+        answer: dict[str, Any] = self.request("GET", path)
+        return answer
 
     def _put(
         self,

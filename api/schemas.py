@@ -282,3 +282,53 @@ class PlotList(BaseModel):
     job_id: str
     rendered: bool = Field(description="True once `render-plots` finished: the list is whole.")
     plots: list[PlotUrl]
+
+
+class ColumnTypeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    dtype: str = Field(description="The column's type as the profile spells it, e.g. `Int64`.")
+
+
+class TypeChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    before: str
+    after: str
+
+
+class RowCountChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    before: int | None = Field(description="Null for a first version.")
+    after: int
+    change: int | None = Field(description="after - before; null for a first version.")
+
+
+class NullRateChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    before: float = Field(description="null_count / row_count, 0..1.")
+    after: float
+
+
+class VersionChangesResponse(BaseModel):
+    """A version compared with an earlier one, from their stored profiles (docs/spec.md §3)."""
+
+    dataset_id: str
+    version_id: str
+    since_version_id: str | None = Field(
+        description="The version compared with: `since` if given, else the latest ready "
+        "version before this one; null for a first version (then every list is empty)."
+    )
+    columns_added: list[ColumnTypeOut]
+    columns_removed: list[ColumnTypeOut]
+    type_changes: list[TypeChangeOut]
+    row_count: RowCountChangeOut
+    null_rate_changes: list[NullRateChangeOut] = Field(
+        description="Columns in both whose null rate moved by more than `null_rate_threshold`."
+    )
+    null_rate_threshold: float = Field(description="AUTOML_NULL_RATE_CHANGE_THRESHOLD.")

@@ -241,6 +241,11 @@ class Settings(BaseSettings):
     confirm_run_wait_seconds: float = Field(
         default=0.0, alias="AUTOML_CONFIRM_RUN_WAIT_SECONDS", ge=0, le=60
     )
+    # A version comparison (`GET .../versions/{id}/changes`, the `automl.dataset.ingested`
+    # event) lists a column's null rate when it moved by more than this (0.05: 10% -> 16%).
+    null_rate_change_threshold: float = Field(
+        default=0.05, alias="AUTOML_NULL_RATE_CHANGE_THRESHOLD", ge=0, le=1
+    )
 
     @field_validator("tiers", mode="before")
     @classmethod

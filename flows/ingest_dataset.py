@@ -47,6 +47,7 @@ from tasks.storage import (
     head_object,
     upload_file_once,
 )
+from tasks.version_changes import changes_since_previous
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
@@ -201,6 +202,11 @@ def ingest_dataset(version_id: str, unfinished_only: bool = False) -> VersionSta
         ),
         description=f"Profile of dataset version {version_id}",
     )
+    try:
+        changes: dict[str, Any] | None = changes_since_previous(version_id)
+    except Exception as exc:  # the version is ready: a failed comparison only leaves it out
+        logger.warning("version %s: no comparison for the event: %r", version_id, exc)
+        changes = None
     emit(
         DATASET_INGESTED,
         "dataset",
@@ -211,6 +217,7 @@ def ingest_dataset(version_id: str, unfinished_only: bool = False) -> VersionSta
             "columns": outcome.column_count,
             "size_bytes": outcome.size_bytes,
             "sha256": outcome.sha256,
+            "changes": changes,
         },
         related,
     )

@@ -1,4 +1,4 @@
-"""Dataset routes: list, read, versions, presigned download, soft delete."""
+"""Dataset routes: list, read, versions, version comparison, presigned download, soft delete."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from api.comparison_protocol import version_changes
 from api.dataset_protocol import (
     delete_dataset,
     download_url,
@@ -14,13 +15,14 @@ from api.dataset_protocol import (
     list_datasets,
 )
 from api.deps import CatalogDep, CurrentUser, SettingsDep, StorageDep
-from api.identifiers import DatasetIdPath, VersionIdPath
+from api.identifiers import ID_LENGTH, ID_PATTERN, DatasetIdPath, VersionIdPath
 from api.schemas import (
     DatasetDetail,
     DatasetPage,
     DeleteResponse,
     DownloadUrlResponse,
     ErrorBody,
+    VersionChangesResponse,
     VersionDetail,
 )
 from core.statuses import DatasetStatus
@@ -105,3 +107,33 @@ def soft_delete_dataset(
     if answer.status != DatasetStatus.DELETED or answer.purge_stopped:
         response.status_code = status.HTTP_202_ACCEPTED
     return answer
+
+
+@router.get(
+    "/{dataset_id}/versions/{version_id}/changes",
+    response_model=VersionChangesResponse,
+    responses={**NOT_FOUND, 400: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def read_version_changes(
+    dataset_id: DatasetIdPath,
+    version_id: VersionIdPath,
+    user: CurrentUser,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    since: Annotated[
+        str | None,
+        Query(
+            pattern=ID_PATTERN,
+            min_length=ID_LENGTH,
+            max_length=ID_LENGTH,
+            description="Compare with this version of the dataset (earlier or later) instead "
+            "of the latest ready version before this one.",
+        ),
+    ] = None,
+) -> VersionChangesResponse:
+    """What changed from an earlier version: columns added and removed, type changes, the row
+    count and null rates that moved past AUTOML_NULL_RATE_CHANGE_THRESHOLD, from the stored
+    profiles (no file is read). 409 while either version is not ready."""
+    return version_changes(
+        catalog, user.id, dataset_id, version_id, since, settings.null_rate_change_threshold
+    )

@@ -7,10 +7,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from rich.console import Console
 
+import flows.ingest_dataset as ingest_module
 from api.app import create_app
 from blocks.storage import build_storage_block
 from catalog.accounts import create_token
@@ -202,3 +204,18 @@ def datasets_cli(api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
     monkeypatch.setenv("AUTOML_API_URL", "http://testserver")
     get_settings.cache_clear()
     return api
+
+
+Events = list[tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture
+def ingested_events(monkeypatch: pytest.MonkeyPatch) -> Events:
+    """The events `ingest-dataset` emits, as (name, payload), in order (none reach Prefect)."""
+    emitted: Events = []
+
+    def record(event: str, kind: str, identifier: str, payload: dict[str, Any], *_: Any) -> None:
+        emitted.append((event, payload))
+
+    monkeypatch.setattr(ingest_module, "emit", record)
+    return emitted

@@ -22,6 +22,7 @@ ROUTES = {
     ("delete", "/api/datasets/{dataset_id}"),
     ("get", "/api/datasets/{dataset_id}/versions/{version_id}"),
     ("get", "/api/datasets/{dataset_id}/versions/{version_id}/download-url"),
+    ("get", "/api/datasets/{dataset_id}/versions/{version_id}/changes"),
     ("get", "/healthz"),
     ("post", "/api/jobs/train"),
     ("get", "/api/jobs/{job_id}"),

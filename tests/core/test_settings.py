@@ -191,3 +191,12 @@ def test_each_tier_limits_the_work_a_user_has_in_flight(monkeypatch: pytest.Monk
     )
     free = load_settings().tier("free")
     assert (free.max_ingestions_in_flight, free.max_training_jobs_in_flight) == (1, 2)
+
+
+def test_the_null_rate_change_threshold_is_a_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().null_rate_change_threshold == 0.05
+    monkeypatch.setenv("AUTOML_NULL_RATE_CHANGE_THRESHOLD", "0.2")
+    assert load_settings().null_rate_change_threshold == 0.2
+    monkeypatch.setenv("AUTOML_NULL_RATE_CHANGE_THRESHOLD", "1.5")
+    with pytest.raises(ConfigurationError, match="AUTOML_NULL_RATE_CHANGE_THRESHOLD"):
+        load_settings()
