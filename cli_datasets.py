@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.client import DatasetsClient
+from api.schemas import VersionChangesResponse
 from cli_accounts import token_option_value
 from cli_errors import FAILURE_EXIT, fail_with
 from core.errors import AutomlError, UploadError
@@ -133,11 +134,15 @@ def show_command(
     """One dataset and every version: status, rows, columns, Parquet size."""
     with _client(api, token) as client:
         dataset = client.dataset(dataset_id)
-        # Version comparison (issue 17 point 4): once `DatasetsClient` has `version_changes`, the
-        # newest ready version's changes go here, printed after the table and under "changes" in
-        # the JSON.
+        ready = [v for v in dataset.versions if v.status == VersionStatus.READY]
+        changes = client.version_changes(dataset_id, ready[-1].id) if ready else None
     if json_:
-        _print_json(dataset)
+        _print_json(
+            {
+                **dataset.model_dump(mode="json"),
+                "changes": None if changes is None else changes.model_dump(mode="json"),
+            }
+        )
         return
     console.print(f"{escape(dataset.name)}  {dataset.id}", highlight=False)
     console.print(f"created {dataset.created_at:%Y-%m-%d %H:%M} UTC", highlight=False)
@@ -158,6 +163,30 @@ def show_command(
             f"{version.created_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
+    if changes is not None and changes.since_version_id is not None:
+        _print_changes(changes)
+
+
+def _print_changes(changes: VersionChangesResponse) -> None:
+    """The newest ready version against the ready one before it, a line per kind of change."""
+    console.print(
+        f"changes in {changes.version_id} since {changes.since_version_id}:", highlight=False
+    )
+    rows = changes.row_count
+    if rows.before is not None and rows.change is not None:
+        console.print(f"  rows: {rows.before:,} -> {rows.after:,} ({rows.change:+,})")
+    lines = [
+        ("columns added", [f"{c.name} ({c.dtype})" for c in changes.columns_added]),
+        ("columns removed", [f"{c.name} ({c.dtype})" for c in changes.columns_removed]),
+        ("type changes", [f"{c.name}: {c.before} -> {c.after}" for c in changes.type_changes]),
+        (
+            f"null rates (moved more than {changes.null_rate_threshold:.0%})",
+            [f"{c.name}: {c.before:.1%} -> {c.after:.1%}" for c in changes.null_rate_changes],
+        ),
+    ]
+    for label, items in lines:
+        listed = escape(", ".join(items)) if items else "none"
+        console.print(f"  {label}: {listed}", highlight=False)
 
 
 @datasets_app.command("download")

@@ -23,6 +23,7 @@ from api.schemas import (
     DeleteResponse,
     DownloadUrlResponse,
     UsageResponse,
+    VersionChangesResponse,
     VersionDetail,
 )
 from core.errors import UploadError
@@ -316,6 +317,15 @@ class DatasetsClient:
         """`GET /api/datasets/{id}/versions/{vid}`: status, profile, counts, sizes, error."""
         answer = self._call("GET", f"/api/datasets/{dataset_id}/versions/{version_id}")
         return VersionDetail.model_validate(answer)
+
+    def version_changes(
+        self, dataset_id: str, version_id: str, since: str | None = None
+    ) -> VersionChangesResponse:
+        """`GET .../changes[?since=]`: the version against the ready one before it (or
+        `since`), from their profiles (409 until both are ready)."""
+        path = f"/api/datasets/{dataset_id}/versions/{version_id}/changes"
+        params = None if since is None else {"since": since}
+        return VersionChangesResponse.model_validate(self._call("GET", path, params))
 
     def download_url(self, dataset_id: str, version_id: str) -> DownloadUrlResponse:
         """`GET .../download-url`: a presigned GET of the version's Parquet file (409 until

@@ -93,12 +93,44 @@ def test_show_lists_every_version_with_status_rows_columns_and_size(datasets_cli
     assert [cell.strip() for cell in pending.split("│")[2:6]] == ["pending", "-", "-", "-"]
 
 
-def test_show_json_is_the_apis_answer(datasets_cli: Api) -> None:
+def test_show_json_is_the_apis_answer_with_the_newest_ready_versions_changes(
+    datasets_cli: Api,
+) -> None:
     api = datasets_cli
     ids = _ready_version(api)
     result = _automl(api, "datasets", "show", ids["dataset_id"], "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == _api_answer(api, f"/api/datasets/{ids['dataset_id']}")
+    dataset_path = f"/api/datasets/{ids['dataset_id']}"
+    changes_path = f"{dataset_path}/versions/{ids['version_id']}/changes"
+    assert json.loads(result.stdout) == {
+        **_api_answer(api, dataset_path),
+        "changes": _api_answer(api, changes_path),
+    }
+
+
+SECOND_CSV = (
+    b"city,temperature,rainy,wind\nOslo,4.5,yes,3\nLima,19.0,,5\nPune,31.2,,7\nRome,22.0,no,2\n"
+)
+
+
+def test_show_prints_what_changed_since_the_version_before(datasets_cli: Api) -> None:
+    """A column added, a type changed (true/false became yes/no text), a row more and a null
+    rate up: what a person uploading a new version wants to know."""
+    api = datasets_cli
+    ids = _ready_version(api)
+    second = confirm(api, upload(api, SECOND_CSV), dataset_id=ids["dataset_id"]).json()
+    assert ingest_dataset(second["version_id"]) == "ready"
+    result = _automl(api, "datasets", "show", ids["dataset_id"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    at = lines.index(f"changes in {second['version_id']} since {ids['version_id']}:")
+    assert lines[at + 1 :] == [
+        "  rows: 3 -> 4 (+1)",
+        "  columns added: wind (Int64)",
+        "  columns removed: none",
+        "  type changes: rainy: Boolean -> String",
+        "  null rates (moved more than 5%): rainy: 0.0% -> 50.0%",
+    ]
 
 
 def test_download_writes_the_stored_parquet_file_byte_for_byte(
