@@ -282,3 +282,30 @@ class PlotList(BaseModel):
     job_id: str
     rendered: bool = Field(description="True once `render-plots` finished: the list is whole.")
     plots: list[PlotUrl]
+
+
+class StoredPartOut(BaseModel):
+    part_number: int
+    size_bytes: int
+    etag: str
+
+
+class UploadState(BaseModel):
+    """An upload as a client resuming it needs it: its plan and the parts the store holds."""
+
+    upload_id: str
+    filename: str
+    size_bytes: int
+    status: UploadStatus
+    expires_at: datetime
+    multipart: bool
+    part_size: int | None
+    part_count: int | None
+    stored_parts: list[StoredPartOut] = Field(
+        description="What the store holds (ListParts) while the upload is open; [] for a "
+        "single PUT."
+    )
+
+
+class UploadStateList(BaseModel):
+    uploads: list[UploadState] = Field(description="The caller's open uploads, newest first.")
