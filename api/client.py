@@ -72,12 +72,16 @@ def _file_chunks(
 class UploadClient:
     """One API base URL and token; `upload` sends a file and confirms it."""
 
-    def __init__(self, api_url: str, token: str, timeout: float = 60.0) -> None:
-        self._api = httpx.Client(
-            base_url=api_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-        )
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        timeout: float = 60.0,
+        api_client: httpx.Client | None = None,
+    ) -> None:
+        """`api_client` replaces the HTTP client of the API (an in-process test client)."""
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._api = api_client or httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout)
         self._store = httpx.Client(timeout=httpx.Timeout(timeout, write=None))
         self._api_lock = threading.Lock()  # part threads ask for new part URLs too
 
@@ -95,7 +99,7 @@ class UploadClient:
         """One API call; its JSON answer, or an UploadError carrying the error body's message."""
         try:
             with self._api_lock:
-                response = self._api.request(method, path, json=body)
+                response = self._api.request(method, path, json=body, headers=self._auth)
         except httpx.HTTPError as exc:
             raise UploadError(
                 f"the API at {self._api.base_url} cannot be reached ({exc})"
