@@ -20,6 +20,7 @@ from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory, make_api
 from tests.support.api_server import serve_api
 from tests.support.browser import BrowserSetup, browser_page
+from tests.support.fault_proxy import FaultProxy
 from tests.support.fuzzing import Fuzzed
 from tests.support.stores import Store, StoreSpec, use_store
 from tests.support.upload_steps import confirm, upload
@@ -178,3 +179,16 @@ def served_on_embedded_store(
     api = api_on_embedded_store_with(AUTOML_EMBEDDED_STORE_WARN_BYTES="10")
     with serve_api(api.client.app) as url:  # type: ignore[arg-type]
         yield api, url
+
+
+@pytest.fixture
+def proxied_multipart_api(
+    faulty_bucket: tuple[Store, FaultProxy],
+    ingest_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Api, FaultProxy]]:
+    """The API (multipart from 5 MiB) whose part URLs reach the store through a fault proxy:
+    its log counts the PUTs the store saw, and it fails chosen parts."""
+    store, proxy = faulty_bucket
+    for configured in api_factory(store, monkeypatch):
+        yield configured(AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB)), proxy
