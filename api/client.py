@@ -81,12 +81,14 @@ class UploadClient:
     ) -> None:
         """`api_client` replaces the HTTP client of the API (an in-process test client)."""
         self._auth = {"Authorization": f"Bearer {token}"}
+        self._owns_api = api_client is None  # a client passed in is closed by its owner
         self._api = api_client or httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout)
         self._store = httpx.Client(timeout=httpx.Timeout(timeout, write=None))
         self._api_lock = threading.Lock()  # part threads ask for new part URLs too
 
     def close(self) -> None:
-        self._api.close()
+        if self._owns_api:
+            self._api.close()
         self._store.close()
 
     def __enter__(self) -> UploadClient:

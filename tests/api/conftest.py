@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,21 @@ def proxied_multipart_api(
     store, proxy = faulty_bucket
     for configured in api_factory(store, monkeypatch):
         yield configured(AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB)), proxy
+
+
+@pytest.fixture
+def no_part_retry_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upload client sends a failed part again at once (tests need no backoff)."""
+    import api.client
+
+    monkeypatch.setattr(api.client, "PART_RETRY_DELAYS", (0.0, 0.0, 0.0))
+
+
+@pytest.fixture
+def three_part_csv(tmp_path: Path) -> tuple[Path, bytes]:
+    """A CSV of three multipart parts (16 MiB, 16 MiB, 1 MiB) and its bytes."""
+    body = b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(33 * MiB // 8))
+    body = body[: 33 * MiB]
+    path = tmp_path / "big.csv"
+    path.write_bytes(body)
+    return path, body

@@ -23,7 +23,7 @@ MiB = 1024**2
 def _upload(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOML_", "R2_"))}
     return subprocess.run(
-        [AUTOML, "upload", *args],
+        [AUTOML, "upload", *args, "--no-wait"],  # nothing serves the ingestion runs here
         capture_output=True,
         text=True,
         env={**clean, **env},
@@ -93,7 +93,18 @@ def test_upload_reads_the_token_from_stdin(served: tuple[Api, str], tmp_path: Pa
     path.write_bytes(CSV)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOML_", "R2_"))}
     result = subprocess.run(
-        [AUTOML, "upload", str(path), "--name", "weather", "--api", url, "--token", "-"],
+        [
+            AUTOML,
+            "upload",
+            str(path),
+            "--name",
+            "weather",
+            "--api",
+            url,
+            "--token",
+            "-",
+            "--no-wait",
+        ],
         capture_output=True,
         text=True,
         env=clean,

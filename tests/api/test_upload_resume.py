@@ -47,17 +47,8 @@ def _stored(api: Api, upload_id: str) -> bytes:
     return body
 
 
-@pytest.fixture(autouse=True)
-def _no_retry_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "PART_RETRY_DELAYS", (0.0, 0.0, 0.0))
-
-
-@pytest.fixture
-def big_file(tmp_path: Path) -> tuple[Path, bytes]:
-    body = _csv(2 * PART + MiB)  # three parts: 16 MiB, 16 MiB, 1 MiB
-    path = tmp_path / "big.csv"
-    path.write_bytes(body)
-    return path, body
+# Parts fail and are retried at once here, not after the client's pauses.
+pytestmark = pytest.mark.usefixtures("no_part_retry_pause")
 
 
 def test_upload_state_lists_the_parts_the_store_holds(
@@ -105,10 +96,10 @@ def test_a_single_put_upload_has_no_stored_parts(
 
 
 def test_parts_go_in_parallel_and_the_right_bytes_land(
-    proxied_multipart_api: tuple[Api, FaultProxy], big_file: tuple[Path, bytes]
+    proxied_multipart_api: tuple[Api, FaultProxy], three_part_csv: tuple[Path, bytes]
 ) -> None:
     api, proxy = proxied_multipart_api
-    path, body = big_file
+    path, body = three_part_csv
     sent: list[int] = []
     with _client(api) as client:
         result = client.upload(path, "big", progress=sent.append, parallel=3)
@@ -120,10 +111,10 @@ def test_parts_go_in_parallel_and_the_right_bytes_land(
 
 
 def test_a_failed_part_is_sent_again(
-    proxied_multipart_api: tuple[Api, FaultProxy], big_file: tuple[Path, bytes]
+    proxied_multipart_api: tuple[Api, FaultProxy], three_part_csv: tuple[Path, bytes]
 ) -> None:
     api, proxy = proxied_multipart_api
-    path, body = big_file
+    path, body = three_part_csv
     proxy.fail(lambda method, p: method == "PUT" and "partNumber=2" in p, 503, "SlowDown", times=1)
     # An expired part URL (403) is asked for again, then sent.
     proxy.fail(lambda method, p: method == "PUT" and "partNumber=3" in p, 403, "AccessDenied", 1)
@@ -138,10 +129,10 @@ def test_a_failed_part_is_sent_again(
 
 
 def test_a_failed_upload_stays_open_and_resumes_with_the_missing_parts(
-    proxied_multipart_api: tuple[Api, FaultProxy], big_file: tuple[Path, bytes]
+    proxied_multipart_api: tuple[Api, FaultProxy], three_part_csv: tuple[Path, bytes]
 ) -> None:
     api, proxy = proxied_multipart_api
-    path, body = big_file
+    path, body = three_part_csv
     fault = proxy.fail(lambda method, p: method == "PUT" and "partNumber=3" in p, 503, "SlowDown")
     started: list[str] = []
     with _client(api) as client, pytest.raises(UploadInterruptedError) as failure:
@@ -163,10 +154,12 @@ def test_a_failed_upload_stays_open_and_resumes_with_the_missing_parts(
 
 
 def test_resume_refuses_another_file(
-    proxied_multipart_api: tuple[Api, FaultProxy], big_file: tuple[Path, bytes], tmp_path: Path
+    proxied_multipart_api: tuple[Api, FaultProxy],
+    three_part_csv: tuple[Path, bytes],
+    tmp_path: Path,
 ) -> None:
     api, proxy = proxied_multipart_api
-    path, _ = big_file
+    path, _ = three_part_csv
     plan = api.post(
         "/api/datasets/upload-url", {"filename": "big.csv", "size_bytes": path.stat().st_size}
     ).json()
@@ -189,13 +182,13 @@ def _cli_client(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_cli_prints_the_resume_command_then_resumes(
     proxied_multipart_api: tuple[Api, FaultProxy],
-    big_file: tuple[Path, bytes],
+    three_part_csv: tuple[Path, bytes],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from cli import app
 
     api, proxy = proxied_multipart_api
-    path, body = big_file
+    path, body = three_part_csv
     _cli_client(api, monkeypatch)
     token = api.token()["Authorization"].removeprefix("Bearer ")
     proxy.fail(lambda method, p: method == "PUT" and "partNumber=2" in p, 503, "SlowDown")
