@@ -121,17 +121,17 @@ def upload(
 
     try:
         with UploadClient(api_url, api_token) as client:
-            try:
-                with bar:
+            with bar:
+                try:
                     if resume:
                         result = client.resume(resume, file, name, dataset_id, advance, parallel)
                     else:
                         result = client.upload(
                             file, name, dataset_id, advance, warn, parallel, started
                         )
-            except AutomlError:
-                bar.remove_task(task)  # the error is the one line left
-                raise
+                except AutomlError:
+                    bar.remove_task(task)  # the error is the one line left
+                    raise
             table = Table(show_header=False, title="confirmed; ingestion started")
             for key in ("dataset_id", "version_id", "status", "flow_run_id"):
                 table.add_row(key, str(result[key]))

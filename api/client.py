@@ -24,6 +24,7 @@ PART_ATTEMPTS = 4
 PART_RETRY_DELAYS = (1.0, 3.0, 8.0)  # seconds before a part's 2nd, 3rd and 4th attempt
 DEFAULT_PARALLEL_PARTS = 4
 EXPIRED_URL_STATUSES = (400, 403)  # a presigned URL past its expiry (S3: 403; some stores: 400)
+CLOSED_UPLOAD_STATUSES = (404, 409, 410)  # API answers that mean the upload cannot be resumed
 VERSION_POLL_SECONDS = 1.0
 FINISHED_VERSION_STATES = ("ready", "failed")
 CONFIRM_RETRY_DELAYS = (2.0, 5.0)  # seconds before the 2nd and 3rd confirm after a 503
@@ -297,7 +298,7 @@ class UploadClient:
         size = path.stat().st_size
         etags = dict(stored)
         missing = [n for n in range(1, part_count + 1) if n not in stored]
-        lock = threading.Lock()
+        stop = threading.Event()  # set when the upload stops: the parts in flight break off
         with ThreadPoolExecutor(max(1, parallel), thread_name_prefix="part") as pool:
             try:
                 for first in range(0, len(missing), PART_URL_BATCH):
@@ -312,6 +313,7 @@ class UploadClient:
                             part_count,
                             size,
                             progress,
+                            stop,
                         )
                         for url in urls.values()
                     ]
@@ -323,11 +325,16 @@ class UploadClient:
                         failed[0].result()  # raises the part's error
                     for future in futures:
                         number, etag = future.result()
-                        with lock:
-                            etags[number] = etag
+                        etags[number] = etag
             except (UploadError, httpx.HTTPError, OSError) as exc:
+                stop.set()
+                if isinstance(exc, UploadError) and exc.status in CLOSED_UPLOAD_STATUSES:
+                    raise  # the API closed the upload (expired, aborted): nothing to resume
                 message = exc.message if isinstance(exc, UploadError) else str(exc)
                 raise UploadInterruptedError(message, upload_id) from exc
+            except BaseException:  # Ctrl-C: the parts sent stay, the rest break off at once
+                stop.set()
+                raise
         return [{"part_number": n, "etag": etags[n]} for n in range(1, part_count + 1)]
 
     def _send_part(
@@ -339,6 +346,7 @@ class UploadClient:
         part_count: int,
         size: int,
         progress: Progress | None,
+        stop: threading.Event,
     ) -> tuple[int, str]:
         """PUTs one part from its own file handle, again from its start after a dropped
         connection or a 5xx (after a pause), and with a new URL after the store refused the
@@ -352,6 +360,8 @@ class UploadClient:
 
                 def counted(count: int) -> None:
                     nonlocal sent
+                    if stop.is_set():
+                        raise UploadError(f"part {number} stopped: the upload stopped")
                     sent += count
                     if progress is not None:
                         progress(count)
