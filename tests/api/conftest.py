@@ -211,3 +211,14 @@ def three_part_csv(tmp_path: Path) -> tuple[Path, bytes]:
     path = tmp_path / "big.csv"
     path.write_bytes(body)
     return path, body
+
+
+@pytest.fixture
+def served_through_proxy(
+    proxied_multipart_api: tuple[Api, FaultProxy],
+) -> Iterator[tuple[Api, FaultProxy, str]]:
+    """`proxied_multipart_api` served by uvicorn on 127.0.0.1, and its URL: what a killed
+    `automl upload` process talked to."""
+    api, proxy = proxied_multipart_api
+    with serve_api(api.client.app) as url:  # type: ignore[arg-type]
+        yield api, proxy, url
