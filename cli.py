@@ -9,7 +9,6 @@ import contextlib
 import logging
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -19,6 +18,7 @@ from rich.table import Table
 from cli_accounts import token_app, token_option_value, user_app
 from cli_datasets import datasets_app, usage_command
 from cli_serve import serve
+from cli_upload import upload
 from core.errors import AutomlError
 from core.settings import Settings, get_settings
 
@@ -36,6 +36,7 @@ app = typer.Typer(
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 app.command("serve")(serve)
+app.command("upload")(upload)
 app.add_typer(datasets_app, name="datasets")
 app.command("usage")(usage_command)
 
@@ -254,75 +255,6 @@ def _storage_to_check(settings: Settings) -> S3Bucket:
             f"(no endpoints.json in {settings.data_dir})"
         )
     return build_storage_block(settings, endpoint)
-
-
-@app.command()
-def upload(
-    file: Annotated[
-        Path, typer.Argument(help="A .csv, .tsv or .parquet file", exists=True, dir_okay=False)
-    ],
-    name: Annotated[str, typer.Option("--name", help="Dataset name")],
-    dataset_id: Annotated[
-        str | None, typer.Option("--dataset-id", help="Add a new version to this dataset")
-    ] = None,
-    api: Annotated[
-        str | None, typer.Option("--api", help="API base URL [default: AUTOML_API_URL]")
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option("--token", help="API token; `-` reads it from stdin [default: AUTOML_TOKEN]"),
-    ] = None,
-) -> None:
-    """Upload a file through the HTTP protocol (presigned PUT or multipart) and confirm it."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    from api.client import UploadClient
-
-    settings = load_settings_or_fail()
-    api_url = api or (str(settings.api_url) if settings.api_url else None)
-    api_token = token_option_value(token, settings)
-    if not api_url:
-        fail("no API given: pass --api or set AUTOML_API_URL (see endpoints.json)")
-    if not api_token:
-        fail("no token given: set AUTOML_TOKEN or pass --token - (`automl token create`)")
-    size = file.stat().st_size
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=errors,
-        transient=False,
-    )
-    task = bar.add_task(file.name, total=size)
-    try:
-        with bar, UploadClient(api_url, api_token) as client:
-            try:
-                result = client.upload(
-                    file,
-                    name,
-                    dataset_id,
-                    progress=lambda sent: bar.advance(task, sent),
-                    warn=lambda message: bar.console.print(
-                        f"warning: {message}", markup=False, soft_wrap=True
-                    ),
-                )
-            except AutomlError:
-                bar.remove_task(task)  # the error is the one line left
-                raise
-    except AutomlError as exc:
-        fail(exc.message, code=1)
-    table = Table(show_header=False, title="confirmed; ingestion started")
-    for key in ("dataset_id", "version_id", "status", "flow_run_id"):
-        table.add_row(key, str(result[key]))
-    console.print(table)
 
 
 def main() -> None:

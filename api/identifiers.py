@@ -39,3 +39,6 @@ BodyId = Annotated[
 
 # What the 404 of a malformed path id names, by parameter.
 PATH_ID_RESOURCES = {"dataset_id": "dataset", "version_id": "dataset version", "job_id": "job"}
+
+UploadIdPath = Annotated[str, _path_id("upload")]
+PATH_ID_RESOURCES["upload_id"] = "upload"

@@ -332,3 +332,30 @@ class VersionChangesResponse(BaseModel):
         description="Columns in both whose null rate moved by more than `null_rate_threshold`."
     )
     null_rate_threshold: float = Field(description="AUTOML_NULL_RATE_CHANGE_THRESHOLD.")
+
+
+class StoredPartOut(BaseModel):
+    part_number: int
+    size_bytes: int
+    etag: str
+
+
+class UploadState(BaseModel):
+    """An upload as a client resuming it needs it: its plan and the parts the store holds."""
+
+    upload_id: str
+    filename: str
+    size_bytes: int
+    status: UploadStatus
+    expires_at: datetime
+    multipart: bool
+    part_size: int | None
+    part_count: int | None
+    stored_parts: list[StoredPartOut] = Field(
+        description="What the store holds (ListParts) while the upload is open; [] for a "
+        "single PUT."
+    )
+
+
+class UploadStateList(BaseModel):
+    uploads: list[UploadState] = Field(description="The caller's open uploads, newest first.")

@@ -196,3 +196,43 @@ def abort_multipart(bucket: S3Bucket, key: str, multipart_upload_id: str) -> boo
             return False
         raise
     return True
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """A part the store holds for an open multipart upload (ListParts)."""
+
+    part_number: int
+    size_bytes: int
+    etag: str
+
+
+def list_parts(bucket: S3Bucket, key: str, multipart_upload_id: str) -> list[StoredPart] | None:
+    """Every part the store holds, in part-number order (all pages of ListParts), so a client
+    resuming an upload sends only the others; None if the store no longer knows the upload."""
+    client = s3_client(bucket)
+    parts: list[StoredPart] = []
+    marker = 0
+    while True:
+        try:
+            page = client.list_parts(
+                Bucket=bucket.bucket_name,
+                Key=key,
+                UploadId=multipart_upload_id,
+                PartNumberMarker=marker,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return None
+            raise
+        for part in page.get("Parts", []):
+            parts.append(
+                StoredPart(
+                    part_number=int(part["PartNumber"]),
+                    size_bytes=int(part["Size"]),
+                    etag=str(part["ETag"]),
+                )
+            )
+        if not page.get("IsTruncated"):
+            return parts
+        marker = int(page["NextPartNumberMarker"])

@@ -282,3 +282,17 @@ def claim_version_announcement(session: Session, version_id: str) -> Announcemen
     if row is None or not claim_announcement(session, row.upload_id):
         return None
     return Announcement(row.upload_id, row.dataset_id, version_id)
+
+
+def open_uploads(session: Session, user_id: str, now: datetime) -> list[Upload]:
+    """The user's uploads that still take bytes (pending, not expired), newest first."""
+    query = (
+        select(Upload)
+        .where(
+            Upload.user_id == user_id,
+            Upload.status == UploadStatus.PENDING,
+            Upload.expires_at > now,
+        )
+        .order_by(Upload.created_at.desc(), Upload.id.desc())
+    )
+    return list(session.scalars(query))

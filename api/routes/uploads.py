@@ -1,10 +1,12 @@
-"""Upload routes: presigned upload URLs, multipart part URLs and abort, confirm."""
+"""Upload routes: presigned upload URLs, multipart part URLs and abort, confirm, and the state of
+open uploads (to resume them)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 
 from api.deps import CatalogDep, CurrentUser, EmbeddedStoreDep, SettingsDep, StorageDep
+from api.identifiers import UploadIdPath
 from api.schemas import (
     ConfirmRequest,
     ConfirmResponse,
@@ -13,11 +15,14 @@ from api.schemas import (
     UploadAbortResponse,
     UploadPartsRequest,
     UploadPartsResponse,
+    UploadState,
+    UploadStateList,
     UploadUrlRequest,
     UploadUrlResponse,
 )
 from api.store_warnings import embedded_store_warnings
 from api.upload_protocol import abort_upload, confirm, request_part_urls, request_upload
+from api.upload_state import pending_uploads, upload_state
 
 router = APIRouter(prefix="/api/datasets", tags=["uploads"])
 
@@ -81,3 +86,21 @@ def confirm_upload(
     (`flow_run_id` is null while the run is still being created: confirm again to read it).
     """
     return confirm(settings, catalog, storage, user, body)
+
+
+@router.get("/uploads", response_model=UploadStateList, responses=_errors())
+def list_pending_uploads(
+    user: CurrentUser, catalog: CatalogDep, storage: StorageDep
+) -> UploadStateList:
+    """The caller's uploads still open (pending, not expired), newest first, with the parts the
+    store holds: what a client offers to resume."""
+    return pending_uploads(catalog, storage, user)
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadState, responses=_errors(404, 410))
+def read_upload_state(
+    upload_id: UploadIdPath, user: CurrentUser, catalog: CatalogDep, storage: StorageDep
+) -> UploadState:
+    """One upload's plan, status and the parts the store holds (`stored_parts`, from the
+    store's ListParts): a resuming client sends only the other parts, then confirms."""
+    return upload_state(catalog, storage, user, upload_id)

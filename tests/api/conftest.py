@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory, make_api
 from tests.support.api_server import serve_api
 from tests.support.browser import BrowserSetup, browser_page
+from tests.support.fault_proxy import FaultProxy
 from tests.support.fuzzing import Fuzzed
 from tests.support.stores import Store, StoreSpec, use_store
 from tests.support.upload_steps import confirm, upload
@@ -219,3 +221,44 @@ def ingested_events(monkeypatch: pytest.MonkeyPatch) -> Events:
 
     monkeypatch.setattr(ingest_module, "emit", record)
     return emitted
+
+
+def proxied_multipart_api(
+    faulty_bucket: tuple[Store, FaultProxy],
+    ingest_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Api, FaultProxy]]:
+    """The API (multipart from 5 MiB) whose part URLs reach the store through a fault proxy:
+    its log counts the PUTs the store saw, and it fails chosen parts."""
+    store, proxy = faulty_bucket
+    for configured in api_factory(store, monkeypatch):
+        yield configured(AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB)), proxy
+
+
+@pytest.fixture
+def no_part_retry_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upload client sends a failed part again at once (tests need no backoff)."""
+    import api.client
+
+    monkeypatch.setattr(api.client, "PART_RETRY_DELAYS", (0.0, 0.0, 0.0))
+
+
+@pytest.fixture
+def three_part_csv(tmp_path: Path) -> tuple[Path, bytes]:
+    """A CSV of three multipart parts (16 MiB, 16 MiB, 1 MiB) and its bytes."""
+    body = b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(33 * MiB // 8))
+    body = body[: 33 * MiB]
+    path = tmp_path / "big.csv"
+    path.write_bytes(body)
+    return path, body
+
+
+@pytest.fixture
+def served_through_proxy(
+    proxied_multipart_api: tuple[Api, FaultProxy],
+) -> Iterator[tuple[Api, FaultProxy, str]]:
+    """`proxied_multipart_api` served by uvicorn on 127.0.0.1, and its URL: what a killed
+    `automl upload` process talked to."""
+    api, proxy = proxied_multipart_api
+    with serve_api(api.client.app) as url:  # type: ignore[arg-type]
+        yield api, proxy, url

@@ -30,6 +30,8 @@ ROUTES = {
     ("get", "/api/jobs/{job_id}/plots"),
     ("get", "/api/usage"),
     ("delete", "/api/trash"),
+    ("get", "/api/datasets/uploads"),
+    ("get", "/api/datasets/uploads/{upload_id}"),
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api_client import Api
+from tests.support.fault_proxy import FaultProxy
 from tests.support.upload_steps import CSV
 
 # e2e: `automl upload`, run as a subprocess against the API: processes of its own.
@@ -23,7 +24,7 @@ MiB = 1024**2
 def _upload(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOML_", "R2_"))}
     return subprocess.run(
-        [AUTOML, "upload", *args],
+        [AUTOML, "upload", *args, "--no-wait"],  # nothing serves the ingestion runs here
         capture_output=True,
         text=True,
         env={**clean, **env},
@@ -93,7 +94,18 @@ def test_upload_reads_the_token_from_stdin(served: tuple[Api, str], tmp_path: Pa
     path.write_bytes(CSV)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOML_", "R2_"))}
     result = subprocess.run(
-        [AUTOML, "upload", str(path), "--name", "weather", "--api", url, "--token", "-"],
+        [
+            AUTOML,
+            "upload",
+            str(path),
+            "--name",
+            "weather",
+            "--api",
+            url,
+            "--token",
+            "-",
+            "--no-wait",
+        ],
         capture_output=True,
         text=True,
         env=clean,
@@ -115,3 +127,40 @@ def test_upload_prints_the_apis_warning_about_the_embedded_store(
     [line] = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert "embedded S3 server" in line and "MinIO or R2" in line
     assert "version_id" in result.stdout
+
+
+def test_a_killed_upload_resumes_sending_only_the_missing_parts(
+    served_through_proxy: tuple[Api, FaultProxy, str], three_part_csv: tuple[Path, bytes]
+) -> None:
+    api, proxy, url = served_through_proxy
+    path, body = three_part_csv
+    # Part 3 never reaches the store: the process is killed while it waits to send it again.
+    dropped = proxy.drop(lambda method, p: method == "PUT" and "partNumber=3" in p)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOML_", "R2_"))}
+    args = [str(path), "--name", "big", "--api", url, "--token", _token(api)]
+    process = subprocess.Popen(
+        [AUTOML, "upload", *args, "--parallel", "1", "--no-wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert dropped.reached.wait(120)
+    finally:
+        process.kill()
+    _, stderr = process.communicate(timeout=30)
+    # The line printed before the first byte says how to resume.
+    [hint] = [line for line in stderr.splitlines() if "resume with:" in line]
+    upload_id = hint.split("--resume ")[1].split()[0]
+    proxy.faults.clear()
+    proxy.requests.clear()
+    result = _upload(*args, "--resume", upload_id)
+    assert result.returncode == 0, result.stderr
+    part_puts = [p for m, p in proxy.requests if m == "PUT" and "partNumber=" in p]
+    assert len(part_puts) == 1 and "partNumber=3" in part_puts[0]
+    key = f"uploads/temp/{upload_id}.csv"
+    stored = api.store.client.get_object(Bucket=api.store.bucket_name, Key=key)["Body"].read()
+    assert stored == body
+    assert "confirmed; ingestion started" in result.stdout
