@@ -10,7 +10,7 @@ from api.deps import ApiState
 from api.errors import install_error_handlers
 from api.openapi_document import install_openapi_document
 from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
-from api.routes import datasets, health, jobs, page, uploads, usage
+from api.routes import datasets, health, jobs, page, upload_state, uploads, usage
 from blocks.storage import load_storage_block
 from catalog.database import catalog_for, migrate
 from core.cors import load_cors_rules
@@ -48,6 +48,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(uploads.router)
+    app.include_router(upload_state.router)  # before datasets: /uploads is not a dataset id
     app.include_router(datasets.router)
     app.include_router(jobs.router)
     app.include_router(usage.router)
