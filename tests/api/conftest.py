@@ -22,6 +22,7 @@ from tests.support.api_server import serve_api
 from tests.support.browser import BrowserSetup, browser_page
 from tests.support.fuzzing import Fuzzed
 from tests.support.stores import Store, StoreSpec, use_store
+from tests.support.upload_page import PageStack, serve_page_stack
 from tests.support.upload_steps import confirm, upload
 
 
@@ -178,3 +179,27 @@ def served_on_embedded_store(
     api = api_on_embedded_store_with(AUTOML_EMBEDDED_STORE_WARN_BYTES="10")
     with serve_api(api.client.app) as url:  # type: ignore[arg-type]
         yield api, url
+
+
+@pytest.fixture
+def page_stack(
+    chromium_required: None,
+    strict_store_spec: StoreSpec,
+    ingest_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[PageStack]:
+    """The API and its page on LocalStack, the bucket's CORS rules listing the API's origin."""
+    with serve_page_stack(strict_store_spec, monkeypatch, bucket_lists_the_page=True) as stack:
+        yield stack
+
+
+@pytest.fixture
+def page_stack_unlisted(
+    chromium_required: None,
+    strict_store_spec: StoreSpec,
+    ingest_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[PageStack]:
+    """The same, but the bucket's CORS rules list another origin only."""
+    with serve_page_stack(strict_store_spec, monkeypatch, bucket_lists_the_page=False) as stack:
+        yield stack
