@@ -14,11 +14,12 @@ let resumable = [];  // pending multipart uploads the API lists (shared contract
 let busy = false;
 
 function bytes(n) {
+  // Binary units, as the tiers are set (a free tier's 100 MiB shows as 100 MiB, not 105 MB).
   if (n == null) return "?";
-  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
-  return (i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0)) + " " + units[i];
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return (i === 0 ? String(n) : n.toFixed(n < 10 && n !== Math.floor(n) ? 1 : 0)) + " " + units[i];
 }
 function duration(seconds) {
   if (!isFinite(seconds)) return "";
@@ -217,7 +218,11 @@ zone.ondrop = (event) => {
 // --- the API's checks in plain words ---------------------------------------------------------
 async function explain(error) {
   if (error.code === "file_too_large") {
-    return "This file is too large for your tier: " + error.message + ".";
+    const limit = /up to ([\d,]+) bytes/.exec(error.message);
+    return limit
+      ? "This file (" + bytes(chosenFile.size) + ") is too large for your tier, which takes " +
+        "files up to " + bytes(Number(limit[1].replace(/,/g, ""))) + "."
+      : "This file is too large: " + error.message + ".";
   }
   if (error.code === "quota_exceeded") {
     try {
@@ -374,12 +379,20 @@ async function sendParts(state) {
   }
   await Promise.all(Array.from({length: Math.min(PARALLEL_PARTS, missing.length)}, worker));
   if (failure) {
+    $("progress-text").textContent = "Stopped: " + bytes(storedBytesOf(done, state, size)) +
+      " of " + bytes(size) + " stored.";
     throw new Error("The upload stopped: part " + failure.number + " could not be sent (" +
       failure.error.message + "). " + done.size + " of " + state.part_count + " parts are " +
       "stored. Reload the page and choose the same file to send the rest.");
   }
   return Array.from(done, ([part_number, etag]) => ({part_number, etag}))
     .sort((a, b) => a.part_number - b.part_number);
+}
+
+function storedBytesOf(done, state, size) {
+  let total = 0;
+  for (const n of done.keys()) total += Math.min(state.part_size, size - (n - 1) * state.part_size);
+  return total;
 }
 
 // --- confirming and following the version ------------------------------------------------------
@@ -420,8 +433,10 @@ function profileTable(profile) {
     el("td", {class: "num"}, c.null_count.toLocaleString()),
     el("td", {class: "num"}, c.distinct_count.toLocaleString()),
     el("td", {}, c.min == null ? "" : String(c.min)), el("td", {}, c.max == null ? "" : String(c.max))));
-  return el("div", {class: "table-wrap"}, el("table", {id: "profile"},
-    el("caption", {class: "muted"}, "Profile"), el("thead", {}, head), el("tbody", {}, ...rows)));
+  return el("div", {class: "table-wrap", tabindex: "0", role: "region",
+    "aria-labelledby": "profile-title"}, el("h3", {id: "profile-title"}, "Profile"),
+    el("table", {id: "profile"},
+    el("thead", {}, head), el("tbody", {}, ...rows)));
 }
 
 function changesBlock(changes) {

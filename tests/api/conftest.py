@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory, make_api
 from tests.support.api_server import serve_api
 from tests.support.browser import BrowserSetup, browser_page
+from tests.support.devtools import DevtoolsBrowser, devtools_browser
 from tests.support.fuzzing import Fuzzed
 from tests.support.stores import Store, StoreSpec, use_store
 from tests.support.upload_page import PageStack, serve_page_stack
@@ -203,3 +205,10 @@ def page_stack_unlisted(
     """The same, but the bucket's CORS rules list another origin only."""
     with serve_page_stack(strict_store_spec, monkeypatch, bucket_lists_the_page=False) as stack:
         yield stack
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[DevtoolsBrowser]:
+    """A fresh headless Chromium driven over DevTools (its profile under the test's tmp dir)."""
+    with devtools_browser(tmp_path) as opened:
+        yield opened
