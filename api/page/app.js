@@ -18,8 +18,10 @@ function bytes(n) {
   if (n == null) return "?";
   const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-  return (i === 0 ? String(n) : n.toFixed(n < 10 && n !== Math.floor(n) ? 1 : 0)) + " " + units[i];
+  while (Math.round(n) >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  if (i === 0) return n + " bytes";
+  const shown = n < 9.95 ? n.toFixed(1).replace(/\.0$/, "") : String(Math.round(n));
+  return shown + " " + units[i];
 }
 function duration(seconds) {
   if (!isFinite(seconds)) return "";
@@ -227,9 +229,14 @@ async function explain(error) {
   if (error.code === "quota_exceeded") {
     try {
       const usage = await showUsage();
+      const held = [];
+      if (usage.trash.total) held.push(bytes(usage.trash.total) + " in the trash");
+      if (usage.reserved_bytes) {
+        held.push(bytes(usage.reserved_bytes) + " held by uploads in progress");
+      }
       return "Your storage quota is full: " + bytes(usage.committed_bytes) + " of " +
-        bytes(usage.quota_bytes) + " are used (" + bytes(usage.trash.total) + " in the trash, " +
-        bytes(usage.reserved_bytes) + " held by uploads in progress), and this file needs " +
+        bytes(usage.quota_bytes) + " are used" + (held.length ? " (" + held.join(", ") + ")" : "") +
+        ", and this file needs " +
         bytes(chosenFile.size) + " but only " + bytes(usage.free_bytes) + " are free. " +
         "Delete datasets or empty the trash first.";
     } catch (ignored) {
@@ -318,9 +325,15 @@ async function upload(target) {
   for (const warning of plan.warnings || []) $("result").append(el("p", {class: "muted"}, warning));
   if (!plan.multipart) {
     const meter = progressMeter(chosenFile.size, 0);
-    await put(plan.upload_url, plan.headers, chosenFile, (n) => {
-      meter.loaded[1] = n; meter.update();
-    });
+    try {
+      await put(plan.upload_url, plan.headers, chosenFile, (n) => {
+        meter.loaded[1] = n; meter.update();
+      });
+    } catch (error) {
+      $("progress-text").textContent = "Stopped: nothing was stored.";
+      throw new Error("The upload stopped: " + error.message + " (the store is unreachable, " +
+        "or its CORS rules do not list this page's address). Nothing was stored; try again.");
+    }
     return {upload_id: plan.upload_id, parts: null};
   }
   remember(plan.upload_id, target);

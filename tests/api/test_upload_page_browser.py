@@ -114,6 +114,20 @@ def test_refused_files_show_the_reason_and_send_no_byte(
         "This file (101 MiB) is too large for your tier, which takes files up to 100 MiB."
     ), message
     browser.screenshot(tmp_path / "page-05-too-large.png")
+    stack.post("/api/datasets/upload-url", {"filename": "held.csv", "size_bytes": 90 * MiB})
+    fits = tmp_path / "fits-the-tier.csv"
+    with fits.open("wb") as file:
+        file.truncate(20 * MiB)
+    pick(browser, fits)
+    press_upload(browser)
+    message = browser.wait_for(
+        "document.getElementById('message').textContent.includes('quota') && "
+        "document.getElementById('message').textContent"
+    )
+    # The usage from GET /api/usage, in plain words: the 90 MiB held by the upload in progress.
+    assert message.startswith("Your storage quota is full: 90 MiB of 100 MiB are used"), message
+    assert "90 MiB held by uploads in progress" in message and "only 10 MiB are free" in message
+    browser.screenshot(tmp_path / "page-05b-quota-full.png")
     wrong = tmp_path / "notes.txt"
     wrong.write_text("not a table\n")
     pick(browser, wrong)
@@ -124,7 +138,8 @@ def test_refused_files_show_the_reason_and_send_no_byte(
     )
     assert message.startswith("This is not a file the platform takes"), message
     browser.screenshot(tmp_path / "page-06-wrong-type.png")
-    assert browser.paused_requests == []  # not even a preflight reached the store
+    # Not even a preflight reached the store (the reservation above was made by the test).
+    assert browser.paused_requests == []
     assert stack.store.keys("uploads/") == []
 
 

@@ -3,6 +3,7 @@ bucket's CORS rules listing the API's origin or not (tests/api/test_upload_page_
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from flows.setup_storage import setup_storage
 from tests.support.api_server import serve_api
 from tests.support.stores import Store, StoreSpec, use_store
 
+PAGE_QUOTA = 100 * MiB
 PAGE_MULTIPART_THRESHOLD = 16 * MiB  # the smallest part the API plans: 2 parts need > 16 MiB
 
 
@@ -35,6 +37,17 @@ class PageStack:
         result: dict[str, object] = answer.json()
         return result
 
+    def post(self, path: str, body: dict[str, object]) -> dict[str, object]:
+        answer = httpx.post(
+            self.api_url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        result: dict[str, object] = answer.json()
+        return result
+
     def latest_version(self) -> tuple[str, str]:
         """(dataset id, version id) of the newest dataset's latest version."""
         item = self.get("/api/datasets")["items"][0]  # type: ignore[index]
@@ -47,6 +60,11 @@ def serve_page_stack(
 ) -> Iterator[PageStack]:
     store = use_store(spec, monkeypatch)
     monkeypatch.setenv("AUTOML_MULTIPART_THRESHOLD_BYTES", str(PAGE_MULTIPART_THRESHOLD))
+    # A quota a test can fill with one reservation; files up to 100 MiB as on the free tier.
+    monkeypatch.setenv(
+        "AUTOML_TIERS",
+        json.dumps({"free": {"max_file_bytes": PAGE_QUOTA, "quota_bytes": PAGE_QUOTA}}),
+    )
     get_settings.cache_clear()
     settings = get_settings()
     app = create_app(settings, storage=store.block)
