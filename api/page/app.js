@@ -12,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 let chosenFile = null;
 let resumable = [];  // pending multipart uploads the API lists (shared contract 2)
 let busy = false;
+let autoName = "";  // the dataset name the page filled in (replaced when another file is chosen)
 
 function bytes(n) {
   // Binary units, as the tiers are set (a free tier's 100 MiB shows as 100 MiB, not 105 MB).
@@ -103,6 +104,9 @@ async function showResumable() {
     resumable = [];
   }
   box.hidden = resumable.length === 0;
+  if (chosenFile) {
+    $("upload-button").textContent = matchingUpload(chosenFile) ? "Resume upload" : "Upload";
+  }
   for (const upload of resumable) {
     const stored = upload.stored_parts.length;
     box.append(el("p", {},
@@ -198,9 +202,11 @@ function choose(file) {
     $("dataset-id").value = info.dataset_id || "";
     $("upload-button").textContent = "Resume upload";
   } else {
-    if (!$("dataset-name").value) $("dataset-name").value = stem(file.name);
+    const name = $("dataset-name");
+    if (!name.value || name.value === autoName) name.value = stem(file.name);
     $("upload-button").textContent = "Upload";
   }
+  autoName = $("dataset-name").value;
   $("upload-button").disabled = busy;
 }
 function stem(name) { return name.replace(/\.(csv|tsv|parquet)$/i, ""); }
@@ -396,7 +402,7 @@ async function sendParts(state) {
       " of " + bytes(size) + " stored.";
     throw new Error("The upload stopped: part " + failure.number + " could not be sent (" +
       failure.error.message + "). " + done.size + " of " + state.part_count + " parts are " +
-      "stored. Reload the page and choose the same file to send the rest.");
+      "stored. Press Resume upload to send the rest (after a reload, choose the same file again).");
   }
   return Array.from(done, ([part_number, etag]) => ({part_number, etag}))
     .sort((a, b) => a.part_number - b.part_number);

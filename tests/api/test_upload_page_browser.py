@@ -119,6 +119,7 @@ def test_refused_files_show_the_reason_and_send_no_byte(
     with fits.open("wb") as file:
         file.truncate(20 * MiB)
     pick(browser, fits)
+    assert browser.evaluate("document.getElementById('dataset-name').value") == "fits-the-tier"
     press_upload(browser)
     message = browser.wait_for(
         "document.getElementById('message').textContent.includes('quota') && "
@@ -197,6 +198,7 @@ def test_a_cut_multipart_upload_resumes_after_a_reload_with_only_the_missing_par
     message = browser.wait_for("document.getElementById('message').textContent", 120)
     assert "2 of 3 parts are stored" in message, message
     assert attempts[2] == 2 and attempts[3] == 4  # part 2 retried once; part 3 until given up
+    browser.wait_for("document.getElementById('upload-button').textContent === 'Resume upload'")
     browser.screenshot(tmp_path / "page-08-upload-cut.png")
 
     upload_id = stack.get("/api/datasets/uploads")["uploads"][0]["upload_id"]  # type: ignore[index]
