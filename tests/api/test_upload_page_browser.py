@@ -95,6 +95,10 @@ def test_a_small_csv_ends_ready_and_its_profile_shows(
     browser.screenshot(tmp_path / "page-04-ready-phone.png")
     overflow = browser.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     assert overflow is False  # readable at phone width: nothing wider than the screen
+    browser.evaluate("window.confirm = () => true")  # the person answers the dialog: yes
+    browser.evaluate("document.querySelector('#datasets button.danger').click()")
+    browser.wait_for("document.getElementById('datasets').textContent.includes('No datasets')")
+    assert stack.get("/api/datasets")["items"] == []
 
 
 def test_refused_files_show_the_reason_and_send_no_byte(
