@@ -10,7 +10,7 @@ from api.deps import ApiState
 from api.errors import install_error_handlers
 from api.openapi_document import install_openapi_document
 from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
-from api.routes import datasets, health, jobs, uploads, usage
+from api.routes import datasets, health, jobs, page, uploads, usage
 from blocks.storage import load_storage_block
 from catalog.database import catalog_for, migrate
 from core.cors import load_cors_rules
@@ -52,6 +52,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(usage.router)
     app.include_router(health.router)
+    app.include_router(page.router)
     install_openapi_document(app)
     app.add_middleware(RequestLogMiddleware)  # inside CORS: its answers get CORS headers too
     app.add_middleware(

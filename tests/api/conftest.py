@@ -24,9 +24,11 @@ from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory, make_api
 from tests.support.api_server import serve_api
 from tests.support.browser import BrowserSetup, browser_page
+from tests.support.devtools import DevtoolsBrowser, devtools_browser
 from tests.support.fault_proxy import FaultProxy
 from tests.support.fuzzing import Fuzzed
 from tests.support.stores import Store, StoreSpec, use_store
+from tests.support.upload_page import PageStack, serve_page_stack
 from tests.support.upload_steps import confirm, upload
 
 
@@ -262,3 +264,33 @@ def served_through_proxy(
     api, proxy = proxied_multipart_api
     with serve_api(api.client.app) as url:  # type: ignore[arg-type]
         yield api, proxy, url
+
+
+def page_stack(
+    chromium_required: None,
+    strict_store_spec: StoreSpec,
+    ingest_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[PageStack]:
+    """The API and its page on LocalStack, the bucket's CORS rules listing the API's origin."""
+    with serve_page_stack(strict_store_spec, monkeypatch, bucket_lists_the_page=True) as stack:
+        yield stack
+
+
+@pytest.fixture
+def page_stack_unlisted(
+    chromium_required: None,
+    strict_store_spec: StoreSpec,
+    ingest_deployment: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[PageStack]:
+    """The same, but the bucket's CORS rules list another origin only."""
+    with serve_page_stack(strict_store_spec, monkeypatch, bucket_lists_the_page=False) as stack:
+        yield stack
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[DevtoolsBrowser]:
+    """A fresh headless Chromium driven over DevTools (its profile under the test's tmp dir)."""
+    with devtools_browser(tmp_path) as opened:
+        yield opened
