@@ -17,7 +17,7 @@ from rich.filesize import decimal
 from rich.markup import escape
 from rich.table import Table
 
-from api.client import DatasetsClient
+from api.datasets_client import DatasetsClient
 from api.schemas import VersionChangesResponse
 from cli_accounts import token_option_value
 from cli_errors import FAILURE_EXIT, fail_with

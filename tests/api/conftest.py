@@ -193,7 +193,7 @@ def datasets_cli(api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
     test's API: their client speaks to the app's test client with the token they were given,
     and tables are printed 200 columns wide so ids are whole."""
     import cli_datasets
-    from api.client import DatasetsClient
+    from api.datasets_client import DatasetsClient
 
     class OnTheTestApp(DatasetsClient):
         def close(self) -> None:  # the test client belongs to the test, not to the command
@@ -225,6 +225,7 @@ def ingested_events(monkeypatch: pytest.MonkeyPatch) -> Events:
     return emitted
 
 
+@pytest.fixture
 def proxied_multipart_api(
     faulty_bucket: tuple[Store, FaultProxy],
     ingest_deployment: str,

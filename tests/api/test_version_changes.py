@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from api.client import UploadClient
+from api.datasets_client import DatasetsClient
 from core.errors import UploadError
 from flows.ingest_dataset import ingest_dataset
 from tests.support.api_client import Api
@@ -127,14 +127,13 @@ def test_the_client_method_returns_the_answer_and_raises_its_errors(api: Api) ->
     first = _ready(api)
     pending = confirm(api, upload(api), dataset_id=first["dataset_id"]).json()
     api.client.headers.update(api.token())
-    with UploadClient("http://testserver", "unused") as client:
-        client._api = api.client  # the app in process, with alice's token
+    with DatasetsClient(api.client) as client:  # the app in process, with alice's token
         answer = client.version_changes(first["dataset_id"], first["version_id"])
-        assert answer["version_id"] == first["version_id"]
-        assert answer["since_version_id"] is None  # a first version: nothing changed
-        assert answer["row_count"] == {"before": None, "after": 3, "change": None}
+        assert answer.version_id == first["version_id"]
+        assert answer.since_version_id is None  # a first version: nothing changed
+        assert answer.row_count.model_dump() == {"before": None, "after": 3, "change": None}
         for listed in ("columns_added", "columns_removed", "type_changes", "null_rate_changes"):
-            assert answer[listed] == []
+            assert getattr(answer, listed) == []
         with pytest.raises(UploadError, match="HTTP 409") as raised:
             client.version_changes(
                 first["dataset_id"], first["version_id"], since=pending["version_id"]
