@@ -96,7 +96,7 @@ def _verify_token(token: str, settings: Settings, catalog: Catalog) -> Authentic
 CurrentUser = Annotated[AuthenticatedUser, Depends(_current_user)]
 
 
-def _embedded_store(state: Annotated[ApiState, Depends(_state)]) -> bool:
+async def _embedded_store(state: Annotated[ApiState, Depends(_state)]) -> bool:
     return state.embedded_store
 
 
