@@ -37,7 +37,7 @@ from core.errors import (
 )
 from core.keys import new_id, temp_upload_key, upload_extension
 from core.settings import Settings, Tier
-from core.statuses import ObjectState, UploadStatus
+from core.statuses import ObjectState, UploadStatus, VersionStatus
 
 # Re-exported for the API and the flows; defined once in core (the settings check them too).
 
@@ -215,6 +215,43 @@ def existing_confirmation(session: Session, upload_id: str) -> Confirmation | No
     if row is None:
         return None
     return Confirmation(row.dataset_id, row.id, row.flow_run_id)
+
+
+# A repeated confirm's whole answer in one statement: the upload (whose it is, whether it was
+# announced) and its version, if any.
+_FINISHED = (
+    select(
+        _UPLOADS.c.user_id,
+        _UPLOADS.c.status,
+        _UPLOADS.c.confirmed_at,
+        _VERSIONS.c.dataset_id,
+        _VERSIONS.c.id.label("version_id"),
+        _VERSIONS.c.flow_run_id,
+        _VERSIONS.c.status.label("version_status"),
+    )
+    .select_from(_UPLOADS.outerjoin(_VERSIONS, _VERSIONS.c.upload_id == _UPLOADS.c.id))
+    .where(_UPLOADS.c.id == bindparam("finished_upload_id"))
+)
+
+
+def finished_confirmation(
+    session: Session, user_id: str, upload_id: str
+) -> tuple[Confirmation, VersionStatus] | None:
+    """The confirmation of the caller's upload and its version's status, if a confirm already
+    did everything (the version exists, its run is recorded, the upload was announced); None if
+    something is left to do. Another user's upload is reported like an unknown one (as
+    `users_upload`)."""
+    row = session.connection().execute(_FINISHED, {"finished_upload_id": upload_id}).one_or_none()
+    if row is None or row.user_id != user_id:
+        raise NotFoundError(f"no upload {upload_id}")
+    if (
+        row.status == UploadStatus.PENDING
+        or row.confirmed_at is None
+        or row.version_id is None
+        or row.flow_run_id is None
+    ):
+        return None
+    return Confirmation(row.dataset_id, row.version_id, row.flow_run_id), row.version_status
 
 
 def lock_upload(session: Session, upload_id: str) -> None:
