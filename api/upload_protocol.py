@@ -47,6 +47,7 @@ from catalog.uploads import (
     claim_announcement,
     confirm_upload,
     existing_confirmation,
+    finished_confirmation,
     lock_upload,
     pending_upload,
     release_upload,
@@ -271,6 +272,25 @@ def _confirm_in_catalog(
         return earlier
 
 
+def _answered_before(
+    catalog: Catalog, user: AuthenticatedUser, upload_id: str
+) -> ConfirmResponse | None:
+    """The answer of a confirm repeated after an earlier one finished (its run recorded and the
+    upload announced), read in one transaction instead of three: nothing is left for it to do,
+    since `confirmed_at` is set once and never cleared. None when anything is still to do."""
+    with catalog.session() as session:
+        finished = finished_confirmation(session, user.id, upload_id)
+    if finished is None:
+        return None
+    earlier, status = finished
+    return ConfirmResponse(
+        dataset_id=earlier.dataset_id,
+        version_id=earlier.version_id,
+        status=status,
+        flow_run_id=earlier.flow_run_id,
+    )
+
+
 def confirm(
     settings: Settings,
     catalog: Catalog,
@@ -288,6 +308,9 @@ def confirm(
     `automl.upload.confirmed` is emitted once, by whoever claims the announcement once the run
     exists.
     """
+    answered = _answered_before(catalog, user, request.upload_id)
+    if answered is not None:
+        return answered
     confirmation = _confirm_in_catalog(catalog, storage, user, request)
     flow_run_id = confirmation.flow_run_id
     if flow_run_id is None:

@@ -11,10 +11,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, ScalarSelect, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    ScalarSelect,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from catalog.datasets import create_upload, create_version
+from catalog.datasets import create_version
 from catalog.tables import DatasetVersion, StoredObject, Upload, User, utcnow
 from catalog.usage import lock_user, stored_sum
 from core.errors import (
@@ -24,9 +35,9 @@ from core.errors import (
     NotFoundError,
     QuotaExceededError,
 )
-from core.keys import upload_extension
+from core.keys import new_id, temp_upload_key, upload_extension
 from core.settings import Settings, Tier
-from core.statuses import ObjectState, UploadStatus
+from core.statuses import ObjectState, UploadStatus, VersionStatus
 
 # Re-exported for the API and the flows; defined once in core (the settings check them too).
 
@@ -62,8 +73,25 @@ def reserved_bytes(session: Session, user_id: str, now: datetime) -> int:
 def committed_bytes(session: Session, user_id: str, now: datetime) -> int:
     """Every byte stored for the user (in use or in trash, see `catalog.usage`) plus every live
     reservation: what the quota is checked against (in one round trip)."""
-    stored, reserved = session.execute(_COMMITTED, {"user_id": user_id, "now": now}).one()
+    session.flush()  # as the ORM's autoflush did: pending rows count
+    stored, reserved = (
+        session.connection().execute(_COMMITTED, {"user_id": user_id, "now": now}).one()
+    )
     return int(stored) + int(reserved)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A recorded upload: what the upload-url answer needs of it."""
+
+    id: str
+    temp_key: str
+
+
+_UPLOADS = cast("Table", Upload.__table__)
+# The upload's row written as a Core INSERT (the column defaults still apply): the ORM's
+# unit of work cost more than the INSERT in every upload-url.
+_INSERT_UPLOAD = insert(_UPLOADS)
 
 
 def reserve_upload(
@@ -73,13 +101,13 @@ def reserve_upload(
     filename: str,
     size_bytes: int,
     expires_at: datetime,
-) -> Upload:
+) -> Reservation:
     """Records an upload and reserves its size, refusing what exceeds the tier's limits.
 
     The check and the insert run under the user's lock, so parallel requests at the edge of the
     quota are serialized and can never overshoot it together.
     """
-    upload_extension(filename)  # a bad name is a 400 whatever the size
+    extension = upload_extension(filename)  # a bad name is a 400 whatever the size
     if size_bytes > tier.max_file_bytes:
         raise FileTooLargeError(
             f"the file is {size_bytes:,} bytes; your tier allows files up to "
@@ -93,7 +121,22 @@ def reserve_upload(
             f"the file needs {size_bytes:,} bytes but only {free:,} of your "
             f"{tier.quota_bytes:,}-byte quota are free (uploads in progress count too)"
         )
-    return create_upload(session, user_id, filename, size_bytes, expires_at)
+    upload_id = new_id()
+    reservation = Reservation(upload_id, temp_upload_key(upload_id, extension))
+    session.connection().execute(
+        _INSERT_UPLOAD,
+        {
+            "id": reservation.id,
+            "user_id": user_id,
+            "filename": filename,
+            "extension": extension,
+            "temp_key": reservation.temp_key,
+            "size_bytes": size_bytes,
+            "reserved_bytes": size_bytes,
+            "expires_at": expires_at,
+        },
+    )
+    return reservation
 
 
 def attach_multipart(
@@ -157,13 +200,58 @@ class Confirmation:
     flow_run_id: str | None
 
 
+_VERSIONS = cast("Table", DatasetVersion.__table__)
+_CONFIRMATION = select(_VERSIONS.c.dataset_id, _VERSIONS.c.id, _VERSIONS.c.flow_run_id).where(
+    _VERSIONS.c.upload_id == bindparam("confirmed_upload_id")
+)
+
+
 def existing_confirmation(session: Session, upload_id: str) -> Confirmation | None:
-    version = session.execute(
-        select(DatasetVersion).where(DatasetVersion.upload_id == upload_id)
-    ).scalar_one_or_none()
-    if version is None:
+    row = (
+        session.connection()
+        .execute(_CONFIRMATION, {"confirmed_upload_id": upload_id})
+        .one_or_none()
+    )
+    if row is None:
         return None
-    return Confirmation(version.dataset_id, version.id, version.flow_run_id)
+    return Confirmation(row.dataset_id, row.id, row.flow_run_id)
+
+
+# A repeated confirm's whole answer in one statement: the upload (whose it is, whether it was
+# announced) and its version, if any.
+_FINISHED = (
+    select(
+        _UPLOADS.c.user_id,
+        _UPLOADS.c.status,
+        _UPLOADS.c.confirmed_at,
+        _VERSIONS.c.dataset_id,
+        _VERSIONS.c.id.label("version_id"),
+        _VERSIONS.c.flow_run_id,
+        _VERSIONS.c.status.label("version_status"),
+    )
+    .select_from(_UPLOADS.outerjoin(_VERSIONS, _VERSIONS.c.upload_id == _UPLOADS.c.id))
+    .where(_UPLOADS.c.id == bindparam("finished_upload_id"))
+)
+
+
+def finished_confirmation(
+    session: Session, user_id: str, upload_id: str
+) -> tuple[Confirmation, VersionStatus] | None:
+    """The confirmation of the caller's upload and its version's status, if a confirm already
+    did everything (the version exists, its run is recorded, the upload was announced); None if
+    something is left to do. Another user's upload is reported like an unknown one (as
+    `users_upload`)."""
+    row = session.connection().execute(_FINISHED, {"finished_upload_id": upload_id}).one_or_none()
+    if row is None or row.user_id != user_id:
+        raise NotFoundError(f"no upload {upload_id}")
+    if (
+        row.status == UploadStatus.PENDING
+        or row.confirmed_at is None
+        or row.version_id is None
+        or row.flow_run_id is None
+    ):
+        return None
+    return Confirmation(row.dataset_id, row.version_id, row.flow_run_id), row.version_status
 
 
 def lock_upload(session: Session, upload_id: str) -> None:
@@ -242,6 +330,18 @@ def reserve_parquet(session: Session, settings: Settings, version_id: str, size_
     upload.status = UploadStatus.CONFIRMED
 
 
+# Built once, on the table: every repeated confirm runs it, and building it cost more than it.
+_CLAIM_ANNOUNCEMENT = (
+    update(_UPLOADS)
+    .where(
+        _UPLOADS.c.id == bindparam("claimed_upload_id"),
+        _UPLOADS.c.status != UploadStatus.PENDING,
+        _UPLOADS.c.confirmed_at.is_(None),
+    )
+    .values(confirmed_at=bindparam("claimed_at"))
+)
+
+
 def claim_announcement(session: Session, upload_id: str) -> bool:
     """True for exactly one caller per confirmed upload: the one that announces it.
 
@@ -250,16 +350,10 @@ def claim_announcement(session: Session, upload_id: str) -> bool:
     started it does, and a confirm answered 503 (orchestrator down) announces nothing, so the
     later confirm that creates the run does.
     """
-    result = session.execute(
-        update(Upload)
-        .where(
-            Upload.id == upload_id,
-            Upload.status != UploadStatus.PENDING,
-            Upload.confirmed_at.is_(None),
-        )
-        .values(confirmed_at=utcnow())
+    result = session.connection().execute(
+        _CLAIM_ANNOUNCEMENT, {"claimed_upload_id": upload_id, "claimed_at": utcnow()}
     )
-    return bool(cast("CursorResult[Any]", result).rowcount)
+    return bool(result.rowcount)
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, ScalarSelect, delete, func, select, update
+from sqlalchemy import ScalarSelect, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from catalog.tables import StoredObject, User
 from core.errors import NotFoundError
 from core.statuses import ObjectState, UsageCategory
 
+_USERS = cast("Table", User.__table__)
+# Built once, on the table (Core): the ORM's bulk-update path and the statement's construction
+# cost more than the UPDATE, which every upload-url and confirm runs under the user's lock.
+_LOCK_USER = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("locked_user_id"))
+    .values(used_bytes=_USERS.c.used_bytes)
+)
+
 
 def lock_user(session: Session, user_id: str) -> None:
     """Serializes the user's checks-then-inserts (the quota, the limits of work in flight) with
     a no-op UPDATE of their row: a row lock on PostgreSQL, the database write lock on SQLite.
     Reads after it see every commit of the transactions it waited for."""
-    result = session.execute(
-        update(User).where(User.id == user_id).values(used_bytes=User.used_bytes)
-    )
-    if cast("CursorResult[Any]", result).rowcount != 1:
+    session.flush()  # as the ORM's autoflush did: pending writes go first
+    result = session.connection().execute(_LOCK_USER, {"locked_user_id": user_id})
+    if result.rowcount != 1:
         raise NotFoundError(f"no user {user_id}")
 
 

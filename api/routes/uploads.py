@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import CatalogDep, CurrentUser, EmbeddedStoreDep, SettingsDep, StorageDep
+from api.deps import CatalogDep, CurrentUser, SettingsDep, StateDep, StorageDep
 from api.identifiers import UploadIdPath
 from api.schemas import (
     ConfirmRequest,
@@ -32,17 +32,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
 
 
 @router.post("/upload-url", response_model=UploadUrlResponse, responses=_errors(413, 507))
-def upload_url(
-    body: UploadUrlRequest,
-    user: CurrentUser,
-    settings: SettingsDep,
-    catalog: CatalogDep,
-    storage: StorageDep,
-    embedded_store: EmbeddedStoreDep,
-) -> UploadUrlResponse:
+def upload_url(body: UploadUrlRequest, user: CurrentUser, state: StateDep) -> UploadUrlResponse:
     """Reserve quota for a file and get where to PUT it (or a multipart plan for large files)."""
-    answer = request_upload(settings, catalog, storage, user, body.filename, body.size_bytes)
-    answer.warnings = embedded_store_warnings(settings, embedded_store, body.size_bytes)
+    settings = state.settings
+    answer = request_upload(
+        settings, state.catalog, state.storage, user, body.filename, body.size_bytes
+    )
+    answer.warnings = embedded_store_warnings(settings, state.embedded_store, body.size_bytes)
     return answer
 
 
@@ -73,19 +69,13 @@ def upload_abort(
     status_code=status.HTTP_202_ACCEPTED,
     responses=_errors(404, 409, 410, 422, 503, 429),
 )
-def confirm_upload(
-    body: ConfirmRequest,
-    user: CurrentUser,
-    settings: SettingsDep,
-    catalog: CatalogDep,
-    storage: StorageDep,
-) -> ConfirmResponse:
+def confirm_upload(body: ConfirmRequest, user: CurrentUser, state: StateDep) -> ConfirmResponse:
     """Confirm an uploaded file: creates the dataset version and starts its ingestion.
 
     Idempotent: confirming the same upload again answers with the same ids and run
     (`flow_run_id` is null while the run is still being created: confirm again to read it).
     """
-    return confirm(settings, catalog, storage, user, body)
+    return confirm(state.settings, state.catalog, state.storage, user, body)
 
 
 @router.get("/uploads", response_model=UploadStateList, responses=_errors())

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from catalog.database import catalog_for
 from catalog.tables import Dataset, DatasetVersion, Upload, utcnow
 from core.events import UPLOAD_CONFIRMED
+from core.statuses import VersionStatus
 from tests.support.api_client import Api
 from tests.support.prefect_events import find_events, related_ids
 from tests.support.upload_steps import CSV, confirm, error_of, upload
@@ -181,3 +182,21 @@ def test_orchestrator_down_is_503_and_a_later_confirm_succeeds(api: Api) -> None
     assert len(_runs_for(body["version_id"])) == 1
     assert str(UUID(body["flow_run_id"])) == body["flow_run_id"]
     assert _count(api, DatasetVersion) == 1
+
+
+def test_a_repeated_confirm_reports_the_version_as_it_is_now_and_only_to_its_owner(
+    api: Api,
+) -> None:
+    upload_id = upload(api)
+    first = confirm(api, upload_id).json()
+    assert first["status"] == "pending"
+    with catalog_for(api.settings.catalog_url).session() as session:
+        session.execute(
+            update(DatasetVersion)
+            .where(DatasetVersion.id == first["version_id"])
+            .values(status=VersionStatus.FAILED)
+        )
+    again = confirm(api, upload_id)
+    assert again.status_code == 202
+    assert again.json() == {**first, "status": "failed"}
+    assert error_of(confirm(api, upload_id, user="bob"))[0] == 404

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
+import botocore.auth
 import httpx
 import pytest
 from hypothesis import given
@@ -11,7 +13,8 @@ from hypothesis import strategies as st
 
 from blocks import presigning
 from blocks.objects import head_object, write_tombstone
-from blocks.storage import load_storage_block
+from blocks.storage import build_storage_block, load_storage_block, s3_client
+from core.settings import Settings
 from tests.support.stores import Store
 
 MiB = 1024**2
@@ -105,3 +108,36 @@ def test_an_aborted_upload_is_gone_and_aborting_again_is_harmless(bucket: Store)
 def test_part_numbers_outside_1_to_10000_are_refused(bucket: Store) -> None:
     with pytest.raises(ValueError, match="part number"):
         presigning.presign_part(load_storage_block(), "uploads/temp/x.csv", "id", 10_001, 5, 60)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "key", "size", "write_once"),
+    [
+        ("https://acct.example.com", "uploads/temp/0b7e-4c1a.csv", 1000, True),
+        ("http://127.0.0.1:9000/", "uploads/temp/a_b.parquet", 5 * 1024**3, False),
+        ("https://acct.example.com", "uploads/temp/needs encoding+é.csv", 10, True),
+    ],
+)
+def test_a_put_url_is_the_one_botocore_presigns(
+    endpoint: str, key: str, size: int, write_once: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`presign_put` signs with botocore's signer on the request botocore would build: at the
+    same instant, the very URL of `generate_presigned_url` (a key needing encoding goes through
+    botocore's whole call)."""
+    instant = datetime(2026, 12, 3, 11, 59, 59)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *_: instant)
+    storage = build_storage_block(Settings(R2_ENDPOINT=endpoint, R2_REGION="auto"))
+    signed = presigning.presign_put(storage, key, size, 900, write_once)
+    params: dict[str, object] = {
+        "Bucket": storage.bucket_name,
+        "Key": key,
+        "ContentType": presigning.UPLOAD_CONTENT_TYPE,
+        "ContentLength": size,
+    }
+    if write_once:
+        params["IfNoneMatch"] = "*"
+    expected = s3_client(storage).generate_presigned_url(
+        "put_object", Params=params, ExpiresIn=900, HttpMethod="PUT"
+    )
+    assert signed.url == expected
+    assert "X-Amz-Date=20261203T115959Z" in signed.url
