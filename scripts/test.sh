@@ -45,9 +45,10 @@ bash scripts/install-localstack.sh
 "$PYTHON" -m uv run --frozen --no-sync ruff format --check .
 "$PYTHON" -m uv run --frozen --no-sync mypy .
 "$PYTHON" -m uv run --frozen --no-sync lint-imports
-# The fast lane (-m "not e2e") runs on two pytest-xdist workers, one per core: its tests share
+# The fast lane (-m "not e2e") runs on three pytest-xdist workers on two cores: its tests share
 # nothing across processes (each worker has its own Prefect harness, moto server and temporary
-# directories). The full lane stays in one process: its e2e tests start stacks, LocalStack and
+# directories), and a fifth of a worker's time is spent waiting (events, retries, time limits),
+# which a third worker fills (docs/benchmarks.md, "Test lanes"). The full lane stays in one process: its e2e tests start stacks, LocalStack and
 # PostgreSQL of their own and load the machine themselves. An explicit -n wins.
 workers=()
 fast_lane=false
@@ -57,5 +58,5 @@ for arg in "$@"; do
     -n|-n*|--numprocesses*) workers=(); fast_lane=false; break ;;
   esac
 done
-if [ "$fast_lane" = true ]; then workers=(-n 2 --dist loadscope); fi
+if [ "$fast_lane" = true ]; then workers=(-n 3 --dist loadscope); fi
 exec "$PYTHON" -m uv run --frozen --no-sync pytest "${workers[@]}" "$@"

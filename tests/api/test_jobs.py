@@ -8,6 +8,7 @@ import json
 from uuid import UUID
 
 import httpx
+import pytest
 from prefect import get_client
 
 from flows.ingest_dataset import ingest_dataset
@@ -59,6 +60,7 @@ def test_train_starts_a_train_model_run_and_states_the_task(
     assert regression.json()["task_type"] == "regression"
 
 
+@pytest.mark.e2e  # a heavy proof (over 5 s): several flow runs end to end
 def test_a_published_model_and_its_plots_read_back(training_api: Api) -> None:
     ids = _ready(training_api)
     job_id = training_api.post(

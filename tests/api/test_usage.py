@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from catalog.database import catalog_for
 from catalog.jobs import create_job
 from catalog.tables import Upload
@@ -47,6 +49,7 @@ def breakdown(datasets: int = 0, models: int = 0, plots: int = 0) -> dict[str, i
     }
 
 
+@pytest.mark.e2e  # a heavy proof (over 5 s): several flow runs end to end
 def test_usage_is_exact_to_the_byte_from_upload_to_purge(
     api_on_each_store_with: Callable[..., Api],
 ) -> None:

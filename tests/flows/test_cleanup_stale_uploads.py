@@ -304,6 +304,7 @@ def test_a_version_whose_run_crashed_gets_a_new_run(
     assert again.ingestions_restarted == 0
 
 
+@pytest.mark.e2e  # a heavy proof (over 5 s): several flow runs end to end
 @default_store_only
 def test_a_version_whose_runs_keep_crashing_is_failed_and_leaves_no_parquet_file(
     state: LifecycleState,

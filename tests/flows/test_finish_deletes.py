@@ -37,6 +37,7 @@ def dataset_status(api: Api, dataset_id: str) -> DatasetStatus:
         return dataset.status
 
 
+@pytest.mark.e2e  # a heavy proof (over 5 s): several flow runs end to end
 @pytest.mark.usefixtures("brief_retry_waits")  # the store fails longer than every retry
 def test_a_delete_the_store_stops_half_way_is_finished_by_the_cleanup_flow(
     faulty_bucket: tuple[Store, FaultProxy],

@@ -274,6 +274,7 @@ def test_a_failed_version_can_be_ingested_again_once_fixed(confirmed: MakeIngest
     assert ingestion.version().row_count == 2
 
 
+@pytest.mark.e2e  # a heavy proof (over 5 s): several flow runs end to end
 def test_a_transient_storage_failure_is_retried_and_the_run_ends_ready(
     faulty_bucket: tuple[Store, FaultProxy],
 ) -> None:

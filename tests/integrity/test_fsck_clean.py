@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from flows.ingest_dataset import ingest_dataset
 from flows.purge_deleted import purge_deleted
 from flows.render_plots import render_plots
@@ -30,6 +32,7 @@ def swap_model_bytes(api: Api, job_id: str) -> None:
     store.client.put_object(Bucket=store.bucket_name, Key=key, Body=body[::-1])
 
 
+@pytest.mark.e2e  # a heavy proof (over 5 s): several flow runs end to end
 def test_the_happy_path_is_clean_at_every_step(api: Api) -> None:
     assert_clean(api)
     ids = confirm(api, upload(api, SAMPLE.read_bytes(), "churn.csv")).json()
