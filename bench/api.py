@@ -47,10 +47,10 @@ from typing import Any
 
 import httpx
 
+from bench.http_stack import run_api, run_s3, stop_process, wait_http
 from bench.ports import HOST, free_port, positive_ints
 
 BUCKET = "automl-bench-api"
-START_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 120.0
 # What the Prefect server logs (with PREFECT_SERVER_LOG_RETRYABLE_ERRORS) when it answers 503
 # because its database is locked; its client then retries with exponential backoff.
@@ -62,63 +62,6 @@ CSV_BODY = (
 
 
 # --- server processes -------------------------------------------------------------------------
-
-
-def _run_s3(port: int) -> None:
-    """Child process: the embedded S3 server (moto) until terminated."""
-    from blocks.embedded_s3 import EmbeddedS3Server
-
-    server = EmbeddedS3Server(host=HOST, port=port)
-    server.start()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it (SIGTERM) after Ctrl-C
-    try:
-        while True:
-            time.sleep(3600)
-    finally:
-        server.stop()
-
-
-def _run_api(port: int, errors: Queue[str]) -> None:
-    """Child process: the API as `app_from_environment` builds it, served by uvicorn."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import uvicorn
-
-        from api.app import create_app
-        from core.settings import get_settings
-
-        app = create_app(get_settings())  # the storage block is loaded from the Prefect server
-        config = uvicorn.Config(
-            app, host=HOST, port=port, log_level="warning", access_log=False, lifespan="off"
-        )
-        uvicorn.Server(config).run()
-    except BaseException as exc:
-        errors.put(f"{type(exc).__name__}: {exc}")
-        raise
-
-
-def wait_http(url: str, process: BaseProcess, what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if not process.is_alive():
-            raise RuntimeError(f"the {what} exited ({process.exitcode}) before it answered")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the {what} did not answer {url} in {START_TIMEOUT_SECONDS:.0f} s")
-
-
-def stop_process(process: BaseProcess | None) -> None:
-    if process is None or not process.is_alive():
-        return
-    process.terminate()
-    process.join(10)
-    if process.is_alive():
-        process.kill()
-        process.join(5)
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -471,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         prefect_db = databases.enter_context(_prefect_database()) if args.prefect_postgres else None
         prefect = PrefectServerProcess(workdir, prefect_port, prefect_db)
-        s3 = spawn.Process(target=_run_s3, args=(s3_port,), name="bench-s3", daemon=True)
+        s3 = spawn.Process(target=run_s3, args=(s3_port,), name="bench-s3", daemon=True)
         s3.start()
         wait_http(f"http://{HOST}:{s3_port}/", s3, "S3 server")
         prefect.start()
@@ -499,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ]
 
         api_errors: Queue[str] = spawn.Queue()
-        api = spawn.Process(target=_run_api, args=(api_port, api_errors), name="bench-api")
+        api = spawn.Process(target=run_api, args=(api_port, api_errors), name="bench-api")
         api.start()
         api_url = f"http://{HOST}:{api_port}"
         try:

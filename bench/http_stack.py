@@ -31,7 +31,7 @@ CSV_BODY = (
 ).encode()
 
 
-def _run_s3(port: int) -> None:
+def run_s3(port: int) -> None:
     """Child process: the embedded S3 server (moto) until terminated."""
     from blocks.embedded_s3 import EmbeddedS3Server
 
@@ -45,7 +45,7 @@ def _run_s3(port: int) -> None:
         server.stop()
 
 
-def _run_api(port: int, errors: Queue[str]) -> None:
+def run_api(port: int, errors: Queue[str]) -> None:
     """Child process: the API as `app_from_environment` builds it, served by uvicorn as
     `automl up` serves it (one worker, no access log, no lifespan)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -131,7 +131,7 @@ def shared_services(workdir: Path) -> Iterator[Services]:
     s3: BaseProcess | None = None
     prefect = PrefectServerProcess(workdir, prefect_port)
     try:
-        s3 = spawn.Process(target=_run_s3, args=(s3_port,), name="bench-s3", daemon=True)
+        s3 = spawn.Process(target=run_s3, args=(s3_port,), name="bench-s3", daemon=True)
         s3.start()
         wait_http(f"http://{HOST}:{s3_port}/", s3, "S3 server")
         prefect.start()
@@ -185,7 +185,7 @@ def api_process(catalog_url: str | None, users: int) -> Iterator[ApiUnderTest]:
     spawn = multiprocessing.get_context("spawn")
     errors: Queue[str] = spawn.Queue()
     port = free_port()
-    api = spawn.Process(target=_run_api, args=(port, errors), name="bench-api")
+    api = spawn.Process(target=run_api, args=(port, errors), name="bench-api")
     api.start()
     url = f"http://{HOST}:{port}"
     try:
