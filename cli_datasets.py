@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
@@ -19,10 +19,8 @@ from rich.table import Table
 
 from api.datasets_client import DatasetsClient
 from api.schemas import VersionChangesResponse
-from cli_accounts import token_option_value
-from cli_errors import FAILURE_EXIT, fail_with
-from core.errors import AutomlError, UploadError
-from core.settings import get_settings
+from cli_errors import FAILURE_EXIT, api_url_and_token, fail, fail_with
+from core.errors import UploadError
 from core.statuses import VersionStatus
 
 datasets_app = typer.Typer(
@@ -45,11 +43,6 @@ JsonOption = Annotated[
 DatasetId = Annotated[str, typer.Argument(help="A dataset id (`automl datasets list`)")]
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
 def connect(api_url: str, token: str) -> DatasetsClient:
     """The client the commands use (tests replace it with one on the in-process app)."""
     return DatasetsClient.connect(api_url, token)
@@ -59,16 +52,7 @@ def connect(api_url: str, token: str) -> DatasetsClient:
 def _client(api: str | None, token: str | None) -> Iterator[DatasetsClient]:
     """A client on the API and token given, else AUTOML_API_URL and AUTOML_TOKEN; a refusal
     inside the block is the one line of cli_errors.py."""
-    try:
-        settings = get_settings()
-    except AutomlError as exc:
-        _fail(exc.message)
-    api_url = api or (str(settings.api_url) if settings.api_url else None)
-    api_token = token_option_value(token, settings)
-    if not api_url:
-        _fail("no API given: pass --api or set AUTOML_API_URL (see endpoints.json)")
-    if not api_token:
-        _fail("no token given: set AUTOML_TOKEN or pass --token - (`automl token create`)")
+    api_url, api_token = api_url_and_token(api, token)
     client = connect(api_url, api_token)
     try:
         yield client
@@ -220,7 +204,7 @@ def download_command(
         if version is None:
             ready = [v for v in dataset.versions if v.status == VersionStatus.READY]
             if not ready:
-                _fail(
+                fail(
                     f"dataset {dataset.id} has no ready version to download yet "
                     "(`automl datasets show ID` says where each version is)",
                     FAILURE_EXIT,
@@ -278,7 +262,7 @@ def delete_command(
                 f"version{'s' if count != 1 else ''} and their models, {where}?"
             )
             if not typer.confirm(question, default=False, err=True):
-                _fail("not deleted", FAILURE_EXIT)
+                fail("not deleted", FAILURE_EXIT)
         answer = client.delete_dataset(dataset.id, permanent)
     if json_:
         _print_json(answer)

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from core.errors import UploadError
+from cli_accounts import token_option_value
+from core.errors import AutomlError, UploadError
+from core.settings import get_settings
 
 # Exit code of a refusal or failure while running (docs/spec.md §6; 2 is a bad argument).
 FAILURE_EXIT = 1
@@ -41,3 +43,25 @@ def fail_with(exc: UploadError) -> NoReturn:
     """Prints `error_line` on stderr and exits non-zero."""
     errors.print(f"[red]error:[/red] {escape(error_line(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(FAILURE_EXIT)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """`error: message` on stderr and exit `code` (2: a bad argument or setting)."""
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def api_url_and_token(api: str | None, token: str | None) -> tuple[str, str]:
+    """The API and token a client command talks with: the options given, else AUTOML_API_URL
+    and AUTOML_TOKEN; a missing one is one line saying how to give it."""
+    try:
+        settings = get_settings()
+    except AutomlError as exc:
+        fail(exc.message)
+    api_url = api or (str(settings.api_url) if settings.api_url else None)
+    api_token = token_option_value(token, settings)
+    if not api_url:
+        fail("no API given: pass --api or set AUTOML_API_URL (see endpoints.json)")
+    if not api_token:
+        fail("no token given: set AUTOML_TOKEN or pass --token - (`automl token create`)")
+    return api_url, api_token

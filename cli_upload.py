@@ -4,26 +4,20 @@ failure or a killed process, then the version's profile once it is ingested."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli_accounts import token_option_value
-from core.errors import AutomlError
-from core.settings import get_settings
+from cli_errors import api_url_and_token, fail, fail_with
+from core.errors import AutomlError, UploadError
 
 console = Console()
 errors = Console(stderr=True)
 
 WAIT_SECONDS = 600.0  # how long `automl upload` follows the version to `ready` or `failed`
 SUMMARY_COLUMNS = 8  # columns of the profile shown; `GET .../versions/{id}` has them all
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _resume_hint(upload_id: str, file: Path, name: str) -> str:
@@ -82,16 +76,7 @@ def upload(
 
     from api.client import UploadClient, UploadInterruptedError
 
-    try:
-        settings = get_settings()
-    except AutomlError as exc:
-        _fail(exc.message)
-    api_url = api or (str(settings.api_url) if settings.api_url else None)
-    api_token = token_option_value(token, settings)
-    if not api_url:
-        _fail("no API given: pass --api or set AUTOML_API_URL (see endpoints.json)")
-    if not api_token:
-        _fail("no token given: set AUTOML_TOKEN or pass --token - (`automl token create`)")
+    api_url, api_token = api_url_and_token(api, token)
     bar = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -143,14 +128,16 @@ def upload(
                     result["dataset_id"], result["version_id"], WAIT_SECONDS
                 )
     except UploadInterruptedError as exc:
-        _fail(
+        fail(
             f"{exc.message}; the parts sent are kept: {_resume_hint(exc.upload_id, file, name)}",
             code=1,
         )
+    except UploadError as exc:  # the API refused: its reason and what to do, in one line
+        fail_with(exc)
     except AutomlError as exc:
-        _fail(exc.message, code=1)
+        fail(exc.message, code=1)
     if version["status"] == "failed":
-        _fail(f"ingestion failed: {version.get('error') or 'no reason given'}", code=1)
+        fail(f"ingestion failed: {version.get('error') or 'no reason given'}", code=1)
     if version["status"] != "ready":
         console.print(
             f"still {version['status']} after {WAIT_SECONDS:.0f} s (the ingestion goes on)",
