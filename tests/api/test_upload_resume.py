@@ -245,3 +245,26 @@ def test_the_cli_waits_and_prints_the_profile_summary(
     assert len(waited) == 1
     assert "ready: 1,234 rows, 2 columns" in result.output
     assert "temperature" in result.output and "Float64" in result.output
+
+
+def test_a_refusal_of_automl_upload_is_one_line_saying_what_to_do(
+    proxied_multipart_api: tuple[Api, FaultProxy],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same mapping as `automl datasets` (cli_errors.py): the API's reason, then advice."""
+    from cli import app
+    from cli_errors import WHAT_TO_DO
+
+    api, _ = proxied_multipart_api
+    _cli_client(api, monkeypatch)
+    token = api.token()["Authorization"].removeprefix("Bearer ")
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as sparse:  # over the free tier's 100 MiB, without writing them
+        sparse.truncate(101 * MiB)
+    args = [str(path), "--name", "huge", "--api", "http://api", "--token", token, "--no-wait"]
+    refused = CliRunner().invoke(app, ["upload", *args])
+    assert refused.exit_code == 1, refused.output
+    [line] = [line for line in refused.output.splitlines() if line.strip()]
+    assert line.startswith("error: ") and "HTTP 413" in line, line
+    assert line.endswith(WHAT_TO_DO[413]), line
