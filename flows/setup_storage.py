@@ -6,7 +6,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
-from core.cors import load_cors_rules
+from core.cors import load_cors_rules, page_origins
 from core.settings import flow_timeout_seconds, get_settings
 from tasks.bucket_setup import (
     SetupStep,
@@ -24,8 +24,9 @@ def setup_storage(
     """Idempotent: running it again on a set-up bucket changes nothing.
 
     `cors_origins` replaces the origins of `docker/minio-cors.json` (default:
-    AUTOML_CORS_ORIGINS); `temp_retention_days` is how long `uploads/temp/` objects live
-    (default: AUTOML_TEMP_RETENTION_DAYS).
+    AUTOML_CORS_ORIGINS; unset, the API's upload page's origin joins the file's);
+    `temp_retention_days` is how long `uploads/temp/` objects live (default:
+    AUTOML_TEMP_RETENTION_DAYS).
     """
     settings = get_settings()
     logger = get_run_logger()
@@ -33,7 +34,7 @@ def setup_storage(
     days = temp_retention_days or settings.temp_retention_days
     steps = [
         ensure_bucket(),
-        apply_cors(load_cors_rules(origins)),
+        apply_cors(load_cors_rules(origins, page_origins(settings.api_host, settings.api_port))),
         apply_temp_lifecycle(days),
         ensure_private(),
     ]

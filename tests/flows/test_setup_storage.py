@@ -8,7 +8,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from core.cors import load_cors_rules
+from core.cors import load_cors_rules, page_origins
 from flows.setup_storage import setup_storage
 from tasks.bucket_setup import PUBLIC_GRANTEES, TEMP_LIFECYCLE_RULE_ID, SetupStep
 from tests.support.fault_proxy import FaultProxy
@@ -29,13 +29,16 @@ def test_it_creates_a_missing_bucket_and_a_second_run_changes_nothing(store: Sto
     assert _outcomes(second)["private"] == "unchanged"
 
 
-def test_cors_rules_come_from_the_compose_file(store: Store) -> None:
+def test_cors_rules_come_from_the_compose_file_with_the_upload_pages_origin(
+    store: Store,
+) -> None:
+    """`automl up` serves the upload page at http://127.0.0.1:8000/: its PUTs must pass the
+    bucket's CORS rules without any setting."""
     setup_storage()
     rules = store.client.get_bucket_cors(Bucket=store.bucket_name)["CORSRules"]
-    expected = load_cors_rules()
-    assert [sorted(rule["AllowedOrigins"]) for rule in rules] == [
-        sorted(rule["AllowedOrigins"]) for rule in expected
-    ]
+    files = {origin for rule in load_cors_rules() for origin in rule["AllowedOrigins"]}
+    page = {"http://127.0.0.1:8000", "http://localhost:8000"}
+    assert [set(rule["AllowedOrigins"]) for rule in rules] == [files | page]
     assert sorted(rules[0]["AllowedMethods"]) == ["GET", "HEAD", "PUT"]
     assert "ETag" in rules[0]["ExposeHeaders"]
 
@@ -156,3 +159,11 @@ def test_presigned_access_still_works_on_the_private_bucket(store: Store) -> Non
         "get_object", Params={"Bucket": store.bucket_name, "Key": "plots/j/x.png"}
     )
     assert httpx.get(url).content == b"png"
+
+
+def test_the_upload_pages_origin_is_the_apis_address_when_a_browser_can_name_it() -> None:
+    assert page_origins("127.0.0.1", 8000) == ["http://127.0.0.1:8000", "http://localhost:8000"]
+    assert page_origins("api.internal", 9000) == ["http://api.internal:9000"]
+    assert page_origins("0.0.0.0", 8000) == []  # its public name is the operator's to list
+    configured = load_cors_rules(["https://app.example"], page_origins("127.0.0.1", 8000))
+    assert configured[0]["AllowedOrigins"] == ["https://app.example"]  # a list replaces all
