@@ -267,6 +267,7 @@ def served_through_proxy(
         yield api, proxy, url
 
 
+@pytest.fixture
 def page_stack(
     chromium_required: None,
     strict_store_spec: StoreSpec,
