@@ -289,8 +289,9 @@ class UploadClient:
         part's ETag in order. Part URLs are asked for PART_URL_BATCH at a time, as they are
         needed, since they expire.
 
-        A part that still fails after its retries stops the upload but does not abort it: the
-        parts sent stay at the store, and UploadInterruptedError names the upload to resume."""
+        A part that still fails after its retries stops the upload but does not abort it: no
+        part starts after it, the parts in flight finish, the parts sent stay at the store, and
+        UploadInterruptedError names the upload to resume."""
         size = path.stat().st_size
         etags = dict(stored)
         missing = [n for n in range(1, part_count + 1) if n not in stored]
@@ -317,7 +318,8 @@ class UploadClient:
                     failed = [f for f in futures if f.done() and f.exception() is not None]
                     if failed:
                         for other in futures:
-                            other.cancel()
+                            other.cancel()  # the parts not started stay for the resume
+                        wait(futures)  # the parts in flight finish: less to send on resume
                         failed[0].result()  # raises the part's error
                     for future in futures:
                         number, etag = future.result()
