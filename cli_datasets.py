@@ -19,7 +19,8 @@ from rich.table import Table
 
 from api.datasets_client import DatasetsClient
 from api.schemas import VersionChangesResponse
-from cli_errors import FAILURE_EXIT, api_url_and_token, fail, fail_with
+from cli_accounts import api_url_and_token
+from cli_errors import FAILURE_EXIT, fail, fail_with
 from cli_progress import transfer_bar
 from core.errors import UploadError
 from core.statuses import VersionStatus

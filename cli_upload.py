@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli_errors import api_url_and_token, fail, fail_with
+from cli_accounts import api_url_and_token
+from cli_errors import fail, fail_with
 from cli_progress import transfer_bar
 from core.errors import AutomlError, UploadError
 
