@@ -9,7 +9,7 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,10 +17,11 @@ from rich.table import Table
 
 from cli_accounts import token_app, token_option_value, user_app
 from cli_datasets import datasets_app, usage_command
+from cli_errors import fail, load_settings_or_fail
 from cli_serve import serve
 from cli_upload import upload
 from core.errors import AutomlError
-from core.settings import Settings, get_settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from prefect_aws import S3Bucket
@@ -42,18 +43,6 @@ app.command("usage")(usage_command)
 
 console = Console()
 errors = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def load_settings_or_fail() -> Settings:
-    try:
-        return get_settings()
-    except AutomlError as exc:
-        fail(exc.message)
 
 
 def _interrupt(signum: int, frame: object) -> None:

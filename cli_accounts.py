@@ -10,14 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from getpass import getpass
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli_errors import fail, load_settings_or_fail
 from core.errors import AutomlError
-from core.settings import Settings, get_settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -34,18 +35,6 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 # An expiry past this is a typo more likely than a wish (100 years).
 MAX_EXPIRES_IN = timedelta(days=36_500)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except AutomlError as exc:
-        fail(exc.message)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -71,6 +60,19 @@ def token_option_value(given: str | None, settings: Settings) -> str | None:
     if given:
         return given
     return settings.token.get_secret_value() if settings.token else None
+
+
+def api_url_and_token(api: str | None, token: str | None) -> tuple[str, str]:
+    """The API and token a client command talks with: the options given, else AUTOML_API_URL
+    and AUTOML_TOKEN; a missing one is one line saying how to give it."""
+    settings = load_settings_or_fail()
+    api_url = api or (str(settings.api_url) if settings.api_url else None)
+    api_token = token_option_value(token, settings)
+    if not api_url:
+        fail("no API given: pass --api or set AUTOML_API_URL (see endpoints.json)")
+    if not api_token:
+        fail("no token given: set AUTOML_TOKEN or pass --token - (`automl token create`)")
+    return api_url, api_token
 
 
 @contextmanager
@@ -102,7 +104,7 @@ def token_create(
     from catalog.accounts import create_token
 
     lifetime = parse_duration(expires_in) if expires_in is not None else None
-    settings = _settings()
+    settings = load_settings_or_fail()
     try:
         settings.tier(tier)
         with _catalog_session(settings) as session:
@@ -129,7 +131,7 @@ def token_list(
     from catalog.accounts import list_tokens
     from catalog.tables import utcnow
 
-    settings = _settings()
+    settings = load_settings_or_fail()
     try:
         with _catalog_session(settings) as session:
             tokens = list_tokens(session, user)
@@ -176,7 +178,7 @@ def token_revoke(
 
     if (token_id is None) == (token is None):
         fail("name the token to revoke: its id (`automl token list`), or --token -")
-    settings = _settings()
+    settings = load_settings_or_fail()
     secret = token_option_value(token, settings) if token is not None else None
     try:
         with _catalog_session(settings) as session:
@@ -200,7 +202,7 @@ def user_disable(
     created. Their datasets and models stay."""
     from catalog.accounts import disable_user
 
-    settings = _settings()
+    settings = load_settings_or_fail()
     try:
         with _catalog_session(settings) as session:
             changed = disable_user(session, user)

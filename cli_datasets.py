@@ -19,7 +19,9 @@ from rich.table import Table
 
 from api.datasets_client import DatasetsClient
 from api.schemas import VersionChangesResponse
-from cli_errors import FAILURE_EXIT, api_url_and_token, fail, fail_with
+from cli_accounts import api_url_and_token
+from cli_errors import FAILURE_EXIT, fail, fail_with
+from cli_progress import transfer_bar
 from core.errors import UploadError
 from core.statuses import VersionStatus
 
@@ -191,14 +193,6 @@ def download_command(
     json_: JsonOption = False,
 ) -> None:
     """Download a version's Parquet file straight from storage, with a progress bar."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
     with _client(api, token) as client:
         dataset = client.dataset(dataset_id)
         if version is None:
@@ -212,15 +206,7 @@ def download_command(
             version = max(ready, key=lambda v: v.created_at).id
         link = client.download_url(dataset.id, version)
         path = output or Path(f"{dataset.name}-{version[:8]}.parquet")
-        bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=errors,
-            transient=json_,
-        )
+        bar = transfer_bar(errors, transient=json_)
         task = bar.add_task(path.name, total=None)
         with bar:
             written = client.download(

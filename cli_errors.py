@@ -1,6 +1,7 @@
 """What a command tells a person when the API refuses: one line per HTTP status, saying what to
 do, and the exit code. The one mapping every client command uses (`automl upload`,
-`automl datasets`, `automl usage`)."""
+`automl datasets`, `automl usage`), and the one `error:` line with its exit code every command
+(`automl` and its subcommands) ends with."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cli_accounts import token_option_value
 from core.errors import AutomlError, UploadError
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 # Exit code of a refusal or failure while running (docs/spec.md §6; 2 is a bad argument).
 FAILURE_EXIT = 1
@@ -51,17 +51,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def api_url_and_token(api: str | None, token: str | None) -> tuple[str, str]:
-    """The API and token a client command talks with: the options given, else AUTOML_API_URL
-    and AUTOML_TOKEN; a missing one is one line saying how to give it."""
+def load_settings_or_fail() -> Settings:
+    """The settings, or the one line naming the bad variable: every command reads them first."""
     try:
-        settings = get_settings()
+        return get_settings()
     except AutomlError as exc:
         fail(exc.message)
-    api_url = api or (str(settings.api_url) if settings.api_url else None)
-    api_token = token_option_value(token, settings)
-    if not api_url:
-        fail("no API given: pass --api or set AUTOML_API_URL (see endpoints.json)")
-    if not api_token:
-        fail("no token given: set AUTOML_TOKEN or pass --token - (`automl token create`)")
-    return api_url, api_token

@@ -9,33 +9,21 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from cli_errors import fail, load_settings_or_fail
 from core.errors import AutomlError
-from core.settings import Settings, get_settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from deployments.local import LocalDeployment
 
 console = Console()
-errors = Console(stderr=True)
 
 SERVING = "serving"  # the start of the line printed once runs can start (tests wait for it)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except AutomlError as exc:
-        fail(exc.message)
 
 
 def default_runner_name() -> str:
@@ -79,7 +67,7 @@ def serve(
     started): flow runs start in about a second instead of a new interpreter's 3-6 s. Runs on
     any number of machines at once; each run executes on one. SIGTERM: no new runs, the running
     ones finish; a second signal cancels them."""
-    settings = _settings()
+    settings = load_settings_or_fail()
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():

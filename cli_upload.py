@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli_errors import api_url_and_token, fail, fail_with
+from cli_accounts import api_url_and_token
+from cli_errors import fail, fail_with
+from cli_progress import transfer_bar
 from core.errors import AutomlError, UploadError
 
 console = Console()
@@ -66,26 +68,10 @@ def upload(
 ) -> None:
     """Upload a file through the HTTP protocol (presigned PUT or parallel multipart), confirm
     it and wait for its profile. A failed upload stays open: `--resume` finishes it."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
     from api.client import UploadClient, UploadInterruptedError
 
     api_url, api_token = api_url_and_token(api, token)
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=errors,
-        transient=False,
-    )
+    bar = transfer_bar(errors, transient=False)
     task = bar.add_task(file.name, total=file.stat().st_size)
 
     def advance(sent: int) -> None:

@@ -28,285 +28,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import math
-import multiprocessing
 import os
 import shutil
 import signal
 import sys
 import tempfile
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from multiprocessing.process import BaseProcess
-from multiprocessing.queues import Queue
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.http_stack import run_api, run_s3, stop_process, wait_http
-from bench.ports import HOST, free_port, positive_ints
+from bench.api_load import Bench, Row
+from bench.http_stack import CSV_BODY, ApiUnderTest, Services, api_process, shared_services
+from bench.ports import positive_ints
 
 BUCKET = "automl-bench-api"
-REQUEST_TIMEOUT_SECONDS = 120.0
-# What the Prefect server logs (with PREFECT_SERVER_LOG_RETRYABLE_ERRORS) when it answers 503
-# because its database is locked; its client then retries with exponential backoff.
-PREFECT_BUSY_LINE = b"Encountered retryable exception in request"
-# A small, valid CSV: what one confirm's upload holds (~1 KB).
-CSV_BODY = (
-    "id,city,amount\n" + "".join(f"{i},city-{i % 7},{i * 1.5}\n" for i in range(60))
-).encode()
 
 
-# --- server processes -------------------------------------------------------------------------
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """utime + stime of the processes (from /proc; 0 for a process that is gone)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return total
-
-
-def group_pids(pgid: int) -> list[int]:
-    """The live processes of a process group (the Prefect server and any workers it runs)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(entry.name))
-    return pids
-
-
-# --- load ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    operation: str
-    clients: int
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    wall: float = 0.0
-    api_cpu: float = 0.0
-    prefect_cpu: float = 0.0
-    s3_cpu: float = 0.0
-    client_cpu: float = 0.0
-    prefect_busy: int = 0
-    # Confirm rows: answers without `flow_run_id` (the dispatcher had not created the run yet),
-    # and the seconds from the row's start until every run of the row was recorded.
-    without_run: int | None = None
-    all_runs_seconds: float | None = None
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies)
-
-    def percentile(self, q: float) -> float:
-        """Nearest-rank percentile in milliseconds."""
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[max(math.ceil(q / 100 * len(ordered)) - 1, 0)] * 1000
-
-
-Job = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
-
-
-async def run_load(
-    clients: int, jobs_per_client: list[list[Job]], expected: int, row: Row
-) -> list[httpx.Response]:
-    """Each client runs its own jobs one after another; all clients at once."""
-    responses: list[httpx.Response] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as http:
-
-        async def client(index: int) -> None:
-            for job in jobs_per_client[index]:
-                start = time.perf_counter()
-                try:
-                    response = await job(http, index)
-                except httpx.HTTPError as exc:
-                    row.latencies.append(time.perf_counter() - start)
-                    row.errors[type(exc).__name__] += 1
-                    continue
-                row.latencies.append(time.perf_counter() - start)
-                if response.status_code != expected:
-                    row.errors[f"{response.status_code} {response.text[:160]}"] += 1
-                responses.append(response)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client(i) for i in range(clients)))
-        row.wall = time.perf_counter() - started
-    return responses
-
-
-def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
-    return [list(items[i::parts]) for i in range(parts)]
-
-
-@dataclass
-class Bench:
-    api_url: str
-    tokens: list[str]
-    api_pids: list[int]
-    prefect_pgid: int
-    s3_pids: list[int]
-    prefect_log: Path
-    catalog_url: str
-
-    def headers(self, client: int) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[client]}"}
-
-    def upload_url_job(self, n: int) -> Job:
-        async def job(http: httpx.AsyncClient, client: int) -> httpx.Response:
-            return await http.post(
-                f"{self.api_url}/api/datasets/upload-url",
-                json={"filename": f"bench-{n}.csv", "size_bytes": len(CSV_BODY)},
-                headers=self.headers(client),
-            )
-
-        return job
-
-    def confirm_job(self, upload_id: str) -> Job:
-        async def job(http: httpx.AsyncClient, client: int) -> httpx.Response:
-            return await http.post(
-                f"{self.api_url}/api/datasets/confirm",
-                json={"upload_id": upload_id, "dataset_name": f"bench {upload_id}"},
-                headers=self.headers(client),
-            )
-
-        return job
-
-    async def measure(
-        self, operation: str, clients: int, jobs: list[list[Job]], expected: int
-    ) -> tuple[Row, list[httpx.Response]]:
-        row = Row(operation, clients)
-        prefect_pids = group_pids(self.prefect_pgid)
-        before = (
-            cpu_seconds(self.api_pids),
-            cpu_seconds(prefect_pids),
-            cpu_seconds(self.s3_pids),
-            time.process_time(),
-        )
-        log_offset = self.prefect_log.stat().st_size
-        responses = await run_load(clients, jobs, expected, row)
-        row.api_cpu = cpu_seconds(self.api_pids) - before[0]
-        row.prefect_cpu = cpu_seconds(prefect_pids) - before[1]
-        row.s3_cpu = cpu_seconds(self.s3_pids) - before[2]
-        row.client_cpu = time.process_time() - before[3]
-        with self.prefect_log.open("rb") as log:
-            log.seek(log_offset)
-            row.prefect_busy = log.read().count(PREFECT_BUSY_LINE)
-        return row, responses
-
-    async def put_uploads(self, clients: int, count: int) -> list[list[str]]:
-        """Untimed: `count` uploads split over the clients' users, each asked for and its file
-        PUT to the presigned URL; returns each client's upload ids."""
-        upload_ids: list[list[str]] = [[] for _ in range(clients)]
-
-        def job(n: int) -> Job:
-            async def upload(http: httpx.AsyncClient, client: int) -> httpx.Response:
-                answer = await self.upload_url_job(n)(http, client)
-                if answer.status_code != 200:
-                    return answer
-                body = answer.json()
-                stored = await http.put(
-                    body["upload_url"], headers=body["headers"], content=CSV_BODY
-                )
-                if stored.status_code == 200:
-                    upload_ids[client].append(body["upload_id"])
-                return stored
-
-            return upload
-
-        setup = Row("set-up", clients)
-        await run_load(clients, split([job(n) for n in range(count)], clients), 200, setup)
-        if setup.errors:
-            raise RuntimeError(f"the confirm set-up failed: {dict(setup.errors)}")
-        return upload_ids
-
-    def wait_for_runs(self, version_ids: list[str]) -> None:
-        """Until the catalog records a run for every version (the dispatcher creates them)."""
-        from sqlalchemy import func, select
-
-        from catalog.database import catalog_for
-        from catalog.tables import DatasetVersion
-
-        deadline = time.monotonic() + REQUEST_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            with catalog_for(self.catalog_url).session() as session:
-                waiting = session.execute(
-                    select(func.count()).where(
-                        DatasetVersion.id.in_(version_ids), DatasetVersion.flow_run_id.is_(None)
-                    )
-                ).scalar_one()
-            if not waiting:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"runs still missing after {REQUEST_TIMEOUT_SECONDS:.0f} s")
-
-    async def run(self, client_counts: list[int], requests: int) -> list[Row]:
-        rows: list[Row] = []
-        # Warm-up (untimed): first requests load code paths and open the Prefect connections.
-        warm = await self.put_uploads(1, 3)
-        await run_load(1, [[self.upload_url_job(-1)] * 3], 200, Row("warm-up", 1))
-        await run_load(1, [[self.confirm_job(u) for u in warm[0]]], 202, Row("warm-up", 1))
-        for clients in client_counts:
-            jobs = split([self.upload_url_job(n) for n in range(requests)], clients)
-            row, _ = await self.measure("upload-url", clients, jobs, 200)
-            report(row)
-            rows.append(row)
-
-            upload_ids = await self.put_uploads(clients, requests)
-            confirms = [[self.confirm_job(u) for u in ids] for ids in upload_ids]
-            started = time.perf_counter()
-            row, responses = await self.measure("confirm", clients, confirms, 202)
-            first = {r.json()["version_id"]: r.json() for r in responses if r.status_code == 202}
-            row.without_run = sum(1 for body in first.values() if body["flow_run_id"] is None)
-            await asyncio.to_thread(self.wait_for_runs, list(first))
-            row.all_runs_seconds = time.perf_counter() - started
-            report(row)
-            rows.append(row)
-
-            row, responses = await self.measure(
-                "confirm again (idempotent)", clients, confirms, 202
-            )
-            report(row)
-            rows.append(row)
-            changed = sum(
-                1
-                for r in responses
-                if r.status_code == 202
-                and r.json()["version_id"] in first
-                and _same_run(first[r.json()["version_id"]], r.json()) is False
-            )
-            if changed:
-                print(f"  !! {changed} repeat confirms answered differently from the first")
-        return rows
-
-
-def _same_run(first: dict[str, Any], again: dict[str, Any]) -> bool:
-    """Whether a repeated confirm answered as the first (which may not have known the run)."""
-    if first["flow_run_id"] is None:
-        first = {**first, "flow_run_id": again["flow_run_id"]}
-    return first == again
+# --- output -------------------------------------------------------------------------------------
 
 
 def report(row: Row) -> None:
@@ -384,115 +122,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
     workdir = Path(tempfile.mkdtemp(prefix="automl-bench-api-"))
-    s3_port, prefect_port, api_port = free_port(), free_port(), free_port()
-    os.environ.update(
-        {
-            "AUTOML_DATA_DIR": str(workdir),
-            "R2_ENDPOINT": f"http://{HOST}:{s3_port}",
-            "R2_BUCKET_NAME": BUCKET,
-            "PREFECT_API_URL": f"http://{HOST}:{prefect_port}/api",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true",
-        }
-    )
-    from core.settings import DEFAULT_TIERS
-
-    os.environ.pop("AUTOML_DATABASE_URL", None)  # the default SQLite catalog
-    # The default tiers, but without a limit of ingestions in flight worth the name: nothing
-    # ingests here, so past the enterprise tier's limit the measured confirms would be 429s.
-    unlimited = {**DEFAULT_TIERS["enterprise"].model_dump(), "max_ingestions_in_flight": 10_000}
-    os.environ["AUTOML_TIERS"] = json.dumps({"enterprise": unlimited})
-
-    from stack import PrefectServerProcess
-
-    spawn = multiprocessing.get_context("spawn")
-    s3: BaseProcess | None = None
-    api: BaseProcess | None = None
-    prefect: PrefectServerProcess | None = None
-    databases = contextlib.ExitStack()
+    # Counted in the "Prefect 503s" column (PREFECT_BUSY_LINE); the Prefect server inherits it.
+    os.environ["PREFECT_SERVER_LOG_RETRYABLE_ERRORS"] = "true"
     try:
-        prefect_db = databases.enter_context(_prefect_database()) if args.prefect_postgres else None
-        prefect = PrefectServerProcess(workdir, prefect_port, prefect_db)
-        s3 = spawn.Process(target=run_s3, args=(s3_port,), name="bench-s3", daemon=True)
-        s3.start()
-        wait_http(f"http://{HOST}:{s3_port}/", s3, "S3 server")
-        prefect.start()
-
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-            from blocks.storage import save_storage_block
-            from catalog.accounts import create_token
-            from catalog.database import catalog_for, migrate
-            from core.settings import get_settings
-            from flows.ingest_dataset import ingest_dataset
-            from flows.setup_storage import setup_storage
-
-            settings = get_settings()
-            save_storage_block(settings)
-            setup_storage()
-            deployment: Any = ingest_dataset.to_deployment(name="ingest-dataset")
-            deployment.apply()
-            migrate(settings.catalog_url)
-            with catalog_for(settings.catalog_url).session() as session:
-                tokens = [
-                    create_token(session, settings, f"bench-{i}", "enterprise")
-                    for i in range(max(args.clients))
-                ]
-
-        api_errors: Queue[str] = spawn.Queue()
-        api = spawn.Process(target=run_api, args=(api_port, api_errors), name="bench-api")
-        api.start()
-        api_url = f"http://{HOST}:{api_port}"
-        try:
-            wait_http(f"{api_url}/healthz", api, "API")
-        except RuntimeError:
-            if not api_errors.empty():
-                print(f"API start-up failed: {api_errors.get()}", file=sys.stderr)
-            raise
-        assert s3.pid is not None and api.pid is not None
-
-        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-        print(f"S3:      embedded moto server, process {s3.pid}, {settings.endpoint_url}")
-        print(
-            f"Prefect: `prefect server start` ({'PostgreSQL' if prefect_db else 'SQLite'}), "
-            f"process group {prefect_pgid(prefect)}, "
-            f"{prefect.api_url}"
-        )
-        print(
-            f"API:     uvicorn (1 worker) on create_app(get_settings()), process {api.pid}, "
-            f"{api_url}; catalog {settings.catalog_url}"
-        )
-        print(
-            f"clients: asyncio + httpx in process {os.getpid()}, one user/token each; "
-            f"{args.requests} requests per row; CSV body {len(CSV_BODY)} bytes"
-        )
-        print(flush=True)
-        bench = Bench(
-            api_url,
-            tokens,
-            [api.pid],
-            prefect_pgid(prefect),
-            [s3.pid],
-            prefect.log_path,
-            settings.catalog_url,
-        )
-        load_before = os.getloadavg()
-        rows = asyncio.run(bench.run(args.clients, args.requests))
-        print_table(rows)
-        print(f"\nload average (1, 5, 15 min): before {load_before}, after {os.getloadavg()}")
+        with contextlib.ExitStack() as running:
+            prefect_db = (
+                running.enter_context(_prefect_database()) if args.prefect_postgres else None
+            )
+            services = running.enter_context(shared_services(workdir, BUCKET, prefect_db))
+            # The default SQLite catalog of AUTOML_DATA_DIR, one user and token per client.
+            api = running.enter_context(api_process(None, max(args.clients)))
+            _measure(args, services, api, prefect_db is not None)
         return 0
     except KeyboardInterrupt:
         print("interrupted; stopping the servers", file=sys.stderr)
         return 130
     finally:
-        stop_process(api)
-        if prefect is not None:
-            prefect.stop()
-        stop_process(s3)
-        databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _measure(
+    args: argparse.Namespace, services: Services, api: ApiUnderTest, prefect_postgres: bool
+) -> None:
+    """What the run prints: the processes measured, each row as it ends, then the table."""
+    from core.settings import get_settings
+
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(
+        f"S3:      embedded moto server, process {services.s3_pid}, {get_settings().endpoint_url}"
+    )
+    print(
+        f"Prefect: `prefect server start` ({'PostgreSQL' if prefect_postgres else 'SQLite'}), "
+        f"process group {services.prefect_pgid}, "
+        f"{services.prefect_api_url}"
+    )
+    print(
+        f"API:     uvicorn (1 worker) on create_app(get_settings()), process {api.pid}, "
+        f"{api.url}; catalog {api.catalog_url}"
+    )
+    print(
+        f"clients: asyncio + httpx in process {os.getpid()}, one user/token each; "
+        f"{args.requests} requests per row; CSV body {len(CSV_BODY)} bytes"
+    )
+    print(flush=True)
+    bench = Bench(
+        api.url,
+        api.tokens,
+        [api.pid],
+        services.prefect_pgid,
+        [services.s3_pid],
+        services.prefect_log,
+        api.catalog_url,
+    )
+    load_before = os.getloadavg()
+    rows = asyncio.run(bench.run(args.clients, args.requests, report))
+    print_table(rows)
+    print(f"\nload average (1, 5, 15 min): before {load_before}, after {os.getloadavg()}")
 
 
 @contextlib.contextmanager
@@ -503,11 +188,6 @@ def _prefect_database() -> Iterator[str]:
 
     with run_postgres() as server_url, postgres_database(server_url, "asyncpg") as url:
         yield url
-
-
-def prefect_pgid(prefect: Any) -> int:
-    process = prefect._process
-    return int(process.pid) if process is not None else -1
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.ingest import FlowRunner, Measurement, measure, start_servers
-from tests.support.hostile_corpus import CorpusFile, build_corpus
+from bench.child_runs import Measurement, measure
+from bench.ingest_flow import FlowRunner, start_servers
+from tests.support.corpus_file import CorpusFile
+from tests.support.hostile_corpus import build_corpus
 
 # Under an address-space cap: bare polars takes 18.7 GB on the 100 MB single line.
 BARE_CAP_BYTES = 8 * 1024**3

@@ -36,7 +36,7 @@ PREFIXES = ("uploads/temp/", "datasets/", "models/", "plots/", "deleted/")
 BODY = b"12345678"  # every object but tombstones: 8 bytes
 
 # Run in the child; prints one JSON line. VmHWM, not wait4's ru_maxrss: Linux carries the
-# parent's peak into the child's figure across exec (see bench/ingest.py).
+# parent's peak into the child's figure across exec (see bench/child_runs.py).
 CHILD = """
 import json, re, sys, time
 from core.settings import get_settings

@@ -1,7 +1,7 @@
 """The local pieces the HTTP benchmark (bench/http_load.py) runs against, each in a process of
 its own on 127.0.0.1: the embedded S3 server (moto), a Prefect server with the `ingest-dataset`
 deployment applied (not served), and the API under uvicorn with one worker, as `automl up`
-serves it, over a SQLite or PostgreSQL catalog."""
+serves it, over a SQLite or PostgreSQL catalog. bench/api.py runs against the same pieces."""
 
 from __future__ import annotations
 
@@ -89,7 +89,9 @@ def stop_process(process: BaseProcess | None) -> None:
         process.join(5)
 
 
-def configure_environment(workdir: Path, s3_port: int, prefect_port: int) -> None:
+def configure_environment(
+    workdir: Path, s3_port: int, prefect_port: int, bucket: str = BUCKET
+) -> None:
     """The variables the API process inherits: this store, this Prefect server, and tiers whose
     limits the benchmark never reaches (nothing ingests here, so the enterprise tier's limit of
     ingestions in flight would turn the measured confirms into 429s)."""
@@ -100,7 +102,7 @@ def configure_environment(workdir: Path, s3_port: int, prefect_port: int) -> Non
         {
             "AUTOML_DATA_DIR": str(workdir),
             "R2_ENDPOINT": f"http://{HOST}:{s3_port}",
-            "R2_BUCKET_NAME": BUCKET,
+            "R2_BUCKET_NAME": bucket,
             "PREFECT_API_URL": f"http://{HOST}:{prefect_port}/api",
             "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -117,19 +119,24 @@ class Services:
     s3_url: str
     s3_pid: int
     prefect_api_url: str
+    prefect_pgid: int  # the Prefect server's process group: it and the processes it starts
+    prefect_log: Path
 
 
 @contextmanager
-def shared_services(workdir: Path) -> Iterator[Services]:
+def shared_services(
+    workdir: Path, bucket: str = BUCKET, prefect_database_url: str | None = None
+) -> Iterator[Services]:
     """The S3 server and the Prefect server (with the storage block and the `ingest-dataset`
-    deployment), for the whole run."""
+    deployment), for the whole run; `prefect_database_url` puts the Prefect server on that
+    database instead of SQLite (as AUTOML_PREFECT_DATABASE_URL does for `automl up`)."""
     from stack import PrefectServerProcess
 
     s3_port, prefect_port = free_port(), free_port()
-    configure_environment(workdir, s3_port, prefect_port)
+    configure_environment(workdir, s3_port, prefect_port, bucket)
     spawn = multiprocessing.get_context("spawn")
     s3: BaseProcess | None = None
-    prefect = PrefectServerProcess(workdir, prefect_port)
+    prefect = PrefectServerProcess(workdir, prefect_port, prefect_database_url)
     try:
         s3 = spawn.Process(target=run_s3, args=(s3_port,), name="bench-s3", daemon=True)
         s3.start()
@@ -149,10 +156,21 @@ def shared_services(workdir: Path) -> Iterator[Services]:
             deployment: Any = ingest_dataset.to_deployment(name="ingest-dataset")
             deployment.apply()
         assert s3.pid is not None
-        yield Services(f"http://{HOST}:{s3_port}", s3.pid, prefect.api_url)
+        yield Services(
+            f"http://{HOST}:{s3_port}",
+            s3.pid,
+            prefect.api_url,
+            _process_group(prefect),
+            prefect.log_path,
+        )
     finally:
         prefect.stop()
         stop_process(s3)
+
+
+def _process_group(prefect: Any) -> int:
+    process = prefect._process
+    return int(process.pid) if process is not None else -1
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -29,6 +30,21 @@ def cpu_seconds(pid: int | None, tree: bool, own: bool = True) -> float:
             if tree:
                 total += times.children_user + times.children_system
     return total
+
+
+def process_group_pids(pgid: int) -> list[int]:
+    """The live processes of a process group (the Prefect server and any workers it runs)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            pids.append(int(entry.name))
+    return pids
 
 
 @dataclass

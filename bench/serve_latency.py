@@ -41,17 +41,9 @@ from pathlib import Path
 from rich.console import Console
 
 from api.client import UploadClient
-from bench.latency import (
-    CSV_BODY,
-    ROOT,
-    Stack,
-    StackResult,
-    ingest_once,
-    load_caption,
-    pause,
-    record_ingestion,
-    sample_load,
-)
+from bench.latency import CSV_BODY, ingest_once, pause, record_ingestion, sample_load
+from bench.latency_figures import StackResult, load_caption
+from bench.latency_stack import ROOT, Stack, automl_token
 from bench.ports import free_port
 from core.process_group import stop_process_group
 from stack import Endpoints
@@ -131,19 +123,6 @@ def prefect_command(environment: dict[str, str], *args: str) -> None:
     )
 
 
-def token(environment: dict[str, str]) -> str:
-    result = subprocess.run(
-        [AUTOML, "token", "create", "--user", "serve-bench", "--tier", "pro"],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return result.stdout.strip().splitlines()[-1]
-
-
 def measure(workdir: Path, args: argparse.Namespace) -> dict[str, StackResult]:
     for name in list(os.environ):
         if name.startswith(("PREFECT_", "R2_")):
@@ -173,7 +152,9 @@ def measure(workdir: Path, args: argparse.Namespace) -> dict[str, StackResult]:
         prefect_command(environment, "work-pool", "create", WORK_POOL, "--type", "process")
         prefect_command(environment, "--no-prompt", "deploy", "--all")
         server = Server(endpoints, environment)
-        with UploadClient(str(endpoints.api_url), token(environment)) as client:
+        with UploadClient(
+            str(endpoints.api_url), automl_token(environment, "serve-bench")
+        ) as client:
             for round_index in range(args.rounds):
                 for arm, result in results.items():
                     log = workdir / f"{arm.replace(' ', '-')}.log"

@@ -14,7 +14,8 @@ from blocks.storage import save_storage_block
 from core.settings import get_settings
 from flows.train_model import train_model
 from samples.generate import SAMPLE
-from tests.support.hostile_corpus import CorpusFile, build_corpus
+from tests.support.corpus_file import CorpusFile
+from tests.support.hostile_corpus import build_corpus
 from tests.support.ingestions import MakeIngestion, confirmed_uploads
 from tests.support.isolation import isolate_environment
 from tests.support.lifecycle import LifecycleState, lifecycle_state

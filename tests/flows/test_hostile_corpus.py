@@ -21,11 +21,8 @@ from prefect.settings import PREFECT_API_URL
 import tasks.file_work_process
 from core.settings import get_settings
 from flows.ingest_dataset import ingest_dataset
-from tests.support.hostile_corpus import (
-    CORPUS_NAMES,
-    SMALL_LIMITS,
-    CorpusFile,
-)
+from tests.support.corpus_file import CorpusFile
+from tests.support.hostile_corpus import CORPUS_NAMES, SMALL_LIMITS
 from tests.support.ingestions import Ingestion, MakeIngestion
 from tests.support.stores import default_store_only
 
