@@ -12,7 +12,8 @@ const $ = (id) => document.getElementById(id);
 let chosenFile = null;
 let resumable = [];  // pending multipart uploads the API lists (shared contract 2)
 let busy = false;
-let autoName = "";  // the dataset name the page filled in (replaced when another file is chosen)
+let autoName = "";
+const DROP_TEXT = $("drop-text").textContent;  // the dataset name the page filled in (replaced when another file is chosen)
 
 function bytes(n) {
   // Binary units, as the tiers are set (a free tier's 100 MiB shows as 100 MiB, not 105 MB).
@@ -79,11 +80,14 @@ $("token-form").onsubmit = (event) => {
   showToken();
   start();
 };
-$("forget-token").onclick = () => {
+function forgetToken() {
   localStorage.removeItem(TOKEN_KEY);
   showToken();
   $("datasets").textContent = "";
   $("usage").textContent = "";
+}
+$("forget-token").onclick = () => {
+  forgetToken();
   $("token").focus();
 };
 
@@ -112,9 +116,10 @@ async function showResumable() {
     box.append(el("p", {},
       "Unfinished upload of ", el("strong", {}, upload.filename), " (" + bytes(upload.size_bytes) +
       ", " + stored + " of " + upload.part_count + " parts stored). Choose the same file again " +
-      "to send the rest. ",
-      el("button", {type: "button", class: "link", onclick: () => discard(upload)},
-        "Discard it")));
+      "to send only the rest, or ",
+      el("button", {type: "button", class: "link",
+        "aria-label": "Discard the unfinished upload of " + upload.filename,
+        onclick: () => discard(upload)}, "discard it"), "."));
   }
 }
 
@@ -136,7 +141,8 @@ async function showDatasets() {
   box.replaceChildren();
   if (page.items.length === 0) box.append(el("p", {class: "muted"}, "No datasets yet."));
   for (const dataset of page.items) {
-    select.append(el("option", {value: dataset.id}, dataset.name + " (new version)"));
+    select.append(el("option", {value: dataset.id, "data-name": dataset.name},
+      dataset.name + " (as a new version)"));
     const detail = await api("GET", "/api/datasets/" + dataset.id);
     const list = el("ul", {class: "versions"});
     detail.versions.forEach((version, i) => {
@@ -162,6 +168,7 @@ async function showDatasets() {
         onclick: () => removeDataset(dataset)}, "Delete dataset"))));
   }
   select.value = chosen;
+  showTarget();
 }
 
 async function download(datasetId, versionId) {
@@ -193,13 +200,15 @@ function choose(file) {
   chosenFile = file;
   say("");
   $("result").textContent = "";
-  $("drop-text").textContent = file.name + " · " + bytes(file.size);
+  $("drop-text").replaceChildren(el("strong", {}, file.name), " · " + bytes(file.size),
+    el("span", {class: "hint"}, "Choose another file, or drop it here"));
   $("drop-zone").classList.add("chosen");
   const match = matchingUpload(file);
   if (match) {
     const info = unfinished()[match.upload_id] || {};
     $("dataset-name").value = info.dataset_name || stem(file.name);
     $("dataset-id").value = info.dataset_id || "";
+    showTarget();
     $("upload-button").textContent = "Resume upload";
   } else {
     const name = $("dataset-name");
@@ -208,6 +217,27 @@ function choose(file) {
   }
   autoName = $("dataset-name").value;
   $("upload-button").disabled = busy;
+}
+function clearChosenFile() {
+  // Uploaded: the form is ready for the next file, so a second press cannot send it twice.
+  chosenFile = null;
+  $("file").value = "";
+  $("drop-text").textContent = DROP_TEXT;
+  $("drop-zone").classList.remove("chosen");
+  $("upload-button").textContent = "Upload";
+  $("upload-button").disabled = true;
+}
+function showTarget() {
+  // A new version keeps its dataset's name: the name field is for a new dataset only.
+  const existing = Boolean($("dataset-id").value);
+  $("name-field").hidden = existing;
+  $("dataset-name").disabled = existing;  // not checked as required while hidden
+}
+$("dataset-id").onchange = showTarget;
+function target() {
+  const option = $("dataset-id").selectedOptions[0];
+  if (option && option.value) return {dataset_name: option.dataset.name, dataset_id: option.value};
+  return {dataset_name: $("dataset-name").value.trim() || stem(chosenFile.name), dataset_id: null};
 }
 function stem(name) { return name.replace(/\.(csv|tsv|parquet)$/i, ""); }
 function matchingUpload(file) {
@@ -252,7 +282,11 @@ async function explain(error) {
   if (error.code === "invalid_input" && /filename must end/.test(error.message)) {
     return "This is not a file the platform takes: choose a .csv, .tsv or .parquet file.";
   }
-  if (error.status === 401) return "The API refused the token: paste a valid one above.";
+  if (error.status === 401) {
+    forgetToken();
+    return "The API refused the saved token (it may have expired or been revoked): paste a " +
+      "valid one above.";
+  }
   return error.message;
 }
 function report(error) {
@@ -304,17 +338,16 @@ $("upload-form").onsubmit = async (event) => {
   say("");
   $("result").textContent = "";
   try {
-    const target = {dataset_name: $("dataset-name").value.trim() || stem(chosenFile.name),
-                    dataset_id: $("dataset-id").value || null};
+    const into = target();
     const match = matchingUpload(chosenFile);
-    const parts = match ? await resume(match, target) : await upload(target);
+    const parts = match ? await resume(match, into) : await upload(into);
     if (parts === null) return;
-    await confirmAndFollow(parts.upload_id, target, parts.parts);
+    if (await confirmAndFollow(parts.upload_id, into, parts.parts)) clearChosenFile();
   } catch (error) {
     report(error);
   } finally {
     busy = false;
-    $("upload-button").disabled = false;
+    $("upload-button").disabled = !chosenFile;
     refresh();
   }
 };
@@ -434,7 +467,7 @@ async function confirmAndFollow(uploadId, target, parts) {
   if (version.status === "failed") {
     status.className = "failed";
     status.textContent = "The file could not be ingested: " + (version.error || "no reason given");
-    return;
+    return false;
   }
   status.className = "ready";
   status.textContent = "Ready: " + version.row_count.toLocaleString() + " rows × " +
@@ -442,6 +475,7 @@ async function confirmAndFollow(uploadId, target, parts) {
   $("result").append(profileTable(version.profile));
   const changes = await api("GET", path + "/changes").catch(() => null);
   if (changes && changes.since_version_id) $("result").append(changesBlock(changes));
+  return true;
 }
 
 function profileTable(profile) {
@@ -452,30 +486,45 @@ function profileTable(profile) {
     el("td", {class: "num"}, c.null_count.toLocaleString()),
     el("td", {class: "num"}, c.distinct_count.toLocaleString()),
     el("td", {}, c.min == null ? "" : String(c.min)), el("td", {}, c.max == null ? "" : String(c.max))));
-  return el("div", {class: "table-wrap", tabindex: "0", role: "region",
-    "aria-labelledby": "profile-title"}, el("h3", {id: "profile-title"}, "Profile"),
-    el("table", {id: "profile"},
+  const wrap = el("div", {class: "table-wrap", tabindex: "0", role: "region",
+    "aria-labelledby": "profile-title"}, el("table", {id: "profile"},
     el("thead", {}, head), el("tbody", {}, ...rows)));
+  const hint = el("p", {class: "hint scroll-hint", hidden: ""},
+    "The table is wider than the screen: scroll it sideways to see every column.");
+  // The hint shows only while the table is wider than its box (a phone, a narrow window).
+  new ResizeObserver(() => { hint.hidden = wrap.scrollWidth <= wrap.clientWidth; }).observe(wrap);
+  return el("div", {class: "profile"}, el("h3", {id: "profile-title"}, "Profile"), hint, wrap);
 }
 
 function changesBlock(changes) {
   const items = [];
-  for (const c of changes.columns_added) items.push("Column added: " + c.name + " (" + c.dtype + ")");
-  for (const c of changes.columns_removed) items.push("Column removed: " + c.name);
-  for (const c of changes.type_changes) items.push(c.name + ": " + c.before + " → " + c.after);
+  for (const c of changes.columns_added) items.push("New column " + c.name + " (" + c.dtype + ")");
+  for (const c of changes.columns_removed) {
+    items.push("Column " + c.name + " (" + c.dtype + ") is gone");
+  }
+  for (const c of changes.type_changes) {
+    items.push("Column " + c.name + " changed type from " + c.before + " to " + c.after);
+  }
   const rows = changes.row_count;
-  if (rows.change != null) {
-    items.push("Rows: " + rows.before.toLocaleString() + " → " + rows.after.toLocaleString() +
-      " (" + (rows.change >= 0 ? "+" : "") + rows.change.toLocaleString() + ")");
+  if (rows.change) {
+    const more = rows.change > 0 ? rows.change.toLocaleString() + " more"
+      : (-rows.change).toLocaleString() + " fewer";
+    items.push(rows.after.toLocaleString() + " rows, " + more + " than before (" +
+      rows.before.toLocaleString() + ")");
   }
   for (const c of changes.null_rate_changes) {
-    items.push(c.name + " nulls: " + (100 * c.before).toFixed(1) + "% → " +
-      (100 * c.after).toFixed(1) + "%");
+    items.push("Empty values in " + c.name + " went from " + percent(c.before) + " to " +
+      percent(c.after) + " of rows");
   }
   return el("div", {class: "changes", id: "changes"},
     el("h3", {}, "Changes since the previous version"),
     items.length ? el("ul", {}, ...items.map((t) => el("li", {}, t)))
-      : el("p", {class: "muted"}, "No changes in columns, types or null rates."));
+      : el("p", {class: "muted"}, "No changes in columns, types, row count or empty values."));
+}
+
+function percent(rate) {
+  // 0.25 -> "25%", 0.125 -> "12.5%": no ".0" on whole numbers.
+  return (100 * rate).toFixed(1).replace(/\.0$/, "") + "%";
 }
 
 function start() {
