@@ -145,18 +145,22 @@ async function showDatasets() {
       dataset.name + " (as a new version)"));
     const detail = await api("GET", "/api/datasets/" + dataset.id);
     const list = el("ul", {class: "versions"});
-    detail.versions.forEach((version, i) => {
-      const number = detail.versions.length - i;
-      const counts = version.row_count == null ? "" :
-        version.row_count.toLocaleString() + " rows × " + version.column_count + " columns";
-      list.append(el("li", {},
-        el("span", {}, "Version " + number), el("span", {class: version.status}, version.status),
-        el("span", {class: "muted"}, new Date(version.created_at).toLocaleString()),
-        counts ? el("span", {}, counts) : null,
-        version.status === "ready" ? el("button", {type: "button", class: "secondary",
-          "aria-label": "Download version " + number + " of " + dataset.name,
-          onclick: () => download(dataset.id, version.id)}, "Download") : null));
-    });
+    // The API lists versions oldest first (version 1 first); the page shows the newest first.
+    detail.versions.map((version, i) => ({version, number: i + 1})).reverse()
+      .forEach(({version, number}) => {
+        const counts = version.row_count == null ? "" :
+          version.row_count.toLocaleString() + " rows × " + version.column_count + " columns";
+        const ready = version.status === "ready";
+        list.append(el("li", {},
+          el("span", {class: "version"}, "Version " + number),
+          el("span", {class: version.status}, version.status),
+          el("span", {class: "muted"}, new Date(version.created_at).toLocaleString()),
+          counts ? el("span", {}, counts) : null,
+          ready ? el("button", {type: "button", class: "secondary",
+            "aria-label": "Download version " + number + " of " + dataset.name,
+            onclick: () => download(dataset.id, version.id)}, "Download") : null,
+          ready && number > 1 ? changesDisclosure(dataset.id, version.id) : null));
+      });
     box.append(el("div", {class: "dataset"},
       el("h3", {}, dataset.name),
       el("p", {class: "meta"}, dataset.version_count + " version" +
@@ -169,6 +173,24 @@ async function showDatasets() {
   }
   select.value = chosen;
   showTarget();
+}
+
+function changesDisclosure(datasetId, versionId) {
+  // What changed since the version before, fetched the first time it is opened.
+  const details = el("details", {class: "changes"}, el("summary", {}, "What changed"));
+  details.ontoggle = async () => {
+    if (!details.open || details.dataset.loaded) return;
+    details.dataset.loaded = "yes";
+    try {
+      const changes = await api("GET", "/api/datasets/" + datasetId + "/versions/" + versionId +
+        "/changes");
+      details.append(changeList(changes));
+    } catch (error) {
+      delete details.dataset.loaded;
+      details.append(el("p", {class: "muted"}, "The changes could not be read: " + error.message));
+    }
+  };
+  return details;
 }
 
 async function download(datasetId, versionId) {
@@ -200,6 +222,7 @@ function choose(file) {
   chosenFile = file;
   say("");
   $("result").textContent = "";
+  $("progress-block").hidden = true;
   $("drop-text").replaceChildren(el("strong", {}, file.name), " · " + bytes(file.size),
     el("span", {class: "hint"}, "Choose another file, or drop it here"));
   $("drop-zone").classList.add("chosen");
@@ -222,6 +245,8 @@ function clearChosenFile() {
   // Uploaded: the form is ready for the next file, so a second press cannot send it twice.
   chosenFile = null;
   $("file").value = "";
+  if ($("dataset-name").value === autoName) $("dataset-name").value = "";
+  autoName = "";
   $("drop-text").textContent = DROP_TEXT;
   $("drop-zone").classList.remove("chosen");
   $("upload-button").textContent = "Upload";
@@ -496,7 +521,7 @@ function profileTable(profile) {
   return el("div", {class: "profile"}, el("h3", {id: "profile-title"}, "Profile"), hint, wrap);
 }
 
-function changesBlock(changes) {
+function changeList(changes) {
   const items = [];
   for (const c of changes.columns_added) items.push("New column " + c.name + " (" + c.dtype + ")");
   for (const c of changes.columns_removed) {
@@ -516,10 +541,13 @@ function changesBlock(changes) {
     items.push("Empty values in " + c.name + " went from " + percent(c.before) + " to " +
       percent(c.after) + " of rows");
   }
+  return items.length ? el("ul", {}, ...items.map((t) => el("li", {}, t)))
+    : el("p", {class: "muted"}, "No changes in columns, types, row count or empty values.");
+}
+
+function changesBlock(changes) {
   return el("div", {class: "changes", id: "changes"},
-    el("h3", {}, "Changes since the previous version"),
-    items.length ? el("ul", {}, ...items.map((t) => el("li", {}, t)))
-      : el("p", {class: "muted"}, "No changes in columns, types, row count or empty values."));
+    el("h3", {}, "Changes since the previous version"), changeList(changes));
 }
 
 function percent(rate) {

@@ -27,6 +27,13 @@ pytestmark = pytest.mark.e2e  # headless Chromium, LocalStack, the API over HTTP
 
 # Against CSV: `rainy` removed, `wind` added, `temperature` now text, a 4th row, `city` 25% empty.
 SECOND = b"city,temperature,wind\nOslo,cold,3\nLima,mild,5\n,hot,2\nRome,warm,4\n"
+IN_PLAIN_WORDS = [
+    "New column wind (Int64)",
+    "Column rainy (Boolean) is gone",
+    "Column temperature changed type from Float64 to String",
+    "4 rows, 1 more than before (3)",
+    "Empty values in city went from 0% to 25% of rows",
+]
 
 
 def upload_ready(browser: DevtoolsBrowser, stack: PageStack, path: Path) -> None:
@@ -67,18 +74,29 @@ def test_a_second_version_shows_what_changed_in_plain_words(
     changes = browser.evaluate(
         "[...document.querySelectorAll('#changes li')].map((li) => li.textContent)"
     )
-    assert changes == [
-        "New column wind (Int64)",
-        "Column rainy (Boolean) is gone",
-        "Column temperature changed type from Float64 to String",
-        "4 rows, 1 more than before (3)",
-        "Empty values in city went from 0% to 25% of rows",
-    ], changes
+    assert changes == IN_PLAIN_WORDS, changes
     browser.screenshot(tmp_path / "page-13-changes.png")
     # One dataset with two versions, not a second dataset.
     items = stack.get("/api/datasets")["items"]
     assert [(item["name"], item["version_count"]) for item in items] == [("weather", 2)]  # type: ignore[index]
-    browser.wait_for("document.querySelectorAll('#datasets .versions li').length === 2")
+
+    # The list shows the newest version first, numbered as the API orders them (oldest is 1),
+    # and opens what changed in version 2 with the keyboard.
+    browser.wait_for("document.querySelectorAll('#datasets .versions > li').length === 2")
+    versions = browser.evaluate(
+        "[...document.querySelectorAll('#datasets .versions > li')].map((li) => li.textContent)"
+    )
+    assert versions[0].startswith("Version 2ready") and "4 rows \u00d7 3 columns" in versions[0]
+    assert versions[1].startswith("Version 1ready") and "3 rows \u00d7 3 columns" in versions[1]
+    assert "What changed" not in versions[1]  # the first version has nothing before it
+    browser.evaluate("document.querySelector('#datasets details.changes summary').focus()")
+    press_key(browser, "Enter")
+    browser.wait_for("!!document.querySelector('#datasets details.changes[open] li')")
+    listed = browser.evaluate(
+        "[...document.querySelectorAll('#datasets details.changes li')].map((li) => li.textContent)"
+    )
+    assert listed == IN_PLAIN_WORDS, listed
+    browser.screenshot(tmp_path / "page-13b-changes-in-the-list.png")
     browser.width(375)
     browser.screenshot(tmp_path / "page-14-changes-phone.png")
     assert browser.evaluate("document.documentElement.scrollWidth <= window.innerWidth") is True
