@@ -32,7 +32,7 @@ IN_PLAIN_WORDS = [
     "Column rainy (Boolean) is gone",
     "Column temperature changed type from Float64 to String",
     "4 rows, 1 more than before (3)",
-    "Empty values in city went from 0% to 25% of rows",
+    "Nulls in city went from 0% to 25% of rows",
 ]
 
 
