@@ -78,7 +78,8 @@ def test_a_second_version_shows_what_changed_in_plain_words(
     browser.screenshot(tmp_path / "page-13-changes.png")
     # One dataset with two versions, not a second dataset.
     items = stack.get("/api/datasets")["items"]
-    assert [(item["name"], item["version_count"]) for item in items] == [("weather", 2)]  # type: ignore[index]
+    assert isinstance(items, list)
+    assert [(item["name"], item["version_count"]) for item in items] == [("weather", 2)]
 
     # The list shows the newest version first, numbered as the API orders them (oldest is 1),
     # and opens what changed in version 2 with the keyboard.
