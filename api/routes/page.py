@@ -9,8 +9,21 @@ from fastapi.responses import FileResponse
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "page"
 # The page's files and their types: nothing else under api/page/ is served.
+# The script is ES modules (app.js imports the others), each with one job.
+SCRIPT_MODULES = (
+    "account.js",
+    "api.js",
+    "app.js",
+    "datasets.js",
+    "dom.js",
+    "explain.js",
+    "format.js",
+    "resume.js",
+    "transfer.js",
+    "version.js",
+)
 ASSETS = {
-    "app.js": "text/javascript; charset=utf-8",
+    **dict.fromkeys(SCRIPT_MODULES, "text/javascript; charset=utf-8"),
     "style.css": "text/css; charset=utf-8",
 }
 # The page sends its token to this origin only; no other site may frame or script it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from api.routes.page import PAGE_DIR, SCRIPT_MODULES
 from tests.support.api_client import Api
 
 
@@ -15,10 +16,22 @@ def test_the_root_serves_the_page_and_its_assets_with_their_types(api: Api) -> N
     assert page.headers["x-content-type-options"] == "nosniff"
     assets = re.findall(r'(?:src|href)="(/page/[^"]+)"', page.text)
     assert sorted(assets) == ["/page/app.js", "/page/style.css"]
-    script = api.client.get("/page/app.js")
-    assert script.status_code == 200
-    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
-    assert "/api/datasets/upload-url" in script.text
+    assert '<script type="module" src="/page/app.js">' in page.text
+    # Every module the script imports, and those they import, is served as JavaScript (a module
+    # served as anything else is refused by the browser, and the page would stay dead).
+    modules, scripts = ["app.js"], {}
+    while modules:
+        name = modules.pop()
+        script = api.client.get(f"/page/{name}")
+        assert script.status_code == 200, name
+        assert script.headers["content-type"] == "text/javascript; charset=utf-8", name
+        assert script.headers["x-content-type-options"] == "nosniff", name
+        scripts[name] = script.text
+        imported = re.findall(r'^import [^;]+ from "\./([a-z]+\.js)";$', script.text, re.M)
+        modules += [module for module in imported if module not in scripts]
+    assert len(scripts) == len(SCRIPT_MODULES)  # nothing served that the page does not use
+    assert sorted(scripts) == sorted(path.name for path in PAGE_DIR.glob("*.js"))
+    assert any("/api/datasets/upload-url" in text for text in scripts.values())
     style = api.client.get("/page/style.css")
     assert style.status_code == 200
     assert style.headers["content-type"] == "text/css; charset=utf-8"

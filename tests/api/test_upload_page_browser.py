@@ -12,56 +12,35 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from core.settings import MiB
-from flows.ingest_dataset import ingest_dataset
 from tests.support.devtools import DevtoolsBrowser
+from tests.support.page_steps import (
+    ingest_when_confirmed,
+    open_page,
+    pick,
+    press_key,
+    press_upload,
+    store_puts,
+    type_token,
+)
 from tests.support.upload_page import PAGE_MULTIPART_THRESHOLD, PageStack
 from tests.support.upload_steps import CSV
 
 pytestmark = pytest.mark.e2e  # headless Chromium, LocalStack, the API over HTTP
 
-
-def type_token(browser: DevtoolsBrowser, token: str) -> None:
-    """With the keyboard: focus the field, type, press Enter."""
-    browser.evaluate("document.getElementById('token').focus()")
-    browser.call("Input.insertText", text=token)
-    for kind in ("keyDown", "keyUp"):
-        browser.call(
-            "Input.dispatchKeyEvent",
-            type=kind,
-            key="Enter",
-            code="Enter",
-            windowsVirtualKeyCode=13,
-            text="\r" if kind == "keyDown" else "",
-        )
-    browser.wait_for("!document.getElementById('token-saved').hidden")
+# Elements whose right edge is past the screen's, except inside a box that scrolls sideways.
+ELEMENTS_PAST_THE_RIGHT_EDGE = """
+[...document.body.querySelectorAll('*')]
+  .filter((e) => !e.parentElement.closest('.table-wrap'))
+  .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .map((e) => e.tagName + '#' + e.id + '.' + e.className)
+"""
 
 
-def open_page(browser: DevtoolsBrowser, stack: PageStack) -> None:
-    browser.navigate(stack.api_url + "/")
-    type_token(browser, stack.token)
-    browser.wait_for("document.getElementById('usage').textContent.includes('free')")
-
-
-def pick(browser: DevtoolsBrowser, path: Path) -> None:
-    browser.set_files("#file", [path])
-    browser.wait_for(f"document.getElementById('drop-text').textContent.includes({path.name!r})")
-
-
-def press_upload(browser: DevtoolsBrowser) -> None:
-    browser.wait_for("!document.getElementById('upload-button').disabled")
-    browser.evaluate("document.getElementById('upload-button').click()")
-
-
-def ingest_when_confirmed(browser: DevtoolsBrowser, stack: PageStack) -> str:
-    """Runs the ingestion the confirm asked for (nothing serves the deployment in tests)."""
-    browser.wait_for("document.getElementById('result').textContent.includes('profiling')", 120)
-    _, version_id = stack.latest_version()
-    assert ingest_dataset(version_id) == "ready"
-    return version_id
-
-
-def store_puts(browser: DevtoolsBrowser) -> list[dict[str, Any]]:
-    return [r for r in browser.paused_requests if r["method"] == "PUT"]
+def focus_ring(browser: DevtoolsBrowser, selector: str) -> str:
+    """The outline style drawn around an element (`none` if focus would not show)."""
+    return str(
+        browser.evaluate(f"getComputedStyle(document.querySelector({selector!r})).outlineStyle")
+    )
 
 
 def test_a_small_csv_ends_ready_and_its_profile_shows(
@@ -77,6 +56,18 @@ def test_a_small_csv_ends_ready_and_its_profile_shows(
     pick(browser, csv)
     assert browser.evaluate("document.getElementById('dataset-name').value") == "weather"
     browser.screenshot(tmp_path / "page-02-file-chosen.png")
+    # With the keyboard: Tab goes from the token's link to the file (its ring on the drop zone),
+    # the dataset, the name and the Upload button, each with a visible focus ring.
+    browser.evaluate("document.getElementById('forget-token').focus()")
+    press_key(browser, "Tab")
+    assert browser.evaluate("document.activeElement.id") == "file"
+    assert focus_ring(browser, "#drop-zone") == "solid"
+    browser.screenshot(tmp_path / "page-02b-keyboard-focus-on-file.png")
+    for expected in ("dataset-id", "dataset-name", "upload-button"):
+        press_key(browser, "Tab")
+        assert browser.evaluate("document.activeElement.id") == expected
+        assert focus_ring(browser, "#" + expected) == "solid", expected
+    browser.screenshot(tmp_path / "page-02c-keyboard-focus-on-upload.png")
     press_upload(browser)
     ingest_when_confirmed(browser, stack)
     browser.wait_for("!!document.querySelector('#result .ready')", 60)
@@ -95,6 +86,19 @@ def test_a_small_csv_ends_ready_and_its_profile_shows(
     browser.screenshot(tmp_path / "page-04-ready-phone.png")
     overflow = browser.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     assert overflow is False  # readable at phone width: nothing wider than the screen
+    assert browser.evaluate(ELEMENTS_PAST_THE_RIGHT_EDGE) == []
+    # The profile is wider than a phone: its own box scrolls sideways, and says so.
+    wrap = "document.querySelector('#result .table-wrap')"
+    assert browser.evaluate(f"getComputedStyle({wrap}).overflowX") == "auto"
+    assert browser.evaluate(f"{wrap}.scrollWidth > {wrap}.clientWidth") is True
+    browser.wait_for("!document.querySelector('#result .scroll-hint').hidden")
+    browser.evaluate(f"{wrap}.scrollLeft = {wrap}.scrollWidth")
+    last_column_shown = (
+        "document.querySelector('#profile thead th:last-child').getBoundingClientRect().right"
+        f" <= {wrap}.getBoundingClientRect().right + 1"
+    )
+    browser.wait_for(last_column_shown)
+    browser.screenshot(tmp_path / "page-04b-ready-phone-table-scrolled.png")
     browser.evaluate("window.confirm = () => true")  # the person answers the dialog: yes
     browser.evaluate("document.querySelector('#datasets button.danger').click()")
     browser.wait_for("document.getElementById('datasets').textContent.includes('No datasets')")

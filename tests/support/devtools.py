@@ -98,11 +98,15 @@ class DevtoolsBrowser:
                 {"requestId": paused["requestId"], "errorReason": "ConnectionReset"},
             )
 
-    def intercept(self, url_pattern: str, policy: RequestPolicy | None = None) -> None:
-        """Pauses the requests whose URL matches (`*` wildcards), records them, and lets
-        `policy` cut some; by default all go on."""
+    def intercept(self, url_pattern: str | list[str], policy: RequestPolicy | None = None) -> None:
+        """Pauses the requests whose URL matches (`*` wildcards; one pattern or several),
+        records them, and lets `policy` cut some; by default all go on."""
         self._policy = policy or (lambda request: True)
-        self.call("Fetch.enable", patterns=[{"urlPattern": url_pattern, "requestStage": "Request"}])
+        patterns = [url_pattern] if isinstance(url_pattern, str) else url_pattern
+        self.call(
+            "Fetch.enable",
+            patterns=[{"urlPattern": pattern, "requestStage": "Request"} for pattern in patterns],
+        )
 
     def navigate(self, url: str) -> None:
         self.call("Page.navigate", url=url)
@@ -151,6 +155,24 @@ class DevtoolsBrowser:
             deviceScaleFactor=1,
             mobile=pixels < 600,
         )
+
+    def save_downloads_to(self, directory: Path) -> None:
+        """Saves what the page downloads under `directory`, by the name the server gives
+        (headless Chromium refuses downloads otherwise)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(directory))
+
+    def downloaded_file(self, directory: Path, timeout: float = 60.0) -> Path:
+        """The one file downloaded into `directory`, once Chromium has finished writing it
+        (until then it is a `.crdownload`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            files = list(directory.iterdir())
+            if len(files) == 1 and not files[0].name.endswith(".crdownload"):
+                return files[0]
+            if time.monotonic() > deadline:
+                raise DevtoolsError(f"no finished download in {directory} within {timeout} s")
+            time.sleep(0.1)
 
     def screenshot(self, path: Path) -> Path:
         """The whole page, not only the viewport."""
