@@ -108,8 +108,8 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
 async def _catalog_error(request: Request, exc: Exception) -> JSONResponse:
     """A catalog connection lost mid-request (the database failed over or restarted) is a 503
     the client may retry: the transaction it carried was rolled back, and every step is
-    idempotent (confirm gives the same ids). The pool's pre-ping replaces the connection for
-    the next request. Any other database error is ours (500)."""
+    idempotent (confirm gives the same ids). The pool's check on checkout (catalog/database.py)
+    replaces the connection for the next request. Any other database error is ours (500)."""
     request_id = getattr(request.state, "request_id", "-")
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         logger.warning("request %s: catalog connection lost: %s", request_id, exc.orig)

@@ -4,7 +4,9 @@ and the size of IN (...) lists every query keeps to."""
 from __future__ import annotations
 
 import copy
+import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
@@ -13,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,7 +52,44 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _check_alive)
+    return engine
+
+
+# A pooled PostgreSQL connection idle longer than this is pinged before use (a round trip); one
+# used more recently is checked by polling its socket (no round trip).
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _check_alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Replaces `pool_pre_ping`, whose `SELECT 1` was one of upload-url's six round trips.
+
+    A server that restarts, fails over or terminates a backend closes the connection's socket:
+    an idle connection's socket that has anything to read is dead (the server sends nothing
+    unasked between statements). Raising `InvalidatePoolError` makes the pool replace it and
+    every connection older than it, as the pre-ping did. A connection idle for long is still
+    pinged, for the failures no socket shows (a peer that vanished without closing)."""
+    last_used = record.info.get("checked_in")
+    if last_used is None:  # opened for this checkout
+        return
+    fileno = getattr(dbapi_connection, "fileno", None)  # psycopg and psycopg2 have it
+    try:
+        if fileno is None or last_used < time.monotonic() - PING_AFTER_IDLE_SECONDS:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            return
+        closed = bool(select.select([fileno()], [], [], 0)[0])
+    except Exception as error:  # a closed socket, a failed ping: dead either way
+        raise exc.InvalidatePoolError(str(error)) from error
+    if closed:
+        raise exc.InvalidatePoolError("the server closed the connection")
 
 
 def alembic_config(url: str) -> Config:

@@ -4,6 +4,7 @@ open uploads (to resume them)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import CatalogDep, CurrentUser, SettingsDep, StateDep, StorageDep
 from api.identifiers import UploadIdPath
@@ -31,12 +32,17 @@ def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
     return {code: {"model": ErrorBody} for code in (400, 401, *codes)}
 
 
+# The hot routes are `async def` with their catalog work handed to the thread pool once: FastAPI
+# runs a plain `def` route in the thread pool and then its response model's validation in a
+# second hop; each hop is a pair of thread wake-ups (docs/benchmarks.md, "After round 3").
 @router.post("/upload-url", response_model=UploadUrlResponse, responses=_errors(413, 507))
-def upload_url(body: UploadUrlRequest, user: CurrentUser, state: StateDep) -> UploadUrlResponse:
+async def upload_url(
+    body: UploadUrlRequest, user: CurrentUser, state: StateDep
+) -> UploadUrlResponse:
     """Reserve quota for a file and get where to PUT it (or a multipart plan for large files)."""
     settings = state.settings
-    answer = request_upload(
-        settings, state.catalog, state.storage, user, body.filename, body.size_bytes
+    answer = await run_in_threadpool(
+        request_upload, settings, state.catalog, state.storage, user, body.filename, body.size_bytes
     )
     answer.warnings = embedded_store_warnings(settings, state.embedded_store, body.size_bytes)
     return answer
@@ -69,13 +75,17 @@ def upload_abort(
     status_code=status.HTTP_202_ACCEPTED,
     responses=_errors(404, 409, 410, 422, 503, 429),
 )
-def confirm_upload(body: ConfirmRequest, user: CurrentUser, state: StateDep) -> ConfirmResponse:
+async def confirm_upload(
+    body: ConfirmRequest, user: CurrentUser, state: StateDep
+) -> ConfirmResponse:
     """Confirm an uploaded file: creates the dataset version and starts its ingestion.
 
     Idempotent: confirming the same upload again answers with the same ids and run
     (`flow_run_id` is null while the run is still being created: confirm again to read it).
     """
-    return confirm(state.settings, state.catalog, state.storage, user, body)
+    return await run_in_threadpool(
+        confirm, state.settings, state.catalog, state.storage, user, body
+    )
 
 
 @router.get("/uploads", response_model=UploadStateList, responses=_errors())

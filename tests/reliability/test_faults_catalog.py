@@ -1,7 +1,7 @@
 """Proof under catalog faults (docs/reliability.md, *Faults*): the PostgreSQL connections of the
 API and of the flows are terminated (`pg_terminate_backend`, as a failover or a restart of the
 database does), idle in the pool or in the middle of a transaction. Each case ends consistent
-after its recovery (the pool's pre-ping, task retries, confirming again, the cleanup flow).
+after its recovery (the pool's check on checkout, task retries, confirming again, the cleanup flow).
 
 To land a termination inside a transaction, the store's answer is held at the fault proxy, a row
 the step writes next is locked from another connection, and the step's backend is terminated
@@ -73,7 +73,7 @@ def test_connections_terminated_while_idle_are_replaced_unnoticed(
     api_on_postgres: tuple[Api, FaultProxy], catalog_server: CatalogServer
 ) -> None:
     """A failover or restart of the database between requests and between an ingestion's steps:
-    the pool's pre-ping finds each dead connection and opens another; nothing fails."""
+    the pool's check on checkout finds each dead connection and opens another; nothing fails."""
     api, proxy = api_on_postgres
     upload_id = upload(api)
     assert catalog_server.terminate(catalog_server.backends()) >= 1
