@@ -28,7 +28,7 @@ from core.settings import Settings
 logger = logging.getLogger(__name__)
 
 ENDPOINTS_FILE = "endpoints.json"
-PREFECT_READY_TIMEOUT_SECONDS = 90.0
+PREFECT_READY_TIMEOUT_SECONDS = 180.0  # a busy 2-core machine took 70-120 s
 PREFECT_STOP_GRACE_SECONDS = 20.0
 LOCAL_HOST = "127.0.0.1"
 

@@ -45,18 +45,15 @@ bash scripts/install-localstack.sh
 "$PYTHON" -m uv run --frozen --no-sync ruff format --check .
 "$PYTHON" -m uv run --frozen --no-sync mypy .
 "$PYTHON" -m uv run --frozen --no-sync lint-imports
-# The fast lane (-m "not e2e") runs on three pytest-xdist workers on two cores: its tests share
-# nothing across processes (each worker has its own Prefect harness, moto server and temporary
-# directories), and a fifth of a worker's time is spent waiting (events, retries, time limits),
-# which a third worker fills (docs/benchmarks.md, "Test lanes"). The full lane stays in one process: its e2e tests start stacks, LocalStack and
-# PostgreSQL of their own and load the machine themselves. An explicit -n wins.
-workers=()
-fast_lane=false
+# Both lanes run on three pytest-xdist workers on two cores (--dist loadscope keeps a module's
+# tests on one worker): the tests share nothing across processes (each worker has its own Prefect
+# harness, moto, LocalStack, PostgreSQL and temporary directories), and much of a worker's time
+# is spent waiting (events, retries, time limits, servers starting), which a third worker fills
+# (docs/benchmarks.md, "Test lanes"). An explicit -n wins (-n 0: one process).
+workers=(-n 3 --dist loadscope)
 for arg in "$@"; do
   case "$arg" in
-    "not e2e") fast_lane=true ;;
-    -n|-n*|--numprocesses*) workers=(); fast_lane=false; break ;;
+    -n|-n*|--numprocesses*) workers=(); break ;;
   esac
 done
-if [ "$fast_lane" = true ]; then workers=(-n 3 --dist loadscope); fi
 exec "$PYTHON" -m uv run --frozen --no-sync pytest "${workers[@]}" "$@"
