@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from bench.http_stack import CSV_BODY
+from bench.http_stack import CSV_BODY, wait_for_runs
 from bench.process_cpu import cpu_seconds, process_group_pids
 
 REQUEST_TIMEOUT_SECONDS = 120.0
@@ -174,26 +174,6 @@ class Bench:
             raise RuntimeError(f"the confirm set-up failed: {dict(setup.errors)}")
         return upload_ids
 
-    def wait_for_runs(self, version_ids: list[str]) -> None:
-        """Until the catalog records a run for every version (the dispatcher creates them)."""
-        from sqlalchemy import func, select
-
-        from catalog.database import catalog_for
-        from catalog.tables import DatasetVersion
-
-        deadline = time.monotonic() + REQUEST_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            with catalog_for(self.catalog_url).session() as session:
-                waiting = session.execute(
-                    select(func.count()).where(
-                        DatasetVersion.id.in_(version_ids), DatasetVersion.flow_run_id.is_(None)
-                    )
-                ).scalar_one()
-            if not waiting:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"runs still missing after {REQUEST_TIMEOUT_SECONDS:.0f} s")
-
     async def run(
         self, client_counts: list[int], requests: int, report: Callable[[Row], None]
     ) -> list[Row]:
@@ -215,7 +195,7 @@ class Bench:
             row, responses = await self.measure("confirm", clients, confirms, 202)
             first = {r.json()["version_id"]: r.json() for r in responses if r.status_code == 202}
             row.without_run = sum(1 for body in first.values() if body["flow_run_id"] is None)
-            await asyncio.to_thread(self.wait_for_runs, list(first))
+            await asyncio.to_thread(wait_for_runs, self.catalog_url, list(first))
             row.all_runs_seconds = time.perf_counter() - started
             report(row)
             rows.append(row)

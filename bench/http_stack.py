@@ -250,3 +250,28 @@ def put_uploads(api: ApiUnderTest, count: int, confirm: bool = False) -> list[tu
                     raise RuntimeError(f"set-up confirm answered {confirmed.status_code}")
             items.append((token, request))
     return items
+
+
+RUNS_TIMEOUT_SECONDS = 300.0
+
+
+def wait_for_runs(catalog_url: str, version_ids: list[str] | None = None) -> None:
+    """Until the catalog records a run for every version named (None: every version): the
+    API's dispatcher creates them in the background, and a row measured while it still does
+    would count its CPU as the route's."""
+    from sqlalchemy import func, select
+
+    from catalog.database import catalog_for
+    from catalog.tables import DatasetVersion
+
+    waiting_filter = [DatasetVersion.flow_run_id.is_(None)]
+    if version_ids is not None:
+        waiting_filter.append(DatasetVersion.id.in_(version_ids))
+    deadline = time.monotonic() + RUNS_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        with catalog_for(catalog_url).session() as session:
+            waiting = session.execute(select(func.count()).where(*waiting_filter)).scalar_one()
+        if not waiting:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"runs still missing after {RUNS_TIMEOUT_SECONDS:.0f} s")
