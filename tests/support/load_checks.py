@@ -116,6 +116,21 @@ def ingestion_runs(prefect_api_url: str) -> list[FlowRun]:
                 return runs
 
 
+RUNS_FINAL_DEADLINE_SECONDS = 120.0
+
+
+def _wait_for_final_runs(prefect_api_url: str) -> None:
+    """Until every ingestion run has ended (or the deadline): a run records its version ready
+    before it turns the temp object into a tombstone, so a version's status alone does not say
+    the run has left the store as it ends."""
+    deadline = time.monotonic() + RUNS_FINAL_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        runs = ingestion_runs(prefect_api_url)
+        if all(run.state is not None and run.state.is_final() for run in runs):
+            return
+        time.sleep(INGESTION_POLL_SECONDS)
+
+
 def fsck_findings(settings: Settings) -> tuple[list[str], dict[str, int]]:
     """What `automl fsck --deep` (read-only) finds on the stack's catalog and bucket, one line
     each, and what it checked. The one place the load run calls it."""
@@ -274,6 +289,7 @@ def check_load(
 ) -> LoadVerdict:
     """Everything that must hold once every ingestion finished."""
     verdict = LoadVerdict()
+    _wait_for_final_runs(prefect_api_url)
     listing = list_store(store, settings.r2_bucket_name)
     verdict.tombstones = listing.tombstones
     verdict.add(f"{key}: a temp object that is not a tombstone" for key in listing.temp_objects)
