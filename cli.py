@@ -64,6 +64,7 @@ def up() -> None:
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
 
+    from api.app import freeze_startup_heap
     from deployments.local import add_local_deployments, served_flow_modules
     from deployments.warm_start import warm_flow_processes
 
@@ -82,6 +83,7 @@ def up() -> None:
             # file is written: a client that sees the file can confirm uploads at once.
             runner = Runner(pause_on_shutdown=True)
             add_local_deployments(runner)
+            freeze_startup_heap()  # started: what is alive now lives as long as the stack
             endpoints.write(settings.data_dir)
             table = Table(title="automl stack", show_header=False)
             table.add_row("HTTP API", f"{endpoints.api_url} (docs: {endpoints.api_url}/docs)")

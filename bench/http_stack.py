@@ -52,10 +52,9 @@ def run_api(port: int, errors: Queue[str]) -> None:
     try:
         import uvicorn
 
-        from api.app import create_app
-        from core.settings import get_settings
+        from api.app import app_from_environment
 
-        app = create_app(get_settings())  # the storage block is loaded from the Prefect server
+        app = app_from_environment()  # the storage block is loaded from the Prefect server
         config = uvicorn.Config(
             app, host=HOST, port=port, log_level="warning", access_log=False, lifespan="off"
         )

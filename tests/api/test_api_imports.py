@@ -1,5 +1,6 @@
 """The API process stays light: building the app and answering requests imports neither
-scikit-learn, pandas nor matplotlib (the training and the plots run in flows, not here)."""
+scikit-learn, pandas nor matplotlib (the training and the plots run in flows, not here), and
+the garbage collector's oldest generation does not walk what start-up built."""
 
 from __future__ import annotations
 
@@ -23,20 +24,27 @@ FORBIDDEN = ("sklearn", "pandas", "matplotlib")
 REPORTED = (*FORBIDDEN, "scipy", "joblib", "polars", "pyarrow", "numpy")
 
 BUILD_AND_ASK = f"""
-import json, sys
+import gc, json, sys
 from fastapi.testclient import TestClient
-from api.app import create_app
+from api.app import create_app, freeze_startup_heap
 from blocks.storage import build_storage_block
 from core.settings import get_settings
 
 settings = get_settings()
-with TestClient(create_app(settings, storage=build_storage_block(settings))) as client:
+app = create_app(settings, storage=build_storage_block(settings))
+freeze_startup_heap()  # as a serving process does, its app built
+with TestClient(app) as client:
     health = client.get("/healthz").json()
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for _ in range(300):
+        client.get("/api/usage")  # refused without a token: still a request's garbage
+gc.collect()
 print(json.dumps({{
     "health": health,
     "model_metadata_documented": "ModelMetadata" in schemas,
     "imported": [name for name in {REPORTED!r} if name in sys.modules],
+    "frozen": gc.get_freeze_count(),
+    "oldest_generation": len(gc.get_objects(generation=2)),
 }}))
 """
 
@@ -86,3 +94,8 @@ def test_building_the_app_and_serving_imports_no_training_or_plotting_library(
     assert seen["health"] == {"status": "ok", "checks": {"storage": "ok", "database": "ok"}}
     assert seen["model_metadata_documented"]
     assert not set(seen["imported"]) & set(FORBIDDEN), seen["imported"]
+    # Start-up's objects (Prefect, SQLAlchemy, pydantic, the S3 client) are frozen: a collection
+    # of the oldest generation, which every request in flight waits for, walks only the few
+    # that requests left behind (~9,000 of 260,000; ~45,000 if the S3 client came later).
+    assert seen["frozen"] > 100_000, seen
+    assert seen["oldest_generation"] < seen["frozen"] / 10, seen

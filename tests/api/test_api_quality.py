@@ -95,16 +95,32 @@ def test_request_logs_carry_the_id_and_never_a_token_or_signature(
     assert api.settings.r2_secret_access_key.get_secret_value() not in text
 
 
-def test_the_production_factory_builds_the_app_from_the_environment(api: Api) -> None:
+def frozen_heaps(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records the factory's call to `freeze_startup_heap` instead of freezing this test
+    process's heap (what freezing does is tested in a fresh process: test_api_imports.py)."""
+    import api.app
+
+    calls: list[bool] = []
+    monkeypatch.setattr(api.app, "freeze_startup_heap", lambda: calls.append(True))
+    return calls
+
+
+def test_the_production_factory_builds_the_app_from_the_environment(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fastapi.testclient import TestClient
 
     from api.app import app_from_environment
 
+    frozen = frozen_heaps(monkeypatch)
     with TestClient(app_from_environment()) as client:  # storage block loaded from Prefect
         assert client.get("/healthz").json()["status"] == "ok"
+    assert frozen == [True]  # the served process's start-up objects left the collector's walk
 
 
-def test_the_production_factory_works_inside_uvicorns_event_loop(api: Api) -> None:
+def test_the_production_factory_works_inside_uvicorns_event_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`uvicorn --factory` calls the factory inside its running loop, where Prefect's block
     loading would otherwise return a coroutine instead of the block."""
     from fastapi.testclient import TestClient
@@ -114,5 +130,7 @@ def test_the_production_factory_works_inside_uvicorns_event_loop(api: Api) -> No
     async def built_in_a_running_loop() -> FastAPI:
         return app_from_environment()
 
+    frozen = frozen_heaps(monkeypatch)
     with TestClient(asyncio.run(built_in_a_running_loop())) as client:
         assert client.get("/healthz").json()["status"] == "ok"
+    assert frozen == [True]
