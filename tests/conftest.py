@@ -17,6 +17,7 @@ the parameters that need them (`strict`, `postgresql`) carry the `e2e` marker, s
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -211,6 +212,21 @@ def strict_store_spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stor
         require("LocalStack is not installed; run scripts/install-localstack.sh")
     with run_localstack(tmp_path_factory.mktemp("localstack")) as endpoint:
         yield StoreSpec("strict", endpoint, "test", "test", "us-east-1")
+
+
+# Collecting imports the test modules and all they import (Prefect, polars, moto, scikit-learn):
+# objects that live the whole session, which every collection of the oldest generation walked
+# again (a tenth of a worker's CPU; docs/benchmarks.md, "Test lanes"). So no collections while
+# collecting; then they are frozen, as a serving API's start-up is (api.app.freeze_startup_heap),
+# and the oldest generation is collected after 100 younger collections instead of 10.
+gc.disable()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 100)
+    gc.enable()
 
 
 @pytest.fixture(scope="session")
