@@ -14,6 +14,7 @@ from tests.support.cli import assert_one_line_error, run
 from tests.support.ports import free_port
 
 
+@pytest.mark.e2e  # the `automl` command as a subprocess: the e2e marker's rule (pyproject.toml)
 def test_an_api_that_does_not_answer_is_a_one_line_error() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = run("demo", "--api", url, "--token", "aml_not-a-real-token")
@@ -21,6 +22,7 @@ def test_an_api_that_does_not_answer_is_a_one_line_error() -> None:
     assert_one_line_error(result, f"the API at {url} cannot be reached")
 
 
+@pytest.mark.e2e  # the `automl` command as a subprocess: the e2e marker's rule (pyproject.toml)
 def test_a_remote_api_needs_a_token() -> None:
     result = run("demo", "--api", "http://127.0.0.1:9")
     assert result.returncode == 2

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
 from tasks import profiling
 from tasks.profiling import profile_parquet
@@ -33,6 +34,7 @@ def measured_profile(path: Path) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.e2e  # a fresh interpreter as a subprocess: the e2e marker's rule (pyproject.toml)
 def test_a_64_by_20000_float_file_is_profiled_under_1_gb(tmp_path):
     path = write_random_floats(tmp_path / "wide.parquet", rows=64, columns=20_000)
     measured = measured_profile(path)
@@ -42,6 +44,7 @@ def test_a_64_by_20000_float_file_is_profiled_under_1_gb(tmp_path):
     assert measured["peak_bytes"] < PEAK_LIMIT_BYTES, measured
 
 
+@pytest.mark.e2e  # a fresh interpreter as a subprocess: the e2e marker's rule (pyproject.toml)
 def test_the_nci60_gene_expression_file_is_profiled_under_1_gb(tmp_path):
     """The real file of the issue: 64 rows x 6,831 columns, past 12 GB before batching."""
     path = tmp_path / "nci60.parquet"

@@ -148,6 +148,7 @@ print(json.dumps([name for name in heavy if name in sys.modules]))
 """
 
 
+@pytest.mark.e2e  # a fresh interpreter as a subprocess: the e2e marker's rule (pyproject.toml)
 def test_reading_metadata_and_the_rules_imports_no_heavy_library() -> None:
     finished = subprocess.run(
         [sys.executable, "-c", LIGHT_IMPORT, str(V1_FILES[0])],

@@ -64,6 +64,7 @@ print(json.dumps(model.predict(pl.read_parquet(sys.argv[2]).to_pandas()).tolist(
 """
 
 
+@pytest.mark.e2e  # a fresh interpreter as a subprocess: the e2e marker's rule (pyproject.toml)
 def test_a_v1_model_loads_in_a_fresh_process_with_only_joblib_imported() -> None:
     model_path = FIXTURE / "classification" / "model.joblib"
     finished = subprocess.run(

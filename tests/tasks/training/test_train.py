@@ -113,6 +113,7 @@ print(json.dumps(out))
 @pytest.mark.parametrize(
     ("run_name", "data_name"), [("classification_run", "customers"), ("regression_run", "spenders")]
 )
+@pytest.mark.e2e  # a fresh interpreter as a subprocess: the e2e marker's rule (pyproject.toml)
 def test_the_saved_model_reproduces_its_metrics_in_a_fresh_process(
     run_name, data_name, request, tmp_path
 ):
