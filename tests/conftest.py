@@ -30,6 +30,9 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 # The test servers start without registering every imported block type (a fifth of a server's
 # start-up CPU): a block's save registers its own type and schema (_block_types_registered_once).
 os.environ.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "false")
+# They write the events they receive every 0.5 s instead of 5 s: a test that reads a run's events
+# back waited for that write (4 s of a confirm-event test's 5).
+os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.5")
 
 import pytest
 from prefect.blocks.core import Block
