@@ -171,6 +171,7 @@ def test_a_training_run_whose_catalog_fails_after_publishing_leaves_no_model_beh
     assert_consistent(job.store.block)
 
 
+@pytest.mark.e2e  # trains, then renders every plot: 7 CPU-s alone, a heavy proof (pyproject.toml)
 def test_plots_a_render_never_recorded_are_removed(
     trained_unpublished: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:
