@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support.one_ca_file import one_ca_certificate
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
@@ -33,6 +35,10 @@ os.environ.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "false")
 # They write the events they receive every 0.5 s instead of 5 s: a test that reads a run's events
 # back waited for that write (4 s of a confirm-event test's 5).
 os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.5")
+
+# Each Prefect client builds a TLS context even to a plain-HTTP server: from one certificate, not
+# certifi's ~140 (tests/support/one_ca_file.py).
+os.environ.setdefault("PREFECT_API_SSL_CERT_FILE", one_ca_certificate())
 
 import pytest
 from prefect.blocks.core import Block
