@@ -227,14 +227,15 @@ def strict_store_spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stor
 # objects that live the whole session, which every collection of the oldest generation walked
 # again (a tenth of a worker's CPU; docs/benchmarks.md, "Test lanes"). So no collections while
 # collecting; then they are frozen, as a serving API's start-up is (api.app.freeze_startup_heap),
-# and the oldest generation is collected after 100 younger collections instead of 10.
+# and collections come less often: the youngest generation after 10,000 allocations, not 700,
+# the oldest after 100 younger collections, not 10 (the tests have memory to spare).
 gc.disable()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     gc.collect()
     gc.freeze()
-    gc.set_threshold(700, 10, 100)
+    gc.set_threshold(10_000, 10, 100)
     gc.enable()
 
 
