@@ -17,7 +17,6 @@ the parameters that need them (`strict`, `postgresql`) carry the `e2e` marker, s
 from __future__ import annotations
 
 import copy
-import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -47,18 +46,20 @@ from prefect.testing.utilities import prefect_test_harness
 
 import catalog.verified_tokens
 from blocks.embedded_s3 import EmbeddedS3Server
-from catalog.database import migrate
 from core.settings import MiB, get_settings
 from flows.ingest_dataset import ingest_dataset
 from flows.setup_storage import setup_storage
 from tests.support.api_client import Api, api_factory
 from tests.support.browser import chromium_available
+from tests.support.collector import (
+    freeze_the_collected_and_collect_less_often,
+    pause_collections_while_collecting,
+)
 from tests.support.fault_proxy import FaultProxy, Profiled, fault_proxy
 from tests.support.isolation import isolate_environment
 from tests.support.localstack import localstack_python, run_localstack
 from tests.support.postgres import postgres_bin_dir, run_postgres
 from tests.support.prerequisites import require
-from tests.support.production import Deployed, deployed_clone, postgres_database
 from tests.support.store_profiles import PROFILES
 from tests.support.stores import (
     STORE_KINDS,
@@ -69,7 +70,6 @@ from tests.support.stores import (
     use_store,
 )
 from tests.support.token_clock import Clock
-from tests.support.worker_pool import Pool, worker_pool
 
 
 @pytest.fixture(autouse=True)
@@ -223,20 +223,11 @@ def strict_store_spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stor
         yield StoreSpec("strict", endpoint, "test", "test", "us-east-1")
 
 
-# Collecting imports the test modules and all they import (Prefect, polars, moto, scikit-learn):
-# objects that live the whole session, which every collection of the oldest generation walked
-# again (a tenth of a worker's CPU; docs/benchmarks.md, "Test lanes"). So no collections while
-# collecting; then they are frozen, as a serving API's start-up is (api.app.freeze_startup_heap),
-# and collections come less often: the youngest generation after 10,000 allocations, not 700,
-# the oldest after 100 younger collections, not 10 (the tests have memory to spare).
-gc.disable()
+pause_collections_while_collecting()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 100)
-    gc.enable()
+    freeze_the_collected_and_collect_less_often()
 
 
 @pytest.fixture(scope="session")
@@ -401,35 +392,6 @@ def api_through_profile(
         yield configured(
             AUTOML_TRAINING_BUDGET_SECONDS="2", AUTOML_MULTIPART_THRESHOLD_BYTES=str(5 * MiB)
         )
-
-
-# The production path (tests/test_prefect_deploy.py): its own Prefect server, not the session's.
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Deployed]:
-    """`prefect server start` on PostgreSQL and `prefect deploy --all` from a fresh copy of the
-    checkout: one server and one deploy for the module."""
-    with deployed_clone(tmp_path_factory.mktemp("production"), postgres_server) as deployed:
-        yield deployed
-
-
-@pytest.fixture
-def shared_catalog_url(postgres_server: str) -> Iterator[str]:
-    """The catalog the API and every worker share, on PostgreSQL as in production."""
-    with postgres_database(postgres_server, "psycopg") as url:
-        migrate(url)
-        yield url
-
-
-@pytest.fixture
-def pool(
-    deployed: Deployed, default_store_spec: StoreSpec, shared_catalog_url: str, tmp_path: Path
-) -> Iterator[Pool]:
-    """Two process workers on the deployed clone's pool and the API, over a fresh bucket of the
-    default store and the shared catalog."""
-    with worker_pool(deployed, default_store_spec, shared_catalog_url, tmp_path) as started:
-        yield started
 
 
 @pytest.fixture

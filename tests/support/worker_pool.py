@@ -1,5 +1,5 @@
 """Two process workers on the deployed clone's work pool and the API, over one bucket and one
-catalog: the scale-out path of tests/test_prefect_deploy.py."""
+catalog: the scale-out path of tests/production/test_prefect_deploy.py."""
 
 from __future__ import annotations
 

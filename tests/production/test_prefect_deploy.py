@@ -55,7 +55,7 @@ INGESTION_DEADLINE_SECONDS = 480.0
 
 
 def _declared() -> dict[str, dict[str, Any]]:
-    prefect_yaml = yaml.safe_load((Path(__file__).parents[1] / "prefect.yaml").read_text())
+    prefect_yaml = yaml.safe_load((Path(__file__).parents[2] / "prefect.yaml").read_text())
     return {str(d["name"]): d for d in prefect_yaml["deployments"]}
 
 
