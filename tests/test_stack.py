@@ -199,9 +199,16 @@ def test_the_demo_runs_the_whole_stack_which_ctrl_c_stops_leaving_nothing_behind
         _check_runs_tasks_artifacts_and_events(endpoints, version_id.group(1), job_id.group(1))
 
         # The UI's runs page draws the demo's runs (the screenshot is kept for a human to see).
+        # A page loaded while the machine is busy can be drawn before its API answers came (an
+        # empty app, seen once in the full lane on three workers): it is loaded again, 3 times
+        # at most, and must then show both runs.
         screenshot = tmp_path / "prefect-ui-runs.png"
-        dom = capture_page(f"{endpoints['prefect_ui_url']}/runs", screenshot)
-        for name in (f"ingest-{version_id.group(1)}", f"train-{job_id.group(1)}"):
+        names = (f"ingest-{version_id.group(1)}", f"train-{job_id.group(1)}")
+        for _ in range(3):
+            dom = capture_page(f"{endpoints['prefect_ui_url']}/runs", screenshot)
+            if all(name in dom for name in names):
+                break
+        for name in names:
             assert name in dom
         assert screenshot.read_bytes().startswith(b"\x89PNG")
 
