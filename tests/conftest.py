@@ -176,8 +176,10 @@ def brief_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
                 monkeypatch.setattr(value, "retry_delay_seconds", [BRIEF_RETRY_WAIT_SECONDS])
 
 
-# The longest a retry of Prefect's client waits in this process (see below), in seconds.
+# The longest a retry of Prefect's client waits in this process (see below), in seconds, and how
+# many times it tries again: 40 short waits span 10 s, as Prefect's own 5 (2 s, 4 s, ...) do more.
 PREFECT_CLIENT_BACKOFF_CAP_SECONDS = 0.25
+PREFECT_CLIENT_RETRIES = 40
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -187,14 +189,20 @@ def _prefect_client_backoff_capped() -> Iterator[None]:
     wait for the lock, whatever the busy timeout), and the server answers 503. Prefect's client
     then tries again after 2 s, 4 s, ... with jitter. Creating a deployment run inside or beside a
     flow run meets it about 20 times in the fast lane: some 45 s of sleeping. Here the client's
-    wait is capped; the retry itself, and everything the tests assert, stay as they were."""
+    wait is capped and it tries more often, so a busy server still has about 10 s to answer (two
+    serve processes polling it once answered 503 six times in 1.5 s); the retry itself, and
+    everything the tests assert, stay as they were."""
     import prefect.client.base as client_base
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
     from prefect.utilities.math import clamped_poisson_interval as jittered
 
     def capped(average_interval: float, clamping_factor: float = 0.3) -> float:
         return min(jittered(average_interval, clamping_factor), PREFECT_CLIENT_BACKOFF_CAP_SECONDS)
 
-    with pytest.MonkeyPatch.context() as patch:
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: PREFECT_CLIENT_RETRIES}),
+    ):
         patch.setattr(client_base, "clamped_poisson_interval", capped)
         yield
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from prefect.events.clients import PrefectEventsClient
 from prefect.events.worker import EventsWorker
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.utilities.math import clamped_poisson_interval
 
 from tests.support.api_client import Api, api_factory
@@ -76,8 +76,8 @@ def own_prefect(
     prefect_server: RestartablePrefectServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[RestartablePrefectServer]:
     """This test talks to the restartable server, and its Prefect client waits between retries
-    as Prefect's does (2, 4, 8 ... s), not the session's capped waits: a restart is what they
-    are for. Events and block classes go to this server too, then back to the session's:
+    as Prefect's does (2, 4, 8 ... s, 5 times), not the session's capped waits: a restart is
+    what they are for. Events and block classes go to this server too, then back to the session's:
     Prefect's events worker is one per process and otherwise keeps the API URL it started
     with, and block classes keep the ids of the server they last met."""
     if not prefect_server.answers():
@@ -88,7 +88,10 @@ def own_prefect(
     EventsWorker.set_client_override(PrefectEventsClient, api_url=prefect_server.api_url)
     try:
         with (
-            temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}),
+            temporary_settings(
+                updates={PREFECT_API_URL: prefect_server.api_url},
+                restore_defaults={PREFECT_CLIENT_MAX_RETRIES},
+            ),
             block_classes_on(prefect_server.api_url),
         ):
             yield prefect_server
