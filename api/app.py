@@ -44,9 +44,11 @@ def create_app(
     )
     storage = storage if storage is not None else load_storage_block()
     s3_client(storage)  # built now, not by the first request: part of what start-up freezes
+    catalog = catalog_for(settings.catalog_url)
+    catalog.open_pool()  # the same: no request waits for a connection to open
     app.state.automl = ApiState(
         settings=settings,
-        catalog=catalog_for(settings.catalog_url).serialized(),
+        catalog=catalog.serialized(),
         storage=storage,
         embedded_store=embedded_store,
     )

@@ -18,6 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Values per IN (...) list: well below the bound-parameter limits of SQLite and PostgreSQL.
@@ -52,11 +53,16 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _check_alive)
     return engine
 
+
+# PostgreSQL connections a process keeps open (`Catalog.open_pool` opens them at start-up), and
+# how many more it opens, and closes again, when more threads than that need one at once.
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
 
 # A pooled PostgreSQL connection idle longer than this is pinged before use (a round trip); one
 # used more recently is checked by polling its socket (no round trip).
@@ -142,6 +148,18 @@ class Catalog:
         if self.engine.dialect.name == "sqlite":
             view._transaction_lock = threading.RLock()
         return view
+
+    def open_pool(self) -> None:
+        """Opens every connection the pool keeps, now rather than under load. A pool opens a
+        connection when more threads need one than it holds; on PostgreSQL each is a new server
+        process, and each time upload-url's pool grew under 32 paced clients, the requests in
+        flight waited 10 to 48 ms (docs/benchmarks.md, "Round 6: a warm connection pool")."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):  # SQLite in memory: one connection per thread
+            return
+        held = [self.engine.connect() for _ in range(pool.size())]
+        for connection in held:
+            connection.close()  # back to the pool, which keeps it open
 
     def dispose(self) -> None:
         self.engine.dispose()

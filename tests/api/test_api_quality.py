@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -93,6 +94,20 @@ def test_request_logs_carry_the_id_and_never_a_token_or_signature(
     assert signature not in text
     assert "X-Amz-Signature" not in text
     assert api.settings.r2_secret_access_key.get_secret_value() not in text
+
+
+def test_the_app_opens_its_catalogs_connections_before_the_first_request(
+    api: Api, tmp_path: Path
+) -> None:
+    from api.app import create_app
+    from catalog.database import catalog_for
+
+    settings = api.settings.model_copy(
+        update={"database_url": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    )
+    create_app(settings, storage=api.store.block)
+    pool = catalog_for(settings.catalog_url).engine.pool
+    assert pool.checkedin() == pool.size() > 1  # open and idle, before any request
 
 
 def frozen_heaps(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
