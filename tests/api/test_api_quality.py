@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.pool import QueuePool
 
 from tests.support.api_client import Api
 from tests.support.upload_steps import error_of
@@ -107,6 +108,7 @@ def test_the_app_opens_its_catalogs_connections_before_the_first_request(
     )
     create_app(settings, storage=api.store.block)
     pool = catalog_for(settings.catalog_url).engine.pool
+    assert isinstance(pool, QueuePool)
     assert pool.checkedin() == pool.size() > 1  # open and idle, before any request
 
 

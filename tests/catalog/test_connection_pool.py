@@ -12,6 +12,12 @@ import sqlalchemy as sa
 from catalog.database import POOL_SIZE, Catalog
 
 
+def queue_pool(catalog: Catalog) -> sa.pool.QueuePool:
+    pool = catalog.engine.pool
+    assert isinstance(pool, sa.pool.QueuePool)
+    return pool
+
+
 def _connections_opened_while(catalog: Catalog, threads: int) -> int:
     """How many connections the pool opens while `threads` threads each hold a transaction at
     the same moment."""
@@ -40,23 +46,23 @@ def _connections_opened_while(catalog: Catalog, threads: int) -> int:
 def test_an_opened_pool_holds_its_connections_and_opens_none_for_as_many_threads(
     catalog: Catalog, database_url: str
 ) -> None:
-    pool = catalog.engine.pool
-    assert isinstance(pool, sa.pool.QueuePool)
+    pool = queue_pool(catalog)
     if database_url.startswith("postgresql"):
         assert pool.size() == POOL_SIZE
     catalog.dispose()  # as a new process finds it: nothing open
+    pool = queue_pool(catalog)
     assert pool.checkedin() == 0
 
     catalog.open_pool()
-    assert catalog.engine.pool.checkedin() == catalog.engine.pool.size() > 1
-    assert _connections_opened_while(catalog, catalog.engine.pool.size()) == 0
-    assert catalog.engine.pool.checkedin() == catalog.engine.pool.size()
+    assert pool.checkedin() == pool.size() > 1
+    assert _connections_opened_while(catalog, pool.size()) == 0
+    assert pool.checkedin() == pool.size()
 
 
 def test_a_pool_not_opened_opens_a_connection_per_thread_under_load(catalog: Catalog) -> None:
     # What open_pool spares the first requests (and what makes the test above able to fail).
     catalog.dispose()
-    size = catalog.engine.pool.size()
+    size = queue_pool(catalog).size()
     assert _connections_opened_while(catalog, size) == size
 
 
