@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bench.cpus import pin_served_api
 from bench.ports import HOST, free_port
 from bench.wrk import WrkRow, run_wrk_requests
 
@@ -22,6 +23,7 @@ def _serve_bare(port: int) -> None:
     (uvicorn, one worker, no access log, no lifespan); a sync route, like ours, so it runs in
     the same thread pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pin_served_api()
     import uvicorn
     from fastapi import FastAPI
 

@@ -2,6 +2,7 @@
 
     python3 -m uv run python -m bench.http_load [--catalog sqlite,postgresql]
         [--connections 1,8,32,128] [--seconds 5] [--confirms 100] [--paced-clients 32]
+        [--paced-fraction 0.6] [--api-cpu N]
 
 Everything is real and binds 127.0.0.1 (bench/http_stack.py): the embedded S3 server (moto) in
 its own process, a Prefect server with the `ingest-dataset` deployment applied (not served, so
@@ -24,8 +25,10 @@ that all of them together offer `--paced-fraction` of the route's own 1-connecti
 below capacity: there p99 against the route's p50 at 1 connection shows what concurrency costs
 beside queueing (closed-loop, Little's law puts latency at connections / throughput for any
 route). "CPU ms / request" is the serving process's CPU time per answer: the work a request
-costs, which other load on the machine does not inflate the way it inflates latency. Nothing is
-asserted: it prints tables (docs/benchmarks.md, "HTTP routes").
+costs, which other load on the machine does not inflate the way it inflates latency.
+`--api-cpu N` runs both APIs on core N and everything else on the other cores (bench/cpus.py):
+a load generator that does not take the cores it measures. Nothing is asserted: it prints
+tables (docs/benchmarks.md, "HTTP routes").
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from typing import Any
 import httpx
 
 from bench.anchors import bare_api
+from bench.cpus import cpu_note, give_api_its_own_cpu
 from bench.http_stack import (
     CSV_BODY,
     ApiUnderTest,
@@ -263,6 +267,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.6,
         help="paced rows offer this share of the route's own 1-connection rate (default 0.6)",
     )
+    parser.add_argument(
+        "--api-cpu",
+        type=int,
+        default=None,
+        help="both APIs on this core, every other process on the others (default: anywhere)",
+    )
     args = parser.parse_args(argv)
     args.catalogs = [c.strip() for c in args.catalog.split(",") if c.strip()]
     if not args.catalogs or set(args.catalogs) - {"sqlite", "postgresql"}:
@@ -274,6 +284,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    if args.api_cpu is not None:
+        give_api_its_own_cpu(args.api_cpu)  # before any process starts: they inherit it
     signal.signal(signal.SIGTERM, _raise_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="automl-bench-http-"))
     users = max([*args.connections, args.paced_clients])
@@ -299,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores; load average "
         f"{started:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; wrk: 1 thread; "
-        f"closed-loop rows {args.seconds:.0f} s, paced rows {args.paced_seconds:.0f} s"
+        f"closed-loop rows {args.seconds:.0f} s, paced rows {args.paced_seconds:.0f} s; "
+        f"{cpu_note()}"
     )
     print_closed(runs)
     if any(m.paced for run in runs for m in run.rows):

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bench.cpus import pin_served_api
 from bench.ports import HOST, free_port
 
 BUCKET = "automl-bench-http"
@@ -49,6 +50,7 @@ def run_api(port: int, errors: Queue[str]) -> None:
     """Child process: the API as `app_from_environment` builds it, served by uvicorn as
     `automl up` serves it (one worker, no access log, no lifespan)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pin_served_api()
     try:
         import uvicorn
 

@@ -1,0 +1,38 @@
+"""Which cores a benchmark's processes run on: `--api-cpu N` gives the served APIs (ours and the
+bare anchor) core N and leaves every other process (wrk, PostgreSQL, the Prefect and S3
+servers, the benchmark itself) the other cores, so that the load generator and the services
+do not take the CPU the API is measured on."""
+
+from __future__ import annotations
+
+import os
+
+# Set by `give_api_its_own_cpu` in the benchmark's process; read by each served API at its start.
+API_CPU_VARIABLE = "AUTOML_BENCH_API_CPU"
+
+
+def give_api_its_own_cpu(cpu: int) -> None:
+    """This process, and every process it starts from now on, to the cores other than `cpu`;
+    an API process it starts then moves itself to `cpu` (`pin_served_api`)."""
+    cpus = os.sched_getaffinity(0)
+    if cpu not in cpus or len(cpus) < 2:
+        raise SystemExit(f"--api-cpu {cpu}: this process may run on cores {sorted(cpus)}")
+    os.environ[API_CPU_VARIABLE] = str(cpu)
+    os.sched_setaffinity(0, cpus - {cpu})
+
+
+def pin_served_api() -> None:
+    """In a served API's process, before it starts any thread: to the core the benchmark gave
+    the APIs, if it gave one. Threads started afterwards (uvicorn's pool) inherit it."""
+    cpu = os.environ.get(API_CPU_VARIABLE)
+    if cpu is not None:
+        os.sched_setaffinity(0, {int(cpu)})
+
+
+def cpu_note() -> str:
+    """How the run placed its processes, for the table's heading."""
+    cpu = os.environ.get(API_CPU_VARIABLE)
+    if cpu is None:
+        return "every process on every core"
+    others = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    return f"both APIs on core {cpu}, everything else on core(s) {others}"
