@@ -27,10 +27,10 @@ from datetime import timedelta
 
 from prefect.settings import PREFECT_API_URL
 
+from catalog.confirmations import claim_version_announcement, record_flow_run
 from catalog.database import Catalog
 from catalog.lifecycle import versions_awaiting_run
 from catalog.tables import utcnow
-from catalog.uploads import claim_version_announcement, record_flow_run
 from core.errors import OrchestratorUnavailableError
 from orchestrator.events import announce_upload_confirmed
 from orchestrator.runs import reused_client, start_ingestion

@@ -37,18 +37,20 @@ from blocks.presigning import (
     presign_put,
     start_multipart,
 )
-from catalog.database import Catalog
-from catalog.in_flight import claim_ingestion_slot
-from catalog.tables import DatasetVersion, Upload, utcnow
-from catalog.uploads import (
+from catalog.confirmations import (
     Confirmation,
-    attach_multipart,
-    check_open,
     claim_announcement,
     confirm_upload,
     existing_confirmation,
     finished_confirmation,
     lock_upload,
+)
+from catalog.database import Catalog
+from catalog.in_flight import claim_ingestion_slot
+from catalog.tables import DatasetVersion, Upload, utcnow
+from catalog.uploads import (
+    attach_multipart,
+    check_open,
     pending_upload,
     release_upload,
     reserve_upload,

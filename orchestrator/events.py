@@ -45,7 +45,7 @@ def announce_upload_confirmed(
     upload_id: str, dataset_id: str, version_id: str, flow_run_id: str
 ) -> None:
     """`automl.upload.confirmed`, the same from the API's confirm and from the cleanup flow
-    (whichever claimed the announcement: `catalog.uploads.claim_announcement`)."""
+    (whichever claimed the announcement: `catalog.confirmations.claim_announcement`)."""
     emit(
         UPLOAD_CONFIRMED,
         "upload",

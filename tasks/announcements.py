@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from prefect import task
 
-from catalog.uploads import Announcement, claim_version_announcement
+from catalog.confirmations import Announcement, claim_version_announcement
 from tasks.records import CATALOG_RETRIES, catalog_session
 
 
 @task(task_run_name="claim-announcement-{version_id}", **CATALOG_RETRIES)
 def claim_announcement_of(version_id: str) -> Announcement | None:
     """The upload to announce, if nobody announced it before (see
-    `catalog.uploads.claim_announcement`)."""
+    `catalog.confirmations.claim_announcement`)."""
     with catalog_session() as session:
         return claim_version_announcement(session, version_id)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from catalog.confirmations import lock_upload
 from catalog.database import Catalog
 from catalog.datasets import create_upload, create_version, mark_failed
 from catalog.lifecycle import (
@@ -15,7 +16,7 @@ from catalog.lifecycle import (
     unowned_multipart_uploads,
 )
 from catalog.tables import DatasetVersion, StoredObject, Upload
-from catalog.uploads import committed_bytes, lock_upload, release_upload
+from catalog.uploads import committed_bytes, release_upload
 from core.listings import ListedObject, OpenMultipart
 from core.statuses import ObjectState, UploadStatus, VersionStatus
 
