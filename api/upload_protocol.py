@@ -54,6 +54,7 @@ from catalog.uploads import (
     pending_upload,
     release_upload,
     reserve_upload,
+    reserve_upload_at_once,
     users_upload,
 )
 from core.errors import (
@@ -89,11 +90,17 @@ def request_upload(
     lifetime = timedelta(seconds=settings.presign_expires_seconds)
     if multipart:
         lifetime = max(lifetime, MULTIPART_UPLOAD_WINDOW)
-    with catalog.session() as session:
-        upload = reserve_upload(
-            session, user.id, user.tier, filename, size_bytes, utcnow() + lifetime + CONFIRM_GRACE
-        )
-        upload_id, key = upload.id, upload.temp_key
+    expires_at = utcnow() + lifetime + CONFIRM_GRACE
+    upload = None
+    with catalog.single_statement() as connection:  # PostgreSQL: one round trip
+        if connection is not None:
+            upload = reserve_upload_at_once(
+                connection, user.id, user.tier, filename, size_bytes, expires_at
+            )
+    if upload is None:  # SQLite, or not decided in one statement: under the user's lock
+        with catalog.session() as session:
+            upload = reserve_upload(session, user.id, user.tier, filename, size_bytes, expires_at)
+    upload_id, key = upload.id, upload.temp_key
     try:
         if plan is None:
             signed = presign_put(storage, key, size_bytes, settings.presign_expires_seconds)

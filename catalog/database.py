@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -59,10 +59,31 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def make_single_statement_engine(url: str) -> Engine | None:
+    """PostgreSQL connections on which each statement is a transaction of its own, at
+    REPEATABLE READ (`Catalog.single_statement`); None for SQLite, whose transactions the API
+    takes one at a time anyway."""
+    if make_url(url).get_backend_name() == "sqlite":
+        return None
+    engine = create_engine(
+        url,
+        pool_size=SINGLE_STATEMENT_POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        isolation_level="AUTOCOMMIT",
+        # A backslash keeps the space inside the one setting (libpq's `options`).
+        connect_args={"options": r"-c default_transaction_isolation=repeatable\ read"},
+    )
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _check_alive)
+    return engine
+
+
 # PostgreSQL connections a process keeps open (`Catalog.open_pool` opens them at start-up), and
 # how many more it opens, and closes again, when more threads than that need one at once.
 POOL_SIZE = 10
 POOL_OVERFLOW = 20
+# The same for the connections of single statements (upload-url's reservation).
+SINGLE_STATEMENT_POOL_SIZE = 5
 
 # A pooled PostgreSQL connection idle longer than this is pinged before use (a round trip); one
 # used more recently is checked by polling its socket (no round trip).
@@ -125,6 +146,7 @@ class Catalog:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._single_statements = make_single_statement_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._transaction_lock: threading.RLock | None = None
 
@@ -133,6 +155,18 @@ class Catalog:
         """A transaction: committed on success, rolled back on error."""
         with self._one_at_a_time(), self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection | None]:
+        """On PostgreSQL, a connection with no transaction around its statements: each is its
+        own transaction, at REPEATABLE READ, in one round trip (no BEGIN, no COMMIT); a
+        statement that meets a row changed since it started fails with SQLSTATE 40001 rather
+        than read past it. None on SQLite."""
+        if self._single_statements is None:
+            yield None
+            return
+        with self._single_statements.connect() as connection:
+            yield connection
 
     def _one_at_a_time(self) -> AbstractContextManager[object]:
         return self._transaction_lock if self._transaction_lock is not None else nullcontext()
@@ -154,12 +188,15 @@ class Catalog:
         connection when more threads need one than it holds; on PostgreSQL each is a new server
         process, and each time upload-url's pool grew under 32 paced clients, the requests in
         flight waited 10 to 48 ms (docs/benchmarks.md, "Round 6: a warm connection pool")."""
-        pool = self.engine.pool
-        if not isinstance(pool, QueuePool):  # SQLite in memory: one connection per thread
-            return
-        held = [self.engine.connect() for _ in range(pool.size())]
-        for connection in held:
-            connection.close()  # back to the pool, which keeps it open
+        for engine in (self.engine, self._single_statements):
+            pool = engine.pool if engine is not None else None
+            if not isinstance(pool, QueuePool):  # SQLite in memory: a connection per thread
+                continue
+            held = [engine.connect() for _ in range(pool.size())]  # type: ignore[union-attr]
+            for connection in held:
+                connection.close()  # back to the pool, which keeps it open
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._single_statements is not None:
+            self._single_statements.dispose()

@@ -24,10 +24,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from catalog.tables import DatasetVersion, StoredObject, Upload, User, utcnow
-from catalog.usage import lock_user, stored_sum
+from catalog.usage import LOCKED_USER, lock_user, stored_sum
 from core.errors import (
     ConflictError,
     ExpiredError,
@@ -115,6 +117,36 @@ _INSERT_UPLOAD_IF_ROOM = (
     .returning(_UPLOADS.c.id)
 )  # psycopg gives no rowcount for an INSERT ... SELECT
 
+# The user's lock, the quota's check and the upload's row in one statement, for a connection
+# with no transaction around it (`Catalog.single_statement`): one round trip on PostgreSQL
+# instead of four (BEGIN, the lock, the insert, COMMIT). At REPEATABLE READ only: the sums read
+# the snapshot taken when the statement started, and a reservation committed while it waited
+# for the lock would be missed at READ COMMITTED; at REPEATABLE READ the user's row changed
+# since the snapshot fails the statement instead (SQLSTATE 40001). The row's values are bound
+# under other names: a parameter named like a column of `users` (`id`) would become a SET of
+# the lock's UPDATE.
+# The columns' Python defaults are not applied to an INSERT under a WITH holding an UPDATE
+# (SQLAlchemy leaves them NULL), so the two without a NULL default are given here.
+_NEW = "new_"
+_AT_ONCE_VALUES = (*_UPLOAD_VALUES, "status", "created_at")
+_INSERT_UPLOAD_AT_ONCE = (
+    insert(_UPLOADS)
+    .from_select(
+        _AT_ONCE_VALUES,
+        select(*(bindparam(_NEW + name, type_=_UPLOADS.c[name].type) for name in _AT_ONCE_VALUES))
+        .select_from(LOCKED_USER)
+        .where(
+            stored_sum(bindparam("user_id"))
+            + _reserved_sum(bindparam("user_id"), bindparam("now"))
+            + bindparam("size_bytes")
+            <= bindparam("quota_bytes")
+        ),
+        include_defaults=False,
+    )
+    .returning(_UPLOADS.c.id)
+)
+_SERIALIZATION_FAILURE = "40001"
+
 
 def reserve_upload(
     session: Session,
@@ -129,29 +161,12 @@ def reserve_upload(
     The check and the insert run under the user's lock, so parallel requests at the edge of the
     quota are serialized and can never overshoot it together.
     """
-    extension = upload_extension(filename)  # a bad name is a 400 whatever the size
-    if size_bytes > tier.max_file_bytes:
-        raise FileTooLargeError(
-            f"the file is {size_bytes:,} bytes; your tier allows files up to "
-            f"{tier.max_file_bytes:,} bytes"
-        )
+    extension = _checked_extension(tier, filename, size_bytes)
     lock_user(session, user_id)
-    upload_id = new_id()
-    reservation = Reservation(upload_id, temp_upload_key(upload_id, extension))
+    reservation = _new_reservation(extension)
     inserted = session.connection().execute(
         _INSERT_UPLOAD_IF_ROOM,
-        {
-            "id": reservation.id,
-            "user_id": user_id,
-            "filename": filename,
-            "extension": extension,
-            "temp_key": reservation.temp_key,
-            "size_bytes": size_bytes,
-            "reserved_bytes": size_bytes,
-            "expires_at": expires_at,
-            "now": utcnow(),
-            "quota_bytes": tier.quota_bytes,
-        },
+        _upload_row(reservation, user_id, tier, filename, extension, size_bytes, expires_at),
     )
     if inserted.first() is None:  # no room: the sums again, for the answer (still locked)
         free = max(tier.quota_bytes - committed_bytes(session, user_id, utcnow()), 0)
@@ -160,6 +175,70 @@ def reserve_upload(
             f"{tier.quota_bytes:,}-byte quota are free (uploads in progress count too)"
         )
     return reservation
+
+
+def reserve_upload_at_once(
+    connection: Connection,
+    user_id: str,
+    tier: Tier,
+    filename: str,
+    size_bytes: int,
+    expires_at: datetime,
+) -> Reservation | None:
+    """`reserve_upload` in one statement, on a connection of `Catalog.single_statement`; None
+    where it could not be decided there (no room, no such user, or the user's row changed while
+    the statement waited for it): `reserve_upload` then decides, and words the refusal."""
+    extension = _checked_extension(tier, filename, size_bytes)
+    reservation = _new_reservation(extension)
+    row = _upload_row(reservation, user_id, tier, filename, extension, size_bytes, expires_at)
+    values = {_NEW + name: row[name] for name in _UPLOAD_VALUES}
+    values.update({_NEW + "status": UploadStatus.PENDING, _NEW + "created_at": row["now"]})
+    values.update({name: row[name] for name in ("user_id", "size_bytes", "now", "quota_bytes")})
+    try:
+        inserted = connection.execute(_INSERT_UPLOAD_AT_ONCE, {**values, "locked_user_id": user_id})
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) == _SERIALIZATION_FAILURE:
+            return None
+        raise
+    return reservation if inserted.first() is not None else None
+
+
+def _checked_extension(tier: Tier, filename: str, size_bytes: int) -> str:
+    extension = upload_extension(filename)  # a bad name is a 400 whatever the size
+    if size_bytes > tier.max_file_bytes:
+        raise FileTooLargeError(
+            f"the file is {size_bytes:,} bytes; your tier allows files up to "
+            f"{tier.max_file_bytes:,} bytes"
+        )
+    return extension
+
+
+def _new_reservation(extension: str) -> Reservation:
+    upload_id = new_id()
+    return Reservation(upload_id, temp_upload_key(upload_id, extension))
+
+
+def _upload_row(
+    reservation: Reservation,
+    user_id: str,
+    tier: Tier,
+    filename: str,
+    extension: str,
+    size_bytes: int,
+    expires_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": reservation.id,
+        "user_id": user_id,
+        "filename": filename,
+        "extension": extension,
+        "temp_key": reservation.temp_key,
+        "size_bytes": size_bytes,
+        "reserved_bytes": size_bytes,
+        "expires_at": expires_at,
+        "now": utcnow(),
+        "quota_bytes": tier.quota_bytes,
+    }
 
 
 def attach_multipart(

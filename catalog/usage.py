@@ -23,6 +23,11 @@ _LOCK_USER = (
 )
 
 
+# The same lock as a WITH clause, for a statement that takes it and goes on in one round trip
+# (catalog/uploads.py, `reserve_upload_at_once`): the user's id when the row exists.
+LOCKED_USER = _LOCK_USER.returning(_USERS.c.id).cte("locked_user")
+
+
 def lock_user(session: Session, user_id: str) -> None:
     """Serializes the user's checks-then-inserts (the quota, the limits of work in flight) with
     a no-op UPDATE of their row: a row lock on PostgreSQL, the database write lock on SQLite.
