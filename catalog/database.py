@@ -68,7 +68,7 @@ def make_single_statement_engine(url: str) -> Engine | None:
     engine = create_engine(
         url,
         pool_size=SINGLE_STATEMENT_POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
+        max_overflow=SINGLE_STATEMENT_POOL_OVERFLOW,
         isolation_level="AUTOCOMMIT",
         # A backslash keeps the space inside the one setting (libpq's `options`).
         connect_args={"options": r"-c default_transaction_isolation=repeatable\ read"},
@@ -82,8 +82,10 @@ def make_single_statement_engine(url: str) -> Engine | None:
 # how many more it opens, and closes again, when more threads than that need one at once.
 POOL_SIZE = 10
 POOL_OVERFLOW = 20
-# The same for the connections of single statements (upload-url's reservation).
+# The same for the connections of single statements (upload-url's reservation: one statement
+# each, so a burst needs few).
 SINGLE_STATEMENT_POOL_SIZE = 5
+SINGLE_STATEMENT_POOL_OVERFLOW = 5
 
 # A pooled PostgreSQL connection idle longer than this is pinged before use (a round trip); one
 # used more recently is checked by polling its socket (no round trip).
