@@ -72,3 +72,12 @@ def test_a_catalog_in_memory_has_no_pool_to_open() -> None:
     with catalog.session() as session:
         assert session.execute(sa.text("SELECT 1")).scalar() == 1
     catalog.dispose()
+
+
+def test_only_postgresql_has_connections_for_single_statements(
+    catalog: Catalog, database_url: str
+) -> None:
+    # upload-url's one-statement reservation (tests/catalog/test_reserve_at_once.py); on SQLite
+    # the API's transactions take turns in the process anyway.
+    with catalog.single_statement() as connection:
+        assert (connection is None) is database_url.startswith("sqlite")

@@ -18,7 +18,13 @@ from catalog.uploads import Reservation, reserve_upload, reserve_upload_at_once
 from core.errors import QuotaExceededError
 from core.settings import Tier
 
-pytestmark = pytest.mark.catalog_users(alice="tiny")
+# PostgreSQL's path only: the catalogs of these tests are PostgreSQL's (an e2e server).
+pytestmark = [
+    pytest.mark.catalog_users(alice="tiny"),
+    pytest.mark.parametrize(
+        "database_url", [pytest.param("postgresql", marks=pytest.mark.e2e)], indirect=True
+    ),
+]
 
 TIER = Tier(max_file_bytes=1000, quota_bytes=1000)
 LATER = timedelta(hours=1)
@@ -36,15 +42,7 @@ def _reserved(catalog: Catalog) -> int:
     return int(total or 0)
 
 
-def _postgresql_only(catalog: Catalog) -> None:
-    if catalog.engine.dialect.name == "sqlite":
-        with catalog.single_statement() as connection:
-            assert connection is None  # SQLite: the API's transactions take turns anyway
-        pytest.skip("one statement without a transaction is PostgreSQL's path only")
-
-
 def test_a_reservation_is_one_statement_outside_any_transaction(catalog: Catalog) -> None:
-    _postgresql_only(catalog)
     statements: list[str] = []
     with catalog.single_statement() as connection:
         assert connection is not None
@@ -63,7 +61,6 @@ def test_a_reservation_is_one_statement_outside_any_transaction(catalog: Catalog
 
 
 def test_no_room_or_no_user_is_left_to_the_locked_path_which_words_it(catalog: Catalog) -> None:
-    _postgresql_only(catalog)
     assert _at_once(catalog, 600) is not None
     assert _at_once(catalog, 401) is None  # 400 left
     assert _at_once(catalog, 10, user="nobody") is None
@@ -94,7 +91,6 @@ def test_a_reservation_committed_while_the_statement_waited_is_counted(
 ) -> None:
     # At READ COMMITTED the waiting statement would read its sums from the snapshot it took
     # before the lock was granted, miss the other 600 bytes, and reserve 1,200 of 1,000.
-    _postgresql_only(catalog)
     outcome: dict[str, Any] = {}
 
     def reserve_while_locked() -> None:
