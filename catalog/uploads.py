@@ -99,6 +99,10 @@ _UPLOAD_VALUES = (
     "reserved_bytes",
     "expires_at",
 )
+# Whether what the user has committed (stored and reserved) leaves room for `size_bytes`.
+_ROOM_FOR_IT = stored_sum(bindparam("user_id")) + _reserved_sum(
+    bindparam("user_id"), bindparam("now")
+) + bindparam("size_bytes") <= bindparam("quota_bytes")
 # The quota's check and the upload's row in one statement (a round trip fewer on PostgreSQL):
 # the row is inserted only if what the user has committed leaves room for it. Run after the
 # user's lock, so the sums it reads include every reservation committed before (on PostgreSQL
@@ -108,10 +112,7 @@ _INSERT_UPLOAD_IF_ROOM = (
     .from_select(
         _UPLOAD_VALUES,
         select(*(bindparam(name, type_=_UPLOADS.c[name].type) for name in _UPLOAD_VALUES)).where(
-            stored_sum(bindparam("user_id"))
-            + _reserved_sum(bindparam("user_id"), bindparam("now"))
-            + bindparam("size_bytes")
-            <= bindparam("quota_bytes")
+            _ROOM_FOR_IT
         ),
     )
     .returning(_UPLOADS.c.id)
@@ -135,12 +136,7 @@ _INSERT_UPLOAD_AT_ONCE = (
         _AT_ONCE_VALUES,
         select(*(bindparam(_NEW + name, type_=_UPLOADS.c[name].type) for name in _AT_ONCE_VALUES))
         .select_from(LOCKED_USER)
-        .where(
-            stored_sum(bindparam("user_id"))
-            + _reserved_sum(bindparam("user_id"), bindparam("now"))
-            + bindparam("size_bytes")
-            <= bindparam("quota_bytes")
-        ),
+        .where(_ROOM_FOR_IT),
         include_defaults=False,
     )
     .returning(_UPLOADS.c.id)
