@@ -100,9 +100,10 @@ _UPLOAD_VALUES = (
     "expires_at",
 )
 # Whether what the user has committed (stored and reserved) leaves room for `size_bytes`.
-_ROOM_FOR_IT = stored_sum(bindparam("user_id")) + _reserved_sum(
+_COMMITTED_SUM = stored_sum(bindparam("user_id")) + _reserved_sum(
     bindparam("user_id"), bindparam("now")
-) + bindparam("size_bytes") <= bindparam("quota_bytes")
+)
+_ROOM_FOR_IT = _COMMITTED_SUM + bindparam("size_bytes") <= bindparam("quota_bytes")
 # The quota's check and the upload's row in one statement (a round trip fewer on PostgreSQL):
 # the row is inserted only if what the user has committed leaves room for it. Run after the
 # user's lock, so the sums it reads include every reservation committed before (on PostgreSQL
