@@ -70,12 +70,22 @@ def make_single_statement_engine(url: str) -> Engine | None:
         pool_size=SINGLE_STATEMENT_POOL_SIZE,
         max_overflow=SINGLE_STATEMENT_POOL_OVERFLOW,
         isolation_level="AUTOCOMMIT",
-        # A backslash keeps the space inside the one setting (libpq's `options`).
-        connect_args={"options": r"-c default_transaction_isolation=repeatable\ read"},
     )
+    event.listen(engine, "connect", _repeatable_read)
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _check_alive)
     return engine
+
+
+def _repeatable_read(dbapi_connection: Any, _record: Any) -> None:
+    """Every transaction of this connection (each statement, in autocommit) at REPEATABLE READ;
+    set once per connection, leaving the URL's own `options` (a search_path) as they are."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    cursor.close()
+    dbapi_connection.autocommit = autocommit
 
 
 # PostgreSQL connections a process keeps open (`Catalog.open_pool` opens them at start-up), and
