@@ -200,11 +200,12 @@ class Catalog:
         connection when more threads need one than it holds; on PostgreSQL each is a new server
         process, and each time upload-url's pool grew under 32 paced clients, the requests in
         flight waited 10 to 48 ms (docs/benchmarks.md, "Round 6: a warm connection pool")."""
-        for engine in (self.engine, self._single_statements):
-            pool = engine.pool if engine is not None else None
+        engines = [self.engine, self._single_statements]
+        for engine in (engine for engine in engines if engine is not None):
+            pool = engine.pool
             if not isinstance(pool, QueuePool):  # SQLite in memory: a connection per thread
                 continue
-            held = [engine.connect() for _ in range(pool.size())]  # type: ignore[union-attr]
+            held = [engine.connect() for _ in range(pool.size())]
             for connection in held:
                 connection.close()  # back to the pool, which keeps it open
 

@@ -99,10 +99,10 @@ _UPLOAD_VALUES = (
     "reserved_bytes",
     "expires_at",
 )
-# Whether what the user has committed (stored and reserved) leaves room for `size_bytes`.
 _COMMITTED_SUM = stored_sum(bindparam("user_id")) + _reserved_sum(
     bindparam("user_id"), bindparam("now")
 )
+# Whether what the user has committed (stored and reserved) leaves room for `size_bytes`.
 _ROOM_FOR_IT = _COMMITTED_SUM + bindparam("size_bytes") <= bindparam("quota_bytes")
 # The quota's check and the upload's row in one statement (a round trip fewer on PostgreSQL):
 # the row is inserted only if what the user has committed leaves room for it. Run after the
@@ -126,9 +126,8 @@ _INSERT_UPLOAD_IF_ROOM = (
 # for the lock would be missed at READ COMMITTED; at REPEATABLE READ the user's row changed
 # since the snapshot fails the statement instead (SQLSTATE 40001). The row's values are bound
 # under other names: a parameter named like a column of `users` (`id`) would become a SET of
-# the lock's UPDATE.
-# The columns' Python defaults are not applied to an INSERT under a WITH holding an UPDATE
-# (SQLAlchemy leaves them NULL), so the two without a NULL default are given here.
+# the lock's UPDATE. The columns' Python defaults are not applied to an INSERT under a WITH
+# holding an UPDATE (SQLAlchemy leaves them NULL), so the two without a NULL default are given.
 _NEW = "new_"
 _AT_ONCE_VALUES = (*_UPLOAD_VALUES, "status", "created_at")
 _INSERT_UPLOAD_AT_ONCE = (
@@ -188,8 +187,8 @@ def reserve_upload_at_once(
     extension = _checked_extension(tier, filename, size_bytes)
     reservation = _new_reservation(extension)
     row = _upload_row(reservation, user_id, tier, filename, extension, size_bytes, expires_at)
-    values = {_NEW + name: row[name] for name in _UPLOAD_VALUES}
-    values.update({_NEW + "status": UploadStatus.PENDING, _NEW + "created_at": row["now"]})
+    row.update(status=UploadStatus.PENDING, created_at=row["now"])
+    values = {_NEW + name: row[name] for name in _AT_ONCE_VALUES}
     values.update({name: row[name] for name in ("user_id", "size_bytes", "now", "quota_bytes")})
     try:
         inserted = connection.execute(_INSERT_UPLOAD_AT_ONCE, {**values, "locked_user_id": user_id})
