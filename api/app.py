@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -37,14 +39,22 @@ def create_app(
     uploads the API warns about.
     """
     migrate(settings.catalog_url)
+    catalog = catalog_for(settings.catalog_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield  # run by servers with a lifespan (tests' clients; `automl up` turns it off)
+        catalog.stop_background_checkpoints()
+
     app = FastAPI(
         title="automl storage API",
         version="1",
         summary="Presigned uploads straight to S3/R2, confirm, dataset reads and soft delete.",
+        lifespan=lifespan,
     )
     storage = storage if storage is not None else load_storage_block()
     s3_client(storage)  # built now, not by the first request: part of what start-up freezes
-    catalog = catalog_for(settings.catalog_url)
+    catalog.checkpoint_in_background()  # SQLite: no request waits for a WAL checkpoint
     catalog.open_pool()  # the same: no request waits for a connection to open
     app.state.automl = ApiState(
         settings=settings,

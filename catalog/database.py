@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from catalog.wal_checkpoints import BackgroundCheckpoints
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Values per IN (...) list: well below the bound-parameter limits of SQLite and PostgreSQL.
 IN_CHUNK = 500
@@ -161,6 +163,7 @@ class Catalog:
         self._single_statements = make_single_statement_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._transaction_lock: threading.RLock | None = None
+        self._checkpoints: BackgroundCheckpoints | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -209,7 +212,24 @@ class Catalog:
             for connection in held:
                 connection.close()  # back to the pool, which keeps it open
 
+    def checkpoint_in_background(self) -> None:
+        """On SQLite, WAL checkpoints from a thread of this process rather than inside the
+        commits of requests (catalog/wal_checkpoints.py), until `dispose`. A serving process
+        calls it once; again, it does nothing while the thread runs."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return  # PostgreSQL has no such log; a database in memory, no file to sync
+        if self._checkpoints is None or not self._checkpoints.is_alive():
+            self._checkpoints = BackgroundCheckpoints(self.engine)
+
+    def stop_background_checkpoints(self) -> None:
+        """Ends the thread; commits then checkpoint a log past `BACKSTOP_PAGES` themselves."""
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
+
     def dispose(self) -> None:
+        self.stop_background_checkpoints()
         self.engine.dispose()
         if self._single_statements is not None:
             self._single_statements.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,32 @@ def test_the_app_opens_its_catalogs_connections_before_the_first_request(
     pool = catalog_for(settings.catalog_url).engine.pool
     assert isinstance(pool, QueuePool)
     assert pool.checkedin() == pool.size() > 1  # open and idle, before any request
+    catalog_for(settings.catalog_url).dispose()
+
+
+def test_the_app_checkpoints_sqlites_log_in_the_background_while_it_serves(
+    api: Api, tmp_path: Path
+) -> None:
+    # What the thread does: tests/catalog/test_wal_checkpoints.py.
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from catalog.wal_checkpoints import BACKSTOP_PAGES
+
+    def checkpointing_threads() -> int:
+        return sum(thread.name == "sqlite-wal-checkpoints" for thread in threading.enumerate())
+
+    settings = api.settings.model_copy(
+        update={"database_url": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    )
+    running = checkpointing_threads()
+    app = create_app(settings, storage=api.store.block)
+    with TestClient(app):
+        assert checkpointing_threads() == running + 1
+        with app.state.automl.catalog.engine.connect() as connection:
+            threshold = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert threshold == BACKSTOP_PAGES  # commits leave the log to the thread
+    assert checkpointing_threads() == running  # the end of the app's lifespan stops it
 
 
 def frozen_heaps(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
