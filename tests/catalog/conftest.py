@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from catalog.database import Catalog, migrate
 from catalog.tables import User
@@ -23,3 +25,16 @@ def catalog(database_url: str, request: pytest.FixtureRequest) -> Iterator[Catal
             session.add_all([User(id=user, tier=tier) for user, tier in users.kwargs.items()])
     yield handle
     handle.dispose()
+
+
+@pytest.fixture
+def sqlite_catalog(tmp_path: Path) -> Iterator[Catalog]:
+    """A migrated catalog in a SQLite file, with a `filler` table to commit rows of any size
+    into (tests/catalog/test_wal_checkpoints.py)."""
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    migrate(url)
+    catalog = Catalog(url)
+    with catalog.session() as session:
+        session.execute(sa.text("CREATE TABLE filler (payload BLOB)"))
+    yield catalog
+    catalog.dispose()

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 import catalog.wal_checkpoints as wal_checkpoints
-from catalog.database import Catalog, migrate
+from catalog.database import Catalog
 from catalog.wal_checkpoints import BACKSTOP_PAGES
 
 PAGE_BYTES = 4096  # SQLite's default page size
@@ -22,17 +21,6 @@ PAGE_BYTES = 4096  # SQLite's default page size
 COMMITS = 800
 ROW_BYTES = 5000
 DATA_BYTES = COMMITS * ROW_BYTES
-
-
-@pytest.fixture
-def sqlite_catalog(tmp_path: Path) -> Iterator[Catalog]:
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    migrate(url)
-    catalog = Catalog(url)
-    with catalog.session() as session:
-        session.execute(sa.text("CREATE TABLE filler (payload BLOB)"))
-    yield catalog
-    catalog.dispose()
 
 
 def database_bytes(catalog: Catalog) -> int:
