@@ -98,7 +98,10 @@ class Upload(Base):
     """A presigned upload: its reservation counts against the quota until confirmed or expired."""
 
     __tablename__ = "uploads"
-    __table_args__ = (Index("ix_uploads_user_status", "user_id", "status"),)
+    # Holds every column the quota's sum of reservations reads (migration 0007).
+    __table_args__ = (
+        Index("ix_uploads_user_reservations", "user_id", "status", "expires_at", "reserved_bytes"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -196,7 +199,8 @@ class StoredObject(Base):
 
     __tablename__ = "stored_objects"
     __table_args__ = (
-        Index("ix_stored_objects_user_state", "user_id", "state"),
+        # Holds every column the quota's and usage's sums read (migration 0007).
+        Index("ix_stored_objects_user_sizes", "user_id", "state", "category", "size_bytes"),
         Index("ix_stored_objects_dataset_state", "dataset_id", "state"),
     )
 

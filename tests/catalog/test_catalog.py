@@ -53,12 +53,15 @@ def test_migrations_create_every_table_and_can_run_again(database_url: str) -> N
     with engine.connect() as connection:
         assert (
             connection.execute(sa.text("select version_num from alembic_version")).scalar()
-            == "0006"
+            == "0007"
         )
     upload_columns = {column["name"] for column in inspector.get_columns("uploads")}
     assert {"reserved_bytes", "expires_at", "multipart_upload_id", "status"} <= upload_columns
     version_indexes = {index["name"] for index in inspector.get_indexes("dataset_versions")}
     assert "ix_dataset_versions_awaiting_run" in version_indexes
+    upload_indexes = {index["name"] for index in inspector.get_indexes("uploads")}
+    assert "ix_uploads_user_reservations" in upload_indexes
+    assert "ix_uploads_user_status" not in upload_indexes  # replaced, not kept beside it
     engine.dispose()
 
 
