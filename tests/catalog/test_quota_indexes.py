@@ -12,7 +12,7 @@ from catalog.uploads import _INSERT_UPLOAD_IF_ROOM
 from catalog.usage import stored_sum
 
 
-def query_plan(catalog: Catalog, statement: sa.Executable) -> list[str]:
+def query_plan(catalog: Catalog, statement: sa.ClauseElement) -> list[str]:
     """SQLite's plan for `statement`, one line per step."""
     compiled = statement.compile(catalog.engine)
     sql = str(compiled)
