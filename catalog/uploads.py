@@ -59,9 +59,11 @@ def _reserved_sum(user_id: Any, now: Any) -> ScalarSelect[Any]:
 # Built once: building this statement (its enum comparisons) cost more than running it, and it
 # runs in every upload-url's transaction, under the user's lock.
 _RESERVED = select(_reserved_sum(bindparam("user_id"), bindparam("now")))
-_COMMITTED = select(
-    stored_sum(bindparam("user_id")), _reserved_sum(bindparam("user_id"), bindparam("now"))
+# What the user has committed: every byte stored plus every live reservation.
+_COMMITTED_SUM = stored_sum(bindparam("user_id")) + _reserved_sum(
+    bindparam("user_id"), bindparam("now")
 )
+_COMMITTED = select(_COMMITTED_SUM)
 
 
 def reserved_bytes(session: Session, user_id: str, now: datetime) -> int:
@@ -74,10 +76,8 @@ def committed_bytes(session: Session, user_id: str, now: datetime) -> int:
     """Every byte stored for the user (in use or in trash, see `catalog.usage`) plus every live
     reservation: what the quota is checked against (in one round trip)."""
     session.flush()  # as the ORM's autoflush did: pending rows count
-    stored, reserved = (
-        session.connection().execute(_COMMITTED, {"user_id": user_id, "now": now}).one()
-    )
-    return int(stored) + int(reserved)
+    committed = session.connection().execute(_COMMITTED, {"user_id": user_id, "now": now})
+    return int(committed.scalar_one())
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,6 @@ _UPLOAD_VALUES = (
     "size_bytes",
     "reserved_bytes",
     "expires_at",
-)
-_COMMITTED_SUM = stored_sum(bindparam("user_id")) + _reserved_sum(
-    bindparam("user_id"), bindparam("now")
 )
 # Whether what the user has committed (stored and reserved) leaves room for `size_bytes`.
 _ROOM_FOR_IT = _COMMITTED_SUM + bindparam("size_bytes") <= bindparam("quota_bytes")

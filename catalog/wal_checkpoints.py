@@ -32,6 +32,7 @@ CHECKPOINT_EVERY_SECONDS = 0.25
 # A commit that finds the log longer than this checkpoints it itself. At SQLite's 4 KiB pages,
 # ~40 MB: the size the log file reaches under steady commits (then reused, not truncated).
 BACKSTOP_PAGES = 10_000
+THREAD_NAME = "sqlite-wal-checkpoints"
 _BACKSTOP = "wal_backstop"  # a connection's `info` key: its threshold is set
 
 
@@ -56,7 +57,7 @@ class BackgroundCheckpoints:
         self._thread = threading.Thread(
             target=_checkpoint_until_stopped,
             args=(weakref.ref(engine), CHECKPOINT_EVERY_SECONDS, self._stopped),
-            name="sqlite-wal-checkpoints",
+            name=THREAD_NAME,
             daemon=True,  # a process that exits does not wait for it; the log is kept safe
         )
         self._thread.start()

@@ -121,10 +121,10 @@ def test_the_app_checkpoints_sqlites_log_in_the_background_while_it_serves(
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from catalog.wal_checkpoints import BACKSTOP_PAGES
+    from catalog.wal_checkpoints import BACKSTOP_PAGES, THREAD_NAME
 
     def checkpointing_threads() -> int:
-        return sum(thread.name == "sqlite-wal-checkpoints" for thread in threading.enumerate())
+        return sum(thread.name == THREAD_NAME for thread in threading.enumerate())
 
     settings = api.settings.model_copy(
         update={"database_url": f"sqlite:///{tmp_path / 'fresh.db'}"}

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 import catalog.wal_checkpoints as wal_checkpoints
 from catalog.database import Catalog
-from catalog.wal_checkpoints import BACKSTOP_PAGES
+from catalog.wal_checkpoints import BACKSTOP_PAGES, THREAD_NAME
 
 PAGE_BYTES = 4096  # SQLite's default page size
 # Commits of ~3 pages of log each (a 5,000-byte row and the pages that point to it): past
@@ -41,7 +41,7 @@ def commit_pages(catalog: Catalog, commits: int = COMMITS) -> None:
 
 
 def checkpointing_threads() -> int:
-    return sum(thread.name == "sqlite-wal-checkpoints" for thread in threading.enumerate())
+    return sum(thread.name == THREAD_NAME for thread in threading.enumerate())
 
 
 def test_by_default_a_commit_checkpoints_the_log_itself(sqlite_catalog: Catalog) -> None:
