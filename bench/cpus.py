@@ -1,11 +1,18 @@
 """Which cores a benchmark's processes run on: `--api-cpu N` gives the served APIs (ours and the
 bare anchor) core N and leaves every other process (wrk, PostgreSQL, the Prefect and S3
 servers, the benchmark itself) the other cores, so that the load generator and the services
-do not take the CPU the API is measured on."""
+do not take the CPU the API is measured on; and how much of that core other processes took
+during a row (`core_busy_seconds`): this machine is shared, and a row whose API core others used
+measures them too."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+# /proc/stat's columns of a core that count as busy: user, nice, system, irq, softirq, steal (a
+# hypervisor's other guests); idle and iowait do not.
+_BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
 
 # Set by `give_api_its_own_cpu` in the benchmark's process; read by each served API at its start.
 API_CPU_VARIABLE = "AUTOML_BENCH_API_CPU"
@@ -24,15 +31,31 @@ def give_api_its_own_cpu(cpu: int) -> None:
 def pin_served_api() -> None:
     """In a served API's process, before it starts any thread: to the core the benchmark gave
     the APIs, if it gave one. Threads started afterwards (uvicorn's pool) inherit it."""
-    cpu = os.environ.get(API_CPU_VARIABLE)
+    cpu = api_cpu()
     if cpu is not None:
-        os.sched_setaffinity(0, {int(cpu)})
+        os.sched_setaffinity(0, {cpu})
 
 
 def cpu_note() -> str:
     """How the run placed its processes, for the table's heading."""
-    cpu = os.environ.get(API_CPU_VARIABLE)
+    cpu = api_cpu()
     if cpu is None:
         return "every process on every core"
     others = ",".join(map(str, sorted(os.sched_getaffinity(0))))
     return f"both APIs on core {cpu}, everything else on core(s) {others}"
+
+
+def api_cpu() -> int | None:
+    """The core the benchmark gave the APIs (`--api-cpu`), or None."""
+    cpu = os.environ.get(API_CPU_VARIABLE)
+    return None if cpu is None else int(cpu)
+
+
+def core_busy_seconds(cpu: int, stat: Path = Path("/proc/stat")) -> float:
+    """Seconds core `cpu` has been busy since boot, whichever process (or guest) used it."""
+    for line in stat.read_text().splitlines():
+        name, *columns = line.split()
+        if name == f"cpu{cpu}":
+            ticks = sum(int(columns[i]) for i in _BUSY_COLUMNS if i < len(columns))
+            return ticks / os.sysconf("SC_CLK_TCK")
+    raise ValueError(f"{stat} has no line for core {cpu}")

@@ -27,7 +27,9 @@ beside queueing (closed-loop, Little's law puts latency at connections / through
 route). "CPU ms / request" is the serving process's CPU time per answer: the work a request
 costs, which other load on the machine does not inflate the way it inflates latency.
 `--api-cpu N` runs both APIs on core N and everything else on the other cores (bench/cpus.py):
-a load generator that does not take the cores it measures. Nothing is asserted: it prints
+a load generator that does not take the cores it measures. "others on API core" is then the
+share of that core that any other process took during the row (this machine is shared): a tail
+measured while it was more than a few percent is partly theirs. Nothing is asserted: it prints
 tables (docs/benchmarks.md, "HTTP routes").
 """
 
@@ -51,7 +53,7 @@ from typing import Any
 import httpx
 
 from bench.anchors import bare_api
-from bench.cpus import cpu_note, give_api_its_own_cpu
+from bench.cpus import api_cpu, core_busy_seconds, cpu_note, give_api_its_own_cpu
 from bench.http_stack import (
     CSV_BODY,
     ApiUnderTest,
@@ -62,6 +64,7 @@ from bench.http_stack import (
 )
 from bench.ports import positive_ints
 from bench.process_cpu import cpu_seconds
+from bench.stalls import StallMeter, Stalls
 from bench.wrk import WrkRow, run_wrk_requests
 
 BARE, UPLOAD_URL, CONFIRM, REPEAT = (
@@ -86,6 +89,16 @@ class Measured:
     server_cpu: float  # the serving process's CPU over the row's wall time
     load_average: float
     offered: float = 0.0  # paced rows: the rate all connections together offer
+    # With --api-cpu: the share of the APIs' core that processes other than the two APIs used
+    # over the row (other sessions, the kernel's interrupts, a hypervisor's other guests).
+    others_on_api_core: float | None = None
+    stalls: Stalls | None = None  # of the whole machine (bench/stalls.py)
+
+    def others_cell(self) -> str:
+        return "-" if self.others_on_api_core is None else f"{self.others_on_api_core:.1%}"
+
+    def stalls_cell(self) -> str:
+        return "-" if self.stalls is None else self.stalls.cell()
 
 
 @dataclass
@@ -94,6 +107,7 @@ class CatalogRun:
 
     catalog: str
     rows: list[Measured]
+    served_pids: tuple[int, ...]  # both APIs, ours and the bare anchor
 
     def find(self, target: str, connections: int, paced: bool = False) -> Measured | None:
         for measured in self.rows:
@@ -111,11 +125,22 @@ def measure(
     paced: bool = False,
     offered: float = 0.0,
 ) -> Measured:
-    load = os.getloadavg()[0]
+    load, core = os.getloadavg()[0], api_cpu()
+    served_before = sum(cpu_seconds(served, tree=False) for served in run.served_pids)
+    core_before = core_busy_seconds(core) if core is not None else 0.0
+    meter = StallMeter()
     before, started = cpu_seconds(pid, tree=False), time.perf_counter()
+    meter.start()
     row = work()
-    cpu = (cpu_seconds(pid, tree=False) - before) / (time.perf_counter() - started)
-    measured = Measured(run.catalog, paced, row, cpu, load, offered)
+    stalls = meter.stop()
+    wall = time.perf_counter() - started
+    cpu = (cpu_seconds(pid, tree=False) - before) / wall
+    others = None
+    if core is not None:
+        served = sum(cpu_seconds(served, tree=False) for served in run.served_pids)
+        busy = core_busy_seconds(core) - core_before
+        others = max(busy - (served - served_before), 0.0) / wall
+    measured = Measured(run.catalog, paced, row, cpu, load, offered, others, stalls)
     run.rows.append(measured)
     print(
         f"[{run.catalog}] {target}, {row.connections} connections{' paced' if paced else ''}: "
@@ -146,7 +171,7 @@ def run_catalog(
     bare_pid: int,
     args: argparse.Namespace,
 ) -> CatalogRun:
-    run = CatalogRun(catalog, [])
+    run = CatalogRun(catalog, [], (api.pid, bare_pid))
     upload_url = f"{api.url}/api/datasets/upload-url"
     confirm_url = f"{api.url}/api/datasets/confirm"
     bare_items = [("", UPLOAD_BODY)]
@@ -200,9 +225,10 @@ def print_closed(runs: list[CatalogRun]) -> None:
     print()
     print(
         "| catalog | route | clients | req/s | p50 ms | p99 ms | errors | req/s vs bare "
-        "| p99 / own p50 at 1 client | server CPU | CPU ms / request | load avg |"
+        "| p99 / own p50 at 1 client | server CPU | CPU ms / request | others on API core "
+        "| machine stalls | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         for m in (m for m in run.rows if not m.paced):
             row = m.row
@@ -216,7 +242,7 @@ def print_closed(runs: list[CatalogRun]) -> None:
                 f"| {run.catalog} | {row.target} | {row.connections} | {row.rate:,.1f} "
                 f"| {row.p50_ms:,.1f} | {row.p99_ms:,.1f} | {row.unexpected(EXPECTED[row.target])} "
                 f"| {ratio} | {tail} | {m.server_cpu:.0%} | {cpu_per_request} "
-                f"| {m.load_average:.1f} |"
+                f"| {m.others_cell()} | {m.stalls_cell()} | {m.load_average:.1f} |"
             )
 
 
@@ -224,9 +250,10 @@ def print_paced(runs: list[CatalogRun]) -> None:
     print()
     print(
         "| catalog | route | clients | offered req/s | answered req/s | p50 ms | p99 ms "
-        "| errors | own p50 at 1 client ms | p99 / own p50 at 1 client | server CPU | load avg |"
+        "| errors | own p50 at 1 client ms | p99 / own p50 at 1 client | server CPU "
+        "| others on API core | machine stalls | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         for m in (m for m in run.rows if m.paced):
             row = m.row
@@ -236,7 +263,8 @@ def print_paced(runs: list[CatalogRun]) -> None:
                 f"| {run.catalog} | {row.target} | {row.connections} | {m.offered:,.1f} "
                 f"| {row.rate:,.1f} | {row.p50_ms:,.1f} | {row.p99_ms:,.1f} "
                 f"| {row.unexpected(EXPECTED[row.target])} | {p50_alone:,.1f} "
-                f"| {row.p99_ms / p50_alone:,.1f}x | {m.server_cpu:.0%} | {m.load_average:.1f} |"
+                f"| {row.p99_ms / p50_alone:,.1f}x | {m.server_cpu:.0%} | {m.others_cell()} "
+                f"| {m.stalls_cell()} | {m.load_average:.1f} |"
             )
 
 

@@ -1,5 +1,7 @@
 """`--api-cpu` of the HTTP benchmark (bench/cpus.py): the served APIs get the named core, and
-every other process the benchmark starts (wrk, PostgreSQL, the Prefect server) the others."""
+every other process the benchmark starts (wrk, PostgreSQL, the Prefect server) the others; and
+how busy a core has been, which the benchmark uses to show what other processes took of the
+APIs' core."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from bench.cpus import core_busy_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,3 +83,27 @@ def test_a_core_the_benchmark_may_not_use_is_refused_with_the_cores_it_may(
     done = _placement(tmp_path, "4096")
     assert done.returncode != 0
     assert "--api-cpu 4096: this process may run on cores" in done.stderr
+
+
+PROC_STAT = """cpu  900 10 300 5000 70 5 6 0 0 0
+cpu0 100 1 20 4000 50 2 3 4 0 0
+cpu1 800 9 280 1000 20 3 3 0 0 0
+intr 12345
+"""
+
+
+def test_a_cores_busy_time_counts_user_system_interrupts_and_steal_not_idle_or_iowait(
+    tmp_path: Path,
+) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text(PROC_STAT)
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert core_busy_seconds(0, stat) == pytest.approx((100 + 1 + 20 + 2 + 3 + 4) / ticks)
+    assert core_busy_seconds(1, stat) == pytest.approx((800 + 9 + 280 + 3 + 3) / ticks)
+    with pytest.raises(ValueError, match="no line for core 2"):
+        core_busy_seconds(2, stat)
+
+
+def test_every_core_of_this_machine_has_been_busy_since_boot() -> None:
+    for cpu in os.sched_getaffinity(0):  # the real /proc/stat: its lines are found and read
+        assert core_busy_seconds(cpu) > 0

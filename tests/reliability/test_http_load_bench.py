@@ -4,6 +4,7 @@ timed; only that every row answered what the route answers, without errors."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -67,5 +68,7 @@ def test_the_smallest_http_benchmark_prints_every_route_with_answers_and_no_erro
     assert sorted(paced) == sorted(set(ROUTES) - {"confirm (first)"}), done.stdout
     for row in [*closed.values(), *paced.values()]:
         assert row["errors"] == "0", row
+        assert row["others on API core"] == "-", row  # measured only with --api-cpu
+        assert re.fullmatch(r"none|\d+: longest [\d,]+ ms, [\d,]+ ms in all", row["machine stalls"])
     for row in closed.values():
         assert float(row["req/s"].replace(",", "")) > 0, row  # it answered
