@@ -8,7 +8,11 @@ measures them too."""
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from bench.process_cpu import cpu_seconds
 
 # /proc/stat's columns of a core that count as busy: user, nice, system, irq, softirq, steal (a
 # hypervisor's other guests); idle and iowait do not.
@@ -59,3 +63,42 @@ def core_busy_seconds(cpu: int, stat: Path = Path("/proc/stat")) -> float:
             ticks = sum(int(columns[i]) for i in _BUSY_COLUMNS if i < len(columns))
             return ticks / os.sysconf("SC_CLK_TCK")
     raise ValueError(f"{stat} has no line for core {cpu}")
+
+
+@dataclass(frozen=True)
+class CoreUse:
+    """How the cores were used over a row, with `--api-cpu`."""
+
+    others_on_api_core: float  # share of the APIs' core that processes other than them used
+    wrk_cores_busy: float  # mean busy share of the other cores (wrk, the database, servers)
+
+
+class CoreWatch:
+    """Measures `CoreUse` between `start` and `stop`; without `--api-cpu` it measures nothing
+    (every process then shares every core, and no share is anyone's in particular)."""
+
+    def __init__(self, served_pids: tuple[int, ...]) -> None:
+        self._served_pids = served_pids
+        self._api_cpu = api_cpu()
+        self._other_cpus = sorted(os.sched_getaffinity(0))  # the benchmark's: wrk's
+        self._started: tuple[float, float, float, float] | None = None
+
+    def _now(self) -> tuple[float, float, float, float]:
+        assert self._api_cpu is not None
+        served = sum(cpu_seconds(pid, tree=False) for pid in self._served_pids)
+        others = sum(core_busy_seconds(cpu) for cpu in self._other_cpus)
+        return time.perf_counter(), core_busy_seconds(self._api_cpu), served, others
+
+    def start(self) -> None:
+        self._started = self._now() if self._api_cpu is not None else None
+
+    def stop(self) -> CoreUse | None:
+        if self._started is None:
+            return None
+        wall, api_core, served, others = (
+            end - start for end, start in zip(self._now(), self._started, strict=True)
+        )
+        return CoreUse(
+            others_on_api_core=max(api_core - served, 0.0) / wall,
+            wrk_cores_busy=others / len(self._other_cpus) / wall,
+        )

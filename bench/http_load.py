@@ -29,7 +29,8 @@ costs, which other load on the machine does not inflate the way it inflates late
 `--api-cpu N` runs both APIs on core N and everything else on the other cores (bench/cpus.py):
 a load generator that does not take the cores it measures. "others on API core" is then the
 share of that core that any other process took during the row (this machine is shared): a tail
-measured while it was more than a few percent is partly theirs. Nothing is asserted: it prints
+measured while it was more than a few percent is partly theirs; "wrk's cores busy" how busy
+the other cores were. Nothing is asserted: it prints
 tables (docs/benchmarks.md, "HTTP routes").
 """
 
@@ -53,7 +54,7 @@ from typing import Any
 import httpx
 
 from bench.anchors import bare_api
-from bench.cpus import api_cpu, core_busy_seconds, cpu_note, give_api_its_own_cpu
+from bench.cpus import CoreUse, CoreWatch, cpu_note, give_api_its_own_cpu
 from bench.http_stack import (
     CSV_BODY,
     ApiUnderTest,
@@ -89,13 +90,18 @@ class Measured:
     server_cpu: float  # the serving process's CPU over the row's wall time
     load_average: float
     offered: float = 0.0  # paced rows: the rate all connections together offer
-    # With --api-cpu: the share of the APIs' core that processes other than the two APIs used
-    # over the row (other sessions, the kernel's interrupts, a hypervisor's other guests).
-    others_on_api_core: float | None = None
-    stalls: Stalls | None = None  # of the whole machine (bench/stalls.py)
+    # With --api-cpu: what processes other than the two APIs took of their core over the row
+    # (other sessions, the kernel's interrupts, a hypervisor's other guests), and how busy the
+    # other cores were (wrk, the database, the servers: a load generator on a saturated core
+    # reads answers late, whatever the route does).
+    cores: CoreUse | None = None
+    stalls: Stalls | None = None  # how late wrk's cores woke a sleeper (bench/stalls.py)
 
     def others_cell(self) -> str:
-        return "-" if self.others_on_api_core is None else f"{self.others_on_api_core:.1%}"
+        return "-" if self.cores is None else f"{self.cores.others_on_api_core:.1%}"
+
+    def wrk_cores_cell(self) -> str:
+        return "-" if self.cores is None else f"{self.cores.wrk_cores_busy:.0%}"
 
     def stalls_cell(self) -> str:
         return "-" if self.stalls is None else self.stalls.cell()
@@ -125,22 +131,15 @@ def measure(
     paced: bool = False,
     offered: float = 0.0,
 ) -> Measured:
-    load, core = os.getloadavg()[0], api_cpu()
-    served_before = sum(cpu_seconds(served, tree=False) for served in run.served_pids)
-    core_before = core_busy_seconds(core) if core is not None else 0.0
-    meter = StallMeter()
+    load = os.getloadavg()[0]
+    cores, meter = CoreWatch(run.served_pids), StallMeter()
     before, started = cpu_seconds(pid, tree=False), time.perf_counter()
+    cores.start()
     meter.start()
     row = work()
-    stalls = meter.stop()
-    wall = time.perf_counter() - started
-    cpu = (cpu_seconds(pid, tree=False) - before) / wall
-    others = None
-    if core is not None:
-        served = sum(cpu_seconds(served, tree=False) for served in run.served_pids)
-        busy = core_busy_seconds(core) - core_before
-        others = max(busy - (served - served_before), 0.0) / wall
-    measured = Measured(run.catalog, paced, row, cpu, load, offered, others, stalls)
+    stalls, core_use = meter.stop(), cores.stop()
+    cpu = (cpu_seconds(pid, tree=False) - before) / (time.perf_counter() - started)
+    measured = Measured(run.catalog, paced, row, cpu, load, offered, core_use, stalls)
     run.rows.append(measured)
     print(
         f"[{run.catalog}] {target}, {row.connections} connections{' paced' if paced else ''}: "
@@ -226,9 +225,9 @@ def print_closed(runs: list[CatalogRun]) -> None:
     print(
         "| catalog | route | clients | req/s | p50 ms | p99 ms | errors | req/s vs bare "
         "| p99 / own p50 at 1 client | server CPU | CPU ms / request | others on API core "
-        "| machine stalls | load avg |"
+        "| wrk's cores busy | machine stalls | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         for m in (m for m in run.rows if not m.paced):
             row = m.row
@@ -242,7 +241,8 @@ def print_closed(runs: list[CatalogRun]) -> None:
                 f"| {run.catalog} | {row.target} | {row.connections} | {row.rate:,.1f} "
                 f"| {row.p50_ms:,.1f} | {row.p99_ms:,.1f} | {row.unexpected(EXPECTED[row.target])} "
                 f"| {ratio} | {tail} | {m.server_cpu:.0%} | {cpu_per_request} "
-                f"| {m.others_cell()} | {m.stalls_cell()} | {m.load_average:.1f} |"
+                f"| {m.others_cell()} | {m.wrk_cores_cell()} | {m.stalls_cell()} "
+                f"| {m.load_average:.1f} |"
             )
 
 
@@ -251,9 +251,9 @@ def print_paced(runs: list[CatalogRun]) -> None:
     print(
         "| catalog | route | clients | offered req/s | answered req/s | p50 ms | p99 ms "
         "| errors | own p50 at 1 client ms | p99 / own p50 at 1 client | server CPU "
-        "| others on API core | machine stalls | load avg |"
+        "| others on API core | wrk's cores busy | machine stalls | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         for m in (m for m in run.rows if m.paced):
             row = m.row
@@ -264,7 +264,7 @@ def print_paced(runs: list[CatalogRun]) -> None:
                 f"| {row.rate:,.1f} | {row.p50_ms:,.1f} | {row.p99_ms:,.1f} "
                 f"| {row.unexpected(EXPECTED[row.target])} | {p50_alone:,.1f} "
                 f"| {row.p99_ms / p50_alone:,.1f}x | {m.server_cpu:.0%} | {m.others_cell()} "
-                f"| {m.stalls_cell()} | {m.load_average:.1f} |"
+                f"| {m.wrk_cores_cell()} | {m.stalls_cell()} | {m.load_average:.1f} |"
             )
 
 

@@ -9,11 +9,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from bench.cpus import core_busy_seconds
+from bench.cpus import API_CPU_VARIABLE, CoreWatch, core_busy_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,3 +108,35 @@ def test_a_cores_busy_time_counts_user_system_interrupts_and_steal_not_idle_or_i
 def test_every_core_of_this_machine_has_been_busy_since_boot() -> None:
     for cpu in os.sched_getaffinity(0):  # the real /proc/stat: its lines are found and read
         assert core_busy_seconds(cpu) > 0
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_the_cpu_a_process_not_served_spends_on_the_apis_core_counts_as_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    allowed = os.sched_getaffinity(0)
+    api_core = sorted(allowed)[0]
+    monkeypatch.setenv(API_CPU_VARIABLE, str(api_core))
+    os.sched_setaffinity(0, allowed - {api_core})  # the benchmark's own cores, as in a run
+    try:
+        watch = CoreWatch(served_pids=())
+        os.sched_setaffinity(0, {api_core})  # then burn CPU on the APIs' core, unserved
+        spent_before, started = time.process_time(), time.perf_counter()
+        watch.start()
+        while time.process_time() - spent_before < 0.3:
+            pass
+        use = watch.stop()
+        wall, spent = time.perf_counter() - started, time.process_time() - spent_before
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert use is not None
+    # The core counted at least what this process spent on it (ticks of 10 ms either way).
+    assert use.others_on_api_core * wall >= spent - 0.05
+    assert use.wrk_cores_busy >= 0
+
+
+def test_without_a_core_for_the_apis_nothing_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(API_CPU_VARIABLE, raising=False)
+    watch = CoreWatch(served_pids=(os.getpid(),))
+    watch.start()
+    assert watch.stop() is None

@@ -33,10 +33,15 @@ class CatalogServer:
             return [int(pid) for (pid,) in rows]
 
     def terminate(self, pids: list[int]) -> int:
+        """Terminates each backend and waits until it has exited (the count that did). Without
+        the wait, a backend that had not yet acted on the signal kept its socket open, so a
+        client's next statement could still reach it and fail: the window of a termination in
+        progress, not the connection left dead that these tests are about."""
+        query = sa.text("SELECT pg_terminate_backend(:p, :ms)")
+        wait_ms = int(WAIT_SECONDS * 1000)
         with self.admin.connect() as connection:
             return sum(
-                bool(connection.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}))
-                for pid in pids
+                bool(connection.execute(query, {"p": pid, "ms": wait_ms}).scalar()) for pid in pids
             )
 
     def blocked_backend(self, holder: int) -> int:
