@@ -6,20 +6,25 @@ import {$, el, say} from "./dom.js";
 import {changeList} from "./version.js";
 
 export async function showDatasets() {
-  const box = $("datasets");
   const page = await api("GET", "/api/datasets?limit=50");
+  const details = [];
+  for (const dataset of page.items) details.push(await api("GET", "/api/datasets/" + dataset.id));
+  // Everything fetched: the form's choice and the list change in one step. Rebuilt while the
+  // versions loaded, the choice went back to what it was when the refresh began, and a file
+  // meant as a new version of a dataset became a new dataset.
   const select = $("dataset-id");
   const chosen = select.value;
-  select.replaceChildren(el("option", {value: ""}, "a new dataset"));
+  select.replaceChildren(el("option", {value: ""}, "a new dataset"),
+    ...page.items.map((dataset) => el("option", {value: dataset.id, "data-name": dataset.name},
+      dataset.name + " (as a new version)")));
+  select.value = page.items.some((dataset) => dataset.id === chosen) ? chosen : "";
+  const box = $("datasets");
   box.replaceChildren();
   if (page.items.length === 0) box.append(el("p", {class: "muted"}, "No datasets yet."));
-  for (const dataset of page.items) {
-    select.append(el("option", {value: dataset.id, "data-name": dataset.name},
-      dataset.name + " (as a new version)"));
-    const detail = await api("GET", "/api/datasets/" + dataset.id);
+  page.items.forEach((dataset, d) => {
     const list = el("ul", {class: "versions"});
     // The API lists versions oldest first (version 1 first); the page shows the newest first.
-    detail.versions.map((version, i) => ({version, number: i + 1})).reverse()
+    details[d].versions.map((version, i) => ({version, number: i + 1})).reverse()
       .forEach(({version, number}) => {
         const counts = version.row_count == null ? "" :
           version.row_count.toLocaleString() + " rows × " + version.column_count + " columns";
@@ -43,8 +48,7 @@ export async function showDatasets() {
       el("div", {class: "actions"}, el("button", {type: "button", class: "danger",
         "aria-label": "Delete dataset " + dataset.name,
         onclick: () => removeDataset(dataset)}, "Delete dataset"))));
-  }
-  select.value = chosen;
+  });
 }
 
 function changesDisclosure(datasetId, versionId) {

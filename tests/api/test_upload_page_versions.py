@@ -44,6 +44,56 @@ def upload_ready(browser: DevtoolsBrowser, stack: PageStack, path: Path) -> None
     browser.wait_for("!!document.querySelector('#result .ready')", 60)
 
 
+# Every request for one dataset's versions answered 400 ms late (a slow network), and the ones
+# in flight counted: the window in which a refresh of the list used to reset the form's choice.
+SLOW_VERSIONS = r"""
+window.versionsInFlight = 0;
+const realFetch = window.fetch;
+window.fetch = async (path, options) => {
+  if (!/^\/api\/datasets\/[0-9a-f-]+$/.test(String(path))) return realFetch(path, options);
+  window.versionsInFlight += 1;
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    return await realFetch(path, options);
+  } finally {
+    window.versionsInFlight -= 1;
+  }
+};
+"""
+
+
+def test_a_dataset_chosen_while_the_list_refreshes_stays_chosen(
+    page_stack: PageStack, browser: DevtoolsBrowser, tmp_path: Path
+) -> None:
+    stack = page_stack
+    open_page(browser, stack)
+    first = tmp_path / "weather.csv"
+    first.write_bytes(CSV)
+    upload_ready(browser, stack, first)
+    dataset_id, _ = stack.latest_version()
+    browser.wait_for("!!document.querySelector('#datasets .dataset')")
+    browser.evaluate(SLOW_VERSIONS)
+    browser.evaluate(
+        "document.querySelector('#datasets .dataset').dataset.before = 'yes';"
+        "document.getElementById('refresh').click()"
+    )
+    browser.wait_for("window.versionsInFlight === 1")  # the list answered; its versions not yet
+    option = f'#dataset-id option[value="{dataset_id}"]'
+    browser.wait_for(f"!!document.querySelector({json.dumps(option)})")
+    browser.evaluate(
+        f"const select = document.getElementById('dataset-id'); select.value = {dataset_id!r};"
+        "select.dispatchEvent(new Event('change'))"
+    )
+    # The refresh has ended: nothing in flight, the list drawn anew.
+    browser.wait_for(
+        "window.versionsInFlight === 0 && !!document.querySelector('#datasets .dataset')"
+        " && !document.querySelector('#datasets [data-before]')",
+        30,
+    )
+    assert browser.evaluate("document.getElementById('dataset-id').value") == dataset_id
+    assert browser.evaluate("document.getElementById('name-field').hidden") is True
+
+
 def test_a_second_version_shows_what_changed_in_plain_words(
     page_stack: PageStack, browser: DevtoolsBrowser, tmp_path: Path
 ) -> None:
