@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
-from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Crashed
 from prefect.utilities.engine import propose_state
@@ -36,6 +35,7 @@ from core.statuses import VersionStatus
 from flows.ingest_dataset import ingest_dataset
 from tests.support.fault_proxy import FaultProxy
 from tests.support.ingestions import Ingestion, MakeIngestion, confirmed_uploads
+from tests.support.prefect_events import drain_events
 from tests.support.stores import Store, default_store_only
 
 CSV = b"id,name,score\n1,ada,3.5\n2,bob,\n3,cy,7.25\n"
@@ -318,7 +318,7 @@ def test_the_run_emits_its_event_and_shows_the_profile_as_an_artifact(
     assert len(artifacts) == 1
     assert "score" in artifacts[0]["data"]
 
-    EventsWorker.drain_all()
+    drain_events()
     deadline = time.monotonic() + 30
     while True:
         page = _api_post(

@@ -29,6 +29,7 @@ from tests.support.load_checks import (
 )
 from tests.support.load_driver import DrivePlan, UserPlan, driver_process
 from tests.support.load_stack import S3Endpoint, load_stack, remove_bucket
+from tests.support.prefect_events import drain_events
 from tests.support.prefect_server import (
     RestartablePrefectServer,
     block_classes_on,
@@ -84,7 +85,7 @@ def own_prefect(
         prefect_server.start()
     monkeypatch.setattr(client_base, "clamped_poisson_interval", clamped_poisson_interval)
     session_api = str(PREFECT_API_URL.value())
-    EventsWorker.drain_all()
+    drain_events()
     EventsWorker.set_client_override(PrefectEventsClient, api_url=prefect_server.api_url)
     try:
         with (
@@ -96,7 +97,7 @@ def own_prefect(
         ):
             yield prefect_server
     finally:
-        EventsWorker.drain_all()
+        drain_events()
         EventsWorker.set_client_override(PrefectEventsClient, api_url=session_api)
 
 

@@ -10,12 +10,22 @@ import httpx
 from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL
 
+# Prefect's events worker is one per API URL and outlives the tests: one left sending to a server
+# a test has stopped retries each event 10 times, so an unbounded drain of every worker waited
+# past the tests' 5-minute limit. The worker of the live server drains in milliseconds.
+DRAIN_SECONDS = 10.0
+
+
+def drain_events() -> None:
+    """Sends what this process's events workers hold, waiting at most `DRAIN_SECONDS`."""
+    EventsWorker.drain_all(timeout=DRAIN_SECONDS)
+
 
 def find_events(
     name: str, matches: Callable[[dict[str, Any]], bool], timeout: float = 30.0
 ) -> list[dict[str, Any]]:
     """The events called `name` that satisfy `matches`, once at least one has arrived."""
-    EventsWorker.drain_all()
+    drain_events()
     deadline = time.monotonic() + timeout
     while True:
         response = httpx.post(
