@@ -44,6 +44,26 @@ def upload_ready(browser: DevtoolsBrowser, stack: PageStack, path: Path) -> None
     browser.wait_for("!!document.querySelector('#result .ready')", 60)
 
 
+def first_dataset_ready(browser: DevtoolsBrowser, stack: PageStack, tmp_path: Path) -> str:
+    """Opens the page and uploads a first file until its version is ready; its dataset's id."""
+    open_page(browser, stack)
+    first = tmp_path / "weather.csv"
+    first.write_bytes(CSV)
+    upload_ready(browser, stack, first)
+    dataset_id, _ = stack.latest_version()
+    return dataset_id
+
+
+def choose_dataset(browser: DevtoolsBrowser, dataset_id: str) -> None:
+    """Chooses "as a new version" of the dataset in the form, as a user's click does."""
+    option = f'#dataset-id option[value="{dataset_id}"]'
+    browser.wait_for(f"!!document.querySelector({json.dumps(option)})")
+    browser.evaluate(
+        f"const select = document.getElementById('dataset-id'); select.value = {dataset_id!r};"
+        "select.dispatchEvent(new Event('change'))"
+    )
+
+
 # Every request for one dataset's versions answered 400 ms late (a slow network), and the ones
 # in flight counted: the window in which a refresh of the list used to reset the form's choice.
 SLOW_VERSIONS = r"""
@@ -66,11 +86,7 @@ def test_a_dataset_chosen_while_the_list_refreshes_stays_chosen(
     page_stack: PageStack, browser: DevtoolsBrowser, tmp_path: Path
 ) -> None:
     stack = page_stack
-    open_page(browser, stack)
-    first = tmp_path / "weather.csv"
-    first.write_bytes(CSV)
-    upload_ready(browser, stack, first)
-    dataset_id, _ = stack.latest_version()
+    dataset_id = first_dataset_ready(browser, stack, tmp_path)
     browser.wait_for("!!document.querySelector('#datasets .dataset')")
     browser.evaluate(SLOW_VERSIONS)
     browser.evaluate(
@@ -78,12 +94,7 @@ def test_a_dataset_chosen_while_the_list_refreshes_stays_chosen(
         "document.getElementById('refresh').click()"
     )
     browser.wait_for("window.versionsInFlight === 1")  # the list answered; its versions not yet
-    option = f'#dataset-id option[value="{dataset_id}"]'
-    browser.wait_for(f"!!document.querySelector({json.dumps(option)})")
-    browser.evaluate(
-        f"const select = document.getElementById('dataset-id'); select.value = {dataset_id!r};"
-        "select.dispatchEvent(new Event('change'))"
-    )
+    choose_dataset(browser, dataset_id)
     # The refresh has ended: nothing in flight, the list drawn anew.
     browser.wait_for(
         "window.versionsInFlight === 0 && !!document.querySelector('#datasets .dataset')"
@@ -98,22 +109,13 @@ def test_a_second_version_shows_what_changed_in_plain_words(
     page_stack: PageStack, browser: DevtoolsBrowser, tmp_path: Path
 ) -> None:
     stack = page_stack
-    open_page(browser, stack)
-    first = tmp_path / "weather.csv"
-    first.write_bytes(CSV)
-    upload_ready(browser, stack, first)
+    dataset_id = first_dataset_ready(browser, stack, tmp_path)
     assert browser.evaluate("document.getElementById('changes')") is None  # nothing before it
-    dataset_id, _ = stack.latest_version()
 
     second = tmp_path / "weather-december.csv"
     second.write_bytes(SECOND)
     pick(browser, second)
-    option = f'#dataset-id option[value="{dataset_id}"]'
-    browser.wait_for(f"!!document.querySelector({json.dumps(option)})")
-    browser.evaluate(
-        f"const select = document.getElementById('dataset-id'); select.value = {dataset_id!r};"
-        "select.dispatchEvent(new Event('change'))"
-    )
+    choose_dataset(browser, dataset_id)
     # A new version keeps its dataset's name: the field for a new one's name is gone.
     assert browser.evaluate("document.getElementById('name-field').hidden") is True
     browser.screenshot(tmp_path / "page-12-second-version-chosen.png")
