@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,8 +10,6 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.context import FlowRunContext
-from prefect.flow_engine import FlowRunTimeoutError
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
@@ -26,11 +23,10 @@ from core.errors import (
 from core.events import DATASET_FAILED, DATASET_INGESTED, ResourceKind
 from core.settings import flow_timeout_seconds
 from core.statuses import VersionStatus
-from flows.time_limits import fail_stopped_ingestion
+from flows.time_limits import RunTimeLimit, fail_stopped_ingestion
 from orchestrator.events import emit
 from orchestrator.runs import run_is_live
 from tasks.failure_reasons import internal_failure_reason
-from tasks.file_work_process import FileWorkTimeoutError
 from tasks.ingestion import checksum, convert_and_profile, profile_dataset, upload_dialect
 from tasks.profiling import profile_markdown
 from tasks.records import (
@@ -63,18 +59,7 @@ def _outcome(raw_sha256: str, sha256: str, size: int, profile: dict[str, Any]) -
     )
 
 
-def _deadline() -> float | None:
-    """When this run's time limit ends (monotonic), counted from the start of its body."""
-    context = FlowRunContext.get()
-    limit = None if context is None or context.flow is None else context.flow.timeout_seconds
-    return None if limit is None else time.monotonic() + limit
-
-
-def _seconds_left(deadline: float | None) -> float | None:
-    return None if deadline is None else deadline - time.monotonic()
-
-
-def _ingest(target: IngestionTarget, workdir: Path, deadline: float | None) -> IngestionOutcome:
+def _ingest(target: IngestionTarget, workdir: Path, limit: RunTimeLimit) -> IngestionOutcome:
     """The file's work (screen, convert, profile) runs in a child process killed when the run's
     time limit ends (tasks/file_work_process.py): native code would not stop for Prefect."""
     raw_path = workdir / f"raw.{target.extension}"
@@ -86,7 +71,7 @@ def _ingest(target: IngestionTarget, workdir: Path, deadline: float | None) -> I
     if head_object(target.parquet_key) is None:
         # The child removes the upload's local copy once converted: at most one full-size
         # local copy beside the Parquet file.
-        left = _seconds_left(deadline)
+        left = limit.seconds_left()
         profile = convert_and_profile(target.version_id, raw_path, parquet_path, left)
         sha256 = checksum(f"parquet-{target.version_id}", parquet_path)
         # Under the user's lock, before any byte is written: over the quota, nothing is uploaded.
@@ -103,7 +88,7 @@ def _ingest(target: IngestionTarget, workdir: Path, deadline: float | None) -> I
     # described, never rewritten.
     stored = download_file(target.parquet_key, parquet_path)
     reserve_parquet_bytes(target.version_id, stored.size)
-    left = _seconds_left(deadline)
+    left = limit.seconds_left()
     profile = profile_dataset(target.version_id, parquet_path, dialect, left)
     return _outcome(raw.sha256, stored.sha256, stored.size, profile)
 
@@ -133,7 +118,12 @@ def ingest_dataset(version_id: str, unfinished_only: bool = False) -> VersionSta
     the temp object is replaced by a tombstone (single-use URLs). Local files are removed
     either way.
     """
-    deadline = _deadline()
+    limit = RunTimeLimit.of_this_run()
+    with limit.ends_the_run():
+        return _ingest_version(version_id, unfinished_only, limit)
+
+
+def _ingest_version(version_id: str, unfinished_only: bool, limit: RunTimeLimit) -> VersionStatus:
     logger = get_run_logger()
     this_run = flow_run.get_id()
     target = load_ingestion_target(version_id)
@@ -164,14 +154,13 @@ def ingest_dataset(version_id: str, unfinished_only: bool = False) -> VersionSta
     related: dict[ResourceKind, str] = {"version": version_id, "upload": target.upload_id}
     try:
         with tempfile.TemporaryDirectory(prefix=f"ingest-{version_id}-") as workdir:
-            outcome = _ingest(target, Path(workdir), deadline)
+            outcome = _ingest(target, Path(workdir), limit)
         recorded = record_ready(version_id, outcome)
-    except FileWorkTimeoutError as exc:
-        # Ended as Prefect ends a run past its limit (`TimedOut`): the version is recorded
-        # failed, its reservation released, by flows/time_limits.py's hook, with its message.
-        logger.error("version %s: %s; its child process was killed", version_id, exc)
-        raise FlowRunTimeoutError(str(exc)) from exc
     except Exception as exc:
+        if limit.ended(exc):
+            # Ends `TimedOut` (limit.ends_the_run): the version is recorded failed, its
+            # reservation released, by flows/time_limits.py's hook, with its message.
+            raise
         if isinstance(exc, ContentRejectedError | QuotaExceededError):
             reason = exc.message
         elif isinstance(exc, AutomlError):

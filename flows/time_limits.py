@@ -3,22 +3,31 @@
 
 Prefect stops a run past its `timeout_seconds` by raising a cancellation (a BaseException) into
 it, which the flows' own `except Exception` does not see; the run then enters the `TimedOut`
-failed state and these hooks run in the same process.
+failed state and these hooks run in the same process. The cancellation may land anywhere,
+though: inside Prefect's own set-up of a task run (prefect 3.8.8) it becomes
+`ValueError('Task run is not set')`. `RunTimeLimit` makes any failure past the limit end the
+run `TimedOut` all the same, so the reason a user reads is the limit, never "failed on our side".
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import Flow
 from prefect.client.schemas.objects import FlowRun, State
+from prefect.context import FlowRunContext
+from prefect.flow_engine import FlowRunTimeoutError
 
 from core.events import DATASET_FAILED
 from core.keys import model_key, model_metadata_key, plots_prefix
 from core.statuses import VersionStatus
 from orchestrator.events import emit
+from tasks.file_work_process import FileWorkTimeoutError
 from tasks.job_records import (
     load_job,
     parameters_disagreement,
@@ -31,6 +40,44 @@ from tasks.storage import delete_object, list_objects
 logger = logging.getLogger("flows.time_limits")
 
 TIMED_OUT = "TimedOut"  # Prefect's name of the failed state a run past its time limit enters
+
+
+class RunTimeLimit:
+    """The time limit of the flow run executing this code, as its body sees it."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline  # time.monotonic(); None: no limit
+
+    @classmethod
+    def of_this_run(cls) -> RunTimeLimit:
+        """Counted from when Prefect entered the run's context, just before it started its own
+        timer: this deadline is never later than the moment Prefect stops the run."""
+        context = FlowRunContext.get()
+        if context is None or context.flow is None or context.flow.timeout_seconds is None:
+            return cls(None)
+        elapsed = (datetime.now(UTC) - context.start_time).total_seconds()
+        return cls(time.monotonic() - max(elapsed, 0.0) + context.flow.timeout_seconds)
+
+    def seconds_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def ended(self, exc: BaseException) -> bool:
+        """Whether `exc` is the limit's doing: a file work child killed at the deadline, or
+        any failure once the deadline has passed (Prefect's cancellation in disguise)."""
+        left = self.seconds_left()
+        return isinstance(exc, FileWorkTimeoutError) or (left is not None and left <= 0)
+
+    @contextmanager
+    def ends_the_run(self) -> Iterator[None]:
+        """Around a flow's body: a failure the limit caused ends the run `TimedOut`, and its
+        failure hook records the limit as the reason."""
+        try:
+            yield
+        except Exception as exc:
+            if not self.ended(exc):
+                raise
+            logger.error("stopped at its time limit: %r", exc)
+            raise FlowRunTimeoutError(f"stopped at its time limit ({exc})") from exc
 
 
 def _stopped_because(what: str, flow: Flow[..., Any], state: State[Any]) -> str:

@@ -17,7 +17,7 @@ from core.events import MODEL_PUBLISHED
 from core.keys import model_key, model_metadata_key
 from core.settings import flow_timeout_seconds, get_settings
 from core.statuses import JobStatus
-from flows.time_limits import fail_stopped_training
+from flows.time_limits import RunTimeLimit, fail_stopped_training
 from orchestrator.events import emit
 from tasks.failure_reasons import failure_reason
 from tasks.job_records import (
@@ -122,6 +122,12 @@ def train_model(version_id: str, target: str, job_id: str) -> str:
     whose parameters disagree with it is refused (the run fails, saying why in its log) and
     leaves the job as it was: the run may not be the one training it. `job_id` is required: a
     job is created by `POST /api/jobs/train`, under its user's limit of jobs in flight."""
+    limit = RunTimeLimit.of_this_run()
+    with limit.ends_the_run():
+        return _train_job(version_id, target, job_id, limit)
+
+
+def _train_job(version_id: str, target: str, job_id: str, limit: RunTimeLimit) -> str:
     logger = get_run_logger()
     job = load_job(job_id)
     if job.status == JobStatus.SUCCEEDED:
@@ -147,6 +153,8 @@ def train_model(version_id: str, target: str, job_id: str) -> str:
                 model_path, metadata = train_and_save(job_id, source, data_path, target, workdir)
                 stored = _publish(job_id, job.user_id, model_path, metadata)
         except Exception as exc:
+            if limit.ended(exc):  # ends `TimedOut`: fail_stopped_training records the job
+                raise
             reason = failure_reason(exc, "training", flow_run.get_id())
             if not isinstance(exc, AutomlError):  # its details stay in this run's logs
                 logger.error("job %s: training error in run %s: %r", job_id, flow_run.get_id(), exc)

@@ -58,6 +58,7 @@ from tests.support.fault_proxy import FaultProxy, Profiled, fault_proxy
 from tests.support.isolation import isolate_environment
 from tests.support.localstack import localstack_python, run_localstack
 from tests.support.postgres import postgres_bin_dir, run_postgres
+from tests.support.prefect_events import drain_events
 from tests.support.prefect_patches import (
     block_schemas_computed_once,
     block_types_registered_once,
@@ -170,12 +171,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
-    """One Prefect server for the whole session; flows run for real against it."""
+    """One Prefect server for the whole session; flows run for real against it. Its teardown
+    drains every events worker of the process with no time limit, and a worker left sending to a
+    server a test has stopped retries for minutes: a bounded drain first stops them all."""
     with (
         prefect_test_harness(server_startup_timeout=120),
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
-        yield
+        try:
+            yield
+        finally:
+            drain_events()
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,11 @@ from prefect.settings import PREFECT_API_URL
 DRAIN_SECONDS = 10.0
 
 
-def drain_events() -> None:
-    """Sends what this process's events workers hold, waiting at most `DRAIN_SECONDS`."""
-    EventsWorker.drain_all(timeout=DRAIN_SECONDS)
+def drain_events(timeout: float = DRAIN_SECONDS) -> None:
+    """Sends what this process's events workers hold, waiting at most `timeout` seconds. Every
+    worker is stopped and forgotten either way (the next event starts a new one), so a worker
+    still retrying a stopped server is out of any later drain's way."""
+    EventsWorker.drain_all(timeout=timeout)
 
 
 def find_events(
