@@ -190,7 +190,7 @@ def api_server(settings: Settings) -> Iterator[str]:
     """The HTTP API served by uvicorn in a thread of this process; yields its base URL."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, shut_down
 
     # Without R2_ENDPOINT, object_store started the embedded store: the API warns about files
     # too large for it (a fact of this configuration, not of the server that answers).
@@ -221,6 +221,7 @@ def api_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        shut_down(app)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from api.errors import install_error_handlers
 from api.openapi_document import install_openapi_document
 from api.request_log import REQUEST_ID_HEADER, RequestLogMiddleware
 from api.routes import datasets, health, jobs, page, uploads, usage
+from api.run_dispatch import stop_run_dispatchers
 from blocks.storage import load_storage_block, s3_client
 from catalog.database import catalog_for, migrate
 from core.cors import load_cors_rules
@@ -42,9 +43,9 @@ def create_app(
     catalog = catalog_for(settings.catalog_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield  # run by servers with a lifespan (tests' clients; `automl up` turns it off)
-        catalog.stop_background_checkpoints()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield  # run by servers with a lifespan (tests' clients; `automl up` calls `shut_down`)
+        shut_down(app)
 
     app = FastAPI(
         title="automl storage API",
@@ -80,6 +81,14 @@ def create_app(
         max_age=600,
     )
     return app
+
+
+def shut_down(app: FastAPI) -> None:
+    """What an app started that outlives its requests: its run dispatchers (a run being created
+    is finished and recorded first) and the catalog's background checkpoints."""
+    state: ApiState = app.state.automl
+    stop_run_dispatchers(state.catalog)
+    state.catalog.stop_background_checkpoints()
 
 
 def freeze_startup_heap() -> None:

@@ -12,7 +12,8 @@ Exactly once: each run is created with the version id as its idempotency key, so
 several API processes, a retried confirm and the cleanup flow all get the same run. A run whose
 creation failed (orchestrator down) stays requested in the catalog: the dispatcher retries the
 requests older than `STALE_AFTER` every `POLL_SECONDS`, and the cleanup flow restarts whatever
-is left (flows/cleanup_stale_uploads.py).
+is left (flows/cleanup_stale_uploads.py). An app's dispatchers stop when it shuts down
+(`stop_run_dispatchers`, from its lifespan), so none outlives its API polling a catalog.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ POLL_BATCH = 100
 # this long at most (a Prefect client that cannot connect gives up after ~1.5 s): it is answered
 # with the run's id or the orchestrator's error (503), as when confirm created the run itself.
 FIRST_IN_LINE_WAIT_SECONDS = 30.0
+# How long a shutdown waits for a dispatcher to finish the run it is creating.
+STOP_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -86,6 +89,11 @@ class RunDispatcher:
         self._wake = threading.Condition(self._lock)
         self._queue: dict[str, RunRequest] = {}
         self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def request(self, version_id: str) -> RunRequest:
         """Queues the version's run (once, however many confirms ask) and wakes the thread.
@@ -93,6 +101,10 @@ class RunDispatcher:
         The thread runs in a copy of the caller's context, so it speaks to the Prefect server
         the caller's settings name (`temporary_settings` live in a context variable)."""
         with self._lock:
+            if self._stopping:  # shutting down: the poll of the next dispatcher creates it
+                unserved = RunRequest(version_id)
+                unserved.finish()
+                return unserved
             request = self._queue.get(version_id)
             if request is None:
                 request = RunRequest(version_id, behind=bool(self._queue))
@@ -106,24 +118,39 @@ class RunDispatcher:
             self._wake.notify()
         return request
 
+    def stop(self, timeout: float = STOP_WAIT_SECONDS) -> None:
+        """Ends the thread once the run it is creating (if any) is recorded; for good: later
+        requests are answered without a run at once."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+            self._wake.notify()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
     def _serve(self) -> None:
         try:
             with reused_client():
                 self._loop()
         except Exception:  # the catalog is gone or broken: the next confirm starts a new thread
             logger.exception("the run dispatcher stopped")
-            with self._lock:
-                self._thread = None
-                waiting, self._queue = list(self._queue.values()), {}
-            for request in waiting:
-                request.finish()  # answered without a run; the poll or the cleanup creates it
+            self._end()
+
+    def _end(self) -> None:
+        """The thread ends. Requests still queued are answered without a run: their versions
+        stay requested in the catalog, for the next dispatcher's poll or the cleanup flow."""
+        with self._lock:
+            self._thread = None  # under the lock: a request now starts a new thread
+            waiting, self._queue = list(self._queue.values()), {}
+        for request in waiting:
+            request.finish()
 
     def _loop(self) -> None:
         active = time.monotonic()
         next_poll = 0.0  # at start: catch up with what an outage or a stopped process left
         while True:
             with self._lock:
-                while not self._queue:
+                while not self._queue and not self._stopping:
                     now = time.monotonic()
                     if now >= next_poll:
                         break
@@ -131,6 +158,8 @@ class RunDispatcher:
                         self._thread = None  # under the lock: a request now starts a new one
                         return
                     self._wake.wait(min(next_poll - now, IDLE_SECONDS))
+                if self._stopping:
+                    break
                 batch = list(self._queue.values())
             if not batch:
                 next_poll = time.monotonic() + POLL_SECONDS
@@ -138,6 +167,8 @@ class RunDispatcher:
                     stale = versions_awaiting_run(session, utcnow() - STALE_AFTER, POLL_BATCH)
                 batch = [RunRequest(version_id) for version_id in stale]
             for request in batch:
+                if self._stopping:
+                    break
                 if request.version_id not in self._queue and self._queue:
                     break  # a confirm waits: it comes before the rest of the poll's backlog
                 try:
@@ -159,6 +190,7 @@ class RunDispatcher:
                 self._forget(request)
                 request.finish(flow_run_id)
                 active = time.monotonic()
+        self._end()  # stopped
 
     def _dispatch(self, version_id: str) -> str:
         """Creates (or finds) the version's run, records it, and announces the upload if no one
@@ -191,6 +223,7 @@ class RunDispatcher:
 _dispatchers: weakref.WeakValueDictionary[tuple[str, str | None], RunDispatcher] = (
     weakref.WeakValueDictionary()
 )
+_every_dispatcher: weakref.WeakSet[RunDispatcher] = weakref.WeakSet()
 _dispatchers_lock = threading.Lock()
 
 
@@ -199,6 +232,16 @@ def run_dispatcher(catalog: Catalog) -> RunDispatcher:
     key = (catalog.url, PREFECT_API_URL.value())
     with _dispatchers_lock:
         dispatcher = _dispatchers.get(key)
-        if dispatcher is None or dispatcher.catalog is not catalog:
+        if dispatcher is None or dispatcher.catalog is not catalog or dispatcher.stopping:
             dispatcher = _dispatchers[key] = RunDispatcher(catalog)
+            _every_dispatcher.add(dispatcher)
         return dispatcher
+
+
+def stop_run_dispatchers(catalog: Catalog) -> None:
+    """Stops the dispatchers of `catalog` (an app's own view of its catalog, so another app of
+    the same process on the same database keeps its own), for its app's shutdown."""
+    with _dispatchers_lock:
+        mine = [dispatcher for dispatcher in _every_dispatcher if dispatcher.catalog is catalog]
+    for dispatcher in mine:
+        dispatcher.stop()

@@ -8,6 +8,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -22,8 +23,9 @@ from catalog.tables import DatasetVersion
 from core.errors import OrchestratorUnavailableError
 from core.events import UPLOAD_CONFIRMED
 from orchestrator.runs import start_ingestion
-from tests.support.api_client import Api
+from tests.support.api_client import Api, make_api
 from tests.support.prefect_events import find_events
+from tests.support.stores import Store
 from tests.support.upload_steps import confirm, error_of, upload
 
 
@@ -178,3 +180,65 @@ def test_a_confirm_queued_behind_a_slow_run_answers_at_once_and_a_later_one_name
         headers=api.token("second"),
     ).json()
     assert version["flow_run_id"] == run_id
+
+
+def _requested_version(api: Api, user: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A confirmed version whose run was never created (the orchestrator refused it)."""
+
+    def refuse(version_id: str) -> str:
+        raise OrchestratorUnavailableError("the orchestrator (Prefect) cannot be reached")
+
+    upload_id = upload(api, user=user)
+    with monkeypatch.context() as patched:
+        patched.setattr(run_dispatch, "start_ingestion", refuse)
+        assert error_of(confirm(api, upload_id, user=user)) == (503, "orchestrator_unavailable")
+    with catalog_for(api.settings.catalog_url).session() as session:
+        [version] = session.query(DatasetVersion).filter_by(upload_id=upload_id).all()
+        return version.id
+
+
+def test_a_stopped_dispatcher_records_the_run_it_was_creating_and_answers_the_rest_without_one(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API shutting down: the run being created is created and recorded; a request queued
+    behind it, and any later one, is answered at once without a run (its version stays
+    requested, for another dispatcher's poll or the cleanup flow)."""
+    first, queued_version = [_requested_version(api, user, monkeypatch) for user in ("a", "b")]
+    busy, release = threading.Event(), threading.Event()
+
+    def slow_start(version_id: str) -> str:
+        busy.set()
+        release.wait(30)
+        return start_ingestion(version_id)
+
+    monkeypatch.setattr(run_dispatch, "start_ingestion", slow_start)
+    dispatcher = RunDispatcher(catalog_for(api.settings.catalog_url))
+    creating = dispatcher.request(first)
+    assert busy.wait(30)
+    queued = dispatcher.request(queued_version)
+    stopping = threading.Thread(target=dispatcher.stop)
+    stopping.start()
+    release.set()
+    stopping.join(30)
+    assert not stopping.is_alive()
+    assert creating.done.is_set() and creating.flow_run_id == _recorded_run(api, first)
+    assert queued.done.is_set() and (queued.flow_run_id, queued.error) == (None, None)
+    later = dispatcher.request(queued_version)
+    assert later.done.is_set() and later.flow_run_id is None
+
+
+def test_an_api_that_shuts_down_leaves_no_dispatcher_running(
+    api_store: Store, ingest_deployment: str
+) -> None:
+    """Its dispatcher would otherwise poll the catalog for a minute after the API is gone."""
+    before = _dispatcher_threads()
+    with contextmanager(make_api)(api_store) as api:
+        answer = confirm(api, upload(api))
+        assert answer.status_code == 202 and answer.json()["flow_run_id"] is not None
+        mine = _dispatcher_threads() - before
+        assert mine  # the confirm started one
+    assert not any(thread.is_alive() for thread in mine)
+
+
+def _dispatcher_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "run-dispatcher"}
