@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prefect_aws import S3Bucket
@@ -45,7 +46,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield  # run by servers with a lifespan (tests' clients; `automl up` calls `shut_down`)
-        shut_down(app)
+        await anyio.to_thread.run_sync(shut_down, app)  # may wait for a run being created
 
     app = FastAPI(
         title="automl storage API",

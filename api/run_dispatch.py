@@ -224,6 +224,9 @@ _dispatchers: weakref.WeakValueDictionary[tuple[str, str | None], RunDispatcher]
     weakref.WeakValueDictionary()
 )
 _every_dispatcher: weakref.WeakSet[RunDispatcher] = weakref.WeakSet()
+# The catalogs (an app's own view) whose app has shut down: a request still arriving there gets
+# a stopped dispatcher, answered without a run at once, never a new thread.
+_shut_down: weakref.WeakSet[Catalog] = weakref.WeakSet()
 _dispatchers_lock = threading.Lock()
 
 
@@ -231,6 +234,10 @@ def run_dispatcher(catalog: Catalog) -> RunDispatcher:
     """This process's dispatcher for the catalog and the Prefect server of the current settings."""
     key = (catalog.url, PREFECT_API_URL.value())
     with _dispatchers_lock:
+        if catalog in _shut_down:
+            stopped = RunDispatcher(catalog)
+            stopped.stop()
+            return stopped
         dispatcher = _dispatchers.get(key)
         if dispatcher is None or dispatcher.catalog is not catalog or dispatcher.stopping:
             dispatcher = _dispatchers[key] = RunDispatcher(catalog)
@@ -242,6 +249,7 @@ def stop_run_dispatchers(catalog: Catalog) -> None:
     """Stops the dispatchers of `catalog` (an app's own view of its catalog, so another app of
     the same process on the same database keeps its own), for its app's shutdown."""
     with _dispatchers_lock:
+        _shut_down.add(catalog)
         mine = [dispatcher for dispatcher in _every_dispatcher if dispatcher.catalog is catalog]
     for dispatcher in mine:
         dispatcher.stop()

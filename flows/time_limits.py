@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import Flow
+from prefect._internal.concurrency.cancellation import CancelledError
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.context import FlowRunContext
 from prefect.flow_engine import FlowRunTimeoutError
+from prefect.logging import get_run_logger
 
 from core.events import DATASET_FAILED
 from core.keys import model_key, model_metadata_key, plots_prefix
@@ -62,10 +64,15 @@ class RunTimeLimit:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
     def ended(self, exc: BaseException) -> bool:
-        """Whether `exc` is the limit's doing: a file work child killed at the deadline, or
-        any failure once the deadline has passed (Prefect's cancellation in disguise)."""
+        """Whether `exc` is the limit's doing: a file work child killed at the deadline, an
+        error raised while Prefect's cancellation was being handled (it is in the chain), or
+        any failure once the deadline has passed (the clocks may disagree by a little)."""
         left = self.seconds_left()
-        return isinstance(exc, FileWorkTimeoutError) or (left is not None and left <= 0)
+        return (
+            isinstance(exc, FileWorkTimeoutError)
+            or _raised_by_a_cancellation(exc)
+            or (left is not None and left <= 0)
+        )
 
     @contextmanager
     def ends_the_run(self) -> Iterator[None]:
@@ -76,8 +83,22 @@ class RunTimeLimit:
         except Exception as exc:
             if not self.ended(exc):
                 raise
-            logger.error("stopped at its time limit: %r", exc)
+            get_run_logger().error("stopped at its time limit: %r", exc, exc_info=exc)
             raise FlowRunTimeoutError(f"stopped at its time limit ({exc})") from exc
+
+
+def _raised_by_a_cancellation(exc: BaseException) -> bool:
+    """Prefect's time limit cancels with its CancelledError; an error Prefect raised while
+    handling it carries it as its context. The flows' tasks have no time limits of their own,
+    so within a flow run that cancellation is the run's limit."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CancelledError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _stopped_because(what: str, flow: Flow[..., Any], state: State[Any]) -> str:

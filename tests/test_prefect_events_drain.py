@@ -7,7 +7,6 @@ from __future__ import annotations
 from prefect.events import emit_event
 from prefect.events.clients import PrefectEventsClient
 from prefect.events.worker import EventsWorker
-from prefect.settings import PREFECT_API_URL
 
 from tests.support.ports import free_port
 from tests.support.prefect_events import drain_events
@@ -18,14 +17,14 @@ def _drained_by_a_later_drain_all(worker: EventsWorker) -> bool:
 
 
 def test_a_worker_sending_to_a_stopped_server_is_out_of_later_drains(prefect_api: None) -> None:
-    session_api = str(PREFECT_API_URL.value())
+    override = EventsWorker._client_override
     stopped_server = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there
     EventsWorker.set_client_override(PrefectEventsClient, api_url=stopped_server)
     try:
         stuck = EventsWorker.instance()
         assert emit_event("automl.test.undeliverable", {"prefect.resource.id": "automl.test"})
     finally:
-        EventsWorker.set_client_override(PrefectEventsClient, api_url=session_api)
+        EventsWorker._client_override = override
     assert _drained_by_a_later_drain_all(stuck)  # the harness's drain would wait for it
     drain_events(timeout=1.0)
     assert not _drained_by_a_later_drain_all(stuck)

@@ -218,6 +218,8 @@ def test_a_stopped_dispatcher_records_the_run_it_was_creating_and_answers_the_re
     queued = dispatcher.request(queued_version)
     stopping = threading.Thread(target=dispatcher.stop)
     stopping.start()
+    while not dispatcher.stopping:  # before the first run ends, or the thread takes the next
+        time.sleep(0.01)
     release.set()
     stopping.join(30)
     assert not stopping.is_alive()
@@ -237,7 +239,12 @@ def test_an_api_that_shuts_down_leaves_no_dispatcher_running(
         assert answer.status_code == 202 and answer.json()["flow_run_id"] is not None
         mine = _dispatcher_threads() - before
         assert mine  # the confirm started one
+        catalog = api.client.app.state.automl.catalog  # type: ignore[attr-defined]
     assert not any(thread.is_alive() for thread in mine)
+    # A confirm still arriving is answered without a run, and starts no thread.
+    late = run_dispatch.run_dispatcher(catalog).request("a-version")
+    assert late.done.is_set() and late.flow_run_id is None
+    assert _dispatcher_threads() - before == set()
 
 
 def _dispatcher_threads() -> set[threading.Thread]:

@@ -111,6 +111,7 @@ def test_only_the_stack_on_the_embedded_store_tells_the_api_so(
 
     monkeypatch.delenv("R2_ENDPOINT", raising=False)
     monkeypatch.setattr(api.app, "create_app", recording_create_app)
+    monkeypatch.setattr(api.app, "shut_down", lambda app: None)  # the stand-in started nothing
     settings = Settings(AUTOML_API_PORT=free_port(), **variables)  # type: ignore[arg-type]
     with stack.api_server(settings):
         pass

@@ -130,10 +130,10 @@ def test_an_ingestion_whose_limit_surfaces_as_another_error_still_ends_at_its_li
     side"), and leaves nothing behind."""
     ingestion = confirmed(CSV)
     monkeypatch.setattr(ingest_module, "download_file", _stall_then_fail_otherwise)
-    limited = ingest_dataset.with_options(timeout_seconds=2)
+    limited = ingest_dataset.with_options(timeout_seconds=LIMIT_AFTER_REAL_WORK_SECONDS)
     state = limited(ingestion.version_id, return_state=True)
     assert state.is_failed() and state.name == "TimedOut"
-    assert_stopped_at_time_limit(ingestion, 2)
+    assert_stopped_at_time_limit(ingestion, LIMIT_AFTER_REAL_WORK_SECONDS)
     assert_consistent(ingestion.store.block)
 
 
@@ -142,12 +142,13 @@ def test_a_training_run_whose_limit_surfaces_as_another_error_still_ends_at_its_
 ) -> None:
     job = trained_unpublished
     monkeypatch.setattr(train_module, "train_and_save", _stall_then_fail_otherwise)
-    limited = train_model.with_options(timeout_seconds=1)
+    limited = train_model.with_options(timeout_seconds=LIMIT_AFTER_REAL_WORK_SECONDS)
     state = limited(job.version_id, "churned", job.job_id, return_state=True)
     assert state.is_failed() and state.name == "TimedOut"
     record = job.job()
     assert record.status == JobStatus.FAILED
-    assert record.error is not None and "time limit of 1 seconds" in record.error
+    limit = f"time limit of {LIMIT_AFTER_REAL_WORK_SECONDS} seconds"
+    assert record.error is not None and limit in record.error
     assert_consistent(job.store.block)
 
 

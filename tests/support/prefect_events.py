@@ -17,9 +17,10 @@ DRAIN_SECONDS = 10.0
 
 
 def drain_events(timeout: float = DRAIN_SECONDS) -> None:
-    """Sends what this process's events workers hold, waiting at most `timeout` seconds. Every
-    worker is stopped and forgotten either way (the next event starts a new one), so a worker
-    still retrying a stopped server is out of any later drain's way."""
+    """Sends what this process's events workers hold, waiting at most `timeout` seconds. Prefect
+    stops and forgets every worker either way (the next event starts a new one), so a worker
+    still retrying a stopped server is out of later `drain_all` calls, such as the harness's
+    teardown (only the interpreter's exit would still wait for it)."""
     EventsWorker.drain_all(timeout=timeout)
 
 
