@@ -95,11 +95,15 @@ def configure_environment(
 ) -> None:
     """The variables the API process inherits: this store, this Prefect server, and tiers whose
     limits the benchmark never reaches (nothing ingests here, so the enterprise tier's limit of
-    ingestions in flight would turn the measured confirms into 429s); the Prefect server
-    inherits them too."""
+    ingestions in flight would turn the measured confirms into 429s, and its limit of uploads in
+    flight the upload-url rows, which confirm none); the Prefect server inherits them too."""
     from core.settings import DEFAULT_TIERS
 
-    unlimited = {**DEFAULT_TIERS["enterprise"].model_dump(), "max_ingestions_in_flight": 10_000}
+    unlimited = {
+        **DEFAULT_TIERS["enterprise"].model_dump(),
+        "max_ingestions_in_flight": 10_000,
+        "max_uploads_in_flight": 1_000_000,
+    }
     os.environ.update(
         {
             "AUTOML_DATA_DIR": str(workdir),

@@ -36,6 +36,7 @@ from core.errors import (
     FileTooLargeError,
     NotFoundError,
     QuotaExceededError,
+    TooManyInFlightError,
 )
 from core.keys import new_id, temp_upload_key, upload_extension
 from core.settings import Settings, Tier
@@ -54,6 +55,35 @@ def _reserved_sum(user_id: Any, now: Any) -> ScalarSelect[Any]:
         )
         .scalar_subquery()
     )
+
+
+# What a refusal for too many uploads in flight says in Retry-After: an upload's PUT and confirm
+# usually end within it.
+UPLOADS_RETRY_AFTER_SECONDS = 60
+
+
+def _in_flight_count(user_id: Any, now: Any) -> ScalarSelect[Any]:
+    """The user's uploads that may still receive bytes: pending and unexpired (on the index of
+    the reservations' sum)."""
+    return (
+        select(func.count())
+        .select_from(Upload)
+        .where(
+            Upload.user_id == user_id,
+            Upload.status == UploadStatus.PENDING,
+            Upload.expires_at > now,
+        )
+        .scalar_subquery()
+    )
+
+
+_IN_FLIGHT = select(_in_flight_count(bindparam("user_id"), bindparam("now")))
+
+
+def uploads_in_flight(session: Session, user_id: str, now: datetime) -> int:
+    """What `max_uploads_in_flight` of the user's tier limits."""
+    session.flush()
+    return int(session.execute(_IN_FLIGHT, {"user_id": user_id, "now": now}).scalar_one())
 
 
 # Built once: building this statement (its enum comparisons) cost more than running it, and it
@@ -99,8 +129,12 @@ _UPLOAD_VALUES = (
     "reserved_bytes",
     "expires_at",
 )
-# Whether what the user has committed (stored and reserved) leaves room for `size_bytes`.
-_ROOM_FOR_IT = _COMMITTED_SUM + bindparam("size_bytes") <= bindparam("quota_bytes")
+# Whether what the user has committed (stored and reserved) leaves room for `size_bytes`, and
+# the user has fewer uploads in flight than their tier allows.
+_ROOM_FOR_IT = and_(
+    _COMMITTED_SUM + bindparam("size_bytes") <= bindparam("quota_bytes"),
+    _in_flight_count(bindparam("user_id"), bindparam("now")) < bindparam("max_uploads_in_flight"),
+)
 # The quota's check and the upload's row in one statement (a round trip fewer on PostgreSQL):
 # the row is inserted only if what the user has committed leaves room for it. Run after the
 # user's lock, so the sums it reads include every reservation committed before (on PostgreSQL
@@ -161,7 +195,15 @@ def reserve_upload(
         _INSERT_UPLOAD_IF_ROOM,
         _upload_row(reservation, user_id, tier, filename, extension, size_bytes, expires_at),
     )
-    if inserted.first() is None:  # no room: the sums again, for the answer (still locked)
+    if inserted.first() is None:  # refused: which limit, for the answer (still locked)
+        in_flight = uploads_in_flight(session, user_id, utcnow())
+        if in_flight >= tier.max_uploads_in_flight:
+            raise TooManyInFlightError(
+                f"you have {in_flight} uploads in progress, as many as your tier allows at "
+                "once; confirm one of them or abort a multipart one (GET "
+                "/api/datasets/uploads lists them), or ask again once one has expired",
+                UPLOADS_RETRY_AFTER_SECONDS,
+            )
         free = max(tier.quota_bytes - committed_bytes(session, user_id, utcnow()), 0)
         raise QuotaExceededError(
             f"the file needs {size_bytes:,} bytes but only {free:,} of your "
@@ -186,7 +228,8 @@ def reserve_upload_at_once(
     row = _upload_row(reservation, user_id, tier, filename, extension, size_bytes, expires_at)
     row.update(status=UploadStatus.PENDING, created_at=row["now"])
     values = {_NEW + name: row[name] for name in _AT_ONCE_VALUES}
-    values.update({name: row[name] for name in ("user_id", "size_bytes", "now", "quota_bytes")})
+    limits = ("user_id", "size_bytes", "now", "quota_bytes", "max_uploads_in_flight")
+    values.update({name: row[name] for name in limits})
     try:
         inserted = connection.execute(_INSERT_UPLOAD_AT_ONCE, {**values, "locked_user_id": user_id})
     except OperationalError as error:
@@ -231,6 +274,7 @@ def _upload_row(
         "expires_at": expires_at,
         "now": utcnow(),
         "quota_bytes": tier.quota_bytes,
+        "max_uploads_in_flight": tier.max_uploads_in_flight,
     }
 
 

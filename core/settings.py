@@ -42,6 +42,11 @@ class Tier(BaseModel):
     # pending or ingesting, training jobs pending or running. One more is answered 429.
     max_ingestions_in_flight: int = Field(default=4, gt=0, le=10_000)
     max_training_jobs_in_flight: int = Field(default=2, gt=0, le=10_000)
+    # Uploads pending at once per user (a URL handed out, not yet confirmed, aborted or
+    # expired). The quota's check sums them in every upload-url transaction, under the user's
+    # lock (on SQLite the database's one writer): unbounded, a user's own 1-byte uploads made
+    # that check, and that lock, last longer without end. One more is answered 429.
+    max_uploads_in_flight: int = Field(default=200, gt=0, le=1_000_000)
 
 
 # Each tier's limits of work in flight stay below the deployments' `concurrency_limit` in
@@ -53,18 +58,21 @@ DEFAULT_TIERS: dict[str, Tier] = {
         quota_bytes=1 * GiB,
         max_ingestions_in_flight=2,
         max_training_jobs_in_flight=1,
+        max_uploads_in_flight=50,
     ),
     "pro": Tier(
         max_file_bytes=5 * GiB,
         quota_bytes=100 * GiB,
         max_ingestions_in_flight=4,
         max_training_jobs_in_flight=2,
+        max_uploads_in_flight=200,
     ),
     "enterprise": Tier(
         max_file_bytes=5 * TiB,
         quota_bytes=10 * TiB,
         max_ingestions_in_flight=6,
         max_training_jobs_in_flight=3,
+        max_uploads_in_flight=1_000,
     ),
 }
 

@@ -35,7 +35,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
 # The hot routes are `async def` with their catalog work handed to the thread pool once: FastAPI
 # runs a plain `def` route in the thread pool and then its response model's validation in a
 # second hop; each hop is a pair of thread wake-ups (docs/benchmarks.md, "After round 3").
-@router.post("/upload-url", response_model=UploadUrlResponse, responses=_errors(413, 507))
+@router.post("/upload-url", response_model=UploadUrlResponse, responses=_errors(413, 429, 507))
 async def upload_url(
     body: UploadUrlRequest, user: CurrentUser, state: StateDep
 ) -> UploadUrlResponse:

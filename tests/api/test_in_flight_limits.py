@@ -90,3 +90,20 @@ def test_concurrent_confirms_never_exceed_the_limit(api_with: Callable[..., Api]
         answers = list(pool.map(lambda upload_id: confirm(api, upload_id), uploads))
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [202, 202, 429, 429, 429], [a.text for a in answers]
+
+
+def test_an_upload_url_beyond_the_limit_of_uploads_in_flight_is_429_until_one_is_confirmed(
+    api_with: Callable[..., Api],
+) -> None:
+    three = {"free": {"max_file_bytes": 100 * MiB, "quota_bytes": 1024 * MiB}}
+    three["free"]["max_uploads_in_flight"] = 3
+    api = api_with(AUTOML_TIERS=json.dumps(three))
+    uploads = [upload(api) for _ in range(3)]
+    ask = {"filename": "weather.csv", "size_bytes": 10}
+    refused = api.post("/api/datasets/upload-url", ask)
+    _assert_too_many(refused, "3 uploads in progress")
+    listed = api.client.get("/api/datasets/uploads", headers=api.token("alice")).json()
+    assert sorted(u["upload_id"] for u in listed["uploads"]) == sorted(uploads)  # none added
+    assert api.post("/api/datasets/upload-url", ask, "bob").status_code == 200  # per user
+    assert confirm(api, uploads[0]).status_code == 202
+    assert api.post("/api/datasets/upload-url", ask).status_code == 200

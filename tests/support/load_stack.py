@@ -44,6 +44,7 @@ UNLIMITED_IN_FLIGHT = {
     **DEFAULT_TIERS[TIER].model_dump(),
     "max_ingestions_in_flight": 10_000,
     "max_training_jobs_in_flight": 10_000,
+    "max_uploads_in_flight": 1_000_000,  # wrk's upload-url rows confirm none
 }
 
 
