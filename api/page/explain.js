@@ -1,5 +1,5 @@
-// The API's refusals in plain words: too large for the tier, quota full (with the usage), wrong
-// type, a refused token.
+// The API's refusals in plain words: too large for the tier, quota full (with the usage), too
+// many uploads in progress, wrong type, a refused token.
 
 import {forgetToken, showUsage} from "./account.js";
 import {ApiError} from "./api.js";
@@ -30,6 +30,12 @@ export async function explain(error, file) {
     } catch (ignored) {
       return "Your storage quota is full: " + error.message + ".";
     }
+  }
+  const inProgress = /you have (\d+) uploads in progress/.exec(error.message);
+  if (error.code === "too_many_in_flight" && inProgress) {
+    return "You have " + inProgress[1] + " uploads in progress, as many as your tier allows " +
+      "at once. Finish or discard an unfinished upload, or try again once unused upload links " +
+      "have expired.";
   }
   if (error.code === "invalid_input" && /filename must end/.test(error.message)) {
     return "This is not a file the platform takes: choose a .csv, .tsv or .parquet file.";

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from core.settings import MiB
+from core.settings import MiB, get_settings
 from tests.support.devtools import DevtoolsBrowser
 from tests.support.page_steps import (
     ingest_when_confirmed,
@@ -147,6 +147,20 @@ def test_refused_files_show_the_reason_and_send_no_byte(
     )
     assert message.startswith("This is not a file the platform takes"), message
     browser.screenshot(tmp_path / "page-06-wrong-type.png")
+    limit = get_settings().tier("free").max_uploads_in_flight  # the page stack's free tier
+    for n in range(limit - 1):  # with held.csv above: as many uploads in flight as free allows
+        stack.post("/api/datasets/upload-url", {"filename": f"held-{n}.csv", "size_bytes": 1})
+    one_more = tmp_path / "one-more.csv"
+    one_more.write_bytes(CSV)
+    pick(browser, one_more)
+    press_upload(browser)
+    message = browser.wait_for(
+        "document.getElementById('message').textContent.includes('in progress') && "
+        "document.getElementById('message').textContent"
+    )
+    assert message.startswith(
+        f"You have {limit} uploads in progress, as many as your tier allows at once."
+    ), message
     # Not even a preflight reached the store (the reservation above was made by the test).
     assert browser.paused_requests == []
     assert stack.store.keys("uploads/") == []
