@@ -114,22 +114,43 @@ def test_a_run_the_orchestrator_refused_is_created_later_once_without_a_confirm(
     assert event["payload"]["flow_run_id"] == run_id
 
 
+def _requested_version(api: Api, user: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """(version id, upload id) of a confirmed version whose run was never created (the
+    orchestrator refused it): the request a dispatcher's poll takes over."""
+
+    def refuse(version_id: str) -> str:
+        raise OrchestratorUnavailableError("the orchestrator (Prefect) cannot be reached")
+
+    upload_id = upload(api, user=user)
+    with monkeypatch.context() as patched:
+        patched.setattr(run_dispatch, "start_ingestion", refuse)
+        assert error_of(confirm(api, upload_id, user=user)) == (503, "orchestrator_unavailable")
+    with catalog_for(api.settings.catalog_url).session() as session:
+        [version] = session.query(DatasetVersion).filter_by(upload_id=upload_id).all()
+        return version.id, upload_id
+
+
+def _slow_run_creation(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Run creation held until the test releases it: (busy, release). `busy` is set once a
+    creation has begun."""
+    busy, release = threading.Event(), threading.Event()
+
+    def slow_start(version_id: str) -> str:
+        busy.set()
+        release.wait(30)
+        return start_ingestion(version_id)
+
+    monkeypatch.setattr(run_dispatch, "start_ingestion", slow_start)
+    return busy, release
+
+
 def test_two_dispatchers_never_create_two_runs_for_one_version(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two API processes (a dispatcher each) asked for the same version at the same moment, as
     when both poll one stale request: one run, recorded once, announced once."""
 
-    def refuse(version_id: str) -> str:
-        raise OrchestratorUnavailableError("the orchestrator (Prefect) cannot be reached")
-
-    upload_id = upload(api)
-    with monkeypatch.context() as patched:  # the confirm leaves the request without a run
-        patched.setattr(run_dispatch, "start_ingestion", refuse)
-        assert error_of(confirm(api, upload_id)) == (503, "orchestrator_unavailable")
-    with catalog_for(api.settings.catalog_url).session() as session:
-        [version] = session.query(DatasetVersion).all()
-        version_id = version.id
+    version_id, upload_id = _requested_version(api, "alice", monkeypatch)
     catalog = catalog_for(api.settings.catalog_url)
     dispatchers = [RunDispatcher(catalog), RunDispatcher(catalog)]
     barrier = threading.Barrier(2)
@@ -154,14 +175,7 @@ def test_a_confirm_queued_behind_a_slow_run_answers_at_once_and_a_later_one_name
     """While the dispatcher is busy creating another run, a confirm answers after its short
     wait with `flow_run_id` null (docs/spec.md §3.2); the run is created all the same, and a
     later confirm or the version's GET names it."""
-    busy, release = threading.Event(), threading.Event()
-
-    def slow_start(version_id: str) -> str:
-        busy.set()
-        release.wait(30)
-        return start_ingestion(version_id)
-
-    monkeypatch.setattr(run_dispatch, "start_ingestion", slow_start)
+    busy, release = _slow_run_creation(monkeypatch)
     first_upload, second_upload = upload(api, user="first"), upload(api, user="second")
     with ThreadPoolExecutor(max_workers=1) as pool:
         first = pool.submit(confirm, api, first_upload, "first")
@@ -182,36 +196,16 @@ def test_a_confirm_queued_behind_a_slow_run_answers_at_once_and_a_later_one_name
     assert version["flow_run_id"] == run_id
 
 
-def _requested_version(api: Api, user: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A confirmed version whose run was never created (the orchestrator refused it)."""
-
-    def refuse(version_id: str) -> str:
-        raise OrchestratorUnavailableError("the orchestrator (Prefect) cannot be reached")
-
-    upload_id = upload(api, user=user)
-    with monkeypatch.context() as patched:
-        patched.setattr(run_dispatch, "start_ingestion", refuse)
-        assert error_of(confirm(api, upload_id, user=user)) == (503, "orchestrator_unavailable")
-    with catalog_for(api.settings.catalog_url).session() as session:
-        [version] = session.query(DatasetVersion).filter_by(upload_id=upload_id).all()
-        return version.id
-
-
 def test_a_stopped_dispatcher_records_the_run_it_was_creating_and_answers_the_rest_without_one(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An API shutting down: the run being created is created and recorded; a request queued
     behind it, and any later one, is answered at once without a run (its version stays
     requested, for another dispatcher's poll or the cleanup flow)."""
-    first, queued_version = [_requested_version(api, user, monkeypatch) for user in ("a", "b")]
-    busy, release = threading.Event(), threading.Event()
-
-    def slow_start(version_id: str) -> str:
-        busy.set()
-        release.wait(30)
-        return start_ingestion(version_id)
-
-    monkeypatch.setattr(run_dispatch, "start_ingestion", slow_start)
+    # The app's own dispatcher, still polling after the refused confirms, must not take them over.
+    monkeypatch.setattr(run_dispatch, "STALE_AFTER", timedelta(hours=1))
+    (first, _), (queued_version, _) = (_requested_version(api, u, monkeypatch) for u in "ab")
+    busy, release = _slow_run_creation(monkeypatch)
     dispatcher = RunDispatcher(catalog_for(api.settings.catalog_url))
     creating = dispatcher.request(first)
     assert busy.wait(30)
