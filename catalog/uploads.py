@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     ScalarSelect,
     Table,
@@ -20,7 +21,6 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -43,18 +43,18 @@ from core.settings import Settings, Tier
 from core.statuses import ObjectState, UploadStatus
 
 
-def _reserved_sum(user_id: Any, now: Any) -> ScalarSelect[Any]:
-    return (
-        select(func.coalesce(func.sum(Upload.reserved_bytes), 0))
-        .where(
-            Upload.user_id == user_id,
-            or_(
-                and_(Upload.status == UploadStatus.PENDING, Upload.expires_at > now),
-                Upload.status == UploadStatus.CONFIRMED,
-            ),
-        )
-        .scalar_subquery()
-    )
+def _reserved_sum(user_id: Any, now: Any) -> ColumnElement[Any]:
+    """Two sums, each a range of the covering index `(user_id, status, expires_at,
+    reserved_bytes)`: the user's uploads in flight (bounded by the tier) and those confirmed and
+    waiting for ingestion (bounded by the ingestions in flight). One sum over `pending and
+    unexpired or confirmed` made SQLite read every upload the user ever had."""
+
+    def reserved(*conditions: ColumnElement[bool]) -> ScalarSelect[Any]:
+        total = func.coalesce(func.sum(Upload.reserved_bytes), 0)
+        return select(total).where(Upload.user_id == user_id, *conditions).scalar_subquery()
+
+    pending = reserved(Upload.status == UploadStatus.PENDING, Upload.expires_at > now)
+    return pending + reserved(Upload.status == UploadStatus.CONFIRMED)
 
 
 # What a refusal for too many uploads in flight says in Retry-After: an upload's PUT and confirm
@@ -191,12 +191,11 @@ def reserve_upload(
     extension = _checked_extension(tier, filename, size_bytes)
     lock_user(session, user_id)
     reservation = _new_reservation(extension)
-    inserted = session.connection().execute(
-        _INSERT_UPLOAD_IF_ROOM,
-        _upload_row(reservation, user_id, tier, filename, extension, size_bytes, expires_at),
-    )
+    row = _upload_row(reservation, user_id, tier, filename, extension, size_bytes, expires_at)
+    inserted = session.connection().execute(_INSERT_UPLOAD_IF_ROOM, row)
     if inserted.first() is None:  # refused: which limit, for the answer (still locked)
-        in_flight = uploads_in_flight(session, user_id, utcnow())
+        now = row["now"]  # as the statement saw it: an upload expiring since does not count
+        in_flight = uploads_in_flight(session, user_id, now)
         if in_flight >= tier.max_uploads_in_flight:
             raise TooManyInFlightError(
                 f"you have {in_flight} uploads in progress, as many as your tier allows at "
@@ -204,7 +203,7 @@ def reserve_upload(
                 "/api/datasets/uploads lists them), or ask again once one has expired",
                 UPLOADS_RETRY_AFTER_SECONDS,
             )
-        free = max(tier.quota_bytes - committed_bytes(session, user_id, utcnow()), 0)
+        free = max(tier.quota_bytes - committed_bytes(session, user_id, now), 0)
         raise QuotaExceededError(
             f"the file needs {size_bytes:,} bytes but only {free:,} of your "
             f"{tier.quota_bytes:,}-byte quota are free (uploads in progress count too)"

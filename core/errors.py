@@ -134,8 +134,8 @@ class UploadMissingError(ContentRejectedError):
 
 
 class TooManyInFlightError(AutomlError):
-    """The user already has as many ingestions (or training jobs) unfinished as their tier
-    allows: nothing was started; the same request succeeds once one of them ends."""
+    """The user already has as many ingestions, training jobs or uploads unfinished as their
+    tier allows: nothing was started or reserved; the same request succeeds once one ends."""
 
     code = "too_many_in_flight"
     http_status = 429

@@ -34,8 +34,8 @@ export async function explain(error, file) {
   const inProgress = /you have (\d+) uploads in progress/.exec(error.message);
   if (error.code === "too_many_in_flight" && inProgress) {
     return "You have " + inProgress[1] + " uploads in progress, as many as your tier allows " +
-      "at once. Finish or discard an unfinished upload, or try again once unused upload links " +
-      "have expired.";
+      "at once. Finish one of them (or discard an unfinished one listed above), or try again " +
+      "once unused upload links have expired.";
   }
   if (error.code === "invalid_input" && /filename must end/.test(error.message)) {
     return "This is not a file the platform takes: choose a .csv, .tsv or .parquet file.";

@@ -25,13 +25,15 @@ def test_each_row_times_reservations_with_its_uploads_in_flight(
         dispose(catalog)
 
     monkeypatch.setattr(Catalog, "dispose", count_then_dispose)
-    assert reservation.median_reservation_ms(tmp_path, 7, 3) > 0
-    assert counted == [7]  # the timed reservations were released: the count stayed put
+    assert reservation.median_reservation_ms(tmp_path, 7, 3, closed=5) > 0
+    assert counted == [7]  # the closed ones and the timed ones were released: 7 stay
 
 
 def test_the_table_has_a_row_per_count(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sys.argv", ["reservation", "--in-flight", "0,5", "--runs", "3"])
+        argv = ["reservation", "--in-flight", "0,5", "--closed", "4", "--runs", "3"]
+        patch.setattr("sys.argv", argv)
         assert reservation.main() == 0
-    printed = capsys.readouterr().out
-    assert "1.00x" in printed and "│                 5 │" in printed
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.endswith("x │")]
+    cells = [[cell.strip() for cell in row.strip("│ ").split("│")][:2] for row in rows]
+    assert cells == [["0", "0"], ["5", "0"], ["0", "4"]]
