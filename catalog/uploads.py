@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from catalog.in_flight import pending_uploads, refuse_uploads_past_the_limit
 from catalog.tables import DatasetVersion, StoredObject, Upload, User, utcnow
 from catalog.usage import LOCKED_USER, lock_user, stored_sum
 from core.errors import (
@@ -36,7 +37,6 @@ from core.errors import (
     FileTooLargeError,
     NotFoundError,
     QuotaExceededError,
-    TooManyInFlightError,
 )
 from core.keys import new_id, temp_upload_key, upload_extension
 from core.settings import Settings, Tier
@@ -55,35 +55,6 @@ def _reserved_sum(user_id: Any, now: Any) -> ColumnElement[Any]:
 
     pending = reserved(Upload.status == UploadStatus.PENDING, Upload.expires_at > now)
     return pending + reserved(Upload.status == UploadStatus.CONFIRMED)
-
-
-# What a refusal for too many uploads in flight says in Retry-After: an upload's PUT and confirm
-# usually end within it.
-UPLOADS_RETRY_AFTER_SECONDS = 60
-
-
-def _in_flight_count(user_id: Any, now: Any) -> ScalarSelect[Any]:
-    """The user's uploads that may still receive bytes: pending and unexpired (on the index of
-    the reservations' sum)."""
-    return (
-        select(func.count())
-        .select_from(Upload)
-        .where(
-            Upload.user_id == user_id,
-            Upload.status == UploadStatus.PENDING,
-            Upload.expires_at > now,
-        )
-        .scalar_subquery()
-    )
-
-
-_IN_FLIGHT = select(_in_flight_count(bindparam("user_id"), bindparam("now")))
-
-
-def uploads_in_flight(session: Session, user_id: str, now: datetime) -> int:
-    """What `max_uploads_in_flight` of the user's tier limits."""
-    session.flush()
-    return int(session.execute(_IN_FLIGHT, {"user_id": user_id, "now": now}).scalar_one())
 
 
 # Built once: building this statement (its enum comparisons) cost more than running it, and it
@@ -133,7 +104,7 @@ _UPLOAD_VALUES = (
 # the user has fewer uploads in flight than their tier allows.
 _ROOM_FOR_IT = and_(
     _COMMITTED_SUM + bindparam("size_bytes") <= bindparam("quota_bytes"),
-    _in_flight_count(bindparam("user_id"), bindparam("now")) < bindparam("max_uploads_in_flight"),
+    pending_uploads(bindparam("user_id"), bindparam("now")) < bindparam("max_uploads_in_flight"),
 )
 # The quota's check and the upload's row in one statement (a round trip fewer on PostgreSQL):
 # the row is inserted only if what the user has committed leaves room for it. Run after the
@@ -195,14 +166,7 @@ def reserve_upload(
     inserted = session.connection().execute(_INSERT_UPLOAD_IF_ROOM, row)
     if inserted.first() is None:  # refused: which limit, for the answer (still locked)
         now = row["now"]  # as the statement saw it: an upload expiring since does not count
-        in_flight = uploads_in_flight(session, user_id, now)
-        if in_flight >= tier.max_uploads_in_flight:
-            raise TooManyInFlightError(
-                f"you have {in_flight} uploads in progress, as many as your tier allows at "
-                "once; confirm one of them or abort a multipart one (GET "
-                "/api/datasets/uploads lists them), or ask again once one has expired",
-                UPLOADS_RETRY_AFTER_SECONDS,
-            )
+        refuse_uploads_past_the_limit(session, user_id, tier, now)
         free = max(tier.quota_bytes - committed_bytes(session, user_id, now), 0)
         raise QuotaExceededError(
             f"the file needs {size_bytes:,} bytes but only {free:,} of your "

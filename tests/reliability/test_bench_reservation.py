@@ -9,8 +9,8 @@ import pytest
 
 from bench import reservation
 from catalog.database import Catalog
+from catalog.in_flight import uploads_in_flight
 from catalog.tables import utcnow
-from catalog.uploads import uploads_in_flight
 
 
 def test_each_row_times_reservations_with_its_uploads_in_flight(
